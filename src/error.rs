@@ -1,0 +1,122 @@
+//! The one error type of the crate.
+
+use core::fmt;
+
+/// Everything that can go wrong in a public microprop function.
+///
+/// Every variant names what to fix: the expected and found shapes, or the length a buffer
+/// must have. Functions validate their inputs before they write anything, so an `Err`
+/// means nothing the caller owns was changed (the few documented exceptions say so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two operands whose shapes must agree do not.
+    ShapeMismatch {
+        /// Which operand or relation, e.g. `"gemm: a.cols != b.rows"`.
+        what: &'static str,
+        /// The shape (rows, cols) that was required.
+        expected: (usize, usize),
+        /// The shape (rows, cols) that was given.
+        found: (usize, usize),
+    },
+    /// A slice is shorter than the shape (and strides) placed on it need.
+    BufferTooSmall {
+        /// Which buffer.
+        what: &'static str,
+        /// The length the buffer must have at least.
+        needed: usize,
+        /// The length it has.
+        len: usize,
+    },
+    /// The caller's workspace is too short; give it at least `needed` elements.
+    WorkspaceTooSmall {
+        /// The workspace length needed (see the `*_workspace_len` functions).
+        needed: usize,
+        /// The length given.
+        len: usize,
+    },
+    /// A dimension or stride is so large that an index into the buffer would overflow
+    /// `usize`/`isize`.
+    Overflow {
+        /// Which computation overflowed.
+        what: &'static str,
+    },
+    /// The strides of a mutable view make two of its elements the same memory location.
+    OverlappingStrides {
+        /// Row stride given.
+        row_stride: usize,
+        /// Column stride given.
+        col_stride: usize,
+    },
+    /// A value that must be finite (a loss, a gradient, a learning rate) is NaN or infinite.
+    NonFinite {
+        /// Which value.
+        what: &'static str,
+    },
+    /// The graph's node storage is full.
+    GraphFull {
+        /// How many nodes the storage holds.
+        capacity: usize,
+    },
+    /// The graph's tensor arena has no room for another tensor.
+    ArenaFull {
+        /// Elements the arena must hold for the graph built so far plus this tensor.
+        needed: usize,
+        /// Elements the arena has.
+        len: usize,
+    },
+    /// An argument is outside the values the function accepts (e.g. a network with no layers).
+    InvalidArgument {
+        /// What is wrong, in words.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::ShapeMismatch {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "shape mismatch ({what}): expected {}x{}, found {}x{}",
+                expected.0, expected.1, found.0, found.1
+            ),
+            Error::BufferTooSmall { what, needed, len } => write!(
+                f,
+                "buffer `{what}` too small: it has {len} elements, its shape needs at least {needed}"
+            ),
+            Error::WorkspaceTooSmall { needed, len } => write!(
+                f,
+                "workspace too small: it has {len} elements, give it at least {needed}"
+            ),
+            Error::Overflow { what } => {
+                write!(f, "size overflow in {what}: dimensions or strides too large")
+            }
+            Error::OverlappingStrides {
+                row_stride,
+                col_stride,
+            } => write!(
+                f,
+                "mutable view with row stride {row_stride} and column stride {col_stride} \
+                 maps two elements to one location; use strides that keep elements distinct"
+            ),
+            Error::NonFinite { what } => {
+                write!(f, "non-finite value in {what}; nothing was updated")
+            }
+            Error::GraphFull { capacity } => write!(
+                f,
+                "graph node storage full ({capacity} nodes); give the graph a larger node slice"
+            ),
+            Error::ArenaFull { needed, len } => write!(
+                f,
+                "graph tensor arena full: it has {len} elements, this graph needs at least {needed}"
+            ),
+            Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

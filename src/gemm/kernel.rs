@@ -1,0 +1,126 @@
+//! The register-tile microkernel and its epilogue, written once over [`Simd`].
+
+use super::loops::Epilogue;
+use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
+use crate::simd::Simd;
+use crate::Activation;
+
+/// Largest `NR` of any backend: bounds the stack tile of edge tiles.
+const TILE_MAX: usize = 64;
+
+#[inline(always)]
+pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
+    match act {
+        Activation::Identity => v,
+        Activation::Sigmoid => sigmoid_v(s, v),
+        Activation::Relu => relu_v(s, v),
+        Activation::Tanh => tanh_v(s, v),
+    }
+}
+
+/// Computes one `MR × NR` tile (`NR = NV·LANES`) of `A·B` from packed strips, then
+/// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.
+///
+/// # Safety
+/// `ap` readable for `MR·kc`, `bp` for `NR·kc` values; C's `rows × cols` elements at
+/// `c + i·rs + j·cs` writable and distinct (and readable unless `beta == 0`); the
+/// epilogue's pointers valid for the same tile (see [`Epilogue`]); `rows ≤ MR`,
+/// `cols ≤ NR`, `NR ≤ TILE_MAX`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    // Offsets of this tile in C, for the epilogue's bias and `h` pointers.
+    row0: usize,
+    col0: usize,
+) {
+    let nr = NV * S::LANES;
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    // SAFETY (whole body): packed strips hold `kc` steps of MR (resp. NR) values; C and
+    // epilogue accesses are limited to the `rows × cols` part of the tile inside C.
+    unsafe {
+        let (mut a, mut b) = (ap, bp);
+        for _ in 0..kc {
+            let mut bv = [s.splat(0.0); NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                *bv = s.load(b.add(v * S::LANES));
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = s.splat(*a.add(i));
+                for v in 0..NV {
+                    row[v] = s.mul_add(av, bv[v], row[v]);
+                }
+            }
+            a = a.add(MR);
+            b = b.add(nr);
+        }
+
+        let full = rows == MR && cols == nr && cs == 1;
+        let mut tmp = [0.0f32; TILE_MAX];
+        let mut btmp = [0.0f32; TILE_MAX];
+        let mut htmp = [0.0f32; TILE_MAX];
+        for (i, row) in acc.iter().enumerate().take(rows) {
+            // The row of C (and of `h`, and the bias) this lane group finishes, either in
+            // place (full tile, contiguous row) or through zero-padded stack copies.
+            let crow = c.add(i * rs);
+            let (cp, biasp, hp): (*mut f32, *const f32, *const f32) = if full {
+                (
+                    crow,
+                    epi.bias_ptr_opt(col0).unwrap_or(core::ptr::null()),
+                    epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null()),
+                )
+            } else {
+                if beta != 0.0 {
+                    for j in 0..cols {
+                        tmp[j] = *crow.add(j * cs);
+                    }
+                }
+                if let Some(bias) = epi.bias_ptr_opt(col0) {
+                    for j in 0..cols {
+                        btmp[j] = *bias.add(j);
+                    }
+                }
+                if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
+                    for j in 0..cols {
+                        htmp[j] = *h.add(j);
+                    }
+                }
+                (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
+            };
+            for (v, &accv) in row.iter().enumerate() {
+                let off = v * S::LANES;
+                let mut val = s.mul(s.splat(alpha), accv);
+                if beta != 0.0 {
+                    val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
+                }
+                val = match epi {
+                    Epilogue::None => val,
+                    Epilogue::BiasAct { act, has_bias, .. } => {
+                        if has_bias {
+                            val = s.add(val, s.load(biasp.add(off)));
+                        }
+                        act_v(s, act, val)
+                    }
+                    Epilogue::MulDeriv { act, .. } => deriv_mul_v(s, act, val, s.load(hp.add(off))),
+                };
+                s.store(cp.add(off), val);
+            }
+            if !full {
+                for j in 0..cols {
+                    *crow.add(j * cs) = tmp[j];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The Goto/BLIS loop nest and the per-instruction-set instantiation.
+
+use super::kernel::microkernel;
+use super::pack::{pack_a, pack_b};
+use super::{KC, MC, MR_MAX, NC, NR_MAX};
+use crate::simd::{Isa, Simd};
+use crate::{Activation, MatRef};
+
+/// What happens to a C tile after `α·AB + β·C`, while it is still in registers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Epilogue {
+    /// Nothing.
+    None,
+    /// `C[i][j] ← act(C[i][j] + bias[j])` (forward layer). `bias` is read for `n` values
+    /// when `has_bias`.
+    BiasAct {
+        act: Activation,
+        has_bias: bool,
+        bias: *const f32,
+    },
+    /// `C[i][j] ← C[i][j] · act'(h[i][j])` where `h` (row stride `h_rs`, contiguous rows,
+    /// same shape as C) is the activation's output (backward through a layer).
+    MulDeriv {
+        act: Activation,
+        h: *const f32,
+        h_rs: usize,
+    },
+}
+
+impl Epilogue {
+    pub(crate) fn bias_ptr_opt(&self, col0: usize) -> Option<*const f32> {
+        match *self {
+            Epilogue::BiasAct {
+                has_bias: true,
+                bias,
+                ..
+            } => Some(bias.wrapping_add(col0)),
+            _ => None,
+        }
+    }
+    pub(crate) fn h_ptr_opt(&self, row: usize, col0: usize) -> Option<*const f32> {
+        match *self {
+            Epilogue::MulDeriv { h, h_rs, .. } => Some(h.wrapping_add(row * h_rs + col0)),
+            _ => None,
+        }
+    }
+}
+
+/// Register tile (MR rows × NV vectors) of each backend.
+const SCALAR_TILE: (usize, usize) = (4, 4);
+const PORTABLE_TILE: (usize, usize) = (6, 1);
+
+const _: () = {
+    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX; MC and NC being
+    // multiples of the tile keeps blocks aligned to whole tiles.
+    assert!(SCALAR_TILE.0 <= MR_MAX && SCALAR_TILE.1 <= NR_MAX);
+    assert!(MC % SCALAR_TILE.0 == 0 && NC % SCALAR_TILE.1 == 0);
+    assert!(PORTABLE_TILE.0 <= MR_MAX && PORTABLE_TILE.1 * 8 <= NR_MAX);
+    assert!(MC % PORTABLE_TILE.0 == 0 && NC % (PORTABLE_TILE.1 * 8) == 0);
+};
+
+/// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set.
+///
+/// # Safety
+/// Shapes agree (`a` is m×k, `b` k×n, C m×n); every in-range element of C at
+/// `c + i·rs + j·cs` is writable, distinct, disjoint from A, B and the workspace (and
+/// readable unless `beta == 0`); `ws` is writable for `gemm_workspace_len(m, k, n)` values;
+/// the epilogue's pointers are valid for an m×n C (bias: `n` values; h: m rows of `n`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_raw(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    ws: *mut f32,
+    epi: Epilogue,
+) {
+    let g = Gemm {
+        m: a.rows(),
+        k: a.cols(),
+        n: b.cols(),
+        alpha,
+        a: a.ptr(),
+        ars: a.row_stride(),
+        acs: a.col_stride(),
+        b: b.ptr(),
+        brs: b.row_stride(),
+        bcs: b.col_stride(),
+        beta,
+        c,
+        crs: rs,
+        ccs: cs,
+        ws,
+        epi,
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            Isa::Scalar => gemm_body::<_, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(crate::simd::Scalar, &g),
+            Isa::Portable => {
+                gemm_body::<_, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(crate::simd::Portable, &g)
+            }
+        }
+    }
+}
+
+struct Gemm {
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    b: *const f32,
+    brs: usize,
+    bcs: usize,
+    beta: f32,
+    c: *mut f32,
+    crs: usize,
+    ccs: usize,
+    ws: *mut f32,
+    epi: Epilogue,
+}
+
+#[inline(always)]
+unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
+    let nr = NV * S::LANES;
+    if g.m == 0 || g.n == 0 {
+        return;
+    }
+    // α = 0 or k = 0: the product is zero by definition and A, B are not read; one pass
+    // with an empty K block still applies β and the epilogue.
+    let (k, alpha) = if g.alpha == 0.0 || g.k == 0 {
+        (0, 0.0)
+    } else {
+        (g.k, g.alpha)
+    };
+    let kc_max = if k < KC { k } else { KC };
+    let mc_max = if g.m < MC { g.m } else { MC };
+    let ap = g.ws;
+    // SAFETY: the packed A block takes round_up(mc_max, MR)·kc_max ≤ (min(m, MC) + MR_MAX
+    // − 1)·kc_max values, the first part of `gemm_workspace_len`; B's panel follows it.
+    let bp = unsafe { ap.add(mc_max.div_ceil(MR) * MR * kc_max) };
+
+    let mut jc = 0;
+    while jc < g.n {
+        let nc = if g.n - jc < NC { g.n - jc } else { NC };
+        let mut pc = 0;
+        loop {
+            let kc = if k - pc < KC { k - pc } else { KC };
+            let first = pc == 0;
+            let last = pc + kc == k;
+            // SAFETY: the B panel is inside B (p < k, j < n); `bp` has room for
+            // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
+            unsafe {
+                pack_b(kc, nc, g.b.wrapping_add(pc * g.brs + jc * g.bcs), g.brs, g.bcs, bp, nr)
+            };
+            let beta = if first { g.beta } else { 1.0 };
+            let epi = if last { g.epi } else { Epilogue::None };
+            let mut ic = 0;
+            while ic < g.m {
+                let mc = if g.m - ic < MC { g.m - ic } else { MC };
+                // SAFETY: the A block is inside A; `ap` has room for round_up(mc, MR)·kc.
+                unsafe {
+                    pack_a::<MR>(
+                        mc,
+                        kc,
+                        g.a.wrapping_add(ic * g.ars + pc * g.acs),
+                        g.ars,
+                        g.acs,
+                        ap,
+                    )
+                };
+                let mut jr = 0;
+                while jr < nc {
+                    let cols = if nc - jr < nr { nc - jr } else { nr };
+                    let mut ir = 0;
+                    while ir < mc {
+                        let rows = if mc - ir < MR { mc - ir } else { MR };
+                        let (row0, col0) = (ic + ir, jc + jr);
+                        // SAFETY: strips `ir / MR` and `jr / NR` are packed; the tile's
+                        // `rows × cols` part lies inside C; the caller vouches for C
+                        // and the epilogue pointers.
+                        unsafe {
+                            microkernel::<S, MR, NV>(
+                                s,
+                                kc,
+                                ap.add(ir * kc),
+                                bp.add(jr * kc),
+                                alpha,
+                                beta,
+                                g.c.add(row0 * g.crs + col0 * g.ccs),
+                                g.crs,
+                                g.ccs,
+                                rows,
+                                cols,
+                                epi,
+                                row0,
+                                col0,
+                            )
+                        };
+                        ir += MR;
+                    }
+                    jr += nr;
+                }
+                ic += MC;
+            }
+            pc += kc;
+            if pc >= k {
+                break;
+            }
+        }
+        jc += NC;
+    }
+}

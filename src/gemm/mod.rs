@@ -1,0 +1,180 @@
+//! General matrix multiply: `C ← α·A·B + β·C` over strided views.
+//!
+//! Goto/BLIS blocking: the product is cut into `KC × NC` panels of B and `MC × KC`
+//! blocks of A, each packed into the caller's workspace in the order the register-tile
+//! microkernel reads them; the microkernel keeps an `MR × NR` tile of C in registers
+//! for the whole `KC` loop and touches C once per block. Epilogues (bias plus activation,
+//! or a multiply by an activation's derivative) are applied while the tile is still in
+//! registers after the last K block; the networks use them to fuse their layers.
+//!
+//! Edge tiles go through a zero-padded stack tile with the same vector arithmetic as
+//! interior tiles, so every element of C gets bit-identical treatment wherever it lies.
+
+mod kernel;
+mod loops;
+mod pack;
+
+pub(crate) use loops::{Epilogue, gemm_raw};
+
+use crate::simd::Isa;
+use crate::{Error, MatMut, MatRef};
+
+/// Depth of one packed block (the microkernel's inner loop length).
+pub(crate) const KC: usize = 256;
+/// Rows of A packed per block; a multiple of every backend's `MR`.
+pub(crate) const MC: usize = 96;
+/// Columns of B packed per panel.
+pub(crate) const NC: usize = 1024;
+
+/// The largest register tile any backend compiled for this target uses: the workspace
+/// is sized for it, so one buffer fits every instruction set.
+pub(crate) const MR_MAX: usize = 8;
+/// See [`MR_MAX`].
+pub(crate) const NR_MAX: usize = 16;
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b { a } else { b }
+}
+
+/// Workspace length (in `f32`s) that [`gemm`] needs for an `m × k` by `k × n` product.
+///
+/// It is the same on every instruction set, so firmware can size a `static` with it:
+///
+/// ```
+/// use microprop::gemm_workspace_len;
+/// static mut WS: [f32; gemm_workspace_len(64, 1000, 10)] = [0.0; gemm_workspace_len(64, 1000, 10)];
+/// ```
+///
+/// Bounded by `(MC + NC + two tiles) · KC` whatever the shape: about 1.2 M floats for
+/// large products, a few hundred for tiny ones. Saturates instead of overflowing.
+pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
+    if m == 0 || n == 0 {
+        return 0;
+    }
+    // Rounding up to any MR ≤ MR_MAX adds at most MR_MAX − 1 rows (NR alike).
+    let kc = min(k, KC);
+    let a = (min(m, MC) + MR_MAX - 1).saturating_mul(kc);
+    let b = (min(n, NC) + NR_MAX - 1).saturating_mul(kc);
+    a.saturating_add(b)
+}
+
+/// `C ← α·A·B + β·C` for an `m × k` view `A`, a `k × n` view `B` and an `m × n` view `C`.
+///
+/// Any strides are accepted (a transposed operand is just [`MatRef::t`]), the packing
+/// space comes from `workspace` (at least [`gemm_workspace_len`]`(m, k, n)` elements; its
+/// contents on entry do not matter and are clobbered), and nothing is allocated.
+///
+/// BLAS conventions: if `β = 0`, C is not read (it may hold NaN or garbage); if `α = 0`
+/// or `k = 0`, A and B are not read and `C ← β·C`. Zero-sized dimensions are fine.
+/// Summation order is fixed per instruction set, so results are deterministic run to
+/// run; between instruction sets they differ by rounding (FMA contraction).
+///
+/// # Errors
+/// Checked before anything is written:
+/// [`Error::ShapeMismatch`] if `a.cols() != b.rows()`, or `c` is not `a.rows() × b.cols()`;
+/// [`Error::WorkspaceTooSmall`] with the length needed.
+///
+/// ```
+/// use microprop::{gemm, gemm_workspace_len, MatMut, MatRef};
+/// let a = [1.0, 2.0, 3.0, 4.0]; // [[1 2], [3 4]]
+/// let b = [5.0, 6.0, 7.0, 8.0];
+/// let mut c = [0.0f32; 4];
+/// let mut ws = vec![0.0; gemm_workspace_len(2, 2, 2)];
+/// gemm(
+///     1.0,
+///     MatRef::row_major(&a, 2, 2)?,
+///     MatRef::row_major(&b, 2, 2)?.t(), // A·Bᵀ
+///     0.0,
+///     MatMut::row_major(&mut c, 2, 2)?,
+///     &mut ws,
+/// )?;
+/// assert_eq!(c, [17.0, 23.0, 39.0, 53.0]);
+/// # Ok::<(), microprop::Error>(())
+/// ```
+pub fn gemm(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+    workspace: &mut [f32],
+) -> Result<(), Error> {
+    check_shapes(&a, &b, &c)?;
+    let needed = gemm_workspace_len(a.rows(), a.cols(), b.cols());
+    if workspace.len() < needed {
+        return Err(Error::WorkspaceTooSmall {
+            needed,
+            len: workspace.len(),
+        });
+    }
+    // SAFETY: the views guarantee every in-range element is accessible (C's distinct and
+    // exclusively borrowed, so it cannot alias A or B); shapes agree; the workspace holds
+    // `gemm_workspace_len` elements, which covers every backend's packing.
+    unsafe {
+        gemm_raw(
+            Isa::active(),
+            alpha,
+            a,
+            b,
+            beta,
+            c.ptr_mut(),
+            c.row_stride(),
+            c.col_stride(),
+            workspace.as_mut_ptr(),
+            Epilogue::None,
+        )
+    };
+    Ok(())
+}
+
+pub(crate) fn check_shapes(a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Result<(), Error> {
+    if a.cols() != b.rows() {
+        return Err(Error::ShapeMismatch {
+            what: "gemm: b must have a.cols() rows",
+            expected: (a.cols(), b.cols()),
+            found: (b.rows(), b.cols()),
+        });
+    }
+    if c.rows() != a.rows() || c.cols() != b.cols() {
+        return Err(Error::ShapeMismatch {
+            what: "gemm: c must be a.rows() x b.cols()",
+            expected: (a.rows(), b.cols()),
+            found: (c.rows(), c.cols()),
+        });
+    }
+    Ok(())
+}
+
+/// The scalar reference: a triple loop in the order `i, j, p`, accumulating in f32.
+///
+/// Same contract as [`gemm`] (β = 0 does not read C), without workspace or blocking.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] as for [`gemm`].
+pub fn gemm_scalar(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+) -> Result<(), Error> {
+    check_shapes(&a, &b, &c)?;
+    for i in 0..a.rows() {
+        for j in 0..b.cols() {
+            let mut sum = 0.0f32;
+            if alpha != 0.0 {
+                for p in 0..a.cols() {
+                    // In range by the loop bounds and the shape check.
+                    sum += a.get(i, p).unwrap_or(0.0) * b.get(p, j).unwrap_or(0.0);
+                }
+            }
+            let prev = if beta == 0.0 {
+                0.0
+            } else {
+                beta * c.get(i, j).unwrap_or(0.0)
+            };
+            c.set(i, j, alpha * sum + prev);
+        }
+    }
+    Ok(())
+}

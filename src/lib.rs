@@ -1,0 +1,45 @@
+//! # microprop
+//!
+//! Train small neural networks with SIMD kernels that never allocate: the ideas of a
+//! lecture on backpropagation (gates with `forward`/`backward`, a 2-layer network trained
+//! by gradient descent, a sigmoid neuron, a 3-layer forward pass) as fast, tested,
+//! `no_std` kernels over flat `&[f32]` buffers and a caller-provided workspace.
+//!
+//! * [`gemm`]: `C ← α·A·B + β·C` over strided [`MatRef`]/[`MatMut`] views, blocked and
+//!   packed into the caller's workspace ([`gemm_workspace_len`]).
+//! * [`activation`]: [`sigmoid`], ReLU, tanh, identity, and their fused backward passes
+//!   ([`sigmoid_backward`]); [`squared_error`] fused with its gradient; [`sgd_update`],
+//!   [`bias_add`], [`bias_grad`].
+//! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
+//!   `train_step` runs forward, loss, backward and the update with no allocation.
+//! * [`graph`]: the lecture's computational graph of gates, in caller storage.
+//!
+//! Every kernel is written once over a small SIMD trait and instantiated per instruction
+//! set ([`simd::Isa`]); the choice is made once, at runtime with `std`.
+//!
+//! # Features
+//! * `std` (default): runtime CPU detection (cached), the `MICROPROP_ISA` override and
+//!   [`simd::with_isa`]. Without it the crate is `#![no_std]`, needs no allocator, and
+//!   chooses the instruction set from compile-time target features.
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod activation;
+mod error;
+mod gemm;
+mod loss;
+pub mod mat;
+mod optim;
+pub mod simd;
+
+pub use activation::{Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh};
+pub use error::Error;
+pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
+pub use loss::{squared_error, squared_error_scalar};
+pub use mat::{MatMut, MatRef};
+pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};

@@ -1,0 +1,266 @@
+//! The lane abstraction every kernel is written against, and the one place where the
+//! instruction set is chosen.
+//!
+//! A kernel body is written once, generic over [`Simd`], marked `#[inline(always)]`, and
+//! instantiated per instruction set by [`dispatch!`](crate::simd::dispatch). The backends:
+//!
+//! | [`Isa`] | vector | where |
+//! |---|---|---|
+//! | [`Isa::Scalar`] | one `f32` | everywhere; the default on targets without SIMD (Cortex-M, RISC-V) |
+//! | [`Isa::Portable`] | `wide::f32x8` | everywhere; SSE2 on x86_64, NEON on aarch64, simd128 on wasm |
+//!
+//! With the `std` feature the CPU is inspected once and the choice cached; without it the
+//! choice is made from compile-time target features. Tests force each variant with
+//! [`with_isa`] (or the `MICROPROP_ISA` environment variable) so every variant the
+//! machine supports is held to the same scalar references.
+
+mod portable;
+mod scalar;
+
+pub(crate) use portable::Portable;
+pub(crate) use scalar::Scalar;
+
+/// Largest lane count of any backend (bounds the stack buffers of partial loads).
+pub(crate) const MAX_LANES: usize = 16;
+
+/// A set of SIMD operations on vectors of `LANES` `f32`s.
+///
+/// Values of an implementing type are tokens: holding one proves the CPU supports its
+/// instruction set, so the operations are safe to call.
+///
+/// # Safety
+/// An implementor must only be constructible where its instruction set is available, and
+/// `LANES` must equal the number of `f32` in `V` (at most [`MAX_LANES`]).
+pub(crate) unsafe trait Simd: Copy {
+    /// Number of `f32` lanes in [`Simd::V`].
+    const LANES: usize;
+    /// One vector.
+    type V: Copy;
+
+    /// Every lane `x`.
+    fn splat(self, x: f32) -> Self::V;
+    /// Loads `LANES` values.
+    ///
+    /// # Safety
+    /// `p..p + LANES` must be readable.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Stores `LANES` values.
+    ///
+    /// # Safety
+    /// `p..p + LANES` must be writable.
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a − b`.
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a · b`.
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`, correctly rounded.
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a · b + c`; one rounding where the instruction set has FMA, two otherwise.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Lanewise `if a < b { t } else { f }` (false for NaN lanes).
+    fn lt_select(self, a: Self::V, b: Self::V, t: Self::V, f: Self::V) -> Self::V;
+    /// `|a|` (clears the sign bit).
+    fn abs(self, a: Self::V) -> Self::V;
+    /// `2ⁿ` for lanes holding an integer-valued `n` in `[-126, 127]`; other lanes give an
+    /// unspecified value (never UB).
+    fn pow2i(self, n: Self::V) -> Self::V;
+    /// The sum of the lanes.
+    fn reduce_add(self, v: Self::V) -> f32;
+
+    /// Loads `n < LANES` values and zero-fills the rest.
+    ///
+    /// # Safety
+    /// `p..p + n` must be readable.
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> Self::V {
+        let mut buf = [0.0f32; MAX_LANES];
+        // SAFETY: the caller guarantees `n` readable values at `p`; `n < LANES <= MAX_LANES`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+            self.load(buf.as_ptr())
+        }
+    }
+    /// Stores the first `n < LANES` lanes.
+    ///
+    /// # Safety
+    /// `p..p + n` must be writable.
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, v: Self::V, n: usize) {
+        let mut buf = [0.0f32; MAX_LANES];
+        // SAFETY: `buf` holds MAX_LANES >= LANES values; the caller guarantees `n` writable
+        // values at `p`.
+        unsafe {
+            self.store(buf.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+        }
+    }
+}
+
+/// An instruction set a kernel can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Isa {
+    /// One lane at a time, plain `f32` arithmetic (no FMA contraction).
+    Scalar,
+    /// `wide::f32x8`: whatever SIMD the compile-time target features give.
+    Portable,
+}
+
+impl Isa {
+    /// Every variant, in order of preference (best last).
+    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Portable];
+
+    /// Short lower-case name (`"scalar"`, `"portable"`), as accepted by `MICROPROP_ISA`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// The variant with this [`name`](Isa::name).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.iter().copied().find(|i| i.name() == name)
+    }
+
+    /// Whether this CPU can run the variant.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar | Isa::Portable => true,
+        }
+    }
+
+    /// The best variant for this target, chosen from compile-time features only.
+    pub const fn compile_time_best() -> Isa {
+        if cfg!(any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            all(target_arch = "arm", target_feature = "neon"),
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "powerpc64",
+            target_arch = "loongarch64",
+        )) {
+            Isa::Portable
+        } else {
+            // No vector unit: eight emulated lanes only cost code size.
+            Isa::Scalar
+        }
+    }
+
+    /// The best variant this CPU supports. With `std`, runtime detection (done once; the
+    /// `MICROPROP_ISA` environment variable, if set to a supported name, overrides it);
+    /// without `std`, [`Isa::compile_time_best`].
+    pub fn detected() -> Isa {
+        #[cfg(feature = "std")]
+        {
+            detect::cached()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            Isa::compile_time_best()
+        }
+    }
+
+    /// The variant the kernels use on this thread now: the one forced by [`with_isa`] if
+    /// any, else [`Isa::detected`].
+    pub fn active() -> Isa {
+        #[cfg(feature = "std")]
+        {
+            if let Some(isa) = detect::OVERRIDE.with(|o| o.get()) {
+                return isa;
+            }
+        }
+        Isa::detected()
+    }
+}
+
+/// Runs `f` with every kernel called from this thread forced onto `isa`.
+///
+/// Used by the tests to hold each variant to the scalar references, and by benchmarks to
+/// compare variants. Nests; the previous choice is restored afterwards (also on unwind).
+///
+/// # Errors
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if this CPU does not support
+/// `isa` (then `f` is not run).
+#[cfg(feature = "std")]
+pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Result<R, crate::Error> {
+    if !isa.is_supported() {
+        return Err(crate::Error::InvalidArgument {
+            what: "instruction set not supported by this CPU",
+        });
+    }
+    struct Restore(Option<Isa>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            detect::OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(detect::OVERRIDE.with(|o| o.replace(Some(isa))));
+    Ok(f())
+}
+
+#[cfg(feature = "std")]
+mod detect {
+    use super::Isa;
+    use core::cell::Cell;
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    std::thread_local! {
+        pub(super) static OVERRIDE: Cell<Option<Isa>> = const { Cell::new(None) };
+    }
+
+    /// 0 = not yet detected, otherwise 1 + index into `Isa::ALL`.
+    static CACHE: AtomicU8 = AtomicU8::new(0);
+
+    pub(super) fn cached() -> Isa {
+        let c = CACHE.load(Ordering::Relaxed);
+        if c != 0 {
+            return Isa::ALL[usize::from(c - 1)];
+        }
+        let isa = detect();
+        let idx = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+        // Racing threads compute the same answer; a plain store is enough.
+        CACHE.store(idx as u8 + 1, Ordering::Relaxed);
+        isa
+    }
+
+    fn detect() -> Isa {
+        if let Ok(name) = std::env::var("MICROPROP_ISA") {
+            if let Some(isa) = Isa::from_name(name.trim()) {
+                if isa.is_supported() {
+                    return isa;
+                }
+            }
+        }
+        Isa::ALL
+            .iter()
+            .rev()
+            .copied()
+            .find(|i| i.is_supported())
+            .unwrap_or(Isa::Scalar)
+    }
+}
+
+/// Calls a generic kernel body with the token of the active instruction set.
+///
+/// `dispatch!(isa, s => expr)` evaluates `expr` with `s` bound to the backend token. Each
+/// arm is a separate monomorphization; instruction sets that need `#[target_feature]`
+/// get their own wrapper function here.
+macro_rules! dispatch {
+    ($isa:expr, $s:ident => $body:expr) => {
+        match $isa {
+            $crate::simd::Isa::Scalar => {
+                let $s = $crate::simd::Scalar;
+                $body
+            }
+            $crate::simd::Isa::Portable => {
+                let $s = $crate::simd::Portable;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;

@@ -1,0 +1,42 @@
+//! Shared test helpers: seeded randomness, ULP distance, and running a test once per
+//! instruction set this CPU supports.
+#![allow(dead_code)]
+
+use microprop::simd::{Isa, with_isa};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Uniform values in [-1, 1).
+pub fn fill(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Runs `f` once per supported instruction set, with that set forced.
+pub fn for_each_isa(mut f: impl FnMut(Isa)) {
+    let mut ran = 0;
+    for &isa in Isa::ALL {
+        if isa.is_supported() {
+            with_isa(isa, || f(isa)).expect("supported");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 2, "scalar and portable always run");
+}
+
+/// Distance in units in the last place between two finite f32 of the same sign class.
+pub fn ulp_diff(a: f32, b: f32) -> u64 {
+    fn key(x: f32) -> i64 {
+        let i = x.to_bits() as i32 as i64;
+        if i < 0 { i64::from(i32::MIN) - i } else { i }
+    }
+    (key(a) - key(b)).unsigned_abs()
+}
+
+/// Strictly lanes+1 style length sweep used by elementwise tests.
+pub fn lengths() -> impl Iterator<Item = usize> {
+    (0..=33).chain([63, 64, 65, 127, 128, 129, 1000])
+}
