@@ -165,7 +165,11 @@ impl Activation {
     /// # Errors
     /// [`Error::ShapeMismatch`] if the lengths differ (nothing is written).
     pub fn forward(self, z: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        check_len("activation forward: out.len() != z.len()", z.len(), out.len())?;
+        check_len(
+            "activation forward: out.len() != z.len()",
+            z.len(),
+            out.len(),
+        )?;
         // SAFETY: both slices hold `z.len()` elements.
         unsafe { forward_raw(Isa::active(), self, z.as_ptr(), out.as_mut_ptr(), z.len()) };
         Ok(())
@@ -184,8 +188,16 @@ impl Activation {
     /// # Errors
     /// [`Error::ShapeMismatch`] if the lengths differ (nothing is written).
     pub fn backward(self, dh: &[f32], h: &[f32], dz: &mut [f32]) -> Result<(), Error> {
-        check_len("activation backward: h.len() != dh.len()", dh.len(), h.len())?;
-        check_len("activation backward: dz.len() != dh.len()", dh.len(), dz.len())?;
+        check_len(
+            "activation backward: h.len() != dh.len()",
+            dh.len(),
+            h.len(),
+        )?;
+        check_len(
+            "activation backward: dz.len() != dh.len()",
+            dh.len(),
+            dz.len(),
+        )?;
         // SAFETY: all three slices hold `dh.len()` elements.
         unsafe {
             backward_raw(
@@ -205,7 +217,11 @@ impl Activation {
     /// # Errors
     /// [`Error::ShapeMismatch`] if the lengths differ (nothing is written).
     pub fn backward_inplace(self, grad: &mut [f32], h: &[f32]) -> Result<(), Error> {
-        check_len("activation backward: h.len() != grad.len()", grad.len(), h.len())?;
+        check_len(
+            "activation backward: h.len() != grad.len()",
+            grad.len(),
+            h.len(),
+        )?;
         let g = grad.as_mut_ptr();
         // SAFETY: both hold `grad.len()` elements; `grad` is read before being overwritten.
         unsafe { backward_raw(Isa::active(), self, g, h.as_ptr(), g, grad.len()) };
@@ -395,8 +411,12 @@ unsafe fn backward_body<S: Simd>(
             Activation::Sigmoid => map2(s, dh, h, dz, n, |g, h| {
                 deriv_mul_v(s, Activation::Sigmoid, g, h)
             }),
-            Activation::Relu => map2(s, dh, h, dz, n, |g, h| deriv_mul_v(s, Activation::Relu, g, h)),
-            Activation::Tanh => map2(s, dh, h, dz, n, |g, h| deriv_mul_v(s, Activation::Tanh, g, h)),
+            Activation::Relu => map2(s, dh, h, dz, n, |g, h| {
+                deriv_mul_v(s, Activation::Relu, g, h)
+            }),
+            Activation::Tanh => map2(s, dh, h, dz, n, |g, h| {
+                deriv_mul_v(s, Activation::Tanh, g, h)
+            }),
         }
     }
 }
@@ -405,7 +425,13 @@ unsafe fn backward_body<S: Simd>(
 ///
 /// # Safety
 /// `x` readable and `out` writable for `n` values; `out == x` or disjoint.
-pub(crate) unsafe fn forward_raw(isa: Isa, act: Activation, x: *const f32, out: *mut f32, n: usize) {
+pub(crate) unsafe fn forward_raw(
+    isa: Isa,
+    act: Activation,
+    x: *const f32,
+    out: *mut f32,
+    n: usize,
+) {
     // SAFETY: forwarded from the caller.
     dispatch!(isa, s => unsafe { forward_body(s, act, x, out, n) })
 }

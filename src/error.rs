@@ -93,7 +93,10 @@ impl fmt::Display for Error {
                 "workspace too small: it has {len} elements, give it at least {needed}"
             ),
             Error::Overflow { what } => {
-                write!(f, "size overflow in {what}: dimensions or strides too large")
+                write!(
+                    f,
+                    "size overflow in {what}: dimensions or strides too large"
+                )
             }
             Error::OverlappingStrides {
                 row_stride,

@@ -37,7 +37,9 @@ pub mod mat;
 mod optim;
 pub mod simd;
 
-pub use activation::{Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh};
+pub use activation::{
+    Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh,
+};
 pub use error::Error;
 pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
 pub use loss::{squared_error, squared_error_scalar};

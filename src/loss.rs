@@ -75,7 +75,10 @@ unsafe fn squared_error_body<S: Simd>(
         if i < n {
             let r = n - i;
             // Zero-filled lanes give d = 0 and add nothing.
-            let d = s.sub(s.load_partial(pred.add(i), r), s.load_partial(target.add(i), r));
+            let d = s.sub(
+                s.load_partial(pred.add(i), r),
+                s.load_partial(target.add(i), r),
+            );
             s.store_partial(grad.add(i), s.mul(two, d), r);
             acc = s.mul_add(d, d, acc);
         }

@@ -17,7 +17,11 @@ fn layout(rng: &mut StdRng, r: usize, c: usize) -> (usize, usize, usize) {
         2 => ((c.max(1)) * 2 + pad, 2),         // every other column
         _ => (1 + pad, (r.max(1)) * (1 + pad)), // column-major with spread rows
     };
-    let len = if r == 0 || c == 0 { rng.random_range(0..3) } else { (r - 1) * rs + (c - 1) * cs + 1 + pad };
+    let len = if r == 0 || c == 0 {
+        rng.random_range(0..3)
+    } else {
+        (r - 1) * rs + (c - 1) * cs + 1 + pad
+    };
     (len, rs, cs)
 }
 
@@ -37,11 +41,20 @@ fn reference(
     // SAFETY: the layouts were built to hold every index.
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, alpha,
-            a.0.as_ptr(), a.1 as isize, a.2 as isize,
-            b.0.as_ptr(), b.1 as isize, b.2 as isize,
+            m,
+            k,
+            n,
+            alpha,
+            a.0.as_ptr(),
+            a.1 as isize,
+            a.2 as isize,
+            b.0.as_ptr(),
+            b.1 as isize,
+            b.2 as isize,
             beta,
-            c.0.as_mut_ptr(), c.1 as isize, c.2 as isize,
+            c.0.as_mut_ptr(),
+            c.1 as isize,
+            c.2 as isize,
         )
     }
 }
@@ -53,7 +66,11 @@ fn check_case(rng: &mut StdRng, m: usize, k: usize, n: usize, alpha: f32, beta: 
     let (cl, crs, ccs) = layout(rng, m, n);
     let a = fill(rng, al);
     let b = fill(rng, bl);
-    let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; cl] } else { fill(rng, cl) };
+    let c0: Vec<f32> = if beta == 0.0 {
+        vec![f32::NAN; cl]
+    } else {
+        fill(rng, cl)
+    };
     // Elements outside C's view are poisoned and must come back bit-identical.
     let mut in_view = vec![false; cl];
     for i in 0..m {
@@ -75,7 +92,16 @@ fn check_case(rng: &mut StdRng, m: usize, k: usize, n: usize, alpha: f32, beta: 
             }
         }
     }
-    reference(m, k, n, alpha, (&a, ars, acs), (&b, brs, bcs), beta, (&mut expect, crs, ccs));
+    reference(
+        m,
+        k,
+        n,
+        alpha,
+        (&a, ars, acs),
+        (&b, brs, bcs),
+        beta,
+        (&mut expect, crs, ccs),
+    );
     let mut ws = vec![f32::NAN; gemm_workspace_len(m, k, n)];
     for_each_isa(|isa| {
         let mut c = c0.clone();
@@ -90,7 +116,11 @@ fn check_case(rng: &mut StdRng, m: usize, k: usize, n: usize, alpha: f32, beta: 
         .unwrap();
         for idx in 0..cl {
             if !in_view[idx] {
-                assert_eq!(c[idx].to_bits(), c0[idx].to_bits(), "{label} {isa:?}: wrote outside C at {idx}");
+                assert_eq!(
+                    c[idx].to_bits(),
+                    c0[idx].to_bits(),
+                    "{label} {isa:?}: wrote outside C at {idx}"
+                );
                 continue;
             }
             let tol = 1e-5 * (k as f32 + 1.0) * (alpha.abs() + beta.abs() + 1.0);
@@ -134,7 +164,15 @@ fn every_edge_tile_remainder() {
     for m in 1..=top {
         for n in 1..=top {
             for k in [0, 1, 7] {
-                check_case(&mut rng, m, k, n, 1.0, if (m + n) % 2 == 0 { 0.0 } else { 1.0 }, "edge");
+                check_case(
+                    &mut rng,
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    if (m + n) % 2 == 0 { 0.0 } else { 1.0 },
+                    "edge",
+                );
             }
         }
     }
@@ -159,7 +197,13 @@ fn lecture_shapes() {
     }
     let mut rng = rng(3);
     // x·w1, h·w2, h.T·grad_y, grad_y·w2.T, x.T·grad_h
-    for &(m, k, n) in &[(64, 1000, 1000), (64, 1000, 10), (1000, 64, 10), (64, 10, 1000), (1000, 64, 1000)] {
+    for &(m, k, n) in &[
+        (64, 1000, 1000),
+        (64, 1000, 10),
+        (1000, 64, 10),
+        (64, 10, 1000),
+        (1000, 64, 1000),
+    ] {
         check_case(&mut rng, m, k, n, 1.0, 0.0, "lecture");
     }
 }
@@ -171,17 +215,38 @@ fn beta_zero_never_reads_c_and_alpha_zero_never_reads_a_b() {
     let mut ws = vec![0.0; gemm_workspace_len(2, 3, 2)];
     for_each_isa(|_| {
         let mut c = [1.0, 2.0, 3.0, 4.0];
-        gemm(0.0, MatRef::row_major(&a, 2, 3).unwrap(), MatRef::row_major(&b, 3, 2).unwrap(), 2.0,
-             MatMut::row_major(&mut c, 2, 2).unwrap(), &mut ws).unwrap();
+        gemm(
+            0.0,
+            MatRef::row_major(&a, 2, 3).unwrap(),
+            MatRef::row_major(&b, 3, 2).unwrap(),
+            2.0,
+            MatMut::row_major(&mut c, 2, 2).unwrap(),
+            &mut ws,
+        )
+        .unwrap();
         assert_eq!(c, [2.0, 4.0, 6.0, 8.0]);
         let mut c = [f32::NAN; 4];
-        gemm(0.0, MatRef::row_major(&a, 2, 3).unwrap(), MatRef::row_major(&b, 3, 2).unwrap(), 0.0,
-             MatMut::row_major(&mut c, 2, 2).unwrap(), &mut ws).unwrap();
+        gemm(
+            0.0,
+            MatRef::row_major(&a, 2, 3).unwrap(),
+            MatRef::row_major(&b, 3, 2).unwrap(),
+            0.0,
+            MatMut::row_major(&mut c, 2, 2).unwrap(),
+            &mut ws,
+        )
+        .unwrap();
         assert_eq!(c, [0.0; 4]);
         let ones = [1.0f32; 6];
         let mut c = [f32::NAN; 4];
-        gemm(1.0, MatRef::row_major(&ones, 2, 3).unwrap(), MatRef::row_major(&ones, 3, 2).unwrap(), 0.0,
-             MatMut::row_major(&mut c, 2, 2).unwrap(), &mut ws).unwrap();
+        gemm(
+            1.0,
+            MatRef::row_major(&ones, 2, 3).unwrap(),
+            MatRef::row_major(&ones, 3, 2).unwrap(),
+            0.0,
+            MatMut::row_major(&mut c, 2, 2).unwrap(),
+            &mut ws,
+        )
+        .unwrap();
         assert_eq!(c, [3.0; 4]);
     });
 }
@@ -191,22 +256,82 @@ fn errors_are_clear_and_nothing_is_written() {
     let a = [1.0f32; 6];
     let mut c = [7.0f32; 4];
     let mut ws = vec![0.0; gemm_workspace_len(2, 3, 2)];
-    let err = gemm(1.0, MatRef::row_major(&a, 2, 3).unwrap(), MatRef::row_major(&a, 2, 3).unwrap(), 0.0,
-                   MatMut::row_major(&mut c, 2, 2).unwrap(), &mut ws).unwrap_err();
-    assert!(matches!(err, Error::ShapeMismatch { expected: (3, 3), found: (2, 3), .. }), "{err}");
-    let err = gemm(1.0, MatRef::row_major(&a, 2, 3).unwrap(), MatRef::row_major(&a, 3, 2).unwrap(), 0.0,
-                   MatMut::row_major(&mut c, 1, 2).unwrap(), &mut ws).unwrap_err();
-    assert!(matches!(err, Error::ShapeMismatch { expected: (2, 2), found: (1, 2), .. }), "{err}");
+    let err = gemm(
+        1.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        0.0,
+        MatMut::row_major(&mut c, 2, 2).unwrap(),
+        &mut ws,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                expected: (3, 3),
+                found: (2, 3),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = gemm(
+        1.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        MatRef::row_major(&a, 3, 2).unwrap(),
+        0.0,
+        MatMut::row_major(&mut c, 1, 2).unwrap(),
+        &mut ws,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShapeMismatch {
+                expected: (2, 2),
+                found: (1, 2),
+                ..
+            }
+        ),
+        "{err}"
+    );
     let needed = gemm_workspace_len(2, 3, 2);
-    let err = gemm(1.0, MatRef::row_major(&a, 2, 3).unwrap(), MatRef::row_major(&a, 3, 2).unwrap(), 0.0,
-                   MatMut::row_major(&mut c, 2, 2).unwrap(), &mut ws[..needed - 1]).unwrap_err();
-    assert_eq!(err, Error::WorkspaceTooSmall { needed, len: needed - 1 });
+    let err = gemm(
+        1.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        MatRef::row_major(&a, 3, 2).unwrap(),
+        0.0,
+        MatMut::row_major(&mut c, 2, 2).unwrap(),
+        &mut ws[..needed - 1],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::WorkspaceTooSmall {
+            needed,
+            len: needed - 1
+        }
+    );
     assert!(err.to_string().contains(&needed.to_string()));
     assert_eq!(c, [7.0; 4]);
     // Views: past the buffer, overflow, overlapping mutable strides.
-    assert_eq!(MatRef::new(&a, 2, 3, 3, 2).unwrap_err(), Error::BufferTooSmall { what: "MatRef", needed: 8, len: 6 });
-    assert!(matches!(MatRef::new(&a, usize::MAX, 2, usize::MAX, 1), Err(Error::Overflow { .. })));
-    assert!(matches!(MatMut::new(&mut c, 2, 2, 0, 1), Err(Error::OverlappingStrides { .. })));
+    assert_eq!(
+        MatRef::new(&a, 2, 3, 3, 2).unwrap_err(),
+        Error::BufferTooSmall {
+            what: "MatRef",
+            needed: 8,
+            len: 6
+        }
+    );
+    assert!(matches!(
+        MatRef::new(&a, usize::MAX, 2, usize::MAX, 1),
+        Err(Error::Overflow { .. })
+    ));
+    assert!(matches!(
+        MatMut::new(&mut c, 2, 2, 0, 1),
+        Err(Error::OverlappingStrides { .. })
+    ));
     assert!(MatRef::new(&[], 0, 5, 100, 100).is_ok());
 }
 
@@ -219,10 +344,23 @@ fn scalar_reference_agrees_with_blocked_gemm() {
     let mut c1 = fill(&mut rng, m * n);
     let mut c2 = c1.clone();
     let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
-    gemm_scalar(0.5, MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap(), -1.0,
-                MatMut::row_major(&mut c1, m, n).unwrap()).unwrap();
-    gemm(0.5, MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap(), -1.0,
-         MatMut::row_major(&mut c2, m, n).unwrap(), &mut ws).unwrap();
+    gemm_scalar(
+        0.5,
+        MatRef::row_major(&a, m, k).unwrap(),
+        MatRef::row_major(&b, k, n).unwrap(),
+        -1.0,
+        MatMut::row_major(&mut c1, m, n).unwrap(),
+    )
+    .unwrap();
+    gemm(
+        0.5,
+        MatRef::row_major(&a, m, k).unwrap(),
+        MatRef::row_major(&b, k, n).unwrap(),
+        -1.0,
+        MatMut::row_major(&mut c2, m, n).unwrap(),
+        &mut ws,
+    )
+    .unwrap();
     for (x, y) in c1.iter().zip(&c2) {
         assert!((x - y).abs() < 1e-5, "{x} vs {y}");
     }

@@ -1,9 +1,9 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
 use super::loops::Epilogue;
+use crate::Activation;
 use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
 use crate::simd::Simd;
-use crate::Activation;
 
 /// Largest `NR` of any backend: bounds the stack tile of edge tiles.
 const TILE_MAX: usize = 64;

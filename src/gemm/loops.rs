@@ -100,7 +100,9 @@ pub(crate) unsafe fn gemm_raw(
     // SAFETY: forwarded from the caller.
     unsafe {
         match isa {
-            Isa::Scalar => gemm_body::<_, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(crate::simd::Scalar, &g),
+            Isa::Scalar => {
+                gemm_body::<_, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(crate::simd::Scalar, &g)
+            }
             Isa::Portable => {
                 gemm_body::<_, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(crate::simd::Portable, &g)
             }
@@ -158,7 +160,15 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             // SAFETY: the B panel is inside B (p < k, j < n); `bp` has room for
             // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
             unsafe {
-                pack_b(kc, nc, g.b.wrapping_add(pc * g.brs + jc * g.bcs), g.brs, g.bcs, bp, nr)
+                pack_b(
+                    kc,
+                    nc,
+                    g.b.wrapping_add(pc * g.brs + jc * g.bcs),
+                    g.brs,
+                    g.bcs,
+                    bp,
+                    nr,
+                )
             };
             let beta = if first { g.beta } else { 1.0 };
             let epi = if last { g.epi } else { Epilogue::None };
