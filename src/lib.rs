@@ -30,6 +30,7 @@
 extern crate std;
 
 pub mod activation;
+mod dot;
 mod error;
 mod gemm;
 mod loss;
@@ -40,8 +41,10 @@ pub mod simd;
 pub use activation::{
     Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh,
 };
+pub use dot::dot;
 pub use error::Error;
 pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
 pub use loss::{squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
 pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};
+pub mod nn;

@@ -150,21 +150,6 @@ impl<'a> MatRef<'a> {
     pub(crate) const fn ptr(&self) -> *const f32 {
         self.ptr
     }
-
-    /// The view of rows `r0..r0 + rows` and columns `c0..c0 + cols`.
-    pub(crate) fn sub(&self, r0: usize, c0: usize, rows: usize, cols: usize) -> Self {
-        debug_assert!(r0 + rows <= self.rows && c0 + cols <= self.cols);
-        MatRef {
-            // `wrapping_add`: when the block is empty the offset may point one past the
-            // end; it is never dereferenced then.
-            ptr: self.ptr.wrapping_add(r0 * self.rs + c0 * self.cs),
-            rows,
-            cols,
-            rs: self.rs,
-            cs: self.cs,
-            _life: PhantomData,
-        }
-    }
 }
 
 /// A mutable strided view of an `f32` matrix.

@@ -112,7 +112,14 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                         }
                         act_v(s, act, val)
                     }
-                    Epilogue::MulDeriv { act, .. } => deriv_mul_v(s, act, val, s.load(hp.add(off))),
+                    Epilogue::MulDeriv { act, .. } => {
+                        // Deltas below the smallest normal f32 are flushed to zero: they
+                        // change no weight by more than lr·1e-38, and subnormal operands
+                        // would slow every later GEMM that reads them many times over.
+                        let d = deriv_mul_v(s, act, val, s.load(hp.add(off)));
+                        let tiny = s.splat(f32::MIN_POSITIVE);
+                        s.lt_select(s.abs(d), tiny, s.splat(0.0), d)
+                    }
                 };
                 s.store(cp.add(off), val);
             }
