@@ -1,0 +1,100 @@
+//! A counting global allocator proves that the kernels and a whole training step never
+//! allocate, on every instruction set. Counts are per thread, so tests running in
+//! parallel do not disturb each other.
+
+mod common;
+use common::*;
+use microprop::Activation::{Identity, Sigmoid};
+use microprop::nn::Mlp;
+use microprop::{
+    MatMut, MatRef, gemm, gemm_workspace_len, sigmoid, sigmoid_backward, squared_error,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a const-initialized
+// thread-local (no allocation to reach it).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.with(|c| c.get());
+    f();
+    ALLOCS.with(|c| c.get()) - before
+}
+
+#[test]
+fn kernels_and_training_step_allocate_nothing() {
+    // Detection reads MICROPROP_ISA once (a String); do it before counting.
+    let _ = microprop::simd::Isa::detected();
+    let mut rng = rng(1);
+    let (m, k, n) = if cfg!(miri) { (5, 7, 3) } else { (64, 100, 30) };
+    let a = fill(&mut rng, m * k);
+    let b = fill(&mut rng, k * n);
+    let mut c = vec![0.0; m * n];
+    let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
+    let x = fill(&mut rng, 1000);
+    let mut h = vec![0.0; 1000];
+    let mut g = vec![0.0; 1000];
+
+    let sizes = if cfg!(miri) { [4, 5, 2] } else { [100, 50, 10] };
+    let batch = 8;
+    let net = Mlp::new(&sizes, &[Sigmoid, Identity], false).unwrap();
+    let mut params = fill(&mut rng, Mlp::param_len(&sizes, false));
+    let xs = fill(&mut rng, batch * sizes[0]);
+    let ys = fill(&mut rng, batch * sizes[2]);
+    let mut mws = vec![0.0; Mlp::workspace_len(&sizes, batch)];
+    let mut grads = vec![0.0; params.len()];
+    let mut out = vec![0.0; batch * sizes[2]];
+    let mut fws = vec![0.0; Mlp::forward_workspace_len(&sizes, batch)];
+
+    for_each_isa(|isa| {
+        let count = allocations(|| {
+            gemm(
+                1.0,
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.0,
+                MatMut::row_major(&mut c, m, n).unwrap(),
+                &mut ws,
+            )
+            .unwrap();
+            sigmoid(&x, &mut h).unwrap();
+            sigmoid_backward(&x, &h, &mut g).unwrap();
+            squared_error(&x, &h, &mut g).unwrap();
+            for _ in 0..3 {
+                net.train_step(&mut params, &xs, &ys, 1e-3, &mut mws)
+                    .unwrap();
+            }
+            net.loss_and_grad(&params, &xs, &ys, &mut grads, &mut mws)
+                .unwrap();
+            net.forward(&params, &xs, &mut out, &mut fws).unwrap();
+        });
+        assert_eq!(count, 0, "{isa:?}: allocations inside kernels / train_step");
+    });
+    // The counter works: a Vec allocates.
+    assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+}
