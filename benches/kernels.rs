@@ -1,1 +1,157 @@
-fn main() {}
+//! Criterion benches: microprop against `matrixmultiply` and scalar code, in the same
+//! groups and the same run. Every contender's output is checked against the others
+//! before it is timed.
+//!
+//! `cargo bench --bench kernels` (add `-- gemm` to run one group). `MICROPROP_ISA=avx2`
+//! (or `portable`, `scalar`) forces an instruction set.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use microprop::Activation::{Identity, Sigmoid};
+use microprop::nn::Mlp;
+use microprop::simd::Isa;
+use microprop::{MatMut, MatRef, gemm, gemm_workspace_len, sigmoid};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::hint::black_box;
+
+fn fill(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn mm_sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    // SAFETY: row-major buffers of exactly m·k, k·n and m·n elements.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        )
+    }
+}
+
+fn ours(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], ws: &mut [f32]) {
+    gemm(
+        1.0,
+        MatRef::row_major(a, m, k).expect("shape"),
+        MatRef::row_major(b, k, n).expect("shape"),
+        0.0,
+        MatMut::row_major(c, m, n).expect("shape"),
+        ws,
+    )
+    .expect("gemm");
+}
+
+fn bench_gemm(cr: &mut Criterion) {
+    let mut group = cr.benchmark_group(format!("gemm/{}", Isa::active().name()));
+    let mut rng = StdRng::seed_from_u64(0);
+    // The lecture's five products (x·w1, h·w2, hᵀ·grad_y, grad_y·w2ᵀ, xᵀ·grad_h) and 256³.
+    let shapes = [
+        (64, 1000, 1000),
+        (64, 1000, 10),
+        (1000, 64, 10),
+        (64, 10, 1000),
+        (1000, 64, 1000),
+        (256, 256, 256),
+    ];
+    for (m, k, n) in shapes {
+        let a = fill(&mut rng, m * k);
+        let b = fill(&mut rng, k * n);
+        let mut c1 = vec![0.0; m * n];
+        let mut c2 = vec![0.0; m * n];
+        let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
+        ours(m, k, n, &a, &b, &mut c1, &mut ws);
+        mm_sgemm(m, k, n, &a, &b, &mut c2);
+        let worst = c1
+            .iter()
+            .zip(&c2)
+            .fold(0.0f32, |w, (x, y)| w.max((x - y).abs()));
+        assert!(
+            worst <= 1e-5 * k as f32,
+            "gemm {m}x{k}x{n} disagrees with matrixmultiply by {worst}"
+        );
+        let id = format!("{m}x{k}x{n}");
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64)); // FLOPs
+        group.bench_function(BenchmarkId::new("microprop", &id), |bch| {
+            bch.iter(|| ours(m, k, n, black_box(&a), black_box(&b), &mut c1, &mut ws))
+        });
+        group.bench_function(BenchmarkId::new("matrixmultiply", &id), |bch| {
+            bch.iter(|| mm_sgemm(m, k, n, black_box(&a), black_box(&b), &mut c2))
+        });
+    }
+    group.finish();
+}
+
+fn scalar_sigmoid(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = 1.0 / (1.0 + libm::expf(-v));
+    }
+}
+
+fn bench_sigmoid(cr: &mut Criterion) {
+    let mut group = cr.benchmark_group(format!("sigmoid/{}", Isa::active().name()));
+    let mut rng = StdRng::seed_from_u64(1);
+    let n = 64_000;
+    let x: Vec<f32> = (0..n).map(|_| rng.random_range(-20.0f32..20.0)).collect();
+    let mut o1 = vec![0.0; n];
+    let mut o2 = vec![0.0; n];
+    sigmoid(&x, &mut o1).expect("sigmoid");
+    scalar_sigmoid(&x, &mut o2);
+    let worst = o1
+        .iter()
+        .zip(&o2)
+        .fold(0.0f32, |w, (a, b)| w.max((a - b).abs()));
+    assert!(
+        worst < 1e-6,
+        "sigmoid disagrees with the scalar formula by {worst}"
+    );
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("microprop", |b| {
+        b.iter(|| sigmoid(black_box(&x), &mut o1).expect("sigmoid"))
+    });
+    group.bench_function("scalar 1/(1+expf(-x))", |b| {
+        b.iter(|| scalar_sigmoid(black_box(&x), &mut o2))
+    });
+    group.finish();
+}
+
+fn bench_train_step(cr: &mut Criterion) {
+    let mut group = cr.benchmark_group(format!("train_step/{}", Isa::active().name()));
+    group.sample_size(20);
+    let sizes = [1000, 1000, 10];
+    let net = Mlp::new(&sizes, &[Sigmoid, Identity], false).expect("net");
+    let mut rng = StdRng::seed_from_u64(2);
+    let n = 64;
+    let x = fill(&mut rng, n * 1000);
+    let y = fill(&mut rng, n * 10);
+    // Small weights: the benchmark trains for many steps and must stay finite.
+    let mut params: Vec<f32> = fill(&mut rng, Mlp::param_len(&sizes, false))
+        .iter()
+        .map(|v| v * 0.03)
+        .collect();
+    let mut ws = vec![0.0; Mlp::workspace_len(&sizes, n)];
+    let first = net
+        .train_step(&mut params, &x, &y, 1e-4, &mut ws)
+        .expect("step");
+    assert!(first.is_finite());
+    group.bench_function("lecture N=64 1000-1000-10", |b| {
+        b.iter(|| {
+            net.train_step(&mut params, black_box(&x), &y, 1e-4, &mut ws)
+                .expect("finite")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_sigmoid, bench_train_step);
+criterion_main!(benches);
