@@ -32,6 +32,7 @@ extern crate std;
 pub mod activation;
 mod error;
 mod gemm;
+pub mod graph;
 mod loss;
 pub mod mat;
 mod optim;
