@@ -75,7 +75,7 @@ use gates::{
 /// A handle to one tensor (node) of a [`Graph`]: small, `Copy`, valid only for the graph
 /// that made it.
 ///
-/// Every graph gets a 32-bit tag when it is created (from a global counter) and its
+/// Every graph gets a 32-bit tag when it is created (from a global atomic counter) and its
 /// handles carry it, so a handle passed to another graph is refused with
 /// [`Error::InvalidArgument`] (after 2³² graphs the tags wrap around; then the index
 /// check still keeps every access in bounds).
@@ -183,9 +183,10 @@ pub const fn matmul_scratch_len(m: usize, k: usize, n: usize) -> usize {
     )
 }
 
-/// Tags of graphs: distinguishes handles of different graphs. Plain load and store (no
-/// read-modify-write, which `thumbv6m` lacks): two graphs created at the same instant on
-/// two threads may share a tag, which only weakens the foreign-handle check.
+/// Tags of graphs: distinguishes handles of different graphs. Where the target has no
+/// atomic read-modify-write (`thumbv6m`) a plain load and store is used: two graphs created
+/// at the same instant in two threads may then share a tag, which only weakens the
+/// foreign-handle check (every access stays bounds-checked).
 static NEXT_TAG: AtomicU32 = AtomicU32::new(0);
 
 /// A contiguous range of the arena.
@@ -283,8 +284,14 @@ impl<'a> Graph<'a> {
     ///
     /// At most `u32::MAX` nodes are used, whatever the length of `nodes`.
     pub fn new(nodes: &'a mut [Node], arena: &'a mut [f32]) -> Self {
-        let tag = NEXT_TAG.load(Ordering::Relaxed);
-        NEXT_TAG.store(tag.wrapping_add(1), Ordering::Relaxed);
+        #[cfg(target_has_atomic = "32")]
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        #[cfg(not(target_has_atomic = "32"))]
+        let tag = {
+            let tag = NEXT_TAG.load(Ordering::Relaxed);
+            NEXT_TAG.store(tag.wrapping_add(1), Ordering::Relaxed);
+            tag
+        };
         Graph {
             nodes,
             len: 0,
