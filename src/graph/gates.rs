@@ -117,7 +117,7 @@ impl MultiplyGate {
     }
 }
 
-/// The matrix multiply gate, `C = A·B` for `m × k` `A` and `k × n` `B`, on [`crate::gemm`].
+/// The matrix multiply gate, `C = A·B` for `m × k` `A` and `k × n` `B`, on [`crate::gemm()`].
 ///
 /// Backward (`dC` is `m × n`): `dA += dC·Bᵀ` (an `m × n` by `n × k` product) and
 /// `dB += Aᵀ·dC` (`k × m` by `m × n`), both as GEMMs with `β = 1` straight into the

@@ -553,7 +553,7 @@ impl<'a> Graph<'a> {
     }
 
     /// The matrix product gate: `C = A·B` for `A` `m × k` and `B` `k × n`, on
-    /// [`crate::gemm`]. Backward: `dA += dC·Bᵀ`, `dB += Aᵀ·dC` (GEMMs with `β = 1` over
+    /// [`crate::gemm()`]. Backward: `dA += dC·Bᵀ`, `dB += Aᵀ·dC` (GEMMs with `β = 1` over
     /// transposed views). GEMM packing space comes from the arena's scratch region
     /// ([`matmul_scratch_len`]`(m, k, n)` elements).
     ///
