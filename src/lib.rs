@@ -33,6 +33,7 @@ pub mod activation;
 mod dot;
 mod error;
 mod gemm;
+pub mod graph;
 mod loss;
 pub mod mat;
 mod optim;
