@@ -944,3 +944,56 @@ fn static_node_storage() {
     g.backward(b).unwrap();
     assert_eq!(g.grad(a).unwrap(), [1.0]);
 }
+
+#[test]
+fn two_layer_net_as_a_graph_has_the_same_gradients_as_mlp() {
+    use microprop::Activation::{Identity, Sigmoid};
+    use microprop::graph::{Graph, Node};
+    use microprop::nn::Mlp;
+    let (n, d_in, hid, d_out) = (4, 5, 6, 3);
+    let sizes = [d_in, hid, d_out];
+    let net = Mlp::new(&sizes, &[Sigmoid, Identity], false).unwrap();
+    let mut rng = rng(99);
+    let params = fill(&mut rng, Mlp::param_len(&sizes, false));
+    let x = fill(&mut rng, n * d_in);
+    let y = fill(&mut rng, n * d_out);
+    for_each_isa(|isa| {
+        let mut grads = vec![0.0; params.len()];
+        let mut ws = vec![0.0; Mlp::workspace_len(&sizes, n)];
+        let loss = net
+            .loss_and_grad(&params, &x, &y, &mut grads, &mut ws)
+            .unwrap();
+
+        let mut nodes = [Node::EMPTY; 16];
+        let mut arena = vec![0.0f32; 4096];
+        let mut g = Graph::new(&mut nodes, &mut arena);
+        let xt = g.input_from(n, d_in, &x).unwrap();
+        let w1 = g.input_from(d_in, hid, &params[..d_in * hid]).unwrap();
+        let w2 = g.input_from(hid, d_out, &params[d_in * hid..]).unwrap();
+        let yt = g.input_from(n, d_out, &y).unwrap();
+        let z = g.matmul(xt, w1).unwrap();
+        let h = g.sigmoid(z).unwrap();
+        let p = g.matmul(h, w2).unwrap();
+        let l = g.squared_error(p, yt).unwrap();
+        g.forward().unwrap();
+        g.backward(l).unwrap();
+        let gl = g.value(l).unwrap()[0];
+        assert!(
+            (gl - loss).abs() <= 1e-5 * loss.abs().max(1.0),
+            "{isa:?}: loss {gl} vs {loss}"
+        );
+        let graph_grads: Vec<f32> = g
+            .grad(w1)
+            .unwrap()
+            .iter()
+            .chain(g.grad(w2).unwrap())
+            .copied()
+            .collect();
+        for (i, (a, b)) in graph_grads.iter().zip(&grads).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{isa:?} dθ[{i}]: graph {a} vs Mlp {b}"
+            );
+        }
+    });
+}
