@@ -117,6 +117,8 @@ pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
         p = s.mul_add(p, x2, s.splat(c));
     }
     let small = s.mul_add(s.mul(p, x2), x, x);
+    // ±0 and subnormals: tanh x = x. The sum above would turn −0 into +0 (−0 + +0 = +0).
+    let small = s.lt_select(a, s.splat(f32::MIN_POSITIVE), x, small);
     s.lt_select(a, s.splat(TANH_SMALL), small, large)
 }
 
