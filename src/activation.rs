@@ -54,17 +54,17 @@ const EXP_P: [f32; 6] = [
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    5e-1, // Cephes' 5.0000001e-1 rounds to exactly 0.5 in f32
 ];
 /// Below this `e^y` is subnormal (`−126·ln 2`); the vector kernels flush it to zero.
 pub(crate) const EXP_FLUSH: f32 = -87.336_54;
 const TANH_SMALL: f32 = 0.625;
 const TANH_P: [f32; 5] = [
     -5.704_988_7e-3,
-    2.063_908_9e-2,
+    2.063_909e-2,
     -5.373_971_6e-2,
     1.333_144_2e-1,
-    -3.333_328_2e-1,
+    -3.333_328e-1,
 ];
 
 /// `e^y` for `EXP_FLUSH ≤ y ≤ 0`; NaN in gives NaN, other lanes are unspecified.
@@ -117,6 +117,8 @@ pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
         p = s.mul_add(p, x2, s.splat(c));
     }
     let small = s.mul_add(s.mul(p, x2), x, x);
+    // ±0 and subnormals: tanh x = x. The sum above would turn −0 into +0 (−0 + +0 = +0).
+    let small = s.lt_select(a, s.splat(f32::MIN_POSITIVE), x, small);
     s.lt_select(a, s.splat(TANH_SMALL), small, large)
 }
 

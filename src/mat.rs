@@ -174,7 +174,8 @@ unsafe impl Send for MatMut<'_> {}
 unsafe impl Sync for MatMut<'_> {}
 
 const fn distinct(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
-    if rows <= 1 && cols <= 1 {
+    // An empty matrix has no two elements to collide (`row_major(data, 5, 0)` has stride 0).
+    if rows == 0 || cols == 0 || (rows == 1 && cols == 1) {
         return true;
     }
     if rows <= 1 {

@@ -120,7 +120,8 @@ pub(crate) unsafe fn colsum_raw(
     out: *mut f32,
     beta: f32,
 ) {
-    // SAFETY (whole body): indices stay inside the caller's ranges.
+    // SAFETY: every index stays inside the caller's ranges: `j < cols` for `out`, and
+    // `(i, j)` with `i < rows`, `j < cols` for `g` (contiguous rows read `cols` values).
     unsafe {
         if beta == 0.0 {
             core::ptr::write_bytes(out, 0, cols);
