@@ -6,7 +6,7 @@ use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
 use crate::simd::Simd;
 
 /// Largest `NR` of any backend: bounds the stack tile of edge tiles.
-const TILE_MAX: usize = 64;
+pub(crate) const TILE_MAX: usize = 64;
 
 #[inline(always)]
 pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {

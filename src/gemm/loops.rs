@@ -1,9 +1,9 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
-use super::kernel::microkernel;
+use super::kernel::{TILE_MAX, microkernel};
 use super::pack::{pack_a, pack_b};
 use super::{KC, MC, MR_MAX, NC, NR_MAX};
-use crate::simd::{Isa, Simd};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Activation, MatRef};
 
 /// What happens to a C tile after `α·AB + β·C`, while it is still in registers.
@@ -49,14 +49,33 @@ impl Epilogue {
 /// Register tile (MR rows × NV vectors) of each backend.
 const SCALAR_TILE: (usize, usize) = (4, 4);
 const PORTABLE_TILE: (usize, usize) = (6, 1);
+/// 6 × 16: 12 accumulators of 8 lanes, two B vectors, broadcasts of A (16 ymm registers).
+const AVX2_TILE: (usize, usize) = (6, 2);
+/// 12 × 32: 24 accumulators of 16 lanes, two B vectors, A broadcast from memory by the
+/// FMA itself (32 zmm registers); enough independent FMAs to cover 2 pipes × 4 cycles.
+const AVX512_TILE: (usize, usize) = (12, 2);
+
+/// `(MR, NR)` of a backend with `lanes` lanes and tile `t`.
+const fn mr_nr(t: (usize, usize), lanes: usize) -> (usize, usize) {
+    (t.0, t.1 * lanes)
+}
 
 const _: () = {
-    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX; MC and NC being
-    // multiples of the tile keeps blocks aligned to whole tiles.
-    assert!(SCALAR_TILE.0 <= MR_MAX && SCALAR_TILE.1 <= NR_MAX);
-    assert!(MC % SCALAR_TILE.0 == 0 && NC % SCALAR_TILE.1 == 0);
-    assert!(PORTABLE_TILE.0 <= MR_MAX && PORTABLE_TILE.1 * 8 <= NR_MAX);
-    assert!(MC % PORTABLE_TILE.0 == 0 && NC % (PORTABLE_TILE.1 * 8) == 0);
+    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX (≤ TILE_MAX for the
+    // edge tile); MC and NC being multiples of the tile keeps blocks aligned to whole tiles.
+    let tiles = [
+        mr_nr(SCALAR_TILE, 1),
+        mr_nr(PORTABLE_TILE, 8),
+        mr_nr(AVX2_TILE, 8),
+        mr_nr(AVX512_TILE, 16),
+    ];
+    let mut i = 0;
+    while i < tiles.len() {
+        let (mr, nr) = tiles[i];
+        assert!(mr <= MR_MAX && nr <= NR_MAX && nr <= TILE_MAX);
+        assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
+        i += 1;
+    }
 };
 
 /// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set.
@@ -97,19 +116,10 @@ pub(crate) unsafe fn gemm_raw(
         ws,
         epi,
     };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                gemm_body::<_, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(crate::simd::Scalar, &g)
-            }
-            Isa::Portable => {
-                gemm_body::<_, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(crate::simd::Portable, &g)
-            }
-        }
-    }
+    dispatch(isa, g)
 }
 
+/// The arguments of [`gemm_raw`]; built only there, so they meet its safety contract.
 struct Gemm {
     m: usize,
     k: usize,
@@ -129,6 +139,31 @@ struct Gemm {
     epi: Epilogue,
 }
 
+impl WithSimd for Gemm {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: the fields satisfy `gemm_raw`'s contract (built only there). `S::ISA` is
+        // a constant, so each instantiation keeps only its own tile.
+        unsafe {
+            match S::ISA {
+                Isa::Scalar => {
+                    gemm_body::<S, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(s, &self);
+                }
+                Isa::Portable => {
+                    gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
+                }
+                Isa::Avx2 => gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self),
+                Isa::Avx512 => gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self),
+            }
+        }
+    }
+}
+
+/// The loop nest with an `MR × NV·LANES` register tile.
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `MR ≤ MR_MAX`, `NV·LANES ≤ NR_MAX`.
 #[inline(always)]
 unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     let nr = NV * S::LANES;

@@ -28,9 +28,9 @@ pub(crate) const NC: usize = 1024;
 
 /// The largest register tile any backend compiled for this target uses: the workspace
 /// is sized for it, so one buffer fits every instruction set.
-pub(crate) const MR_MAX: usize = 8;
+pub(crate) const MR_MAX: usize = 12;
 /// See [`MR_MAX`].
-pub(crate) const NR_MAX: usize = 16;
+pub(crate) const NR_MAX: usize = 32;
 
 const fn min(a: usize, b: usize) -> usize {
     if a < b { a } else { b }
