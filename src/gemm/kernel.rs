@@ -47,8 +47,8 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
 ) {
     let nr = NV * S::LANES;
     let mut acc = [[s.splat(0.0); NV]; MR];
-    // SAFETY (whole body): packed strips hold `kc` steps of MR (resp. NR) values; C and
-    // epilogue accesses are limited to the `rows × cols` part of the tile inside C.
+    // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
+    // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
         let (mut a, mut b) = (ap, bp);
         for _ in 0..kc {
@@ -67,6 +67,27 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
         }
 
         let full = rows == MR && cols == nr && cs == 1;
+        if full && matches!(epi, Epilogue::None) {
+            // Interior tile, no epilogue: constant loop bounds keep `acc` in registers.
+            // Same operations as the general path below, so results are bit-identical.
+            let va = s.splat(alpha);
+            if beta == 0.0 {
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        s.store(c.add(i * rs + v * S::LANES), s.mul(va, accv));
+                    }
+                }
+            } else {
+                let vb = s.splat(beta);
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        let p = c.add(i * rs + v * S::LANES);
+                        s.store(p, s.mul_add(vb, s.load(p), s.mul(va, accv)));
+                    }
+                }
+            }
+            return;
+        }
         let mut tmp = [0.0f32; TILE_MAX];
         let mut btmp = [0.0f32; TILE_MAX];
         let mut htmp = [0.0f32; TILE_MAX];
@@ -82,19 +103,15 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 )
             } else {
                 if beta != 0.0 {
-                    for j in 0..cols {
-                        tmp[j] = *crow.add(j * cs);
+                    for (j, t) in tmp.iter_mut().enumerate().take(cols) {
+                        *t = *crow.add(j * cs);
                     }
                 }
                 if let Some(bias) = epi.bias_ptr_opt(col0) {
-                    for j in 0..cols {
-                        btmp[j] = *bias.add(j);
-                    }
+                    core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
                 }
                 if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
-                    for j in 0..cols {
-                        htmp[j] = *h.add(j);
-                    }
+                    core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
                 }
                 (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
             };
@@ -117,8 +134,8 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 s.store(cp.add(off), val);
             }
             if !full {
-                for j in 0..cols {
-                    *crow.add(j * cs) = tmp[j];
+                for (j, &t) in tmp.iter().enumerate().take(cols) {
+                    *crow.add(j * cs) = t;
                 }
             }
         }

@@ -160,6 +160,13 @@ impl WithSimd for Gemm {
     }
 }
 
+/// The first 64-byte aligned `f32` at or after `p` (at most 15 values on).
+#[inline(always)]
+fn align64(p: *mut f32) -> *mut f32 {
+    let skip = (64 - (p.addr() & 63)) % 64 / 4;
+    p.wrapping_add(skip)
+}
+
 /// The loop nest with an `MR × NV·LANES` register tile.
 ///
 /// # Safety
@@ -179,10 +186,14 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     };
     let kc_max = if k < KC { k } else { KC };
     let mc_max = if g.m < MC { g.m } else { MC };
-    let ap = g.ws;
-    // SAFETY: the packed A block takes round_up(mc_max, MR)·kc_max ≤ (min(m, MC) + MR_MAX
-    // − 1)·kc_max values, the first part of `gemm_workspace_len`; B's panel follows it.
-    let bp = unsafe { ap.add(mc_max.div_ceil(MR) * MR * kc_max) };
+    // Both packed panels start on a 64-byte boundary, so no vector load of B splits a
+    // cache line. `gemm_workspace_len` holds ALIGN_SLACK spare values for this.
+    let ap = align64(g.ws);
+    let a_len = (mc_max.div_ceil(MR) * MR * kc_max).next_multiple_of(16);
+    // SAFETY: `ap` is at most 15 values into the workspace; the packed A block takes
+    // round_up(mc_max, MR)·kc_max ≤ (min(m, MC) + MR_MAX − 1)·kc_max values, rounded up to
+    // 16, the first part of `gemm_workspace_len`; B's panel follows it.
+    let bp = unsafe { ap.add(a_len) };
 
     let mut jc = 0;
     while jc < g.n {

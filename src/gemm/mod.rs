@@ -32,6 +32,10 @@ pub(crate) const MR_MAX: usize = 12;
 /// See [`MR_MAX`].
 pub(crate) const NR_MAX: usize = 32;
 
+/// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
+/// the A block, up to 15 between the blocks).
+pub(crate) const ALIGN_SLACK: usize = 32;
+
 const fn min(a: usize, b: usize) -> usize {
     if a < b { a } else { b }
 }
@@ -45,7 +49,7 @@ const fn min(a: usize, b: usize) -> usize {
 /// static mut WS: [f32; gemm_workspace_len(64, 1000, 10)] = [0.0; gemm_workspace_len(64, 1000, 10)];
 /// ```
 ///
-/// Bounded by `(MC + NC + two tiles) · KC` whatever the shape: about 1.2 M floats for
+/// Bounded by `(MC + NC + two tiles) · KC + 32` whatever the shape: about 1.2 M floats for
 /// large products, a few hundred for tiny ones. Saturates instead of overflowing.
 pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
     if m == 0 || n == 0 {
@@ -55,7 +59,7 @@ pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
     let kc = min(k, KC);
     let a = (min(m, MC) + MR_MAX - 1).saturating_mul(kc);
     let b = (min(n, NC) + NR_MAX - 1).saturating_mul(kc);
-    a.saturating_add(b)
+    a.saturating_add(b).saturating_add(ALIGN_SLACK)
 }
 
 /// `C ← α·A·B + β·C` for an `m × k` view `A`, a `k × n` view `B` and an `m × n` view `C`.
