@@ -66,6 +66,35 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
             b = b.add(nr);
         }
 
+        store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
+    }
+}
+
+/// `C ← α·acc + β·C` and the epilogue, for the `rows × cols` part of an `MR × NR` tile of
+/// accumulators that lies inside C.
+///
+/// # Safety
+/// As for [`microkernel`], without the packed strips.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    acc: &[[S::V; NV]; MR],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let nr = NV * S::LANES;
+    // SAFETY: C and epilogue accesses are limited to the `rows × cols` part of the tile
+    // inside C (caller).
+    unsafe {
         let full = rows == MR && cols == nr && cs == 1;
         if full && matches!(epi, Epilogue::None) {
             // Interior tile, no epilogue: constant loop bounds keep `acc` in registers.
@@ -91,7 +120,15 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
         let mut tmp = [0.0f32; TILE_MAX];
         let mut btmp = [0.0f32; TILE_MAX];
         let mut htmp = [0.0f32; TILE_MAX];
-        for (i, row) in acc.iter().enumerate().take(rows) {
+        // Spill the tile with constant indices only: indexing `acc` by the runtime `rows`
+        // would make LLVM keep it in memory during the K loop too.
+        let mut spill = [[0.0f32; TILE_MAX]; MR];
+        for (row, out) in acc.iter().zip(spill.iter_mut()) {
+            for (v, &accv) in row.iter().enumerate() {
+                s.store(out.as_mut_ptr().add(v * S::LANES), accv);
+            }
+        }
+        for (i, row) in spill.iter().enumerate().take(rows) {
             // The row of C (and of `h`, and the bias) this lane group finishes, either in
             // place (full tile, contiguous row) or through zero-padded stack copies.
             let crow = c.add(i * rs);
@@ -115,9 +152,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 }
                 (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
             };
-            for (v, &accv) in row.iter().enumerate() {
+            for v in 0..NV {
                 let off = v * S::LANES;
-                let mut val = s.mul(s.splat(alpha), accv);
+                let mut val = s.mul(s.splat(alpha), s.load(row.as_ptr().add(off)));
                 if beta != 0.0 {
                     val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
                 }
@@ -139,5 +176,62 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
         }
+    }
+}
+
+/// One `MR × NR` tile (`NR = NV·LANES`) of `A·B` over the whole depth `k`, reading A and
+/// B where they are (no packing), then [`store_tile`]. A is read by broadcasts at any
+/// strides; B's rows must be contiguous, and the last vector of each is a masked
+/// [`Simd::load_partial`] when `cols` is not a multiple of the lanes. For products whose
+/// B is small (a few columns): the same B rows serve every tile from cache.
+///
+/// # Safety
+/// `a + i·ars + p·acs` readable for `i < MR`, `p < k` (the tile has `MR` rows inside C);
+/// `b + p·brs + j` readable for `p < k`, `j < cols`; C and the epilogue as for
+/// [`microkernel`] with `rows = MR`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    b: *const f32,
+    brs: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    // SAFETY: every read is at p < k, a row i < MR and a column j < cols (caller).
+    unsafe {
+        let (mut a, mut b) = (a, b);
+        for _ in 0..k {
+            let mut bv = [s.splat(0.0); NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                let off = v * S::LANES;
+                if off + S::LANES <= cols {
+                    *bv = s.load(b.add(off));
+                } else if off < cols {
+                    *bv = s.load_partial(b.add(off), cols - off);
+                }
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = s.splat(*a.add(i * ars));
+                for v in 0..NV {
+                    row[v] = s.mul_add(av, bv[v], row[v]);
+                }
+            }
+            a = a.add(acs);
+            b = b.add(brs);
+        }
+        store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }
 }

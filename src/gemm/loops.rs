@@ -1,6 +1,6 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
-use super::kernel::{TILE_MAX, microkernel};
+use super::kernel::{TILE_MAX, microkernel, skinny_tile};
 use super::pack::{pack_a, pack_b};
 use super::{KC, MC, MR_MAX, NC, NR_MAX};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
@@ -53,7 +53,17 @@ const PORTABLE_TILE: (usize, usize) = (6, 1);
 const AVX2_TILE: (usize, usize) = (6, 2);
 /// 12 × 32: 24 accumulators of 16 lanes, two B vectors, A broadcast from memory by the
 /// FMA itself (32 zmm registers); enough independent FMAs to cover 2 pipes × 4 cycles.
-const AVX512_TILE: (usize, usize) = (12, 2);
+const AVX512_TILE: (usize, usize) = (8, 3);
+
+/// Tile of the unpacked path for narrow B (MR rows × NV vectors, B at most NV·LANES
+/// columns): many rows to amortize each B load, the remainder rows in tiles of 8, 4, 2, 1.
+const SCALAR_SKINNY: (usize, usize) = (4, 4);
+const PORTABLE_SKINNY: (usize, usize) = (8, 1);
+const AVX2_SKINNY: (usize, usize) = (8, 2);
+const AVX512_SKINNY: (usize, usize) = (16, 1);
+/// Largest `k·n` the unpacked path takes: every row tile reads all of B again, so B
+/// should stay in L2 (256 KiB).
+const SKINNY_B_MAX: usize = 1 << 16;
 
 /// `(MR, NR)` of a backend with `lanes` lanes and tile `t`.
 const fn mr_nr(t: (usize, usize), lanes: usize) -> (usize, usize) {
@@ -148,16 +158,113 @@ impl WithSimd for Gemm {
         unsafe {
             match S::ISA {
                 Isa::Scalar => {
-                    gemm_body::<S, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(s, &self);
+                    if skinny_fits::<S>(&self, SCALAR_SKINNY.1) {
+                        skinny_body::<S, { SCALAR_SKINNY.0 }, { SCALAR_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(s, &self);
+                    }
                 }
                 Isa::Portable => {
-                    gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
+                    if skinny_fits::<S>(&self, PORTABLE_SKINNY.1) {
+                        skinny_body::<S, { PORTABLE_SKINNY.0 }, { PORTABLE_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
+                    }
                 }
-                Isa::Avx2 => gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self),
-                Isa::Avx512 => gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self),
+                Isa::Avx2 => {
+                    if skinny_fits::<S>(&self, AVX2_SKINNY.1) {
+                        skinny_body::<S, { AVX2_SKINNY.0 }, { AVX2_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self);
+                    }
+                }
+                Isa::Avx512 => {
+                    if skinny_fits::<S>(&self, AVX512_SKINNY.1) {
+                        skinny_body::<S, { AVX512_SKINNY.0 }, { AVX512_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self);
+                    }
+                }
             }
         }
     }
+}
+
+/// Whether the unpacked path with `nv` vectors per row takes this product: B has
+/// contiguous rows, at most `nv·LANES` columns, and is small enough to stay in cache.
+#[inline(always)]
+fn skinny_fits<S: Simd>(g: &Gemm, nv: usize) -> bool {
+    g.bcs == 1 && g.n >= 1 && g.n <= nv * S::LANES && g.k.saturating_mul(g.n) <= SKINNY_B_MAX
+}
+
+/// `α = 0` or `k = 0`: the product is zero by definition and A, B are not read; returns
+/// the depth and α to use.
+#[inline(always)]
+fn depth_alpha(g: &Gemm) -> (usize, f32) {
+    if g.alpha == 0.0 || g.k == 0 {
+        (0, 0.0)
+    } else {
+        (g.k, g.alpha)
+    }
+}
+
+/// The unpacked path for narrow B (see [`skinny_tile`]): row tiles of `MR`, then of 8,
+/// 4, 2 and 1 rows for the remainder, each over the whole depth and all `n` columns.
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `skinny_fits(g, NV)`.
+#[inline(always)]
+unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
+    let mut i = 0;
+    // SAFETY: each call covers rows i..i + R with i + R ≤ m, inside A and C; B's `n`
+    // columns are contiguous (`bcs == 1`) and `n ≤ NV·LANES`.
+    unsafe {
+        while i < g.m {
+            let left = g.m - i;
+            i += if left >= MR {
+                skinny_rows::<S, MR, NV>(s, g, i)
+            } else if MR > 8 && left >= 8 {
+                skinny_rows::<S, 8, NV>(s, g, i)
+            } else if MR > 4 && left >= 4 {
+                skinny_rows::<S, 4, NV>(s, g, i)
+            } else if MR > 2 && left >= 2 {
+                skinny_rows::<S, 2, NV>(s, g, i)
+            } else {
+                skinny_rows::<S, 1, NV>(s, g, i)
+            };
+        }
+    }
+}
+
+/// Rows `i..i + R` of C on the unpacked path; returns `R`.
+///
+/// # Safety
+/// As for [`skinny_body`], and `i + R ≤ m`.
+#[inline(always)]
+unsafe fn skinny_rows<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm, i: usize) -> usize {
+    let (k, alpha) = depth_alpha(g);
+    // SAFETY: rows i..i + R of A and C exist; B is k × n with contiguous rows (caller).
+    unsafe {
+        skinny_tile::<S, R, NV>(
+            s,
+            k,
+            g.a.wrapping_add(i * g.ars),
+            g.ars,
+            g.acs,
+            g.b,
+            g.brs,
+            alpha,
+            g.beta,
+            g.c.add(i * g.crs),
+            g.crs,
+            g.ccs,
+            g.n,
+            g.epi,
+            i,
+            0,
+        )
+    };
+    R
 }
 
 /// The first 64-byte aligned `f32` at or after `p` (at most 15 values on).
@@ -177,13 +284,8 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     if g.m == 0 || g.n == 0 {
         return;
     }
-    // α = 0 or k = 0: the product is zero by definition and A, B are not read; one pass
-    // with an empty K block still applies β and the epilogue.
-    let (k, alpha) = if g.alpha == 0.0 || g.k == 0 {
-        (0, 0.0)
-    } else {
-        (g.k, g.alpha)
-    };
+    // α = 0 or k = 0: one pass with an empty K block still applies β and the epilogue.
+    let (k, alpha) = depth_alpha(g);
     let kc_max = if k < KC { k } else { KC };
     let mc_max = if g.m < MC { g.m } else { MC };
     // Both packed panels start on a 64-byte boundary, so no vector load of B splits a

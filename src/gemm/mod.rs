@@ -24,13 +24,13 @@ pub(crate) const KC: usize = 256;
 /// Rows of A packed per block; a multiple of every backend's `MR`.
 pub(crate) const MC: usize = 96;
 /// Columns of B packed per panel.
-pub(crate) const NC: usize = 1024;
+pub(crate) const NC: usize = 1056;
 
 /// The largest register tile any backend compiled for this target uses: the workspace
 /// is sized for it, so one buffer fits every instruction set.
-pub(crate) const MR_MAX: usize = 12;
+pub(crate) const MR_MAX: usize = 8;
 /// See [`MR_MAX`].
-pub(crate) const NR_MAX: usize = 32;
+pub(crate) const NR_MAX: usize = 48;
 
 /// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
 /// the A block, up to 15 between the blocks).
