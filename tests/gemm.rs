@@ -25,6 +25,7 @@ fn layout(rng: &mut StdRng, r: usize, c: usize) -> (usize, usize, usize) {
     (len, rs, cs)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reference(
     m: usize,
     k: usize,
