@@ -210,9 +210,18 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     let mut acc = [[s.splat(0.0); NV]; MR];
+    // Rows are addressed from one base per group of four, each advanced on its own. Left
+    // to itself LLVM rewrites every `a + i·ars` as one chain of MR dependent adds per
+    // step, which is slower than the FMAs it feeds; `black_box` hides that the bases are
+    // related (it costs one store and load per base, outside the loop).
+    const { assert!(MR <= 16) };
+    let mut bases = [a; 4];
+    for (g, base) in bases.iter_mut().enumerate() {
+        *base = core::hint::black_box(a.wrapping_add(4 * g * ars));
+    }
     // SAFETY: every read is at p < k, a row i < MR and a column j < cols (caller).
     unsafe {
-        let (mut a, mut b) = (a, b);
+        let mut b = b;
         for _ in 0..k {
             let mut bv = [s.splat(0.0); NV];
             for (v, bv) in bv.iter_mut().enumerate() {
@@ -224,12 +233,14 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             for (i, row) in acc.iter_mut().enumerate() {
-                let av = s.splat(*a.add(i * ars));
+                let av = s.splat(*bases[i / 4].add((i % 4) * ars));
                 for v in 0..NV {
                     row[v] = s.mul_add(av, bv[v], row[v]);
                 }
             }
-            a = a.add(acs);
+            for base in bases.iter_mut().take(MR.div_ceil(4)) {
+                *base = base.wrapping_add(acs);
+            }
             b = b.add(brs);
         }
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
