@@ -20,7 +20,7 @@ use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
 
 /// Depth of one packed block (the microkernel's inner loop length).
-pub(crate) const KC: usize = 256;
+pub(crate) const KC: usize = 128;
 /// Rows of A packed per block; a multiple of every backend's `MR`.
 pub(crate) const MC: usize = 96;
 /// Columns of B packed per panel.
