@@ -9,6 +9,13 @@
 //!
 //! Edge tiles go through a zero-padded stack tile with the same vector arithmetic as
 //! interior tiles, so every element of C gets bit-identical treatment wherever it lies.
+//!
+//! Narrow products (B with contiguous rows and at most one or two vectors of columns,
+//! like the lecture's 10-wide output layer) skip packing: A is broadcast where it lies,
+//! B's rows are loaded with a masked tail, and each tile runs over the whole depth.
+//!
+//! Register tiles (rows × columns): AVX-512 8 × 48, AVX2 6 × 16, portable 6 × 8, scalar
+//! 4 × 4; unpacked path: AVX-512 16 × 16, AVX2 8 × 16, portable 8 × 8, scalar 4 × 4.
 
 mod kernel;
 mod loops;
