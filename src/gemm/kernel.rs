@@ -22,7 +22,7 @@ pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.
 ///
 /// # Safety
-/// `ap` readable for `MR·kc`, `bp` for `NR·kc` values; C's `rows × cols` elements at
+/// `ap` readable for `MR·kc` values, `bp + p·b_step + j` for `p < kc`, `j < NR`; C's `rows × cols` elements at
 /// `c + i·rs + j·cs` writable and distinct (and readable unless `beta == 0`); the
 /// epilogue's pointers valid for the same tile (see [`Epilogue`]); `rows ≤ MR`,
 /// `cols ≤ NR`, `NR ≤ TILE_MAX`.
@@ -33,6 +33,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     kc: usize,
     ap: *const f32,
     bp: *const f32,
+    // Distance between consecutive K steps of the B strip: NR when packed, B's row
+    // stride when read in place.
+    b_step: usize,
     alpha: f32,
     beta: f32,
     c: *mut f32,
@@ -45,7 +48,6 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     row0: usize,
     col0: usize,
 ) {
-    let nr = NV * S::LANES;
     let mut acc = [[s.splat(0.0); NV]; MR];
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.
@@ -63,7 +65,7 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             a = a.add(MR);
-            b = b.add(nr);
+            b = b.add(b_step);
         }
 
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);

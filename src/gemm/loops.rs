@@ -305,13 +305,23 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             let kc = if k - pc < KC { k - pc } else { KC };
             let first = pc == 0;
             let last = pc + kc == k;
-            // SAFETY: the B panel is inside B (p < k, j < n); `bp` has room for
+            // B with contiguous rows is read in place by whole strips (its rows are the
+            // strip's rows, `brs` apart); only a last, partial strip is packed. Other
+            // layouts are packed whole.
+            let direct = g.bcs == 1;
+            let (pack_from, pack_cols) = if direct {
+                let whole = nc - nc % nr;
+                (whole, nc - whole)
+            } else {
+                (0, nc)
+            };
+            // SAFETY: the packed columns are inside B (p < k, j < n); `bp` has room for
             // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
             unsafe {
                 pack_b(
                     kc,
-                    nc,
-                    g.b.wrapping_add(pc * g.brs + jc * g.bcs),
+                    pack_cols,
+                    g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs),
                     g.brs,
                     g.bcs,
                     bp,
@@ -341,15 +351,22 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                     while ir < mc {
                         let rows = if mc - ir < MR { mc - ir } else { MR };
                         let (row0, col0) = (ic + ir, jc + jr);
-                        // SAFETY: strips `ir / MR` and `jr / NR` are packed; the tile's
-                        // `rows × cols` part lies inside C; the caller vouches for C
-                        // and the epilogue pointers.
+                        let (b_strip, b_step) = if jr < pack_from {
+                            (g.b.wrapping_add(pc * g.brs + jc + jr), g.brs)
+                        } else {
+                            (bp.wrapping_add((jr - pack_from) * kc).cast_const(), nr)
+                        };
+                        // SAFETY: strip `ir / MR` of A is packed; strip `jr / NR` of B is
+                        // either whole in B (direct: kc rows of NR values, `brs` apart) or
+                        // packed; the tile's `rows × cols` part lies inside C; the caller
+                        // vouches for C and the epilogue pointers.
                         unsafe {
                             microkernel::<S, MR, NV>(
                                 s,
                                 kc,
                                 ap.add(ir * kc),
-                                bp.add(jr * kc),
+                                b_strip,
+                                b_step,
                                 alpha,
                                 beta,
                                 g.c.add(row0 * g.crs + col0 * g.ccs),
