@@ -336,7 +336,9 @@ pub(crate) fn dispatch<K: WithSimd>(isa: Isa, kernel: K) -> K::Output {
             Some(s) => unsafe { x86_wrappers::avx2(s, kernel) },
             None => kernel.with_simd(Portable),
         },
-        _ => kernel.with_simd(Portable),
+        Isa::Portable => kernel.with_simd(Portable),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => kernel.with_simd(Portable),
     }
 }
 
