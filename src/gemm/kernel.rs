@@ -119,20 +119,15 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             }
             return;
         }
-        let mut tmp = [0.0f32; TILE_MAX];
-        let mut btmp = [0.0f32; TILE_MAX];
-        let mut htmp = [0.0f32; TILE_MAX];
-        // Spill the tile with constant indices only: indexing `acc` by the runtime `rows`
-        // would make LLVM keep it in memory during the K loop too.
-        let mut spill = [[0.0f32; TILE_MAX]; MR];
-        for (row, out) in acc.iter().zip(spill.iter_mut()) {
-            for (v, &accv) in row.iter().enumerate() {
-                s.store(out.as_mut_ptr().add(v * S::LANES), accv);
-            }
-        }
+        // A copy of the tile, indexed by the runtime `rows` below. Indexing `acc` itself
+        // that way would make LLVM keep it in memory during the K loop.
+        let spill: [[S::V; NV]; MR] = *acc;
+        // Zero-padded stack copies of a partial tile's C row, bias and `h` row (zeroed
+        // once, and only for partial tiles).
+        let mut pad: Option<[[f32; TILE_MAX]; 3]> = None;
         for (i, row) in spill.iter().enumerate().take(rows) {
             // The row of C (and of `h`, and the bias) this lane group finishes, either in
-            // place (full tile, contiguous row) or through zero-padded stack copies.
+            // place (full tile, contiguous row) or through the zero-padded copies.
             let crow = c.add(i * rs);
             let (cp, biasp, hp): (*mut f32, *const f32, *const f32) = if full {
                 (
@@ -141,6 +136,7 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                     epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null()),
                 )
             } else {
+                let [tmp, btmp, htmp] = pad.get_or_insert([[0.0; TILE_MAX]; 3]);
                 if beta != 0.0 {
                     for (j, t) in tmp.iter_mut().enumerate().take(cols) {
                         *t = *crow.add(j * cs);
@@ -156,7 +152,7 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             };
             for v in 0..NV {
                 let off = v * S::LANES;
-                let mut val = s.mul(s.splat(alpha), s.load(row.as_ptr().add(off)));
+                let mut val = s.mul(s.splat(alpha), row[v]);
                 if beta != 0.0 {
                     val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
                 }
@@ -172,7 +168,7 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                 };
                 s.store(cp.add(off), val);
             }
-            if !full {
+            if let Some([tmp, ..]) = &pad {
                 for (j, &t) in tmp.iter().enumerate().take(cols) {
                     *crow.add(j * cs) = t;
                 }
