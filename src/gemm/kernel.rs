@@ -150,9 +150,9 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
                 }
                 (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
             };
-            for v in 0..NV {
+            for (v, &accv) in row.iter().enumerate() {
                 let off = v * S::LANES;
-                let mut val = s.mul(s.splat(alpha), row[v]);
+                let mut val = s.mul(s.splat(alpha), accv);
                 if beta != 0.0 {
                     val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
                 }
