@@ -27,7 +27,7 @@
 //! * `relu(NaN) = NaN`, `relu(−0.0) = −0.0`.
 
 use crate::Error;
-use crate::simd::{Isa, Simd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 /// An elementwise activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -434,8 +434,7 @@ pub(crate) unsafe fn forward_raw(
     out: *mut f32,
     n: usize,
 ) {
-    // SAFETY: forwarded from the caller.
-    dispatch!(isa, s => unsafe { forward_body(s, act, x, out, n) })
+    dispatch(isa, Forward { act, x, out, n })
 }
 
 /// Backward activation over raw memory.
@@ -450,6 +449,40 @@ pub(crate) unsafe fn backward_raw(
     dz: *mut f32,
     n: usize,
 ) {
-    // SAFETY: forwarded from the caller.
-    dispatch!(isa, s => unsafe { backward_body(s, act, dh, h, dz, n) })
+    dispatch(isa, Backward { act, dh, h, dz, n })
+}
+
+/// The arguments of [`forward_raw`]; built only there, so they meet its safety contract.
+struct Forward {
+    act: Activation,
+    x: *const f32,
+    out: *mut f32,
+    n: usize,
+}
+
+impl WithSimd for Forward {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: the fields satisfy `forward_raw`'s contract (built only there).
+        unsafe { forward_body(s, self.act, self.x, self.out, self.n) }
+    }
+}
+
+/// The arguments of [`backward_raw`]; built only there, so they meet its safety contract.
+struct Backward {
+    act: Activation,
+    dh: *const f32,
+    h: *const f32,
+    dz: *mut f32,
+    n: usize,
+}
+
+impl WithSimd for Backward {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: the fields satisfy `backward_raw`'s contract (built only there).
+        unsafe { backward_body(s, self.act, self.dh, self.h, self.dz, self.n) }
+    }
 }

@@ -2,34 +2,55 @@
 
 use crate::Error;
 use crate::activation::check_len;
-use crate::simd::{Isa, Simd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
-/// `Σ a[i]·b[i]`, vectorized (lanes accumulate separately, then are summed).
+/// `Σ a[i]·b[i]`, vectorized (lanes accumulate separately, then are summed; fused
+/// multiply-add where the instruction set has it).
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] if the lengths differ.
 pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     check_len("dot: b.len() != a.len()", a.len(), b.len())?;
-    let (pa, pb, n) = (a.as_ptr(), b.as_ptr(), a.len());
-    Ok(dispatch!(Isa::active(), s => {
+    Ok(dispatch(
+        Isa::active(),
+        Dot {
+            a: a.as_ptr(),
+            b: b.as_ptr(),
+            n: a.len(),
+        },
+    ))
+}
+
+/// The dot kernel's arguments: `a` and `b` readable for `n` values (built only in [`dot`]
+/// from two slices of length `n`).
+struct Dot {
+    a: *const f32,
+    b: *const f32,
+    n: usize,
+}
+
+impl WithSimd for Dot {
+    type Output = f32;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> f32 {
+        let Dot { a, b, n } = self;
         let mut acc = s.splat(0.0);
         let mut i = 0;
-        // SAFETY: both slices hold `n` values; every access is below `n`.
+        // SAFETY: `a` and `b` hold `n` values; every access is below `n`.
         unsafe {
-            while i + s_lanes(s) <= n {
-                acc = s.mul_add(s.load(pa.add(i)), s.load(pb.add(i)), acc);
-                i += s_lanes(s);
+            while i + S::LANES <= n {
+                acc = s.mul_add(s.load(a.add(i)), s.load(b.add(i)), acc);
+                i += S::LANES;
             }
             if i < n {
                 let r = n - i;
-                acc = s.mul_add(s.load_partial(pa.add(i), r), s.load_partial(pb.add(i), r), acc);
+                acc = s.mul_add(
+                    s.load_partial(a.add(i), r),
+                    s.load_partial(b.add(i), r),
+                    acc,
+                );
             }
         }
         s.reduce_add(acc)
-    }))
-}
-
-#[inline(always)]
-fn s_lanes<S: Simd>(_: S) -> usize {
-    S::LANES
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::activation::check_len;
-use crate::simd::{Isa, Simd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 /// Returns `Σ (pred[i] − target[i])²` and writes `grad[i] = 2 (pred[i] − target[i])` in the
 /// same pass (the lecture's `loss` and `grad_y_pred`).
@@ -96,6 +96,30 @@ pub(crate) unsafe fn squared_error_raw(
     grad: *mut f32,
     n: usize,
 ) -> f32 {
-    // SAFETY: forwarded from the caller.
-    dispatch!(isa, s => unsafe { squared_error_body(s, pred, target, grad, n) })
+    dispatch(
+        isa,
+        SquaredError {
+            pred,
+            target,
+            grad,
+            n,
+        },
+    )
+}
+
+/// The arguments of [`squared_error_raw`]; built only there, so they meet its contract.
+struct SquaredError {
+    pred: *const f32,
+    target: *const f32,
+    grad: *mut f32,
+    n: usize,
+}
+
+impl WithSimd for SquaredError {
+    type Output = f32;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> f32 {
+        // SAFETY: the fields satisfy `squared_error_raw`'s contract (built only there).
+        unsafe { squared_error_body(s, self.pred, self.target, self.grad, self.n) }
+    }
 }

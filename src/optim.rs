@@ -1,7 +1,7 @@
 //! Parameter updates and bias kernels.
 
 use crate::activation::{check_len, map2};
-use crate::simd::{Isa, Simd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Error, MatMut, MatRef};
 
 /// Plain gradient descent: `params[i] −= lr · grads[i]` (the lecture's `w1 -= 1e-4 * grad_w1`).
@@ -36,11 +36,34 @@ pub fn sgd_update_scalar(params: &mut [f32], grads: &[f32], lr: f32) {
 /// # Safety
 /// `params` readable and writable, `grads` readable, for `n` values.
 pub(crate) unsafe fn sgd_raw(isa: Isa, params: *mut f32, grads: *const f32, lr: f32, n: usize) {
-    dispatch!(isa, s => {
-        let neg_lr = s.splat(-lr);
-        // SAFETY: forwarded from the caller.
-        unsafe { map2(s, grads, params, params, n, |g, p| s.mul_add(g, neg_lr, p)) }
-    })
+    dispatch(
+        isa,
+        Sgd {
+            params,
+            grads,
+            lr,
+            n,
+        },
+    )
+}
+
+/// The arguments of [`sgd_raw`]; built only there, so they meet its safety contract.
+struct Sgd {
+    params: *mut f32,
+    grads: *const f32,
+    lr: f32,
+    n: usize,
+}
+
+impl WithSimd for Sgd {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let neg_lr = s.splat(-self.lr);
+        let p = self.params;
+        // SAFETY: the fields satisfy `sgd_raw`'s contract (built only there).
+        unsafe { map2(s, self.grads, p, p, self.n, |g, p| s.mul_add(g, neg_lr, p)) }
+    }
 }
 
 /// Adds `bias[j]` to every element of column `j`: `x[i][j] += bias[j]`.
@@ -68,16 +91,46 @@ pub(crate) unsafe fn bias_add_raw(
     cs: usize,
     bias: *const f32,
 ) {
-    for i in 0..rows {
-        // SAFETY: rows are inside the view (caller); contiguous rows take the vector path.
-        unsafe {
-            let row = x.add(i * rs);
-            if cs == 1 {
-                dispatch!(isa, s => map2(s, row, bias, row, cols, |a, b| s.add(a, b)));
-            } else {
-                for j in 0..cols {
-                    *row.add(j * cs) += *bias.add(j);
-                }
+    if cs == 1 {
+        dispatch(
+            isa,
+            BiasAddRows {
+                x,
+                rows,
+                cols,
+                rs,
+                bias,
+            },
+        );
+    } else {
+        for i in 0..rows {
+            for j in 0..cols {
+                // SAFETY: (i, j) is inside the view and j < cols (caller).
+                unsafe { *x.add(i * rs + j * cs) += *bias.add(j) };
+            }
+        }
+    }
+}
+
+/// [`bias_add_raw`] with contiguous rows; built only there, so it meets its contract.
+struct BiasAddRows {
+    x: *mut f32,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    bias: *const f32,
+}
+
+impl WithSimd for BiasAddRows {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        for i in 0..self.rows {
+            // SAFETY: row `i` holds `cols` contiguous writable values, `bias` `cols`
+            // readable ones (the contract of `bias_add_raw` with `cs == 1`).
+            unsafe {
+                let row = self.x.add(i * self.rs);
+                map2(s, row, self.bias, row, self.cols, |a, b| s.add(a, b));
             }
         }
     }
@@ -130,14 +183,48 @@ pub(crate) unsafe fn colsum_raw(
                 *out.add(j) *= beta;
             }
         }
-        for i in 0..rows {
-            let row = g.add(i * rs);
-            if cs == 1 {
-                dispatch!(isa, s => map2(s, row, out, out, cols, |a, b| s.add(a, b)));
-            } else {
+        if cs != 1 {
+            for i in 0..rows {
+                let row = g.add(i * rs);
                 for j in 0..cols {
                     *out.add(j) += *row.add(j * cs);
                 }
+            }
+            return;
+        }
+    }
+    dispatch(
+        isa,
+        ColsumRows {
+            g,
+            rows,
+            cols,
+            rs,
+            out,
+        },
+    )
+}
+
+/// The accumulation of [`colsum_raw`] with contiguous rows; built only there, so it meets
+/// its contract.
+struct ColsumRows {
+    g: *const f32,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    out: *mut f32,
+}
+
+impl WithSimd for ColsumRows {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        for i in 0..self.rows {
+            // SAFETY: row `i` of `g` holds `cols` contiguous readable values, `out` `cols`
+            // writable ones disjoint from `g` (the contract of `colsum_raw` with `cs == 1`).
+            unsafe {
+                let row = self.g.add(i * self.rs);
+                map2(s, row, self.out, self.out, self.cols, |a, b| s.add(a, b));
             }
         }
     }

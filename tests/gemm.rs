@@ -25,6 +25,7 @@ fn layout(rng: &mut StdRng, r: usize, c: usize) -> (usize, usize, usize) {
     (len, rs, cs)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reference(
     m: usize,
     k: usize,
@@ -157,12 +158,12 @@ fn random_shapes_strides_and_transposes_match_matrixmultiply() {
 
 #[test]
 fn every_edge_tile_remainder() {
-    // All m, n in 1..=17 cover every remainder of every backend's MR and NR (≤ 16),
-    // with k crossing zero, one and a prime.
+    // All m in 1..=13 and n in 1..=33 cover every remainder of every backend's MR (≤ 12)
+    // and NR (≤ 32), with k crossing zero, one and a prime.
     let mut rng = rng(11);
-    let top = if cfg!(miri) { 5 } else { 17 };
-    for m in 1..=top {
-        for n in 1..=top {
+    let (top_m, top_n) = if cfg!(miri) { (5, 5) } else { (13, 33) };
+    for m in 1..=top_m {
+        for n in 1..=top_n {
             for k in [0, 1, 7] {
                 check_case(
                     &mut rng,
@@ -363,5 +364,34 @@ fn scalar_reference_agrees_with_blocked_gemm() {
     .unwrap();
     for (x, y) in c1.iter().zip(&c2) {
         assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+}
+
+#[test]
+fn x86_instruction_sets_are_detected_and_tested() {
+    use microprop::simd::Isa;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let avx512 = is_x86_feature_detected!("avx512f");
+        assert_eq!(Isa::Avx2.is_supported(), avx2);
+        assert_eq!(Isa::Avx512.is_supported(), avx512);
+        if avx512 && std::env::var_os("MICROPROP_ISA").is_none() {
+            assert_eq!(Isa::detected(), Isa::Avx512);
+        }
+        let mut seen = Vec::new();
+        for_each_isa(|isa| {
+            assert_eq!(Isa::active(), isa);
+            seen.push(isa);
+        });
+        assert_eq!(seen.contains(&Isa::Avx2), avx2);
+        assert_eq!(seen.contains(&Isa::Avx512), avx512);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        assert!(!Isa::Avx2.is_supported() && !Isa::Avx512.is_supported());
+    }
+    for &isa in Isa::ALL {
+        assert_eq!(Isa::from_name(isa.name()), Some(isa));
     }
 }

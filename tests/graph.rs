@@ -446,7 +446,7 @@ fn gradient_check_every_gate() {
 #[test]
 fn max_ties_go_to_the_first_operand_and_nan_propagates() {
     let mut nodes = [Node::EMPTY; 8];
-    let mut arena = [0.0f32; 256];
+    let mut arena = [0.0f32; 512];
     let mut g = Graph::new(&mut nodes, &mut arena);
     let x = g.input_from(1, 4, &[1.0, 2.0, 3.0, f32::NAN]).unwrap();
     let y = g.input_from(1, 4, &[1.0, 5.0, -3.0, 0.0]).unwrap();

@@ -6,7 +6,7 @@ use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
 use crate::simd::Simd;
 
 /// Largest `NR` of any backend: bounds the stack tile of edge tiles.
-const TILE_MAX: usize = 64;
+pub(crate) const TILE_MAX: usize = 64;
 
 #[inline(always)]
 pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
@@ -22,7 +22,7 @@ pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.
 ///
 /// # Safety
-/// `ap` readable for `MR·kc`, `bp` for `NR·kc` values; C's `rows × cols` elements at
+/// `ap` readable for `MR·kc` values, `bp + p·b_step + j` for `p < kc`, `j < NR`; C's `rows × cols` elements at
 /// `c + i·rs + j·cs` writable and distinct (and readable unless `beta == 0`); the
 /// epilogue's pointers valid for the same tile (see [`Epilogue`]); `rows ≤ MR`,
 /// `cols ≤ NR`, `NR ≤ TILE_MAX`.
@@ -33,6 +33,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     kc: usize,
     ap: *const f32,
     bp: *const f32,
+    // Distance between consecutive K steps of the B strip: NR when packed, B's row
+    // stride when read in place.
+    b_step: usize,
     alpha: f32,
     beta: f32,
     c: *mut f32,
@@ -45,10 +48,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     row0: usize,
     col0: usize,
 ) {
-    let nr = NV * S::LANES;
     let mut acc = [[s.splat(0.0); NV]; MR];
-    // SAFETY (whole body): packed strips hold `kc` steps of MR (resp. NR) values; C and
-    // epilogue accesses are limited to the `rows × cols` part of the tile inside C.
+    // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
+    // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
         let (mut a, mut b) = (ap, bp);
         for _ in 0..kc {
@@ -63,16 +65,69 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             a = a.add(MR);
-            b = b.add(nr);
+            b = b.add(b_step);
         }
 
+        store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
+    }
+}
+
+/// `C ← α·acc + β·C` and the epilogue, for the `rows × cols` part of an `MR × NR` tile of
+/// accumulators that lies inside C.
+///
+/// # Safety
+/// As for [`microkernel`], without the packed strips.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    acc: &[[S::V; NV]; MR],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let nr = NV * S::LANES;
+    // SAFETY: C and epilogue accesses are limited to the `rows × cols` part of the tile
+    // inside C (caller).
+    unsafe {
         let full = rows == MR && cols == nr && cs == 1;
-        let mut tmp = [0.0f32; TILE_MAX];
-        let mut btmp = [0.0f32; TILE_MAX];
-        let mut htmp = [0.0f32; TILE_MAX];
-        for (i, row) in acc.iter().enumerate().take(rows) {
+        if full && matches!(epi, Epilogue::None) {
+            // Interior tile, no epilogue: constant loop bounds keep `acc` in registers.
+            // Same operations as the general path below, so results are bit-identical.
+            let va = s.splat(alpha);
+            if beta == 0.0 {
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        s.store(c.add(i * rs + v * S::LANES), s.mul(va, accv));
+                    }
+                }
+            } else {
+                let vb = s.splat(beta);
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        let p = c.add(i * rs + v * S::LANES);
+                        s.store(p, s.mul_add(vb, s.load(p), s.mul(va, accv)));
+                    }
+                }
+            }
+            return;
+        }
+        // A copy of the tile, indexed by the runtime `rows` below. Indexing `acc` itself
+        // that way would make LLVM keep it in memory during the K loop.
+        let spill: [[S::V; NV]; MR] = *acc;
+        // Zero-padded stack copies of a partial tile's C row, bias and `h` row (zeroed
+        // once, and only for partial tiles).
+        let mut pad: Option<[[f32; TILE_MAX]; 3]> = None;
+        for (i, row) in spill.iter().enumerate().take(rows) {
             // The row of C (and of `h`, and the bias) this lane group finishes, either in
-            // place (full tile, contiguous row) or through zero-padded stack copies.
+            // place (full tile, contiguous row) or through the zero-padded copies.
             let crow = c.add(i * rs);
             let (cp, biasp, hp): (*mut f32, *const f32, *const f32) = if full {
                 (
@@ -81,20 +136,17 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                     epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null()),
                 )
             } else {
+                let [tmp, btmp, htmp] = pad.get_or_insert([[0.0; TILE_MAX]; 3]);
                 if beta != 0.0 {
-                    for j in 0..cols {
-                        tmp[j] = *crow.add(j * cs);
+                    for (j, t) in tmp.iter_mut().enumerate().take(cols) {
+                        *t = *crow.add(j * cs);
                     }
                 }
                 if let Some(bias) = epi.bias_ptr_opt(col0) {
-                    for j in 0..cols {
-                        btmp[j] = *bias.add(j);
-                    }
+                    core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
                 }
                 if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
-                    for j in 0..cols {
-                        htmp[j] = *h.add(j);
-                    }
+                    core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
                 }
                 (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
             };
@@ -123,11 +175,79 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 };
                 s.store(cp.add(off), val);
             }
-            if !full {
-                for j in 0..cols {
-                    *crow.add(j * cs) = tmp[j];
+            if let Some([tmp, ..]) = &pad {
+                for (j, &t) in tmp.iter().enumerate().take(cols) {
+                    *crow.add(j * cs) = t;
                 }
             }
         }
+    }
+}
+
+/// One `MR × NR` tile (`NR = NV·LANES`) of `A·B` over the whole depth `k`, reading A and
+/// B where they are (no packing), then [`store_tile`]. A is read by broadcasts at any
+/// strides; B's rows must be contiguous, and the last vector of each is a masked
+/// [`Simd::load_partial`] when `cols` is not a multiple of the lanes. For products whose
+/// B is small (a few columns): the same B rows serve every tile from cache.
+///
+/// # Safety
+/// `a + i·ars + p·acs` readable for `i < MR`, `p < k` (the tile has `MR` rows inside C);
+/// `b + p·brs + j` readable for `p < k`, `j < cols`; C and the epilogue as for
+/// [`microkernel`] with `rows = MR`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    b: *const f32,
+    brs: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    // Rows are addressed from one base per group of four, each advanced on its own. Left
+    // to itself LLVM rewrites every `a + i·ars` as one chain of MR dependent adds per
+    // step, which is slower than the FMAs it feeds; `black_box` hides that the bases are
+    // related (it costs one store and load per base, outside the loop).
+    const { assert!(MR <= 16) };
+    let mut bases = [a; 4];
+    for (g, base) in bases.iter_mut().enumerate() {
+        *base = core::hint::black_box(a.wrapping_add(4 * g * ars));
+    }
+    // SAFETY: every read is at p < k, a row i < MR and a column j < cols (caller).
+    unsafe {
+        let mut b = b;
+        for _ in 0..k {
+            let mut bv = [s.splat(0.0); NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                let off = v * S::LANES;
+                if off + S::LANES <= cols {
+                    *bv = s.load(b.add(off));
+                } else if off < cols {
+                    *bv = s.load_partial(b.add(off), cols - off);
+                }
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = s.splat(*bases[i / 4].add((i % 4) * ars));
+                for v in 0..NV {
+                    row[v] = s.mul_add(av, bv[v], row[v]);
+                }
+            }
+            for base in bases.iter_mut().take(MR.div_ceil(4)) {
+                *base = base.wrapping_add(acs);
+            }
+            b = b.add(brs);
+        }
+        store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }
 }

@@ -1,9 +1,9 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
-use super::kernel::microkernel;
+use super::kernel::{TILE_MAX, microkernel, skinny_tile};
 use super::pack::{pack_a, pack_b};
 use super::{KC, MC, MR_MAX, NC, NR_MAX};
-use crate::simd::{Isa, Simd};
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Activation, MatRef};
 
 /// What happens to a C tile after `α·AB + β·C`, while it is still in registers.
@@ -49,14 +49,59 @@ impl Epilogue {
 /// Register tile (MR rows × NV vectors) of each backend.
 const SCALAR_TILE: (usize, usize) = (4, 4);
 const PORTABLE_TILE: (usize, usize) = (6, 1);
+/// 6 × 16: 12 accumulators of 8 lanes, two B vectors, broadcasts of A (16 ymm registers).
+const AVX2_TILE: (usize, usize) = (6, 2);
+/// 8 × 48: 24 accumulators of 16 lanes, three B vectors and a broadcast of A (28 of the
+/// 32 zmm registers); 24 independent FMAs cover 2 pipes × 4 cycles of latency three times
+/// over, and 8 rows divide the lecture's 64 and 1000. (12 × 32 and 6 × 64 measured no
+/// better here.)
+const AVX512_TILE: (usize, usize) = (8, 3);
+
+/// Tile of the unpacked path for narrow B (MR rows × NV vectors, B at most NV·LANES
+/// columns): many rows to amortize each B load, the remainder rows in tiles of 8, 4, 2, 1.
+const SCALAR_SKINNY: (usize, usize) = (4, 4);
+const PORTABLE_SKINNY: (usize, usize) = (8, 1);
+const AVX2_SKINNY: (usize, usize) = (8, 2);
+const AVX512_SKINNY: (usize, usize) = (16, 1);
+/// Largest `k·n` the unpacked path takes: every row tile reads all of B again, so B
+/// should stay in L2 (256 KiB).
+const SKINNY_B_MAX: usize = 1 << 16;
+
+/// `(MR, NR)` of a backend with `lanes` lanes and tile `t`.
+const fn mr_nr(t: (usize, usize), lanes: usize) -> (usize, usize) {
+    (t.0, t.1 * lanes)
+}
 
 const _: () = {
-    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX; MC and NC being
-    // multiples of the tile keeps blocks aligned to whole tiles.
-    assert!(SCALAR_TILE.0 <= MR_MAX && SCALAR_TILE.1 <= NR_MAX);
-    assert!(MC % SCALAR_TILE.0 == 0 && NC % SCALAR_TILE.1 == 0);
-    assert!(PORTABLE_TILE.0 <= MR_MAX && PORTABLE_TILE.1 * 8 <= NR_MAX);
-    assert!(MC % PORTABLE_TILE.0 == 0 && NC % (PORTABLE_TILE.1 * 8) == 0);
+    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX (≤ TILE_MAX for the
+    // edge tile); MC and NC being multiples of the tile keeps blocks aligned to whole tiles.
+    let tiles = [
+        mr_nr(SCALAR_TILE, 1),
+        mr_nr(PORTABLE_TILE, 8),
+        mr_nr(AVX2_TILE, 8),
+        mr_nr(AVX512_TILE, 16),
+    ];
+    let mut i = 0;
+    while i < tiles.len() {
+        let (mr, nr) = tiles[i];
+        assert!(mr <= MR_MAX && nr <= NR_MAX && nr <= TILE_MAX);
+        assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
+        i += 1;
+    }
+    // The unpacked path uses no workspace; its edge pads hold TILE_MAX values and its
+    // row remainders are split in 8, 4, 2, 1 (so MR ≤ 16).
+    let skinny = [
+        mr_nr(SCALAR_SKINNY, 1),
+        mr_nr(PORTABLE_SKINNY, 8),
+        mr_nr(AVX2_SKINNY, 8),
+        mr_nr(AVX512_SKINNY, 16),
+    ];
+    let mut i = 0;
+    while i < skinny.len() {
+        let (mr, nr) = skinny[i];
+        assert!(mr <= 16 && nr <= TILE_MAX);
+        i += 1;
+    }
 };
 
 /// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set.
@@ -97,19 +142,10 @@ pub(crate) unsafe fn gemm_raw(
         ws,
         epi,
     };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match isa {
-            Isa::Scalar => {
-                gemm_body::<_, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(crate::simd::Scalar, &g)
-            }
-            Isa::Portable => {
-                gemm_body::<_, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(crate::simd::Portable, &g)
-            }
-        }
-    }
+    dispatch(isa, g)
 }
 
+/// The arguments of [`gemm_raw`]; built only there, so they meet its safety contract.
 struct Gemm {
     m: usize,
     k: usize,
@@ -129,25 +165,153 @@ struct Gemm {
     epi: Epilogue,
 }
 
+impl WithSimd for Gemm {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: the fields satisfy `gemm_raw`'s contract (built only there). `S::ISA` is
+        // a constant, so each instantiation keeps only its own tile.
+        unsafe {
+            match S::ISA {
+                Isa::Scalar => {
+                    if skinny_fits::<S>(&self, SCALAR_SKINNY.1) {
+                        skinny_body::<S, { SCALAR_SKINNY.0 }, { SCALAR_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(s, &self);
+                    }
+                }
+                Isa::Portable => {
+                    if skinny_fits::<S>(&self, PORTABLE_SKINNY.1) {
+                        skinny_body::<S, { PORTABLE_SKINNY.0 }, { PORTABLE_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
+                    }
+                }
+                Isa::Avx2 => {
+                    if skinny_fits::<S>(&self, AVX2_SKINNY.1) {
+                        skinny_body::<S, { AVX2_SKINNY.0 }, { AVX2_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self);
+                    }
+                }
+                Isa::Avx512 => {
+                    if skinny_fits::<S>(&self, AVX512_SKINNY.1) {
+                        skinny_body::<S, { AVX512_SKINNY.0 }, { AVX512_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the unpacked path with `nv` vectors per row takes this product: B has
+/// contiguous rows, at most `nv·LANES` columns, and is small enough to stay in cache.
+#[inline(always)]
+fn skinny_fits<S: Simd>(g: &Gemm, nv: usize) -> bool {
+    g.bcs == 1 && g.n >= 1 && g.n <= nv * S::LANES && g.k.saturating_mul(g.n) <= SKINNY_B_MAX
+}
+
+/// `α = 0` or `k = 0`: the product is zero by definition and A, B are not read; returns
+/// the depth and α to use.
+#[inline(always)]
+fn depth_alpha(g: &Gemm) -> (usize, f32) {
+    if g.alpha == 0.0 || g.k == 0 {
+        (0, 0.0)
+    } else {
+        (g.k, g.alpha)
+    }
+}
+
+/// The unpacked path for narrow B (see [`skinny_tile`]): row tiles of `MR`, then of 8,
+/// 4, 2 and 1 rows for the remainder, each over the whole depth and all `n` columns.
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `skinny_fits(g, NV)`.
+#[inline(always)]
+unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
+    let mut i = 0;
+    // SAFETY: each call covers rows i..i + R with i + R ≤ m, inside A and C; B's `n`
+    // columns are contiguous (`bcs == 1`) and `n ≤ NV·LANES`.
+    unsafe {
+        while i < g.m {
+            let left = g.m - i;
+            i += if left >= MR {
+                skinny_rows::<S, MR, NV>(s, g, i)
+            } else if MR > 8 && left >= 8 {
+                skinny_rows::<S, 8, NV>(s, g, i)
+            } else if MR > 4 && left >= 4 {
+                skinny_rows::<S, 4, NV>(s, g, i)
+            } else if MR > 2 && left >= 2 {
+                skinny_rows::<S, 2, NV>(s, g, i)
+            } else {
+                skinny_rows::<S, 1, NV>(s, g, i)
+            };
+        }
+    }
+}
+
+/// Rows `i..i + R` of C on the unpacked path; returns `R`.
+///
+/// # Safety
+/// As for [`skinny_body`], and `i + R ≤ m`.
+#[inline(always)]
+unsafe fn skinny_rows<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm, i: usize) -> usize {
+    let (k, alpha) = depth_alpha(g);
+    // SAFETY: rows i..i + R of A and C exist; B is k × n with contiguous rows (caller).
+    unsafe {
+        skinny_tile::<S, R, NV>(
+            s,
+            k,
+            g.a.wrapping_add(i * g.ars),
+            g.ars,
+            g.acs,
+            g.b,
+            g.brs,
+            alpha,
+            g.beta,
+            g.c.add(i * g.crs),
+            g.crs,
+            g.ccs,
+            g.n,
+            g.epi,
+            i,
+            0,
+        )
+    };
+    R
+}
+
+/// The first 64-byte aligned `f32` at or after `p` (at most 15 values on).
+#[inline(always)]
+fn align64(p: *mut f32) -> *mut f32 {
+    let skip = (64 - (p.addr() & 63)) % 64 / 4;
+    p.wrapping_add(skip)
+}
+
+/// The loop nest with an `MR × NV·LANES` register tile.
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `MR ≤ MR_MAX`, `NV·LANES ≤ NR_MAX`.
 #[inline(always)]
 unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     let nr = NV * S::LANES;
     if g.m == 0 || g.n == 0 {
         return;
     }
-    // α = 0 or k = 0: the product is zero by definition and A, B are not read; one pass
-    // with an empty K block still applies β and the epilogue.
-    let (k, alpha) = if g.alpha == 0.0 || g.k == 0 {
-        (0, 0.0)
-    } else {
-        (g.k, g.alpha)
-    };
+    // α = 0 or k = 0: one pass with an empty K block still applies β and the epilogue.
+    let (k, alpha) = depth_alpha(g);
     let kc_max = if k < KC { k } else { KC };
     let mc_max = if g.m < MC { g.m } else { MC };
-    let ap = g.ws;
-    // SAFETY: the packed A block takes round_up(mc_max, MR)·kc_max ≤ (min(m, MC) + MR_MAX
-    // − 1)·kc_max values, the first part of `gemm_workspace_len`; B's panel follows it.
-    let bp = unsafe { ap.add(mc_max.div_ceil(MR) * MR * kc_max) };
+    // Both packed panels start on a 64-byte boundary, so no vector load of B splits a
+    // cache line. `gemm_workspace_len` holds ALIGN_SLACK spare values for this.
+    let ap = align64(g.ws);
+    let a_len = (mc_max.div_ceil(MR) * MR * kc_max).next_multiple_of(16);
+    // SAFETY: `ap` is at most 15 values into the workspace; the packed A block takes
+    // round_up(mc_max, MR)·kc_max ≤ (min(m, MC) + MR_MAX − 1)·kc_max values, rounded up to
+    // 16, the first part of `gemm_workspace_len`; B's panel follows it.
+    let bp = unsafe { ap.add(a_len) };
 
     let mut jc = 0;
     while jc < g.n {
@@ -157,13 +321,23 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             let kc = if k - pc < KC { k - pc } else { KC };
             let first = pc == 0;
             let last = pc + kc == k;
-            // SAFETY: the B panel is inside B (p < k, j < n); `bp` has room for
+            // B with contiguous rows is read in place by whole strips (its rows are the
+            // strip's rows, `brs` apart); only a last, partial strip is packed. Other
+            // layouts are packed whole.
+            let direct = g.bcs == 1;
+            let (pack_from, pack_cols) = if direct {
+                let whole = nc - nc % nr;
+                (whole, nc - whole)
+            } else {
+                (0, nc)
+            };
+            // SAFETY: the packed columns are inside B (p < k, j < n); `bp` has room for
             // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
             unsafe {
                 pack_b(
                     kc,
-                    nc,
-                    g.b.wrapping_add(pc * g.brs + jc * g.bcs),
+                    pack_cols,
+                    g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs),
                     g.brs,
                     g.bcs,
                     bp,
@@ -193,15 +367,22 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                     while ir < mc {
                         let rows = if mc - ir < MR { mc - ir } else { MR };
                         let (row0, col0) = (ic + ir, jc + jr);
-                        // SAFETY: strips `ir / MR` and `jr / NR` are packed; the tile's
-                        // `rows × cols` part lies inside C; the caller vouches for C
-                        // and the epilogue pointers.
+                        let (b_strip, b_step) = if jr < pack_from {
+                            (g.b.wrapping_add(pc * g.brs + jc + jr), g.brs)
+                        } else {
+                            (bp.wrapping_add((jr - pack_from) * kc).cast_const(), nr)
+                        };
+                        // SAFETY: strip `ir / MR` of A is packed; strip `jr / NR` of B is
+                        // either whole in B (direct: kc rows of NR values, `brs` apart) or
+                        // packed; the tile's `rows × cols` part lies inside C; the caller
+                        // vouches for C and the epilogue pointers.
                         unsafe {
                             microkernel::<S, MR, NV>(
                                 s,
                                 kc,
                                 ap.add(ir * kc),
-                                bp.add(jr * kc),
+                                b_strip,
+                                b_step,
                                 alpha,
                                 beta,
                                 g.c.add(row0 * g.crs + col0 * g.ccs),
@@ -226,5 +407,104 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             }
         }
         jc += NC;
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! The fused epilogues on every instruction set and both paths (packed and unpacked),
+    //! against the unfused scalar computation.
+    use super::*;
+    use crate::gemm::gemm_workspace_len;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn fill(seed: &mut u32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (*seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn epilogues_match_unfused_reference_on_every_isa() {
+        let mut seed = 1;
+        // n ≤ 16 takes the unpacked path on AVX2/AVX-512; the others the packed one.
+        for &(m, k, n) in &[
+            (7, 5, 3),
+            (17, 33, 10),
+            (9, 300, 16),
+            (20, 40, 50),
+            (3, 1, 97),
+        ] {
+            let a = fill(&mut seed, m * k);
+            let b = fill(&mut seed, k * n);
+            let bias = fill(&mut seed, n);
+            let h: Vec<f32> = fill(&mut seed, m * n).iter().map(|x| x.abs()).collect();
+            let c0 = fill(&mut seed, m * n);
+            let mut plain = c0.clone();
+            crate::gemm_scalar(
+                1.5,
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.5,
+                crate::MatMut::row_major(&mut plain, m, n).unwrap(),
+            )
+            .unwrap();
+            let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
+            for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
+                for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
+                    let epis = [
+                        Epilogue::BiasAct {
+                            act,
+                            has_bias: true,
+                            bias: bias.as_ptr(),
+                        },
+                        Epilogue::MulDeriv {
+                            act,
+                            h: h.as_ptr(),
+                            h_rs: n,
+                        },
+                    ];
+                    for (e, epi) in epis.into_iter().enumerate() {
+                        let mut c = c0.clone();
+                        // SAFETY: row-major buffers of exactly the shapes given; the bias
+                        // has n values and h is m × n with row stride n.
+                        unsafe {
+                            gemm_raw(
+                                isa,
+                                1.5,
+                                MatRef::row_major(&a, m, k).unwrap(),
+                                MatRef::row_major(&b, k, n).unwrap(),
+                                0.5,
+                                c.as_mut_ptr(),
+                                n,
+                                1,
+                                ws.as_mut_ptr(),
+                                epi,
+                            )
+                        };
+                        for i in 0..m {
+                            for j in 0..n {
+                                let x = plain[i * n + j];
+                                let want = if e == 0 {
+                                    act.scalar(x + bias[j])
+                                } else {
+                                    x * act.derivative_scalar(h[i * n + j])
+                                };
+                                let got = c[i * n + j];
+                                assert!(
+                                    (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                    "{isa:?} {act:?} epi {e} ({m},{k},{n}) at ({i},{j}): \
+                                     {got} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -9,6 +9,13 @@
 //!
 //! Edge tiles go through a zero-padded stack tile with the same vector arithmetic as
 //! interior tiles, so every element of C gets bit-identical treatment wherever it lies.
+//!
+//! Narrow products (B with contiguous rows and at most one or two vectors of columns,
+//! like the lecture's 10-wide output layer) skip packing: A is broadcast where it lies,
+//! B's rows are loaded with a masked tail, and each tile runs over the whole depth.
+//!
+//! Register tiles (rows × columns): AVX-512 8 × 48, AVX2 6 × 16, portable 6 × 8, scalar
+//! 4 × 4; unpacked path: AVX-512 16 × 16, AVX2 8 × 16, portable 8 × 8, scalar 4 × 4.
 
 mod kernel;
 mod loops;
@@ -20,17 +27,21 @@ use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
 
 /// Depth of one packed block (the microkernel's inner loop length).
-pub(crate) const KC: usize = 256;
+pub(crate) const KC: usize = 128;
 /// Rows of A packed per block; a multiple of every backend's `MR`.
 pub(crate) const MC: usize = 96;
 /// Columns of B packed per panel.
-pub(crate) const NC: usize = 1024;
+pub(crate) const NC: usize = 1056;
 
 /// The largest register tile any backend compiled for this target uses: the workspace
 /// is sized for it, so one buffer fits every instruction set.
 pub(crate) const MR_MAX: usize = 8;
 /// See [`MR_MAX`].
-pub(crate) const NR_MAX: usize = 16;
+pub(crate) const NR_MAX: usize = 48;
+
+/// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
+/// the A block, up to 15 between the blocks).
+pub(crate) const ALIGN_SLACK: usize = 32;
 
 const fn min(a: usize, b: usize) -> usize {
     if a < b { a } else { b }
@@ -45,7 +56,7 @@ const fn min(a: usize, b: usize) -> usize {
 /// static mut WS: [f32; gemm_workspace_len(64, 1000, 10)] = [0.0; gemm_workspace_len(64, 1000, 10)];
 /// ```
 ///
-/// Bounded by `(MC + NC + two tiles) · KC` whatever the shape: about 1.2 M floats for
+/// Bounded by `(MC + NC + two tiles) · KC + 32` whatever the shape: about 1.2 M floats for
 /// large products, a few hundred for tiny ones. Saturates instead of overflowing.
 pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
     if m == 0 || n == 0 {
@@ -55,7 +66,7 @@ pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
     let kc = min(k, KC);
     let a = (min(m, MC) + MR_MAX - 1).saturating_mul(kc);
     let b = (min(n, NC) + NR_MAX - 1).saturating_mul(kc);
-    a.saturating_add(b)
+    a.saturating_add(b).saturating_add(ALIGN_SLACK)
 }
 
 /// `C ← α·A·B + β·C` for an `m × k` view `A`, a `k × n` view `B` and an `m × n` view `C`.

@@ -19,7 +19,7 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
 ) {
     let mut d = dst;
     let mut i0 = 0;
-    // SAFETY (whole body): reads stay in the `mc × kc` block; writes are exactly
+    // SAFETY: reads stay in the `mc × kc` block; writes are exactly
     // `ceil(mc/MR)·MR·kc` values from `dst`.
     unsafe {
         while i0 < mc {
@@ -66,7 +66,7 @@ pub(crate) unsafe fn pack_b(
 ) {
     let mut d = dst;
     let mut j0 = 0;
-    // SAFETY (whole body): reads stay in the `kc × nc` panel; writes are exactly
+    // SAFETY: reads stay in the `kc × nc` panel; writes are exactly
     // `ceil(nc/nr)·nr·kc` values from `dst`.
     unsafe {
         while j0 < nc {

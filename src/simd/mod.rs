@@ -2,21 +2,34 @@
 //! instruction set is chosen.
 //!
 //! A kernel body is written once, generic over [`Simd`], marked `#[inline(always)]`, and
-//! instantiated per instruction set by [`dispatch!`](crate::simd::dispatch). The backends:
+//! instantiated per instruction set by `dispatch`: the kernel is a small struct holding its
+//! arguments that implements `WithSimd`, and `dispatch` hands it the token of the chosen
+//! backend inside a `#[target_feature]` wrapper, so every inlined `Simd` method becomes
+//! that instruction set's code (the pattern of `pulp`). The backends:
 //!
 //! | [`Isa`] | vector | where |
 //! |---|---|---|
 //! | [`Isa::Scalar`] | one `f32` | everywhere; the default on targets without SIMD (Cortex-M, RISC-V) |
 //! | [`Isa::Portable`] | `wide::f32x8` | everywhere; SSE2 on x86_64, NEON on aarch64, simd128 on wasm |
+//! | [`Isa::Avx2`] | `__m256` | x86_64 with AVX2 and FMA (Haswell, Zen 1 and later) |
+//! | [`Isa::Avx512`] | `__m512` | x86_64 with AVX-512F (Skylake-SP, Ice Lake, Zen 4 and later) |
 //!
 //! With the `std` feature the CPU is inspected once and the choice cached; without it the
 //! choice is made from compile-time target features. Tests force each variant with
 //! [`with_isa`] (or the `MICROPROP_ISA` environment variable) so every variant the
 //! machine supports is held to the same scalar references.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod portable;
 mod scalar;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::Avx512;
 pub(crate) use portable::Portable;
 pub(crate) use scalar::Scalar;
 
@@ -32,6 +45,8 @@ pub(crate) const MAX_LANES: usize = 16;
 /// An implementor must only be constructible where its instruction set is available, and
 /// `LANES` must equal the number of `f32` in `V` (at most [`MAX_LANES`]).
 pub(crate) unsafe trait Simd: Copy {
+    /// The instruction set this token stands for.
+    const ISA: Isa;
     /// Number of `f32` lanes in [`Simd::V`].
     const LANES: usize;
     /// One vector.
@@ -106,17 +121,25 @@ pub enum Isa {
     Scalar,
     /// `wide::f32x8`: whatever SIMD the compile-time target features give.
     Portable,
+    /// x86_64 AVX2 with FMA: 8 lanes (`__m256`), fused multiply-add.
+    Avx2,
+    /// x86_64 AVX-512F: 16 lanes (`__m512`), fused multiply-add, masked tails.
+    Avx512,
 }
 
 impl Isa {
-    /// Every variant, in order of preference (best last).
-    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Portable];
+    /// Every variant, in order of preference (best last). Variants of other architectures
+    /// are listed everywhere; [`Isa::is_supported`] tells which run here.
+    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Portable, Isa::Avx2, Isa::Avx512];
 
-    /// Short lower-case name (`"scalar"`, `"portable"`), as accepted by `MICROPROP_ISA`.
+    /// Short lower-case name (`"scalar"`, `"portable"`, `"avx2"`, `"avx512"`), as accepted
+    /// by `MICROPROP_ISA`.
     pub const fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -125,16 +148,27 @@ impl Isa {
         Isa::ALL.iter().copied().find(|i| i.name() == name)
     }
 
-    /// Whether this CPU can run the variant.
+    /// Whether this CPU can run the variant: with `std`, asked of the CPU (cached by the
+    /// standard library); without it, from compile-time target features.
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar | Isa::Portable => true,
+            Isa::Avx2 => x86::has_avx2_fma(),
+            Isa::Avx512 => x86::has_avx512f(),
         }
     }
 
     /// The best variant for this target, chosen from compile-time features only.
     pub const fn compile_time_best() -> Isa {
-        if cfg!(any(
+        if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
+            Isa::Avx512
+        } else if cfg!(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )) {
+            Isa::Avx2
+        } else if cfg!(any(
             target_arch = "x86_64",
             target_arch = "x86",
             target_arch = "aarch64",
@@ -228,12 +262,11 @@ mod detect {
     }
 
     fn detect() -> Isa {
-        if let Ok(name) = std::env::var("MICROPROP_ISA") {
-            if let Some(isa) = Isa::from_name(name.trim()) {
-                if isa.is_supported() {
-                    return isa;
-                }
-            }
+        if let Ok(name) = std::env::var("MICROPROP_ISA")
+            && let Some(isa) = Isa::from_name(name.trim())
+            && isa.is_supported()
+        {
+            return isa;
         }
         Isa::ALL
             .iter()
@@ -244,23 +277,90 @@ mod detect {
     }
 }
 
-/// Calls a generic kernel body with the token of the active instruction set.
-///
-/// `dispatch!(isa, s => expr)` evaluates `expr` with `s` bound to the backend token. Each
-/// arm is a separate monomorphization; instruction sets that need `#[target_feature]`
-/// get their own wrapper function here.
-macro_rules! dispatch {
-    ($isa:expr, $s:ident => $body:expr) => {
-        match $isa {
-            $crate::simd::Isa::Scalar => {
-                let $s = $crate::simd::Scalar;
-                $body
-            }
-            $crate::simd::Isa::Portable => {
-                let $s = $crate::simd::Portable;
-                $body
-            }
-        }
-    };
+/// Feature probes behind [`Isa::is_supported`].
+mod x86 {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    pub(super) fn has_avx2_fma() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    pub(super) fn has_avx512f() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    pub(super) fn has_avx2_fma() -> bool {
+        cfg!(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))
+    }
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    pub(super) fn has_avx512f() -> bool {
+        cfg!(all(target_arch = "x86_64", target_feature = "avx512f"))
+    }
 }
-pub(crate) use dispatch;
+
+/// A kernel body generic over the backend: a small struct holding the kernel's arguments.
+///
+/// [`dispatch`] calls [`with_simd`](WithSimd::with_simd) from inside a
+/// `#[target_feature]` function of the chosen instruction set; since the implementation is
+/// `#[inline(always)]` (and so is everything it calls on `S`), the whole body is compiled
+/// for that instruction set. A closure at the call site would not be: closures do not
+/// inherit target features.
+pub(crate) trait WithSimd {
+    /// What the kernel returns.
+    type Output;
+    /// Runs the kernel with the token `s`. Implementations must be `#[inline(always)]`.
+    fn with_simd<S: Simd>(self, s: S) -> Self::Output;
+}
+
+/// Runs `kernel` on `isa`. The one place that maps an [`Isa`] to a backend token and its
+/// `#[target_feature]` wrapper.
+///
+/// An `isa` this CPU does not support (never the case for [`Isa::active`]) runs on
+/// [`Isa::Portable`] instead: a token is only ever made for a supported instruction set.
+#[inline(always)]
+pub(crate) fn dispatch<K: WithSimd>(isa: Isa, kernel: K) -> K::Output {
+    match isa {
+        Isa::Scalar => kernel.with_simd(Scalar),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => match Avx512::new() {
+            // SAFETY: the token exists only if the CPU supports AVX-512F.
+            Some(s) => unsafe { x86_wrappers::avx512(s, kernel) },
+            None => kernel.with_simd(Portable),
+        },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => match Avx2::new() {
+            // SAFETY: the token exists only if the CPU supports AVX2 and FMA.
+            Some(s) => unsafe { x86_wrappers::avx2(s, kernel) },
+            None => kernel.with_simd(Portable),
+        },
+        Isa::Portable => kernel.with_simd(Portable),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => kernel.with_simd(Portable),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_wrappers {
+    use super::{Avx2, Avx512, WithSimd};
+
+    /// `kernel` compiled with AVX-512F enabled.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F (it does wherever an [`Avx512`] token exists).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512<K: WithSimd>(s: Avx512, kernel: K) -> K::Output {
+        kernel.with_simd(s)
+    }
+
+    /// `kernel` compiled with AVX2 and FMA enabled.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA (it does wherever an [`Avx2`] token exists).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2<K: WithSimd>(s: Avx2, kernel: K) -> K::Output {
+        kernel.with_simd(s)
+    }
+}

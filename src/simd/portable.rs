@@ -4,7 +4,7 @@
 //! Platform-specific behavior: `mul_add` fuses only where the target has FMA at compile
 //! time (aarch64 NEON, x86 with `-C target-feature=+fma`); elsewhere it rounds twice.
 
-use super::Simd;
+use super::{Isa, Simd};
 use wide::{f32x8, u32x8};
 
 /// Token of the portable backend; always available.
@@ -14,6 +14,7 @@ pub(crate) struct Portable;
 // SAFETY: `wide` picks its instructions from compile-time features only, so its code runs
 // wherever this crate was compiled for; f32x8 holds 8 lanes.
 unsafe impl Simd for Portable {
+    const ISA: Isa = Isa::Portable;
     const LANES: usize = 8;
     type V = f32x8;
 

@@ -1,6 +1,6 @@
 //! The one-lane backend: plain `f32` arithmetic, no FMA contraction.
 
-use super::Simd;
+use super::{Isa, Simd};
 
 /// Token of the scalar backend; always available.
 #[derive(Clone, Copy, Debug)]
@@ -8,6 +8,7 @@ pub(crate) struct Scalar;
 
 // SAFETY: plain f32 arithmetic runs on every target; LANES = 1 = lanes of `f32`.
 unsafe impl Simd for Scalar {
+    const ISA: Isa = Isa::Scalar;
     const LANES: usize = 1;
     type V = f32;
 

@@ -1,0 +1,122 @@
+//! The AVX-512F backend: 16 lanes in a `__m512`, fused multiply-add, masked tails.
+//!
+//! Every method is `#[inline(always)]` and only becomes AVX-512 code once inlined into a
+//! function compiled with `#[target_feature(enable = "avx512f")]`, which is what
+//! [`dispatch`](super::dispatch) provides.
+//!
+//! Platform-specific behavior: `mul_add` always fuses (one rounding); `div` is the exact
+//! `vdivps`, not a reciprocal estimate; partial loads and stores are masked, so they touch
+//! only the `n` requested elements.
+
+use super::{Isa, Simd};
+use core::arch::x86_64::*;
+
+/// Token of the AVX-512F backend: only [`Avx512::new`] makes one, after checking the CPU.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512 {
+    _private: (),
+}
+
+impl Avx512 {
+    /// The token, if this CPU supports AVX-512F.
+    #[inline(always)]
+    pub(crate) fn new() -> Option<Self> {
+        if Isa::Avx512.is_supported() {
+            Some(Avx512 { _private: () })
+        } else {
+            None
+        }
+    }
+}
+
+/// Mask of the first `n < 16` lanes.
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+// SAFETY: a token is made only by `Avx512::new`, which checks that the CPU supports
+// AVX-512F; `__m512` holds 16 f32 = LANES.
+unsafe impl Simd for Avx512 {
+    const ISA: Isa = Isa::Avx512;
+    const LANES: usize = 16;
+    type V = __m512;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m512 {
+        // SAFETY: AVX-512F is supported (token); the caller guarantees 16 readable values,
+        // and `loadu` needs no alignment.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m512) {
+        // SAFETY: AVX-512F is supported (token); the caller guarantees 16 writable values.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F (which includes FMA).
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn lt_select(self, a: __m512, b: __m512, t: __m512, f: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. Ordered, quiet
+        // compare: NaN lanes are false, as the trait requires.
+        unsafe {
+            let m = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b);
+            _mm512_mask_blend_ps(m, f, t)
+        }
+    }
+    #[inline(always)]
+    fn abs(self, a: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_abs_ps(a) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. `vscalefps` computes
+        // 1·2^⌊n⌋ exactly for integer n in [-126, 127]; others saturate to 0 or inf, or NaN.
+        unsafe { _mm512_scalef_ps(_mm512_set1_ps(1.0), n) }
+    }
+    #[inline(always)]
+    fn reduce_add(self, v: __m512) -> f32 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F.
+        unsafe { _mm512_reduce_add_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> __m512 {
+        // SAFETY: AVX-512F is supported (token); masked-off lanes are neither read nor
+        // fault, so only the `n < 16` values the caller vouches for are accessed.
+        unsafe { _mm512_maskz_loadu_ps(first_lanes(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, v: __m512, n: usize) {
+        // SAFETY: AVX-512F is supported (token); only the first `n < 16` lanes are written.
+        unsafe { _mm512_mask_storeu_ps(p, first_lanes(n), v) }
+    }
+}
