@@ -205,7 +205,7 @@ impl<'a> Mlp<'a> {
     /// Batch size of `x`, checked against `d₀`.
     fn batch(&self, x: &[f32]) -> Result<usize, Error> {
         let d0 = self.sizes[0];
-        if x.len() % d0 != 0 {
+        if !x.len().is_multiple_of(d0) {
             return Err(Error::ShapeMismatch {
                 what: "x must be N rows of sizes[0] values",
                 expected: (x.len() / d0, d0),

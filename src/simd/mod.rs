@@ -1,9 +1,9 @@
 //! The lane abstraction every kernel is written against, and the one place where the
 //! instruction set is chosen.
 //!
-//! A kernel body is written once, generic over [`Simd`], marked `#[inline(always)]`, and
-//! instantiated per instruction set by `dispatch`: the kernel is a small struct holding its
-//! arguments that implements `WithSimd`, and `dispatch` hands it the token of the chosen
+//! A kernel body is written once, generic over the crate-private `Simd` trait, marked
+//! `#[inline(always)]`, and instantiated per instruction set by `dispatch`: the kernel is a
+//! small struct holding its arguments that implements `WithSimd`, and `dispatch` hands it the token of the chosen
 //! backend inside a `#[target_feature]` wrapper, so every inlined `Simd` method becomes
 //! that instruction set's code (the pattern of `pulp`). The backends:
 //!
