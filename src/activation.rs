@@ -303,29 +303,99 @@ pub fn tanh(x: &[f32], out: &mut [f32]) -> Result<(), Error> {
     Activation::Tanh.forward(x, out)
 }
 
+/// A lanewise function of one vector, as a type rather than a closure: a closure's body
+/// does not inherit the `#[target_feature]`s of the function it is inlined into, so its
+/// intrinsics would stay out-of-line calls. Implementations are `#[inline(always)]`.
+pub(crate) trait Lanewise1: Copy {
+    fn apply<S: Simd>(self, s: S, v: S::V) -> S::V;
+}
+
+/// A lanewise function of two vectors; see [`Lanewise1`].
+pub(crate) trait Lanewise2: Copy {
+    fn apply<S: Simd>(self, s: S, a: S::V, b: S::V) -> S::V;
+}
+
+macro_rules! lanewise1 {
+    ($(#[$doc:meta])* $name:ident, |$s:ident, $v:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name;
+        impl Lanewise1 for $name {
+            #[inline(always)]
+            fn apply<S: Simd>(self, $s: S, $v: S::V) -> S::V {
+                $body
+            }
+        }
+    };
+}
+
+macro_rules! lanewise2 {
+    ($(#[$doc:meta])* $name:ident, |$s:ident, $a:ident, $b:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name;
+        impl Lanewise2 for $name {
+            #[inline(always)]
+            fn apply<S: Simd>(self, $s: S, $a: S::V, $b: S::V) -> S::V {
+                $body
+            }
+        }
+    };
+}
+
+lanewise1!(
+    /// `σ(v)`.
+    SigmoidFn, |s, v| sigmoid_v(s, v)
+);
+lanewise1!(
+    /// `max(v, 0)`.
+    ReluFn, |s, v| relu_v(s, v)
+);
+lanewise1!(
+    /// `tanh v`.
+    TanhFn, |s, v| tanh_v(s, v)
+);
+lanewise2!(
+    /// `dh · h · (1 − h)`.
+    SigmoidBackFn, |s, g, h| deriv_mul_v(s, Activation::Sigmoid, g, h)
+);
+lanewise2!(
+    /// `dh` where `h > 0`, else 0.
+    ReluBackFn, |s, g, h| deriv_mul_v(s, Activation::Relu, g, h)
+);
+lanewise2!(
+    /// `dh · (1 − h²)`.
+    TanhBackFn, |s, g, h| deriv_mul_v(s, Activation::Tanh, g, h)
+);
+lanewise2!(
+    /// `a + b`.
+    AddFn, |s, a, b| s.add(a, b)
+);
+
 /// Applies `f` to `n` values from `x` into `out`, a vector at a time, the tail through a
 /// zero-padded partial vector (so every element gets the same arithmetic).
 ///
 /// # Safety
 /// `x..x+n` readable, `out..out+n` writable; they are either the same range or disjoint.
 #[inline(always)]
-pub(crate) unsafe fn map1<S: Simd>(
+pub(crate) unsafe fn map1<S: Simd, F: Lanewise1>(
     s: S,
     x: *const f32,
     out: *mut f32,
     n: usize,
-    f: impl Fn(S::V) -> S::V,
+    f: F,
 ) {
     let mut i = 0;
     // SAFETY: every access is below `n` (full vectors while `i + LANES <= n`, then a
     // partial one of `n − i` elements), inside the caller's ranges.
     unsafe {
         while i + S::LANES <= n {
-            s.store(out.add(i), f(s.load(x.add(i))));
+            s.store(out.add(i), f.apply(s, s.load(x.add(i))));
             i += S::LANES;
         }
         if i < n {
-            s.store_partial(out.add(i), f(s.load_partial(x.add(i), n - i)), n - i);
+            let v = f.apply(s, s.load_partial(x.add(i), n - i));
+            s.store_partial(out.add(i), v, n - i);
         }
     }
 }
@@ -335,25 +405,25 @@ pub(crate) unsafe fn map1<S: Simd>(
 /// # Safety
 /// `a`, `b` readable and `out` writable for `n` values; `out` equals or is disjoint from each input.
 #[inline(always)]
-pub(crate) unsafe fn map2<S: Simd>(
+pub(crate) unsafe fn map2<S: Simd, F: Lanewise2>(
     s: S,
     a: *const f32,
     b: *const f32,
     out: *mut f32,
     n: usize,
-    f: impl Fn(S::V, S::V) -> S::V,
+    f: F,
 ) {
     let mut i = 0;
     // SAFETY: as in `map1`.
     unsafe {
         while i + S::LANES <= n {
-            let v = f(s.load(a.add(i)), s.load(b.add(i)));
+            let v = f.apply(s, s.load(a.add(i)), s.load(b.add(i)));
             s.store(out.add(i), v);
             i += S::LANES;
         }
         if i < n {
             let r = n - i;
-            let v = f(s.load_partial(a.add(i), r), s.load_partial(b.add(i), r));
+            let v = f.apply(s, s.load_partial(a.add(i), r), s.load_partial(b.add(i), r));
             s.store_partial(out.add(i), v, r);
         }
     }
@@ -375,9 +445,9 @@ pub(crate) unsafe fn forward_body<S: Simd>(
                     core::ptr::copy_nonoverlapping(x, out, n)
                 }
             }
-            Activation::Sigmoid => map1(s, x, out, n, |v| sigmoid_v(s, v)),
-            Activation::Relu => map1(s, x, out, n, |v| relu_v(s, v)),
-            Activation::Tanh => map1(s, x, out, n, |v| tanh_v(s, v)),
+            Activation::Sigmoid => map1(s, x, out, n, SigmoidFn),
+            Activation::Relu => map1(s, x, out, n, ReluFn),
+            Activation::Tanh => map1(s, x, out, n, TanhFn),
         }
     }
 }
@@ -410,15 +480,9 @@ unsafe fn backward_body<S: Simd>(
                     core::ptr::copy_nonoverlapping(dh, dz, n)
                 }
             }
-            Activation::Sigmoid => map2(s, dh, h, dz, n, |g, h| {
-                deriv_mul_v(s, Activation::Sigmoid, g, h)
-            }),
-            Activation::Relu => map2(s, dh, h, dz, n, |g, h| {
-                deriv_mul_v(s, Activation::Relu, g, h)
-            }),
-            Activation::Tanh => map2(s, dh, h, dz, n, |g, h| {
-                deriv_mul_v(s, Activation::Tanh, g, h)
-            }),
+            Activation::Sigmoid => map2(s, dh, h, dz, n, SigmoidBackFn),
+            Activation::Relu => map2(s, dh, h, dz, n, ReluBackFn),
+            Activation::Tanh => map2(s, dh, h, dz, n, TanhBackFn),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Parameter updates and bias kernels.
 
-use crate::activation::{check_len, map2};
+use crate::activation::{AddFn, Lanewise2, check_len, map2};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Error, MatMut, MatRef};
 
@@ -59,10 +59,23 @@ impl WithSimd for Sgd {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let neg_lr = s.splat(-self.lr);
         let p = self.params;
+        let f = Axpy { alpha: -self.lr };
         // SAFETY: the fields satisfy `sgd_raw`'s contract (built only there).
-        unsafe { map2(s, self.grads, p, p, self.n, |g, p| s.mul_add(g, neg_lr, p)) }
+        unsafe { map2(s, self.grads, p, p, self.n, f) }
+    }
+}
+
+/// `g·alpha + p`, lanewise.
+#[derive(Clone, Copy)]
+struct Axpy {
+    alpha: f32,
+}
+
+impl Lanewise2 for Axpy {
+    #[inline(always)]
+    fn apply<S: Simd>(self, s: S, g: S::V, p: S::V) -> S::V {
+        s.mul_add(g, s.splat(self.alpha), p)
     }
 }
 
@@ -130,7 +143,7 @@ impl WithSimd for BiasAddRows {
             // readable ones (the contract of `bias_add_raw` with `cs == 1`).
             unsafe {
                 let row = self.x.add(i * self.rs);
-                map2(s, row, self.bias, row, self.cols, |a, b| s.add(a, b));
+                map2(s, row, self.bias, row, self.cols, AddFn);
             }
         }
     }
@@ -224,7 +237,7 @@ impl WithSimd for ColsumRows {
             // writable ones disjoint from `g` (the contract of `colsum_raw` with `cs == 1`).
             unsafe {
                 let row = self.g.add(i * self.rs);
-                map2(s, row, self.out, self.out, self.cols, |a, b| s.add(a, b));
+                map2(s, row, self.out, self.out, self.cols, AddFn);
             }
         }
     }
