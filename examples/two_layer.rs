@@ -64,10 +64,7 @@ fn main() {
         match net.train_step(&mut params, &x, &y, LR, &mut workspace) {
             Ok(loss) => {
                 if t % 100 == 0 {
-                    println!(
-                        "{t} {loss}  ({:.1} ms)",
-                        start.elapsed().as_secs_f64() * 1e3
-                    );
+                    println!("{t} {loss}");
                 }
             }
             Err(e) => {

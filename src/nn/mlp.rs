@@ -395,48 +395,8 @@ impl<'a> Mlp<'a> {
         lr: f32,
     ) -> Result<f32, Error> {
         let (loss, ctx) = self.forward_backward(params, x, y, workspace)?;
-        let Some(ctx) = ctx else { return Ok(loss) };
-        let isa = ctx.isa;
-        let n = ctx.n;
-        let (acts, deltas, gemm_ws, scratch) = ctx.split(workspace, self);
-        for l in 0..self.layers() {
-            let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            let off = self.layer_offset(l);
-            let prev: &[f32] = if l == 0 {
-                x
-            } else {
-                &acts[self.act_offset(l - 1, n)..][..n * di]
-            };
-            let delta = &deltas[self.act_offset(l, n)..][..n * dout];
-            let a_t = MatRef::row_major(prev, n, di)?.t();
-            let d = MatRef::row_major(delta, n, dout)?;
-            let (w, rest) = params[off..].split_at_mut(di * dout);
-            // SAFETY: `a_t` is di×n, `d` n×dout, `w` the di·dout contiguous values of
-            // W_l (row-major, disjoint from the workspace and x); workspace sized by
-            // `workspace_len`, which covers gemm_workspace_len(di, n, dout).
-            unsafe {
-                gemm_raw(
-                    isa,
-                    -lr,
-                    a_t,
-                    d,
-                    1.0,
-                    w.as_mut_ptr(),
-                    dout,
-                    1,
-                    gemm_ws.as_mut_ptr(),
-                    Epilogue::None,
-                )
-            };
-            if self.bias {
-                let db = &mut scratch[..dout];
-                // SAFETY: delta is n×dout row-major; db holds dout values; rest starts
-                // with b_l (dout values).
-                unsafe {
-                    colsum_raw(isa, delta.as_ptr(), n, dout, dout, 1, db.as_mut_ptr(), 0.0);
-                    sgd_raw(isa, rest.as_mut_ptr(), db.as_ptr(), lr, dout);
-                }
-            }
+        if let Some(ctx) = ctx {
+            self.parameter_pass(ctx, x, workspace, params, GradTarget::Params { lr })?;
         }
         Ok(loss)
     }
@@ -450,12 +410,31 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
     ) -> Result<f32, Error> {
         let (loss, ctx) = self.forward_backward(params, x, y, workspace)?;
-        let Some(ctx) = ctx else {
-            grads.fill(0.0);
-            return Ok(loss);
-        };
+        match ctx {
+            Some(ctx) => self.parameter_pass(ctx, x, workspace, grads, GradTarget::Gradient)?,
+            None => grads.fill(0.0),
+        }
+        Ok(loss)
+    }
+
+    /// The last part of a step, once every delta Δ_l is in the workspace: per layer, the
+    /// weight gradient `A_{l−1}ᵀ·Δ_l` and bias gradient `colsum(Δ_l)`, either written to
+    /// `dest` (a gradient buffer) or subtracted, times `lr`, from it (the parameters:
+    /// one GEMM with α = −lr, β = 1, so no weight gradient is materialized).
+    fn parameter_pass(
+        &self,
+        ctx: Ctx,
+        x: &[f32],
+        workspace: &mut [f32],
+        dest: &mut [f32],
+        into: GradTarget,
+    ) -> Result<(), Error> {
         let (isa, n) = (ctx.isa, ctx.n);
-        let (acts, deltas, gemm_ws, _) = ctx.split(workspace, self);
+        let (alpha, beta) = match into {
+            GradTarget::Params { lr } => (-lr, 1.0),
+            GradTarget::Gradient => (1.0, 0.0),
+        };
+        let (acts, deltas, gemm_ws, scratch) = ctx.split(workspace, self);
         for l in 0..self.layers() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
             let off = self.layer_offset(l);
@@ -467,16 +446,19 @@ impl<'a> Mlp<'a> {
             let delta = &deltas[self.act_offset(l, n)..][..n * dout];
             let a_t = MatRef::row_major(prev, n, di)?.t();
             let d = MatRef::row_major(delta, n, dout)?;
-            let (gw, rest) = grads[off..].split_at_mut(di * dout);
-            // SAFETY: as in `step`, writing the gradient buffer instead of W_l.
+            let (w, rest) = dest[off..].split_at_mut(di * dout);
+            // SAFETY: `a_t` is di×n, `d` n×dout, `w` the di·dout contiguous values of
+            // layer l's weights (row-major, disjoint from the workspace and x, readable
+            // for β = 1); workspace sized by `workspace_len`, which covers
+            // gemm_workspace_len(di, n, dout).
             unsafe {
                 gemm_raw(
                     isa,
-                    1.0,
+                    alpha,
                     a_t,
                     d,
-                    0.0,
-                    gw.as_mut_ptr(),
+                    beta,
+                    w.as_mut_ptr(),
                     dout,
                     1,
                     gemm_ws.as_mut_ptr(),
@@ -484,22 +466,21 @@ impl<'a> Mlp<'a> {
                 )
             };
             if self.bias {
-                // SAFETY: delta is n×dout; `rest` starts with the dout bias gradients.
+                let db = &mut scratch[..dout];
+                // SAFETY: delta is n×dout row-major; `db` holds dout values; `rest` starts
+                // with layer l's dout bias values.
                 unsafe {
-                    colsum_raw(
-                        isa,
-                        delta.as_ptr(),
-                        n,
-                        dout,
-                        dout,
-                        1,
-                        rest.as_mut_ptr(),
-                        0.0,
-                    )
-                };
+                    colsum_raw(isa, delta.as_ptr(), n, dout, dout, 1, db.as_mut_ptr(), 0.0);
+                    match into {
+                        GradTarget::Params { lr } => {
+                            sgd_raw(isa, rest.as_mut_ptr(), db.as_ptr(), lr, dout)
+                        }
+                        GradTarget::Gradient => rest[..dout].copy_from_slice(db),
+                    }
+                }
             }
         }
-        Ok(loss)
+        Ok(())
     }
 
     /// Offset of layer `l`'s activations (0-based, output of layer l) within the
@@ -618,6 +599,15 @@ impl<'a> Mlp<'a> {
 fn all_finite(v: &[f32]) -> bool {
     // Branch-free per element so it vectorizes; one pass over the deltas per step.
     v.iter().fold(true, |ok, x| ok & x.is_finite())
+}
+
+/// Where [`Mlp::parameter_pass`] puts the gradient.
+#[derive(Clone, Copy)]
+enum GradTarget {
+    /// Subtract `lr ·` it from the parameters (plain SGD).
+    Params { lr: f32 },
+    /// Write it to a gradient buffer.
+    Gradient,
 }
 
 #[derive(Clone, Copy)]
