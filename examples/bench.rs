@@ -319,4 +319,124 @@ fn main() {
         "| matrixmultiply + scalar loops (unfused) | {:.3} | 1.00× |",
         t_base * 1e3
     );
+
+    // Where the step's time goes: its five GEMMs, timed alone in the exact form the step
+    // runs them (transposed views, α = −lr and β = 1 for the updates) but without their
+    // fused epilogues; the rest is the epilogues (sigmoid, σ'), the loss, the finiteness
+    // check and call overhead.
+    let h = fill(&mut rng, 64 * 1000, 0.5);
+    let g = fill(&mut rng, 64 * 10, 1.0);
+    let mut out_h = vec![0.0; 64 * 1000];
+    let mut out_y = vec![0.0; 64 * 10];
+    let mut gws = vec![0.0; gemm_workspace_len(1000, 1000, 1000)];
+    let mut w1 = fill(&mut rng, 1000 * 1000, 0.03);
+    let mut w2 = fill(&mut rng, 1000 * 10, 0.03);
+    fn row(d: &[f32], r: usize, c: usize) -> MatRef<'_> {
+        MatRef::row_major(d, r, c).expect("shape")
+    }
+    let parts: [(&str, f64); 5] = [
+        (
+            "x·w1 (64×1000×1000)",
+            median_secs(
+                || {
+                    gemm(
+                        1.0,
+                        row(&xs, 64, 1000),
+                        row(&w1, 1000, 1000),
+                        0.0,
+                        MatMut::row_major(&mut out_h, 64, 1000).expect("shape"),
+                        &mut gws,
+                    )
+                    .expect("gemm")
+                },
+                0.5,
+                9,
+            ),
+        ),
+        (
+            "h·w2 (64×1000×10)",
+            median_secs(
+                || {
+                    gemm(
+                        1.0,
+                        row(&h, 64, 1000),
+                        row(&w2, 1000, 10),
+                        0.0,
+                        MatMut::row_major(&mut out_y, 64, 10).expect("shape"),
+                        &mut gws,
+                    )
+                    .expect("gemm")
+                },
+                0.2,
+                9,
+            ),
+        ),
+        (
+            "Δ·w2ᵀ (64×10×1000)",
+            median_secs(
+                || {
+                    gemm(
+                        1.0,
+                        row(&g, 64, 10),
+                        row(&w2, 1000, 10).t(),
+                        0.0,
+                        MatMut::row_major(&mut out_h, 64, 1000).expect("shape"),
+                        &mut gws,
+                    )
+                    .expect("gemm")
+                },
+                0.2,
+                9,
+            ),
+        ),
+        (
+            "w2 −= lr·hᵀ·Δ (1000×64×10)",
+            median_secs(
+                || {
+                    gemm(
+                        -1e-4,
+                        row(&h, 64, 1000).t(),
+                        row(&g, 64, 10),
+                        1.0,
+                        MatMut::row_major(&mut w2, 1000, 10).expect("shape"),
+                        &mut gws,
+                    )
+                    .expect("gemm")
+                },
+                0.2,
+                9,
+            ),
+        ),
+        (
+            "w1 −= lr·xᵀ·Δ_h (1000×64×1000)",
+            median_secs(
+                || {
+                    gemm(
+                        -1e-4,
+                        row(&xs, 64, 1000).t(),
+                        row(&h, 64, 1000),
+                        1.0,
+                        MatMut::row_major(&mut w1, 1000, 1000).expect("shape"),
+                        &mut gws,
+                    )
+                    .expect("gemm")
+                },
+                0.5,
+                9,
+            ),
+        ),
+    ];
+    println!();
+    println!("| where a microprop step goes | ms | share |");
+    println!("|---|---:|---:|");
+    let mut sum = 0.0;
+    for (name, t) in parts {
+        sum += t;
+        println!("| {name} | {:.3} | {:.0}% |", t * 1e3, 100.0 * t / t_step);
+    }
+    println!(
+        "| everything else | {:.3} | {:.0}% |",
+        (t_step - sum).max(0.0) * 1e3,
+        100.0 * (t_step - sum).max(0.0) / t_step
+    );
 }
