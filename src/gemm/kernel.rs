@@ -139,60 +139,125 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
         // A copy of the tile, indexed by the runtime `rows` below. Indexing `acc` itself
         // that way would make LLVM keep it in memory during the K loop.
         let spill: [[S::V; NV]; MR] = *acc;
-        // Zero-padded stack copies of a partial tile's C row, bias and `h` row (zeroed
-        // once, and only for partial tiles).
-        let mut pad: Option<[[f32; TILE_MAX]; 3]> = None;
-        for (i, row) in spill.iter().enumerate().take(rows) {
-            // The row of C (and of `h`, and the bias) this lane group finishes, either in
-            // place (full tile, contiguous row) or through the zero-padded copies.
-            let crow = c.add(i * rs);
-            let (cp, biasp, hp): (*mut f32, *const f32, *const f32) = if full {
-                (
-                    crow,
-                    epi.bias_ptr_opt(col0).unwrap_or(core::ptr::null()),
-                    epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null()),
-                )
-            } else {
-                let [tmp, btmp, htmp] = pad.get_or_insert([[0.0; TILE_MAX]; 3]);
-                if beta != 0.0 {
-                    for (j, t) in tmp.iter_mut().enumerate().take(cols) {
-                        *t = *crow.add(j * cs);
+        if cs == 1 {
+            // Contiguous rows: the last vector of a partial row is a masked load and
+            // store (a stack copy on backends without masks), everything else in place.
+            for (i, row) in spill.iter().enumerate().take(rows) {
+                let crow = c.add(i * rs);
+                let biasp = epi.bias_ptr_opt(col0).unwrap_or(core::ptr::null());
+                let hp = epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null());
+                for (v, &accv) in row.iter().enumerate() {
+                    let off = v * S::LANES;
+                    if off >= cols {
+                        break;
+                    }
+                    let live = cols - off;
+                    let c_old = if beta != 0.0 {
+                        load_n(s, crow.add(off), live)
+                    } else {
+                        s.splat(0.0)
+                    };
+                    let bias = if biasp.is_null() {
+                        s.splat(0.0)
+                    } else {
+                        load_n(s, biasp.add(off), live)
+                    };
+                    let h = if hp.is_null() {
+                        s.splat(0.0)
+                    } else {
+                        load_n(s, hp.add(off), live)
+                    };
+                    let val = finish(s, accv, alpha, beta, c_old, bias, h, epi);
+                    if live >= S::LANES {
+                        s.store(crow.add(off), val);
+                    } else {
+                        s.store_partial(crow.add(off), val, live);
                     }
                 }
-                if let Some(bias) = epi.bias_ptr_opt(col0) {
-                    core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
+            }
+            return;
+        }
+        // Strided C: zero-padded stack copies of a row of C, the bias and the `h` row
+        // (zeroed once).
+        let [mut tmp, mut btmp, mut htmp] = [[0.0f32; TILE_MAX]; 3];
+        for (i, row) in spill.iter().enumerate().take(rows) {
+            let crow = c.add(i * rs);
+            if beta != 0.0 {
+                for (j, t) in tmp.iter_mut().enumerate().take(cols) {
+                    *t = *crow.add(j * cs);
                 }
-                if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
-                    core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
-                }
-                (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
-            };
+            }
+            if let Some(bias) = epi.bias_ptr_opt(col0) {
+                core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
+            }
+            if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
+                core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
+            }
             for (v, &accv) in row.iter().enumerate() {
                 let off = v * S::LANES;
-                let mut val = s.mul(s.splat(alpha), accv);
-                if beta != 0.0 {
-                    val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
-                }
-                val = match epi {
-                    Epilogue::None => val,
-                    Epilogue::BiasAct { act, has_bias, .. } => {
-                        if has_bias {
-                            val = s.add(val, s.load(biasp.add(off)));
-                        }
-                        act_v(s, act, val)
-                    }
-                    Epilogue::MulDeriv { act, .. } => {
-                        flush_tiny(s, deriv_mul_v(s, act, val, s.load(hp.add(off))))
-                    }
-                };
-                s.store(cp.add(off), val);
+                let val = finish(
+                    s,
+                    accv,
+                    alpha,
+                    beta,
+                    s.load(tmp.as_ptr().add(off)),
+                    s.load(btmp.as_ptr().add(off)),
+                    s.load(htmp.as_ptr().add(off)),
+                    epi,
+                );
+                s.store(tmp.as_mut_ptr().add(off), val);
             }
-            if let Some([tmp, ..]) = &pad {
-                for (j, &t) in tmp.iter().enumerate().take(cols) {
-                    *crow.add(j * cs) = t;
-                }
+            for (j, &t) in tmp.iter().enumerate().take(cols) {
+                *crow.add(j * cs) = t;
             }
         }
+    }
+}
+
+/// `n` values at `p` (a masked load if `n < LANES`, zeros past them).
+///
+/// # Safety
+/// `p..p + min(n, LANES)` readable; `n ≥ 1`.
+#[inline(always)]
+unsafe fn load_n<S: Simd>(s: S, p: *const f32, n: usize) -> S::V {
+    // SAFETY: the caller vouches for min(n, LANES) values.
+    unsafe {
+        if n >= S::LANES {
+            s.load(p)
+        } else {
+            s.load_partial(p, n)
+        }
+    }
+}
+
+/// One vector of a finished tile: `α·acc + β·c_old`, then the epilogue (`bias` and `h`
+/// are the epilogue's operands, ignored when it has none). The same operations as the
+/// interior fast path, so every element of C is computed identically wherever it lies.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn finish<S: Simd>(
+    s: S,
+    acc: S::V,
+    alpha: f32,
+    beta: f32,
+    c_old: S::V,
+    bias: S::V,
+    h: S::V,
+    epi: Epilogue,
+) -> S::V {
+    let mut val = s.mul(s.splat(alpha), acc);
+    if beta != 0.0 {
+        val = s.mul_add(s.splat(beta), c_old, val);
+    }
+    match epi {
+        Epilogue::None => val,
+        Epilogue::BiasAct { act, has_bias, .. } => {
+            if has_bias {
+                val = s.add(val, bias);
+            }
+            act_v(s, act, val)
+        }
+        Epilogue::MulDeriv { act, .. } => flush_tiny(s, deriv_mul_v(s, act, val, h)),
     }
 }
 
