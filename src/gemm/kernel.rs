@@ -66,6 +66,7 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     let mut acc = [[s.splat(0.0); NV]; MR];
+    prefetch_tile::<S, NV>(c, rs, cs, rows, cols);
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
@@ -87,6 +88,46 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
 
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
     }
+}
+
+/// Asks the cache for the C tile's rows (contiguous rows only), so that they arrive while
+/// the K loop runs instead of stalling the stores at its end: a large C lives in L3 or
+/// memory, and every K block reads and writes each tile once.
+#[inline(always)]
+fn prefetch_tile<S: Simd, const NV: usize>(
+    c: *const f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+) {
+    if cs != 1 || cols == 0 {
+        return;
+    }
+    for i in 0..rows {
+        let row = c.wrapping_add(i * rs);
+        // One touch per 64-byte line of the row, plus its last value (the row need not
+        // start on a line boundary).
+        let mut j = 0;
+        while j < cols {
+            prefetch(row.wrapping_add(j));
+            j += 16;
+        }
+        prefetch(row.wrapping_add(cols - 1));
+    }
+}
+
+/// A hint to load the line holding `p` into all cache levels; never faults, whatever `p`.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is SSE (baseline on x86_64) and only a hint: it does not
+    // access memory architecturally, so any address is fine.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// `C ← α·acc + β·C` and the epilogue, for the `rows × cols` part of an `MR × NR` tile of

@@ -324,7 +324,7 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             // B with contiguous rows is read in place by whole strips (its rows are the
             // strip's rows, `brs` apart); only a last, partial strip is packed. Other
             // layouts are packed whole.
-            let direct = g.bcs == 1;
+            let direct = g.bcs == 1 && g.m <= MC;
             let (pack_from, pack_cols) = if direct {
                 let whole = nc - nc % nr;
                 (whole, nc - whole)
