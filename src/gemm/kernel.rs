@@ -66,7 +66,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     let mut acc = [[s.splat(0.0); NV]; MR];
-    prefetch_tile::<S, NV>(c, rs, cs, rows, cols);
+    if kc >= PREFETCH_MIN_KC && rows == MR && cols == NV * S::LANES {
+        prefetch_tile::<S, MR, NV>(c, rs, cs);
+    }
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
@@ -90,30 +92,26 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
-/// Asks the cache for the C tile's rows (contiguous rows only), so that they arrive while
-/// the K loop runs instead of stalling the stores at its end: a large C lives in L3 or
-/// memory, and every K block reads and writes each tile once.
+/// Depth below which [`prefetch_tile`] is not worth its instructions (the K loop is too
+/// short to hide a miss anyway, and small products keep C in cache).
+const PREFETCH_MIN_KC: usize = 32;
+
+/// Asks the cache for a full tile's rows of C (contiguous rows only), so that they arrive
+/// while the K loop runs instead of stalling the stores at its end: a large C lives in L3
+/// or memory, and every K block reads and writes each tile once.
 #[inline(always)]
-fn prefetch_tile<S: Simd, const NV: usize>(
-    c: *const f32,
-    rs: usize,
-    cs: usize,
-    rows: usize,
-    cols: usize,
-) {
-    if cs != 1 || cols == 0 {
+fn prefetch_tile<S: Simd, const MR: usize, const NV: usize>(c: *const f32, rs: usize, cs: usize) {
+    if cs != 1 {
         return;
     }
-    for i in 0..rows {
+    for i in 0..MR {
         let row = c.wrapping_add(i * rs);
         // One touch per 64-byte line of the row, plus its last value (the row need not
         // start on a line boundary).
-        let mut j = 0;
-        while j < cols {
-            prefetch(row.wrapping_add(j));
-            j += 16;
+        for v in 0..NV * S::LANES / 16 {
+            prefetch(row.wrapping_add(v * 16));
         }
-        prefetch(row.wrapping_add(cols - 1));
+        prefetch(row.wrapping_add(NV * S::LANES - 1));
     }
 }
 
@@ -160,7 +158,14 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             // Interior tile, no epilogue: constant loop bounds keep `acc` in registers.
             // Same operations as the general path below, so results are bit-identical.
             let va = s.splat(alpha);
-            if beta == 0.0 {
+            if beta == 0.0 && alpha == 1.0 {
+                // 1·x is exact: skipping the multiply changes no bit.
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        s.store(c.add(i * rs + v * S::LANES), accv);
+                    }
+                }
+            } else if beta == 0.0 {
                 for (i, row) in acc.iter().enumerate() {
                     for (v, &accv) in row.iter().enumerate() {
                         s.store(c.add(i * rs + v * S::LANES), s.mul(va, accv));
