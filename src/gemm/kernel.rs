@@ -374,3 +374,84 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }
 }
+
+/// Columns per group of [`dot_rows`]: `R × DOT_JN` accumulators.
+pub(crate) const DOT_JN: usize = 4;
+
+/// Rows `0..R` of `A·B` for a narrow B, as dot products along k: vectors hold `LANES`
+/// consecutive values of a row of A and of a row of `Bᵀ` (packed by
+/// [`pack_bt`](super::pack::pack_bt)), each of the `R × DOT_JN` accumulators of a column
+/// group is reduced at the end, and the results are returned as rows of at most
+/// `NV·LANES` values (lanes past `n` are zero) for [`store_tile`].
+///
+/// Every lane of every FMA is useful, whatever `n` (the broadcast path wastes the lanes
+/// past `n`), and A needs one load per `LANES` values instead of one broadcast per value.
+///
+/// # Safety
+/// `a + r·ars + p` readable for `r < rows`, `p < k` (`1 ≤ rows ≤ R`); `bt` holds
+/// `n_pad ≥ n` rows of `k_pad ≥ k` values (a multiple of `LANES`, zero past `k`), with
+/// `n_pad` a multiple of `DOT_JN` and `n ≤ NV·LANES`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn dot_rows<S: Simd, const R: usize, const NV: usize>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    ars: usize,
+    rows: usize,
+    bt: *const f32,
+    k_pad: usize,
+    n: usize,
+) -> [[S::V; NV]; R] {
+    let mut out = [[0.0f32; TILE_MAX]; R];
+    // Rows past `rows` repeat the last real row (read, never stored).
+    let mut ap = [a; R];
+    for (r, p) in ap.iter_mut().enumerate() {
+        *p = a.wrapping_add(if r < rows { r } else { rows - 1 } * ars);
+    }
+    let full = k - k % S::LANES;
+    // SAFETY: A reads are at p < k of rows < rows (masked tail); Bᵀ reads at j < n_pad,
+    // p < k_pad (caller).
+    unsafe {
+        let mut j0 = 0;
+        while j0 < n {
+            let mut acc = [[s.splat(0.0); DOT_JN]; R];
+            let b0 = bt.add(j0 * k_pad);
+            let mut p = 0;
+            while p < full {
+                let mut bv = [s.splat(0.0); DOT_JN];
+                for (jj, bv) in bv.iter_mut().enumerate() {
+                    *bv = s.load(b0.add(jj * k_pad + p));
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = s.load(ap[r].add(p));
+                    for jj in 0..DOT_JN {
+                        row[jj] = s.mul_add(av, bv[jj], row[jj]);
+                    }
+                }
+                p += S::LANES;
+            }
+            if full < k {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = s.load_partial(ap[r].add(full), k - full);
+                    for (jj, acc) in row.iter_mut().enumerate() {
+                        *acc = s.mul_add(av, s.load(b0.add(jj * k_pad + full)), *acc);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (jj, &v) in row.iter().enumerate() {
+                    out[r][j0 + jj] = s.reduce_add(v);
+                }
+            }
+            j0 += DOT_JN;
+        }
+        let mut res = [[s.splat(0.0); NV]; R];
+        for (r, row) in res.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = s.load(out[r].as_ptr().add(v * S::LANES));
+            }
+        }
+        res
+    }
+}
