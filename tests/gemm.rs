@@ -192,6 +192,35 @@ fn large_k_crosses_kc_blocks_and_large_mn_cross_mc_nc_blocks() {
 }
 
 #[test]
+fn long_narrow_products_take_every_path() {
+    // Deep and at most 16 wide: with row-major A (one layout in four) this is the
+    // dot-product path (Bᵀ packed, masked k tail, row remainders 1..3, the 16-wide limit);
+    // the other layouts go the broadcast way. β = 0 runs on NaN-poisoned C.
+    if cfg!(miri) {
+        return;
+    }
+    let mut rng = rng(11);
+    for &(m, k, n) in &[
+        (1, 256, 1),
+        (5, 257, 3),
+        (7, 300, 10),
+        (64, 1000, 10),
+        (6, 1001, 16),
+        (3, 700, 17),
+    ] {
+        for rep in 0..6 {
+            check_case(&mut rng, m, k, n, 1.0, 0.0, "long narrow");
+            let (alpha, beta) = if rep % 2 == 0 {
+                (-0.5, 1.5)
+            } else {
+                (2.0, 0.0)
+            };
+            check_case(&mut rng, m, k, n, alpha, beta, "long narrow");
+        }
+    }
+}
+
+#[test]
 fn lecture_shapes() {
     if cfg!(miri) {
         return;

@@ -66,6 +66,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     let mut acc = [[s.splat(0.0); NV]; MR];
+    if kc >= PREFETCH_MIN_KC && rows == MR && cols == NV * S::LANES {
+        prefetch_tile::<S, MR, NV>(c, rs, cs);
+    }
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
@@ -87,6 +90,42 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
 
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
     }
+}
+
+/// Depth below which [`prefetch_tile`] is not worth its instructions (the K loop is too
+/// short to hide a miss anyway, and small products keep C in cache).
+const PREFETCH_MIN_KC: usize = 32;
+
+/// Asks the cache for a full tile's rows of C (contiguous rows only), so that they arrive
+/// while the K loop runs instead of stalling the stores at its end: a large C lives in L3
+/// or memory, and every K block reads and writes each tile once.
+#[inline(always)]
+fn prefetch_tile<S: Simd, const MR: usize, const NV: usize>(c: *const f32, rs: usize, cs: usize) {
+    if cs != 1 {
+        return;
+    }
+    for i in 0..MR {
+        let row = c.wrapping_add(i * rs);
+        // One touch per 64-byte line of the row, plus its last value (the row need not
+        // start on a line boundary).
+        for v in 0..NV * S::LANES / 16 {
+            prefetch(row.wrapping_add(v * 16));
+        }
+        prefetch(row.wrapping_add(NV * S::LANES - 1));
+    }
+}
+
+/// A hint to load the line holding `p` into all cache levels; never faults, whatever `p`.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is SSE (baseline on x86_64) and only a hint: it does not
+    // access memory architecturally, so any address is fine.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// `C ← α·acc + β·C` and the epilogue, for the `rows × cols` part of an `MR × NR` tile of
@@ -119,7 +158,14 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             // Interior tile, no epilogue: constant loop bounds keep `acc` in registers.
             // Same operations as the general path below, so results are bit-identical.
             let va = s.splat(alpha);
-            if beta == 0.0 {
+            if beta == 0.0 && alpha == 1.0 {
+                // 1·x is exact: skipping the multiply changes no bit.
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &accv) in row.iter().enumerate() {
+                        s.store(c.add(i * rs + v * S::LANES), accv);
+                    }
+                }
+            } else if beta == 0.0 {
                 for (i, row) in acc.iter().enumerate() {
                     for (v, &accv) in row.iter().enumerate() {
                         s.store(c.add(i * rs + v * S::LANES), s.mul(va, accv));
@@ -139,60 +185,125 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
         // A copy of the tile, indexed by the runtime `rows` below. Indexing `acc` itself
         // that way would make LLVM keep it in memory during the K loop.
         let spill: [[S::V; NV]; MR] = *acc;
-        // Zero-padded stack copies of a partial tile's C row, bias and `h` row (zeroed
-        // once, and only for partial tiles).
-        let mut pad: Option<[[f32; TILE_MAX]; 3]> = None;
-        for (i, row) in spill.iter().enumerate().take(rows) {
-            // The row of C (and of `h`, and the bias) this lane group finishes, either in
-            // place (full tile, contiguous row) or through the zero-padded copies.
-            let crow = c.add(i * rs);
-            let (cp, biasp, hp): (*mut f32, *const f32, *const f32) = if full {
-                (
-                    crow,
-                    epi.bias_ptr_opt(col0).unwrap_or(core::ptr::null()),
-                    epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null()),
-                )
-            } else {
-                let [tmp, btmp, htmp] = pad.get_or_insert([[0.0; TILE_MAX]; 3]);
-                if beta != 0.0 {
-                    for (j, t) in tmp.iter_mut().enumerate().take(cols) {
-                        *t = *crow.add(j * cs);
+        if cs == 1 {
+            // Contiguous rows: the last vector of a partial row is a masked load and
+            // store (a stack copy on backends without masks), everything else in place.
+            for (i, row) in spill.iter().enumerate().take(rows) {
+                let crow = c.add(i * rs);
+                let biasp = epi.bias_ptr_opt(col0).unwrap_or(core::ptr::null());
+                let hp = epi.h_ptr_opt(row0 + i, col0).unwrap_or(core::ptr::null());
+                for (v, &accv) in row.iter().enumerate() {
+                    let off = v * S::LANES;
+                    if off >= cols {
+                        break;
+                    }
+                    let live = cols - off;
+                    let c_old = if beta != 0.0 {
+                        load_n(s, crow.add(off), live)
+                    } else {
+                        s.splat(0.0)
+                    };
+                    let bias = if biasp.is_null() {
+                        s.splat(0.0)
+                    } else {
+                        load_n(s, biasp.add(off), live)
+                    };
+                    let h = if hp.is_null() {
+                        s.splat(0.0)
+                    } else {
+                        load_n(s, hp.add(off), live)
+                    };
+                    let val = finish(s, accv, alpha, beta, c_old, bias, h, epi);
+                    if live >= S::LANES {
+                        s.store(crow.add(off), val);
+                    } else {
+                        s.store_partial(crow.add(off), val, live);
                     }
                 }
-                if let Some(bias) = epi.bias_ptr_opt(col0) {
-                    core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
+            }
+            return;
+        }
+        // Strided C: zero-padded stack copies of a row of C, the bias and the `h` row
+        // (zeroed once).
+        let [mut tmp, mut btmp, mut htmp] = [[0.0f32; TILE_MAX]; 3];
+        for (i, row) in spill.iter().enumerate().take(rows) {
+            let crow = c.add(i * rs);
+            if beta != 0.0 {
+                for (j, t) in tmp.iter_mut().enumerate().take(cols) {
+                    *t = *crow.add(j * cs);
                 }
-                if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
-                    core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
-                }
-                (tmp.as_mut_ptr(), btmp.as_ptr(), htmp.as_ptr())
-            };
+            }
+            if let Some(bias) = epi.bias_ptr_opt(col0) {
+                core::ptr::copy_nonoverlapping(bias, btmp.as_mut_ptr(), cols);
+            }
+            if let Some(h) = epi.h_ptr_opt(row0 + i, col0) {
+                core::ptr::copy_nonoverlapping(h, htmp.as_mut_ptr(), cols);
+            }
             for (v, &accv) in row.iter().enumerate() {
                 let off = v * S::LANES;
-                let mut val = s.mul(s.splat(alpha), accv);
-                if beta != 0.0 {
-                    val = s.mul_add(s.splat(beta), s.load(cp.add(off)), val);
-                }
-                val = match epi {
-                    Epilogue::None => val,
-                    Epilogue::BiasAct { act, has_bias, .. } => {
-                        if has_bias {
-                            val = s.add(val, s.load(biasp.add(off)));
-                        }
-                        act_v(s, act, val)
-                    }
-                    Epilogue::MulDeriv { act, .. } => {
-                        flush_tiny(s, deriv_mul_v(s, act, val, s.load(hp.add(off))))
-                    }
-                };
-                s.store(cp.add(off), val);
+                let val = finish(
+                    s,
+                    accv,
+                    alpha,
+                    beta,
+                    s.load(tmp.as_ptr().add(off)),
+                    s.load(btmp.as_ptr().add(off)),
+                    s.load(htmp.as_ptr().add(off)),
+                    epi,
+                );
+                s.store(tmp.as_mut_ptr().add(off), val);
             }
-            if let Some([tmp, ..]) = &pad {
-                for (j, &t) in tmp.iter().enumerate().take(cols) {
-                    *crow.add(j * cs) = t;
-                }
+            for (j, &t) in tmp.iter().enumerate().take(cols) {
+                *crow.add(j * cs) = t;
             }
         }
+    }
+}
+
+/// `n` values at `p` (a masked load if `n < LANES`, zeros past them).
+///
+/// # Safety
+/// `p..p + min(n, LANES)` readable; `n ≥ 1`.
+#[inline(always)]
+unsafe fn load_n<S: Simd>(s: S, p: *const f32, n: usize) -> S::V {
+    // SAFETY: the caller vouches for min(n, LANES) values.
+    unsafe {
+        if n >= S::LANES {
+            s.load(p)
+        } else {
+            s.load_partial(p, n)
+        }
+    }
+}
+
+/// One vector of a finished tile: `α·acc + β·c_old`, then the epilogue (`bias` and `h`
+/// are the epilogue's operands, ignored when it has none). The same operations as the
+/// interior fast path, so every element of C is computed identically wherever it lies.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn finish<S: Simd>(
+    s: S,
+    acc: S::V,
+    alpha: f32,
+    beta: f32,
+    c_old: S::V,
+    bias: S::V,
+    h: S::V,
+    epi: Epilogue,
+) -> S::V {
+    let mut val = s.mul(s.splat(alpha), acc);
+    if beta != 0.0 {
+        val = s.mul_add(s.splat(beta), c_old, val);
+    }
+    match epi {
+        Epilogue::None => val,
+        Epilogue::BiasAct { act, has_bias, .. } => {
+            if has_bias {
+                val = s.add(val, bias);
+            }
+            act_v(s, act, val)
+        }
+        Epilogue::MulDeriv { act, .. } => flush_tiny(s, deriv_mul_v(s, act, val, h)),
     }
 }
 
@@ -261,5 +372,86 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
             b = b.add(brs);
         }
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
+    }
+}
+
+/// Columns per group of [`dot_rows`]: `R × DOT_JN` accumulators.
+pub(crate) const DOT_JN: usize = 4;
+
+/// Rows `0..R` of `A·B` for a narrow B, as dot products along k: vectors hold `LANES`
+/// consecutive values of a row of A and of a row of `Bᵀ` (packed by
+/// [`pack_bt`](super::pack::pack_bt)), each of the `R × DOT_JN` accumulators of a column
+/// group is reduced at the end, and the results are returned as rows of at most
+/// `NV·LANES` values (lanes past `n` are zero) for [`store_tile`].
+///
+/// Every lane of every FMA is useful, whatever `n` (the broadcast path wastes the lanes
+/// past `n`), and A needs one load per `LANES` values instead of one broadcast per value.
+///
+/// # Safety
+/// `a + r·ars + p` readable for `r < rows`, `p < k` (`1 ≤ rows ≤ R`); `bt` holds
+/// `n_pad ≥ n` rows of `k_pad ≥ k` values (a multiple of `LANES`, zero past `k`), with
+/// `n_pad` a multiple of `DOT_JN` and `n ≤ NV·LANES`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn dot_rows<S: Simd, const R: usize, const NV: usize>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    ars: usize,
+    rows: usize,
+    bt: *const f32,
+    k_pad: usize,
+    n: usize,
+) -> [[S::V; NV]; R] {
+    let mut out = [[0.0f32; TILE_MAX]; R];
+    // Rows past `rows` repeat the last real row (read, never stored).
+    let mut ap = [a; R];
+    for (r, p) in ap.iter_mut().enumerate() {
+        *p = a.wrapping_add(if r < rows { r } else { rows - 1 } * ars);
+    }
+    let full = k - k % S::LANES;
+    // SAFETY: A reads are at p < k of rows < rows (masked tail); Bᵀ reads at j < n_pad,
+    // p < k_pad (caller).
+    unsafe {
+        let mut j0 = 0;
+        while j0 < n {
+            let mut acc = [[s.splat(0.0); DOT_JN]; R];
+            let b0 = bt.add(j0 * k_pad);
+            let mut p = 0;
+            while p < full {
+                let mut bv = [s.splat(0.0); DOT_JN];
+                for (jj, bv) in bv.iter_mut().enumerate() {
+                    *bv = s.load(b0.add(jj * k_pad + p));
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = s.load(ap[r].add(p));
+                    for jj in 0..DOT_JN {
+                        row[jj] = s.mul_add(av, bv[jj], row[jj]);
+                    }
+                }
+                p += S::LANES;
+            }
+            if full < k {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = s.load_partial(ap[r].add(full), k - full);
+                    for (jj, acc) in row.iter_mut().enumerate() {
+                        *acc = s.mul_add(av, s.load(b0.add(jj * k_pad + full)), *acc);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (jj, &v) in row.iter().enumerate() {
+                    out[r][j0 + jj] = s.reduce_add(v);
+                }
+            }
+            j0 += DOT_JN;
+        }
+        let mut res = [[s.splat(0.0); NV]; R];
+        for (r, row) in res.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = s.load(out[r].as_ptr().add(v * S::LANES));
+            }
+        }
+        res
     }
 }

@@ -1,8 +1,8 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
-use super::kernel::{TILE_MAX, microkernel, skinny_tile};
-use super::pack::{pack_a, pack_b};
-use super::{KC, MC, MR_MAX, NC, NR_MAX};
+use super::kernel::{DOT_JN, TILE_MAX, dot_rows, microkernel, skinny_tile};
+use super::pack::{pack_a, pack_b, pack_bt};
+use super::{KC, MC, MR_MAX, NC, NR_MAX, gemm_workspace_len};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Activation, MatRef};
 
@@ -188,14 +188,18 @@ impl WithSimd for Gemm {
                     }
                 }
                 Isa::Avx2 => {
-                    if skinny_fits::<S>(&self, AVX2_SKINNY.1) {
+                    if dot_fits::<S>(&self) {
+                        dot_body::<S, DOT_ROWS, 2>(s, &self);
+                    } else if skinny_fits::<S>(&self, AVX2_SKINNY.1) {
                         skinny_body::<S, { AVX2_SKINNY.0 }, { AVX2_SKINNY.1 }>(s, &self);
                     } else {
                         gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self);
                     }
                 }
                 Isa::Avx512 => {
-                    if skinny_fits::<S>(&self, AVX512_SKINNY.1) {
+                    if dot_fits::<S>(&self) {
+                        dot_body::<S, DOT_ROWS, 1>(s, &self);
+                    } else if skinny_fits::<S>(&self, AVX512_SKINNY.1) {
                         skinny_body::<S, { AVX512_SKINNY.0 }, { AVX512_SKINNY.1 }>(s, &self);
                     } else {
                         gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self);
@@ -203,6 +207,86 @@ impl WithSimd for Gemm {
                 }
             }
         }
+    }
+}
+
+/// Rows per tile of the dot-product path ([`dot_rows`]): 4 × [`DOT_JN`] = 16 independent
+/// accumulators, and 8 loads per 16 FMAs.
+const DOT_ROWS: usize = 4;
+/// Shortest depth the dot-product path takes: each of its results costs a horizontal
+/// reduction, and Bᵀ is packed once for all rows.
+const DOT_MIN_K: usize = 256;
+/// Widest B the dot-product path takes (one row of C in ≤ 16 lanes).
+const DOT_MAX_N: usize = 16;
+
+/// Values of the packed Bᵀ of the dot-product path, plus 16 for aligning it.
+#[inline(always)]
+fn dot_ws_len<S: Simd>(k: usize, n: usize) -> usize {
+    n.next_multiple_of(DOT_JN)
+        .saturating_mul(k.next_multiple_of(S::LANES))
+        .saturating_add(16)
+}
+
+/// Whether the dot-product path takes this product: long rows of A that are contiguous,
+/// a narrow B (like the lecture's `h·w2`, 1000 deep and 10 wide), and a packed Bᵀ that
+/// fits in the workspace the caller was asked for.
+#[inline(always)]
+fn dot_fits<S: Simd>(g: &Gemm) -> bool {
+    g.acs == 1
+        && g.alpha != 0.0
+        && g.n >= 1
+        && g.n <= DOT_MAX_N
+        && g.k >= DOT_MIN_K
+        && dot_ws_len::<S>(g.k, g.n) <= gemm_workspace_len(g.m, g.k, g.n)
+}
+
+/// The dot-product path: packs Bᵀ into the workspace, then runs [`dot_rows`] over tiles
+/// of `R` rows and finishes each with [`store_tile`](super::kernel::store_tile).
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `dot_fits(g)`; `NV·LANES ≥ DOT_MAX_N`.
+#[inline(always)]
+unsafe fn dot_body<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm) {
+    const { assert!(R >= 1) };
+    debug_assert!(NV * S::LANES >= DOT_MAX_N);
+    let k_pad = g.k.next_multiple_of(S::LANES);
+    let n_pad = g.n.next_multiple_of(DOT_JN);
+    let bt = align64(g.ws);
+    // SAFETY: B is k × n; `bt` is at most 15 values into the workspace, which holds
+    // `dot_ws_len` ≥ n_pad·k_pad + 16 values (`dot_fits`).
+    unsafe { pack_bt(g.k, g.n, g.b, g.brs, g.bcs, bt, k_pad, n_pad) };
+    let mut i = 0;
+    while i < g.m {
+        let rows = if g.m - i < R { g.m - i } else { R };
+        // SAFETY: rows i..i + rows of A (contiguous, `acs == 1`) and C exist; Bᵀ is
+        // packed as `dot_rows` requires; n ≤ DOT_MAX_N ≤ NV·LANES.
+        unsafe {
+            let acc = dot_rows::<S, R, NV>(
+                s,
+                g.k,
+                g.a.wrapping_add(i * g.ars),
+                g.ars,
+                rows,
+                bt,
+                k_pad,
+                g.n,
+            );
+            super::kernel::store_tile::<S, R, NV>(
+                s,
+                &acc,
+                g.alpha,
+                g.beta,
+                g.c.add(i * g.crs),
+                g.crs,
+                g.ccs,
+                rows,
+                g.n,
+                g.epi,
+                i,
+                0,
+            );
+        }
+        i += R;
     }
 }
 
@@ -324,7 +408,7 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             // B with contiguous rows is read in place by whole strips (its rows are the
             // strip's rows, `brs` apart); only a last, partial strip is packed. Other
             // layouts are packed whole.
-            let direct = g.bcs == 1;
+            let direct = g.bcs == 1 && g.m <= MC;
             let (pack_from, pack_cols) = if direct {
                 let whole = nc - nc % nr;
                 (whole, nc - whole)
@@ -431,11 +515,14 @@ mod tests {
     #[test]
     fn epilogues_match_unfused_reference_on_every_isa() {
         let mut seed = 1;
-        // n ≤ 16 takes the unpacked path on AVX2/AVX-512; the others the packed one.
+        // n ≤ 16 takes an unpacked path on AVX2/AVX-512 (k ≥ 256: the dot-product one);
+        // the others the packed one.
         for &(m, k, n) in &[
             (7, 5, 3),
             (17, 33, 10),
             (9, 300, 16),
+            (13, 517, 10),
+            (6, 1000, 3),
             (20, 40, 50),
             (3, 1, 97),
         ] {

@@ -14,6 +14,10 @@
 //! like the lecture's 10-wide output layer) skip packing: A is broadcast where it lies,
 //! B's rows are loaded with a masked tail, and each tile runs over the whole depth.
 //!
+//! Deep narrow products with contiguous rows of A (the lecture's `h·w2`: 1000 deep, 10
+//! wide) are dot products instead (AVX2/AVX-512): Bᵀ is packed once, vectors run along k
+//! so every lane is useful, and each tile of 4 rows is reduced and finished like any other.
+//!
 //! Register tiles (rows × columns): AVX-512 8 × 48, AVX2 6 × 16, portable 6 × 8, scalar
 //! 4 × 4; unpacked path: AVX-512 16 × 16, AVX2 8 × 16, portable 8 × 8, scalar 4 × 4.
 

@@ -90,3 +90,41 @@ pub(crate) unsafe fn pack_b(
         }
     }
 }
+
+/// Packs the `k × n` matrix B at `b` (element `(p, j)` at `b + p·rs + j·cs`) transposed:
+/// row `j < n_pad` of the result holds `B[0..k][j]` followed by zeros up to `k_pad`
+/// values; rows `n..n_pad` are all zeros.
+///
+/// # Safety
+/// Every `(p, j)` with `p < k`, `j < n` readable; `dst` writable for `n_pad·k_pad` values
+/// and disjoint from B; `n ≤ n_pad`, `k ≤ k_pad`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn pack_bt(
+    k: usize,
+    n: usize,
+    b: *const f32,
+    rs: usize,
+    cs: usize,
+    dst: *mut f32,
+    k_pad: usize,
+    n_pad: usize,
+) {
+    // SAFETY: reads are (p, j) with p < k, j < n; writes stay in n_pad·k_pad values.
+    unsafe {
+        // Row by row of the result: contiguous writes, reads `rs` apart (B is small).
+        for j in 0..n {
+            let col = b.add(j * cs);
+            let d = dst.add(j * k_pad);
+            for p in 0..k {
+                *d.add(p) = *col.add(p * rs);
+            }
+        }
+        for j in 0..n_pad {
+            let from = if j < n { k } else { 0 };
+            for p in from..k_pad {
+                *dst.add(j * k_pad + p) = 0.0;
+            }
+        }
+    }
+}
