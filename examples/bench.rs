@@ -39,6 +39,34 @@ fn median_secs(mut f: impl FnMut(), target: f64, reps: usize) -> f64 {
     v[reps / 2]
 }
 
+/// Median seconds per call of `f` and of `g`, timed in alternating batches so that a
+/// load spike on this shared machine hits both contenders alike.
+fn paired_secs(mut f: impl FnMut(), mut g: impl FnMut(), target: f64, reps: usize) -> (f64, f64) {
+    fn calibrate(f: &mut impl FnMut(), budget: f64) -> usize {
+        f();
+        let t = Instant::now();
+        f();
+        (budget / t.elapsed().as_secs_f64().max(1e-7))
+            .ceil()
+            .max(1.0) as usize
+    }
+    fn batch(f: &mut impl FnMut(), inner: usize) -> f64 {
+        let t = Instant::now();
+        for _ in 0..inner {
+            f();
+        }
+        t.elapsed().as_secs_f64() / inner as f64
+    }
+    let budget = target / (2 * reps) as f64;
+    let (nf, ng) = (calibrate(&mut f, budget), calibrate(&mut g, budget));
+    let (mut tf, mut tg): (Vec<f64>, Vec<f64>) = (0..reps)
+        .map(|_| (batch(&mut f, nf), batch(&mut g, ng)))
+        .unzip();
+    tf.sort_by(f64::total_cmp);
+    tg.sort_by(f64::total_cmp);
+    (tf[reps / 2], tg[reps / 2])
+}
+
 /// `c = a·b` with matrixmultiply, row-major operands given by (rows, cols, row stride, col stride).
 #[allow(clippy::too_many_arguments)]
 fn mm(
@@ -208,8 +236,8 @@ fn main() {
             )
             .expect("gemm")
         };
-        let t_ours = median_secs(&mut ours, 0.4, 9);
-        let t_mm = median_secs(
+        let (t_ours, t_mm) = paired_secs(
+            &mut ours,
             || {
                 mm(
                     m,
@@ -222,8 +250,8 @@ fn main() {
                     &mut c2,
                 )
             },
-            0.4,
-            9,
+            0.8,
+            15,
         );
         let worst = c
             .iter()
@@ -249,15 +277,15 @@ fn main() {
     let x: Vec<f32> = (0..n).map(|_| rng.random_range(-20.0f32..20.0)).collect();
     let mut o = vec![0.0; n];
     let mut o2 = vec![0.0; n];
-    let t_vec = median_secs(|| sigmoid(black_box(&x), &mut o).expect("sigmoid"), 0.3, 9);
-    let t_sc = median_secs(
+    let (t_vec, t_sc) = paired_secs(
+        || sigmoid(black_box(&x), &mut o).expect("sigmoid"),
         || {
             for (o, &v) in o2.iter_mut().zip(black_box(&x)) {
                 *o = 1.0 / (1.0 + libm::expf(-v));
             }
         },
-        0.3,
-        9,
+        0.6,
+        15,
     );
     // Accuracy over a dense sweep of [−100, 100] against the exact (f64) sigmoid.
     let sweep: Vec<f32> = (0..2_000_001).map(|i| -100.0 + i as f32 * 1e-4).collect();
@@ -290,23 +318,19 @@ fn main() {
     let ys = fill(&mut rng, 64 * 10, 1.0);
     let mut params = fill(&mut rng, Mlp::param_len(&sizes, false), 0.03);
     let mut ws = vec![0.0; Mlp::workspace_len(&sizes, 64)];
-    let t_step = median_secs(
+    let (w1, w2) = params.split_at(1000 * 1000);
+    let (mut w1, mut w2) = (w1.to_vec(), w2.to_vec());
+    let mut base = Baseline::new();
+    let (t_step, t_base) = paired_secs(
         || {
             net.train_step(&mut params, black_box(&xs), &ys, 1e-4, &mut ws)
                 .expect("finite");
         },
-        1.0,
-        9,
-    );
-    let (w1, w2) = params.split_at_mut(1000 * 1000);
-    let (mut w1, mut w2) = (w1.to_vec(), w2.to_vec());
-    let mut base = Baseline::new();
-    let t_base = median_secs(
         || {
             black_box(base.step(black_box(&xs), &ys, &mut w1, &mut w2, 1e-4));
         },
-        1.0,
-        9,
+        2.0,
+        15,
     );
     println!("| lecture train_step (N=64, 1000→1000→10) | ms/step | speed-up |");
     println!("|---|---:|---:|");
