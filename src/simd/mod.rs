@@ -84,6 +84,37 @@ pub(crate) unsafe trait Simd: Copy {
     /// The sum of the lanes.
     fn reduce_add(self, v: Self::V) -> f32;
 
+    /// `1 / b` to within 0.6 ULP (not always correctly rounded), for normal `b` with a
+    /// normal reciprocal; a NaN lane gives NaN, other lanes (`b` zero, subnormal, infinite
+    /// or near `f32::MAX`) an unspecified value. Backends where an exact division is slow
+    /// use a reciprocal estimate refined with fused multiply-adds; the default is
+    /// [`div`](Simd::div).
+    #[inline(always)]
+    fn recip_fast(self, b: Self::V) -> Self::V {
+        self.div(self.splat(1.0), b)
+    }
+    /// Lanewise `if a < b { +0.0 } else { v }` (`v` for NaN lanes).
+    #[inline(always)]
+    fn zero_where_lt(self, a: Self::V, b: Self::V, v: Self::V) -> Self::V {
+        self.lt_select(a, b, self.splat(0.0), v)
+    }
+    /// `max(a, lo)`, except that a NaN lane of `a` stays NaN (`lo` is never NaN).
+    #[inline(always)]
+    fn max_keep_nan(self, a: Self::V, lo: Self::V) -> Self::V {
+        self.lt_select(a, lo, lo, a)
+    }
+    /// `min(a, hi)`, except that a NaN lane of `a` stays NaN (`hi` is never NaN).
+    #[inline(always)]
+    fn min_keep_nan(self, a: Self::V, hi: Self::V) -> Self::V {
+        self.lt_select(hi, a, hi, a)
+    }
+    /// `p · 2ⁿ` for lanes holding an integer-valued `n` in `[-126, 127]` (rounded as
+    /// `p · pow2i(n)` is); other lanes give an unspecified value (never UB).
+    #[inline(always)]
+    fn mul_pow2i(self, p: Self::V, n: Self::V) -> Self::V {
+        self.mul(p, self.pow2i(n))
+    }
+
     /// Loads `n < LANES` values and zero-fills the rest.
     ///
     /// # Safety
