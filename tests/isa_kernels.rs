@@ -163,3 +163,20 @@ fn sigmoid_within_documented_ulp_on_every_isa() {
         assert!(worst <= 3, "{isa:?}: {worst} ULP");
     });
 }
+
+#[test]
+fn neon_is_the_aarch64_backend() {
+    use microprop::simd::Isa;
+    let neon = cfg!(all(target_arch = "aarch64", target_feature = "neon"));
+    assert_eq!(Isa::Neon.is_supported(), neon);
+    assert_eq!(Isa::from_name("neon"), Some(Isa::Neon));
+    let mut seen = Vec::new();
+    for_each_isa(|isa| seen.push(isa));
+    assert_eq!(seen.contains(&Isa::Neon), neon);
+    if neon {
+        assert_eq!(Isa::compile_time_best(), Isa::Neon);
+        if std::env::var_os("MICROPROP_ISA").is_none() {
+            assert_eq!(Isa::detected(), Isa::Neon);
+        }
+    }
+}

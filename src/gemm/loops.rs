@@ -56,6 +56,9 @@ const AVX2_TILE: (usize, usize) = (6, 2);
 /// over, and 8 rows divide the lecture's 64 and 1000. (12 × 32 and 6 × 64 measured no
 /// better here.)
 const AVX512_TILE: (usize, usize) = (8, 3);
+/// 8 × 12: 24 accumulators of 4 lanes, three B vectors and a broadcast of A (28 of
+/// aarch64's 32 vector registers).
+const NEON_TILE: (usize, usize) = (8, 3);
 
 /// Tile of the unpacked path for narrow B (MR rows × NV vectors, B at most NV·LANES
 /// columns): many rows to amortize each B load, the remainder rows in tiles of 8, 4, 2, 1.
@@ -63,6 +66,7 @@ const SCALAR_SKINNY: (usize, usize) = (4, 4);
 const PORTABLE_SKINNY: (usize, usize) = (8, 1);
 const AVX2_SKINNY: (usize, usize) = (8, 2);
 const AVX512_SKINNY: (usize, usize) = (16, 1);
+const NEON_SKINNY: (usize, usize) = (8, 3);
 /// Largest `k·n` the unpacked path takes: every row tile reads all of B again, so B
 /// should stay in L2 (256 KiB).
 const SKINNY_B_MAX: usize = 1 << 16;
@@ -80,6 +84,7 @@ const _: () = {
         mr_nr(PORTABLE_TILE, 8),
         mr_nr(AVX2_TILE, 8),
         mr_nr(AVX512_TILE, 16),
+        mr_nr(NEON_TILE, 4),
     ];
     let mut i = 0;
     while i < tiles.len() {
@@ -95,6 +100,7 @@ const _: () = {
         mr_nr(PORTABLE_SKINNY, 8),
         mr_nr(AVX2_SKINNY, 8),
         mr_nr(AVX512_SKINNY, 16),
+        mr_nr(NEON_SKINNY, 4),
     ];
     let mut i = 0;
     while i < skinny.len() {
@@ -185,6 +191,13 @@ impl WithSimd for Gemm {
                         skinny_body::<S, { PORTABLE_SKINNY.0 }, { PORTABLE_SKINNY.1 }>(s, &self);
                     } else {
                         gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
+                    }
+                }
+                Isa::Neon => {
+                    if skinny_fits::<S>(&self, NEON_SKINNY.1) {
+                        skinny_body::<S, { NEON_SKINNY.0 }, { NEON_SKINNY.1 }>(s, &self);
+                    } else {
+                        gemm_body::<S, { NEON_TILE.0 }, { NEON_TILE.1 }>(s, &self);
                     }
                 }
                 Isa::Avx2 => {

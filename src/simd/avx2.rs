@@ -111,6 +111,18 @@ unsafe impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    fn max_keep_nan(self, a: __m256, lo: __m256) -> __m256 {
+        // SAFETY: the token exists only if the CPU supports AVX2 (and so AVX). `vmaxps`
+        // returns its second operand when either is NaN, so a NaN lane of `a` passes.
+        unsafe { _mm256_max_ps(lo, a) }
+    }
+    #[inline(always)]
+    fn min_keep_nan(self, a: __m256, hi: __m256) -> __m256 {
+        // SAFETY: the token exists only if the CPU supports AVX2 (and so AVX). `vminps` returns its
+        // second operand when either is NaN, so a NaN lane of `a` passes through.
+        unsafe { _mm256_min_ps(hi, a) }
+    }
+    #[inline(always)]
     fn reduce_add(self, v: __m256) -> f32 {
         // SAFETY: the token exists only if the CPU supports AVX2 (and so AVX and SSE3).
         unsafe {

@@ -5,8 +5,9 @@
 //! [`dispatch`](super::dispatch) provides.
 //!
 //! Platform-specific behavior: `mul_add` always fuses (one rounding); `div` is the exact
-//! `vdivps`, not a reciprocal estimate; partial loads and stores are masked, so they touch
-//! only the `n` requested elements.
+//! `vdivps`, but `recip_fast` (the sigmoid's division) is `vrcp14ps` refined by one FMA
+//! step, within 0.6 ULP; `mul_pow2i` is one `vscalefps`; partial loads and stores are
+//! masked, so they touch only the `n` requested elements.
 
 use super::{Isa, Simd};
 use core::arch::x86_64::*;
@@ -102,6 +103,42 @@ unsafe impl Simd for Avx512 {
         // SAFETY: the token exists only if the CPU supports AVX-512F. `vscalefps` computes
         // 1·2^⌊n⌋ exactly for integer n in [-126, 127]; others saturate to 0 or inf, or NaN.
         unsafe { _mm512_scalef_ps(_mm512_set1_ps(1.0), n) }
+    }
+    #[inline(always)]
+    fn recip_fast(self, b: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. r ≈ 1/b within
+        // 2⁻¹⁴; r + r·(1 − b·r) has relative error below 2⁻²⁸ plus the final rounding.
+        unsafe {
+            let r = _mm512_rcp14_ps(b);
+            let e = _mm512_fnmadd_ps(b, r, _mm512_set1_ps(1.0));
+            _mm512_fmadd_ps(e, r, r)
+        }
+    }
+    #[inline(always)]
+    fn zero_where_lt(self, a: __m512, b: __m512, v: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. The mask is
+        // "not less than, or unordered", so NaN lanes keep `v`; a zero-masked move folds
+        // into the instruction that computes `v`.
+        unsafe { _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, b), v) }
+    }
+    #[inline(always)]
+    fn max_keep_nan(self, a: __m512, lo: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. `vmaxps` returns its
+        // second operand when either is NaN, so a NaN lane of `a` passes through.
+        unsafe { _mm512_max_ps(lo, a) }
+    }
+    #[inline(always)]
+    fn min_keep_nan(self, a: __m512, hi: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. `vminps` returns its
+        // second operand when either is NaN, so a NaN lane of `a` passes through.
+        unsafe { _mm512_min_ps(hi, a) }
+    }
+    #[inline(always)]
+    fn mul_pow2i(self, p: __m512, n: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. `vscalefps` computes
+        // p·2^⌊n⌋ with one rounding, which for integer n in [-126, 127] is p·2ⁿ rounded
+        // like `p · pow2i(n)`.
+        unsafe { _mm512_scalef_ps(p, n) }
     }
     #[inline(always)]
     fn reduce_add(self, v: __m512) -> f32 {

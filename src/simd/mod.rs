@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`Isa::Scalar`] | one `f32` | everywhere; the default on targets without SIMD (Cortex-M, RISC-V) |
 //! | [`Isa::Portable`] | `wide::f32x8` | everywhere; SSE2 on x86_64, NEON on aarch64, simd128 on wasm |
+//! | [`Isa::Neon`] | `float32x4_t` | aarch64 (every target with a floating-point unit) |
 //! | [`Isa::Avx2`] | `__m256` | x86_64 with AVX2 and FMA (Haswell, Zen 1 and later) |
 //! | [`Isa::Avx512`] | `__m512` | x86_64 with AVX-512F (Skylake-SP, Ice Lake, Zen 4 and later) |
 //!
@@ -23,6 +24,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon;
 mod portable;
 mod scalar;
 
@@ -30,6 +33,8 @@ mod scalar;
 pub(crate) use avx2::Avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::Avx512;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+pub(crate) use neon::Neon;
 pub(crate) use portable::Portable;
 pub(crate) use scalar::Scalar;
 
@@ -84,6 +89,37 @@ pub(crate) unsafe trait Simd: Copy {
     /// The sum of the lanes.
     fn reduce_add(self, v: Self::V) -> f32;
 
+    /// `1 / b` to within 0.6 ULP (not always correctly rounded), for normal `b` with a
+    /// normal reciprocal; a NaN lane gives NaN, other lanes (`b` zero, subnormal, infinite
+    /// or near `f32::MAX`) an unspecified value. Backends where an exact division is slow
+    /// use a reciprocal estimate refined with fused multiply-adds; the default is
+    /// [`div`](Simd::div).
+    #[inline(always)]
+    fn recip_fast(self, b: Self::V) -> Self::V {
+        self.div(self.splat(1.0), b)
+    }
+    /// Lanewise `if a < b { +0.0 } else { v }` (`v` for NaN lanes).
+    #[inline(always)]
+    fn zero_where_lt(self, a: Self::V, b: Self::V, v: Self::V) -> Self::V {
+        self.lt_select(a, b, self.splat(0.0), v)
+    }
+    /// `max(a, lo)`, except that a NaN lane of `a` stays NaN (`lo` is never NaN).
+    #[inline(always)]
+    fn max_keep_nan(self, a: Self::V, lo: Self::V) -> Self::V {
+        self.lt_select(a, lo, lo, a)
+    }
+    /// `min(a, hi)`, except that a NaN lane of `a` stays NaN (`hi` is never NaN).
+    #[inline(always)]
+    fn min_keep_nan(self, a: Self::V, hi: Self::V) -> Self::V {
+        self.lt_select(hi, a, hi, a)
+    }
+    /// `p · 2ⁿ` for lanes holding an integer-valued `n` in `[-126, 127]` (rounded as
+    /// `p · pow2i(n)` is); other lanes give an unspecified value (never UB).
+    #[inline(always)]
+    fn mul_pow2i(self, p: Self::V, n: Self::V) -> Self::V {
+        self.mul(p, self.pow2i(n))
+    }
+
     /// Loads `n < LANES` values and zero-fills the rest.
     ///
     /// # Safety
@@ -121,6 +157,9 @@ pub enum Isa {
     Scalar,
     /// `wide::f32x8`: whatever SIMD the compile-time target features give.
     Portable,
+    /// aarch64 NEON (Advanced SIMD): 4 lanes (`float32x4_t`), fused multiply-add, 32
+    /// vector registers.
+    Neon,
     /// x86_64 AVX2 with FMA: 8 lanes (`__m256`), fused multiply-add.
     Avx2,
     /// x86_64 AVX-512F: 16 lanes (`__m512`), fused multiply-add, masked tails.
@@ -130,14 +169,21 @@ pub enum Isa {
 impl Isa {
     /// Every variant, in order of preference (best last). Variants of other architectures
     /// are listed everywhere; [`Isa::is_supported`] tells which run here.
-    pub const ALL: &'static [Isa] = &[Isa::Scalar, Isa::Portable, Isa::Avx2, Isa::Avx512];
+    pub const ALL: &'static [Isa] = &[
+        Isa::Scalar,
+        Isa::Portable,
+        Isa::Neon,
+        Isa::Avx2,
+        Isa::Avx512,
+    ];
 
-    /// Short lower-case name (`"scalar"`, `"portable"`, `"avx2"`, `"avx512"`), as accepted
-    /// by `MICROPROP_ISA`.
+    /// Short lower-case name (`"scalar"`, `"portable"`, `"neon"`, `"avx2"`, `"avx512"`), as
+    /// accepted by `MICROPROP_ISA`.
     pub const fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Portable => "portable",
+            Isa::Neon => "neon",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -153,6 +199,8 @@ impl Isa {
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar | Isa::Portable => true,
+            // NEON is baseline on aarch64 (absent only from soft-float targets).
+            Isa::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
             Isa::Avx2 => x86::has_avx2_fma(),
             Isa::Avx512 => x86::has_avx512f(),
         }
@@ -168,6 +216,8 @@ impl Isa {
             target_feature = "fma"
         )) {
             Isa::Avx2
+        } else if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
+            Isa::Neon
         } else if cfg!(any(
             target_arch = "x86_64",
             target_arch = "x86",
@@ -336,9 +386,31 @@ pub(crate) fn dispatch<K: WithSimd>(isa: Isa, kernel: K) -> K::Output {
             Some(s) => unsafe { x86_wrappers::avx2(s, kernel) },
             None => kernel.with_simd(Portable),
         },
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Isa::Neon => match Neon::new() {
+            // SAFETY: the token exists only if the target has NEON.
+            Some(s) => unsafe { arm_wrappers::neon(s, kernel) },
+            None => kernel.with_simd(Portable),
+        },
         Isa::Portable => kernel.with_simd(Portable),
         #[cfg(not(target_arch = "x86_64"))]
         Isa::Avx2 | Isa::Avx512 => kernel.with_simd(Portable),
+        #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+        Isa::Neon => kernel.with_simd(Portable),
+    }
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod arm_wrappers {
+    use super::{Neon, WithSimd};
+
+    /// `kernel` compiled with NEON enabled.
+    ///
+    /// # Safety
+    /// The target must have NEON (it does wherever a [`Neon`] token exists).
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn neon<K: WithSimd>(s: Neon, kernel: K) -> K::Output {
+        kernel.with_simd(s)
     }
 }
 
