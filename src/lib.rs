@@ -49,3 +49,8 @@ pub use loss::{squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
 pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};
 pub mod nn;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
