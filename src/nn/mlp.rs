@@ -259,21 +259,20 @@ impl<'a> Mlp<'a> {
         let widest = (1..self.layers()).map(|l| self.sizes[l]).max().unwrap_or(0);
         let (bufs, gemm_ws) = workspace.split_at_mut(2 * n * widest);
         let (buf0, buf1) = bufs.split_at_mut(n * widest);
-        let mut bufs = [buf0, buf1];
         for l in 0..self.layers() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            let last = l + 1 == self.layers();
-            let [b0, b1] = &mut bufs;
-            let (input, output): (&[f32], &mut [f32]) = match (l, l % 2) {
-                (0, _) => (x, if last { &mut *out } else { &mut b0[..n * dout] }),
-                (_, 1) => (
-                    &b0[..n * di],
-                    if last { &mut *out } else { &mut b1[..n * dout] },
-                ),
-                _ => (
-                    &b1[..n * di],
-                    if last { &mut *out } else { &mut b0[..n * dout] },
-                ),
+            // Ping-pong: layer l reads the buffer layer l − 1 wrote and writes the other;
+            // the last layer writes straight into `out`.
+            let (src, dst) = if l % 2 == 1 {
+                (&*buf0, &mut *buf1)
+            } else {
+                (&*buf1, &mut *buf0)
+            };
+            let input = if l == 0 { x } else { &src[..n * di] };
+            let output = if l + 1 == self.layers() {
+                &mut *out
+            } else {
+                &mut dst[..n * dout]
             };
             self.layer_forward(isa, params, l, n, input, output, gemm_ws)?;
         }
