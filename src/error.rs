@@ -70,6 +70,18 @@ pub enum Error {
         /// What is wrong, in words.
         what: &'static str,
     },
+    /// Bytes given as saved weights are not an intact blob written by `Mlp::save`:
+    /// truncated, wrong magic or version, an invalid header, or a checksum mismatch.
+    Corrupt {
+        /// What is wrong, in words, e.g. `"checksum mismatch"`.
+        what: &'static str,
+    },
+    /// Intact saved weights belong to a network of another shape (layer sizes,
+    /// activations or bias setting) than the one loading them.
+    WrongNetwork {
+        /// What differs, in words, e.g. `"its layer sizes differ"`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -118,6 +130,16 @@ impl fmt::Display for Error {
                 "graph tensor arena full: it has {len} elements, this graph needs at least {needed}"
             ),
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            Error::Corrupt { what } => write!(
+                f,
+                "corrupt saved weights ({what}); nothing was loaded: \
+                 restore them from a good copy or save them again"
+            ),
+            Error::WrongNetwork { what } => write!(
+                f,
+                "saved weights are from a different network ({what}); nothing was loaded: \
+                 load them into an Mlp with the sizes, activations and bias they were saved with"
+            ),
         }
     }
 }

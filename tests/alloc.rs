@@ -1,5 +1,5 @@
 //! A counting global allocator proves that the kernels and a whole training step never
-//! allocate, on every instruction set. Counts are per thread, so tests running in
+//! allocate, on every instruction set, and that saving and loading weights do not either. Counts are per thread, so tests running in
 //! parallel do not disturb each other.
 
 mod common;
@@ -97,4 +97,25 @@ fn kernels_and_training_step_allocate_nothing() {
     });
     // The counter works: a Vec allocates.
     assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+}
+
+#[test]
+fn save_and_load_allocate_nothing() {
+    let sizes = [100, 50, 10];
+    let net = Mlp::new(&sizes, &[Sigmoid, Identity], true).unwrap();
+    let params = fill(&mut rng(2), Mlp::param_len(&sizes, true));
+    let mut back = vec![0.0; params.len()];
+    let mut blob = vec![0u8; Mlp::saved_len(&sizes, true)];
+    let count = allocations(|| {
+        net.save(&params, &mut blob).unwrap();
+        net.load(&blob, &mut back).unwrap();
+        Mlp::check_saved(&blob).unwrap();
+        // Error paths too: a short buffer, a corrupt blob.
+        net.save(&params, &mut blob[..10]).unwrap_err();
+        blob[30] ^= 1;
+        net.load(&blob, &mut back).unwrap_err();
+        blob[30] ^= 1;
+    });
+    assert_eq!(count, 0, "allocations inside save / load");
+    assert_eq!(back, params);
 }

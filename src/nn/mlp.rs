@@ -190,7 +190,7 @@ impl<'a> Mlp<'a> {
         off
     }
 
-    fn check_params(&self, len: usize) -> Result<(), Error> {
+    pub(super) fn check_params(&self, len: usize) -> Result<(), Error> {
         let need = Self::param_len(self.sizes, self.bias);
         if len != need {
             return Err(Error::ShapeMismatch {

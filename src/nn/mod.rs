@@ -1,8 +1,10 @@
 //! Networks built from the kernels: the lecture's single [`Neuron`] and the multi-layer
-//! perceptron [`Mlp`], trained in place with no allocation.
+//! perceptron [`Mlp`], trained in place with no allocation, and its parameters saved to
+//! and loaded from bytes ([`save`]).
 
 mod mlp;
 mod neuron;
+pub mod save;
 
 pub use mlp::Mlp;
 pub use neuron::Neuron;
