@@ -42,15 +42,29 @@ pub fn squared_error(pred: &[f32], target: &[f32], grad: &mut [f32]) -> Result<f
     })
 }
 
-/// The scalar reference of [`squared_error`].
-pub fn squared_error_scalar(pred: &[f32], target: &[f32], grad: &mut [f32]) -> f32 {
+/// The scalar reference of [`squared_error`]: one running f32 sum in index order.
+///
+/// # Errors
+/// As [`squared_error`]: [`Error::ShapeMismatch`] if the three lengths differ (nothing is
+/// written).
+pub fn squared_error_scalar(pred: &[f32], target: &[f32], grad: &mut [f32]) -> Result<f32, Error> {
+    check_len(
+        "squared_error_scalar: target.len() != pred.len()",
+        pred.len(),
+        target.len(),
+    )?;
+    check_len(
+        "squared_error_scalar: grad.len() != pred.len()",
+        pred.len(),
+        grad.len(),
+    )?;
     let mut sum = 0.0f32;
     for ((p, y), g) in pred.iter().zip(target).zip(grad.iter_mut()) {
         let d = p - y;
         *g = 2.0 * d;
         sum += d * d;
     }
-    sum
+    Ok(sum)
 }
 
 #[inline(always)]

@@ -26,11 +26,26 @@ pub fn sgd_update(params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Erro
     Ok(())
 }
 
-/// The scalar reference of [`sgd_update`].
-pub fn sgd_update_scalar(params: &mut [f32], grads: &[f32], lr: f32) {
+/// The scalar reference of [`sgd_update`] (`params[i] −= lr · grads[i]`, one rounding
+/// per operation, no fused multiply-add).
+///
+/// # Errors
+/// As [`sgd_update`]: nothing is written on an error.
+pub fn sgd_update_scalar(params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Error> {
+    check_len(
+        "sgd_update_scalar: grads.len() != params.len()",
+        params.len(),
+        grads.len(),
+    )?;
+    if !lr.is_finite() {
+        return Err(Error::NonFinite {
+            what: "learning rate",
+        });
+    }
     for (p, g) in params.iter_mut().zip(grads) {
         *p -= lr * g;
     }
+    Ok(())
 }
 
 /// # Safety
@@ -238,6 +253,91 @@ impl WithSimd for ColsumRows {
             unsafe {
                 let row = self.g.add(i * self.rs);
                 map2(s, row, self.out, self.out, self.cols, AddFn);
+            }
+        }
+    }
+}
+
+/// Whether every value of `v` is finite (no NaN, no ±∞): the check [`crate::nn::Mlp`]
+/// runs on its inputs, activations and deltas before it updates any parameter.
+pub(crate) fn all_finite(isa: Isa, v: &[f32]) -> bool {
+    dispatch(
+        isa,
+        AllFinite {
+            p: v.as_ptr(),
+            n: v.len(),
+        },
+    )
+}
+
+/// The scalar reference of [`all_finite`].
+#[cfg(test)]
+fn all_finite_scalar(v: &[f32]) -> bool {
+    v.iter().all(|x| x.is_finite())
+}
+
+/// The arguments of [`all_finite`]: `p` readable for `n` values (built only there, from a
+/// slice).
+struct AllFinite {
+    p: *const f32,
+    n: usize,
+}
+
+impl WithSimd for AllFinite {
+    type Output = bool;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> bool {
+        // `x − x` is 0 for a finite `x` and NaN for NaN or ±∞, and a NaN survives every
+        // later addition: the sum is NaN exactly when some value is not finite. Four
+        // accumulators hide the addition latency; no branch per value.
+        let AllFinite { p, n } = self;
+        let mut acc = [s.splat(0.0); 4];
+        let mut i = 0;
+        // SAFETY: every load reads below `n` (the loop bounds), and `p` holds `n` values.
+        unsafe {
+            while i + 4 * S::LANES <= n {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let v = s.load(p.add(i + j * S::LANES));
+                    *a = s.add(*a, s.sub(v, v));
+                }
+                i += 4 * S::LANES;
+            }
+            while i + S::LANES <= n {
+                let v = s.load(p.add(i));
+                acc[0] = s.add(acc[0], s.sub(v, v));
+                i += S::LANES;
+            }
+            if i < n {
+                let v = s.load_partial(p.add(i), n - i);
+                acc[0] = s.add(acc[0], s.sub(v, v));
+            }
+        }
+        let sum = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
+        !s.reduce_add(sum).is_nan()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_finite_matches_scalar_on_every_isa() {
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN];
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            for n in 0..=70 {
+                let clean: [f32; 70] = core::array::from_fn(|i| (i as f32 - 35.0) * 9e36);
+                let v = &clean[..n];
+                assert!(all_finite(isa, v), "{isa:?} n={n}");
+                for bad in 0..n {
+                    for sp in specials {
+                        let mut w = clean;
+                        w[bad] = sp;
+                        let got = all_finite(isa, &w[..n]);
+                        assert_eq!(got, all_finite_scalar(&w[..n]), "{isa:?} n={n} at {bad}");
+                        assert!(!got);
+                    }
+                }
             }
         }
     }

@@ -91,9 +91,9 @@ fn loss_sgd_and_bias_match_scalar() {
         let p = fill(&mut rng, n);
         let y = fill(&mut rng, n);
         let mut g_ref = vec![0.0; n];
-        let l_ref = squared_error_scalar(&p, &y, &mut g_ref);
+        let l_ref = squared_error_scalar(&p, &y, &mut g_ref).unwrap();
         let mut w_ref = p.clone();
-        sgd_update_scalar(&mut w_ref, &y, 0.1);
+        sgd_update_scalar(&mut w_ref, &y, 0.1).unwrap();
         for_each_isa(|isa| {
             let mut g = vec![f32::NAN; n];
             let l = squared_error(&p, &y, &mut g).unwrap();

@@ -233,7 +233,7 @@ fn squared_error_matches_reference() {
         let pred = inputs(rng, n);
         let target = inputs(rng, n);
         let mut want_grad = vec![f32::NAN; n];
-        let want_loss = squared_error_scalar(&pred, &target, &mut want_grad);
+        let want_loss = squared_error_scalar(&pred, &target, &mut want_grad).unwrap();
 
         let mut grad = Out::poisoned(n);
         let loss = squared_error(&pred, &target, grad.slice()).unwrap();
@@ -268,7 +268,7 @@ fn sgd_update_matches_reference() {
         for lr in [0.1f32, 1e-4, 3.0, -0.5, 0.0] {
             let ctx = format!("sgd_update lr = {lr} [{}] n = {n}", isa.name());
             let mut want = params.clone();
-            sgd_update_scalar(&mut want, &grads, lr);
+            sgd_update_scalar(&mut want, &grads, lr).unwrap();
             let mut got = Out::from(params.clone());
             sgd_update(got.slice(), &grads, lr).unwrap();
             let got = got.done(&ctx);

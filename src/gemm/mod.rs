@@ -81,6 +81,8 @@ pub const fn gemm_workspace_len(m: usize, k: usize, n: usize) -> usize {
 ///
 /// BLAS conventions: if `β = 0`, C is not read (it may hold NaN or garbage); if `α = 0`
 /// or `k = 0`, A and B are not read and `C ← β·C`. Zero-sized dimensions are fine.
+/// NaN and ±∞ in A, B, C, α or β are not errors: they propagate as IEEE arithmetic says
+/// (within those two conventions: β = 0 wipes a NaN in C, α = 0 one in A or B).
 /// Summation order is fixed per instruction set, so results are deterministic run to
 /// run; between instruction sets they differ by rounding (FMA contraction).
 ///

@@ -3,7 +3,7 @@
 use crate::activation::{backward_raw, check_len};
 use crate::gemm::{Epilogue, gemm_raw, gemm_workspace_len};
 use crate::loss::squared_error_raw;
-use crate::optim::{colsum_raw, sgd_raw};
+use crate::optim::{all_finite, colsum_raw, sgd_raw};
 use crate::simd::Isa;
 use crate::{Activation, Error, MatRef};
 
@@ -190,7 +190,7 @@ impl<'a> Mlp<'a> {
         off
     }
 
-    pub(super) fn check_params(&self, len: usize) -> Result<(), Error> {
+    pub(super) fn check_param_len(&self, len: usize) -> Result<(), Error> {
         let need = Self::param_len(self.sizes, self.bias);
         if len != need {
             return Err(Error::ShapeMismatch {
@@ -198,6 +198,21 @@ impl<'a> Mlp<'a> {
                 expected: (1, need),
                 found: (1, len),
             });
+        }
+        Ok(())
+    }
+
+    /// Checks that `params` fits this network and holds only finite values: the scan
+    /// [`Mlp::train_step`] leaves out for speed. Useful after loading or receiving
+    /// parameters, or now and then during long unattended training.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a wrong length, [`Error::NonFinite`] if any value is
+    /// NaN or ±∞.
+    pub fn check_params(&self, params: &[f32]) -> Result<(), Error> {
+        self.check_param_len(params.len())?;
+        if !all_finite(Isa::active(), params) {
+            return Err(Error::NonFinite { what: "params" });
         }
         Ok(())
     }
@@ -242,7 +257,7 @@ impl<'a> Mlp<'a> {
         out: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<(), Error> {
-        self.check_params(params.len())?;
+        self.check_param_len(params.len())?;
         let n = self.batch(x)?;
         self.check_out("out must be N x sizes[L]", n, out.len())?;
         let needed = Self::forward_workspace_len(self.sizes, n);
@@ -341,15 +356,28 @@ impl<'a> Mlp<'a> {
     /// `Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1})` is one GEMM with the derivative fused.
     /// Hidden-layer delta entries below `1e-30` in magnitude are flushed to zero: they
     /// cannot move a weight, and their subnormal products would slow saturated networks
-    /// several-fold on x86.
+    /// several-fold on x86. An empty batch (`x` and `y` empty) returns a loss of 0 and
+    /// changes nothing.
     ///
     /// # Errors
-    /// Nothing is written to `params` on any error.
+    /// Nothing is written to `params` on any error: every check below runs before the
+    /// first parameter changes.
     /// * [`Error::ShapeMismatch`]: `params`, `x` or `y` of the wrong length.
     /// * [`Error::WorkspaceTooSmall`]: shorter than [`Mlp::workspace_len`]`(sizes, N)`.
-    /// * [`Error::NonFinite`]: `lr`, the loss, or a delta `Δ_l` is NaN or infinite (e.g.
-    ///   from diverging training or NaN in the data). Checked before any parameter
-    ///   changes. (A finite delta whose weight update overflows `f32` is not detected.)
+    /// * [`Error::NonFinite`]: `lr` or any value of `x` is NaN or ±∞, or the step itself
+    ///   is not finite: the loss (so also any NaN or ±∞ in `y`), a hidden layer's
+    ///   activations, or a delta `Δ_l` (e.g. from diverging training).
+    ///
+    /// # Non-finite parameters
+    /// `params` is not scanned on every step (for the lecture's network that pass would
+    /// cost about 6% of a step; [`Mlp::check_params`] does it on request). A NaN anywhere
+    /// in `params` always surfaces as [`Error::NonFinite`] through an activation, the
+    /// loss or a delta. A ±∞ weight of a layer `l ≥ 2` does too; a ±∞ weight of the
+    /// first layer or a ±∞ bias is reported unless it only feeds a saturated sigmoid,
+    /// tanh or ReLU, in which case the step succeeds and that parameter stays ±∞.
+    /// A finite step never turns a finite parameter non-finite, except when the
+    /// gradient or `lr·gradient` itself overflows `f32` (a learning rate far too large),
+    /// which is not detected.
     pub fn train_step(
         &self,
         params: &mut [f32],
@@ -368,11 +396,11 @@ impl<'a> Mlp<'a> {
 
     /// Like [`Mlp::train_step`] but leaves `params` alone and writes `∂loss/∂θ` to `grads`
     /// (same length and layout as `params`), for other optimizers and gradient checks.
-    /// Returns the loss.
+    /// Returns the loss. An empty batch gives a loss of 0 and zero gradients.
     ///
     /// # Errors
-    /// As [`Mlp::train_step`] (`grads` must have `params`'s length); on
-    /// [`Error::NonFinite`], `grads` may hold partial results.
+    /// As [`Mlp::train_step`] (`grads` must have `params`'s length); nothing is written
+    /// to `grads` on any error. Non-finite parameters are handled as described there.
     pub fn loss_and_grad(
         &self,
         params: &[f32],
@@ -381,7 +409,7 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        self.check_params(grads.len())?;
+        self.check_param_len(grads.len())?;
         self.step_grad(params, x, y, workspace, grads)
     }
 
@@ -497,7 +525,7 @@ impl<'a> Mlp<'a> {
         y: &[f32],
         workspace: &mut [f32],
     ) -> Result<(f32, Option<Ctx>), Error> {
-        self.check_params(params.len())?;
+        self.check_param_len(params.len())?;
         let n = self.batch(x)?;
         self.check_out("y must be N x sizes[L]", n, y.len())?;
         let needed = Self::workspace_len(self.sizes, n);
@@ -514,6 +542,11 @@ impl<'a> Mlp<'a> {
             isa: Isa::active(),
             n,
         };
+        if !all_finite(ctx.isa, x) {
+            return Err(Error::NonFinite {
+                what: "x (input data)",
+            });
+        }
         let (acts, deltas, gemm_ws, _) = ctx.split(workspace, self);
         let lay = self.layers();
         // Forward: A_l = act(A_{l−1}·W_l + b_l), fused.
@@ -543,6 +576,13 @@ impl<'a> Mlp<'a> {
             unsafe { squared_error_raw(ctx.isa, out.as_ptr(), y.as_ptr(), g.as_mut_ptr(), n * dl) };
         if !loss.is_finite() {
             return Err(Error::NonFinite { what: "loss" });
+        }
+        // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
+        // loss through a saturated sigmoid; their weight gradient would not be finite.
+        if !all_finite(ctx.isa, &acts[..self.act_offset(lay - 1, n)]) {
+            return Err(Error::NonFinite {
+                what: "a hidden layer's activations",
+            });
         }
         // SAFETY: `g` and `out` hold n·dl values; in place on `g`.
         unsafe {
@@ -586,18 +626,13 @@ impl<'a> Mlp<'a> {
                 )
             };
         }
-        if !all_finite(deltas) {
+        if !all_finite(ctx.isa, deltas) {
             return Err(Error::NonFinite {
                 what: "gradient (a layer's delta)",
             });
         }
         Ok((loss, Some(ctx)))
     }
-}
-
-fn all_finite(v: &[f32]) -> bool {
-    // Branch-free per element so it vectorizes; one pass over the deltas per step.
-    v.iter().fold(true, |ok, x| ok & x.is_finite())
 }
 
 /// Where [`Mlp::parameter_pass`] puts the gradient.

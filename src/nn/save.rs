@@ -361,7 +361,7 @@ impl Mlp<'_> {
                 what: "Mlp::save: a layer size or the parameter count exceeds u32::MAX",
             });
         }
-        self.check_params(params.len())?;
+        self.check_param_len(params.len())?;
         if !params.iter().all(|p| p.is_finite()) {
             return Err(Error::NonFinite {
                 what: "params given to Mlp::save",
@@ -431,7 +431,7 @@ impl Mlp<'_> {
     /// # Ok::<(), microprop::Error>(())
     /// ```
     pub fn load(&self, bytes: &[u8], params: &mut [f32]) -> Result<usize, Error> {
-        self.check_params(params.len())?;
+        self.check_param_len(params.len())?;
         let blob = Blob::parse(bytes)?;
         blob.check_matches(self)?;
         for (p, b) in params.iter_mut().zip(blob.payload.chunks_exact(4)) {
