@@ -143,3 +143,44 @@ fn same_inputs_give_the_same_bits_on_each_instruction_set() {
         assert_eq!(a, c, "{isa:?} on another thread");
     });
 }
+
+/// The README's bound between instruction sets: every GEMM element is within
+/// `k·u·Σ|a||b|` (u = 2⁻²⁴) of the exact product, on every instruction set.
+#[test]
+fn every_instruction_set_is_within_the_documented_gemm_bound() {
+    for &(m, k, n) in &[(64, 1000, 10), (37, 300, 53), (8, 2000, 3), (100, 64, 100)] {
+        let mut r = rng(k as u64);
+        let a = fill(&mut r, m * k);
+        let b = fill(&mut r, k * n);
+        let u = f64::from(f32::EPSILON) / 2.0;
+        for_each_isa(|isa| {
+            let mut c = vec![f32::NAN; m * n];
+            let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
+            gemm(
+                1.0,
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.0,
+                MatMut::row_major(&mut c, m, n).unwrap(),
+                &mut ws,
+            )
+            .unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut exact, mut mag) = (0.0f64, 0.0f64);
+                    for p in 0..k {
+                        let prod = f64::from(a[i * k + p]) * f64::from(b[p * n + j]);
+                        exact += prod;
+                        mag += prod.abs();
+                    }
+                    let err = (f64::from(c[i * n + j]) - exact).abs();
+                    assert!(
+                        err <= k as f64 * u * mag,
+                        "{isa:?} {m}x{k}x{n} ({i},{j}): error {err:e} > bound {:e}",
+                        k as f64 * u * mag
+                    );
+                }
+            }
+        });
+    }
+}

@@ -39,8 +39,8 @@
 //! * a blob that is truncated, has the wrong magic, a version other than 1, unknown flag
 //!   bits, a layer count or size of 0, an unknown activation code, a parameter count that
 //!   does not match its sizes, or a wrong checksum: [`Error::Corrupt`];
-//! * a NaN or infinite weight: [`Error::NonFinite`] (training never produces one:
-//!   [`Mlp::train_step`] refuses non-finite steps, and [`Mlp::save`] refuses to write one);
+//! * a NaN or infinite weight: [`Error::NonFinite`] (a healthy training run never
+//!   produces one, and [`Mlp::save`] refuses to write one);
 //! * an intact blob saved from a network with other layer sizes, activations or bias
 //!   setting: [`Error::WrongNetwork`];
 //! * a `params` buffer of the wrong length: [`Error::ShapeMismatch`].
