@@ -361,12 +361,7 @@ impl Mlp<'_> {
                 what: "Mlp::save: a layer size or the parameter count exceeds u32::MAX",
             });
         }
-        self.check_param_len(params.len())?;
-        if !params.iter().all(|p| p.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "params given to Mlp::save",
-            });
-        }
+        self.check_params(params)?;
         if out.len() < len {
             return Err(Error::BufferTooSmall {
                 what: "out (Mlp::save needs Mlp::saved_len bytes)",
