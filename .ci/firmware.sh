@@ -5,7 +5,7 @@
 # both reach their loss targets), and prints its footprint:
 #   flash (.text + .rodata) and RAM (.data + .bss) of the firmware;
 #   microprop's share of the flash, two ways: the sizes of the symbols named microprop::…
-#   (llvm-nm), and the difference from a `baseline` build with every microprop call
+#   (nm), and the difference from a `baseline` build with every microprop call
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
 #   the peak stack of one training step is measured and printed by the firmware itself.
 set -euo pipefail
@@ -24,8 +24,18 @@ if ! command -v qemu-system-arm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
 fi
 rustup target add "$TARGET"
-rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview
+# llvm-size and llvm-nm from rustup's llvm-tools; GNU binutils for ARM as a fallback.
+rustup component add llvm-tools >/dev/null 2>&1 || true
 LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+if [ -x "$LLVM_BIN/llvm-size" ] && [ -x "$LLVM_BIN/llvm-nm" ]; then
+    SIZE="$LLVM_BIN/llvm-size" NM="$LLVM_BIN/llvm-nm"
+else
+    if ! command -v arm-none-eabi-size >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-arm-none-eabi >/dev/null
+    fi
+    SIZE=arm-none-eabi-size NM=arm-none-eabi-nm
+fi
 rustc --version
 qemu-system-arm --version | head -n 1
 
@@ -58,14 +68,14 @@ cargo build --profile baseline --features baseline --locked
 
 # Section sizes in bytes: `section_size ELF NAME`.
 section_size() {
-    "$LLVM_BIN/llvm-size" -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+    "$SIZE" -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
 }
 flash() { echo $(($(section_size "$1" .text) + $(section_size "$1" .rodata))); }
 ram() { echo $(($(section_size "$1" .data) + $(section_size "$1" .bss))); }
 
 # microprop's symbols (code and read-only data), sizes summed.
 microprop_symbols() {
-    "$LLVM_BIN/llvm-nm" -C --print-size --size-sort --radix=d "$ELF" |
+    "$NM" -C --print-size --size-sort --radix=d "$ELF" |
         awk 'NF >= 4 && $3 ~ /^[tTrR]$/ { name = $0; for (i = 0; i < 3; i++) sub(/^[^ ]+ +/, "", name);
              if (name ~ /microprop(::|\.\.)/) print $2 + 0, name }'
 }
