@@ -76,20 +76,27 @@ const fn mr_nr(t: (usize, usize), lanes: usize) -> (usize, usize) {
     (t.0, t.1 * lanes)
 }
 
+/// `(MR, NR)` of the packed path's register tile on `isa`.
+pub(super) const fn packed_tile(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Scalar => mr_nr(SCALAR_TILE, 1),
+        Isa::Portable => mr_nr(PORTABLE_TILE, 8),
+        Isa::Avx2 => mr_nr(AVX2_TILE, 8),
+        Isa::Avx512 => mr_nr(AVX512_TILE, 16),
+        Isa::Neon => mr_nr(NEON_TILE, 4),
+    }
+}
+
 const _: () = {
-    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX (≤ TILE_MAX for the
-    // edge tile); MC and NC being multiples of the tile keeps blocks aligned to whole tiles.
-    let tiles = [
-        mr_nr(SCALAR_TILE, 1),
-        mr_nr(PORTABLE_TILE, 8),
-        mr_nr(AVX2_TILE, 8),
-        mr_nr(AVX512_TILE, 16),
-        mr_nr(NEON_TILE, 4),
-    ];
+    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX for every instruction
+    // set this build can run (NR ≤ TILE_MAX for the edge tile, on all of them); MC and NC
+    // being multiples of the tile keeps blocks aligned to whole tiles.
     let mut i = 0;
-    while i < tiles.len() {
-        let (mr, nr) = tiles[i];
-        assert!(mr <= MR_MAX && nr <= NR_MAX && nr <= TILE_MAX);
+    while i < Isa::ALL.len() {
+        let isa = Isa::ALL[i];
+        let (mr, nr) = packed_tile(isa);
+        assert!(!super::can_run(isa) || (mr <= MR_MAX && nr <= NR_MAX));
+        assert!(nr <= TILE_MAX);
         assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
         i += 1;
     }

@@ -37,11 +37,41 @@ pub(crate) const MC: usize = 96;
 /// Columns of B packed per panel.
 pub(crate) const NC: usize = 1056;
 
-/// The largest register tile any backend compiled for this target uses: the workspace
-/// is sized for it, so one buffer fits every instruction set.
-pub(crate) const MR_MAX: usize = 8;
-/// See [`MR_MAX`].
-pub(crate) const NR_MAX: usize = 48;
+/// Whether this build can run GEMM on `isa`: with `std`, every instruction set of the
+/// target architecture (runtime detection picks one); without it, only
+/// [`Isa::compile_time_best`] (every kernel dispatches on that constant).
+const fn can_run(isa: Isa) -> bool {
+    if !cfg!(feature = "std") {
+        return isa as u8 == Isa::compile_time_best() as u8;
+    }
+    match isa {
+        Isa::Scalar | Isa::Portable => true,
+        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64"),
+        Isa::Neon => cfg!(target_arch = "aarch64"),
+    }
+}
+
+/// The largest packed register tile `(MR, NR)` of the instruction sets this build can
+/// run. The workspace is sized for it, so one buffer fits each of them, and a `no_std`
+/// build (one instruction set, e.g. the scalar 4 × 4 tile on Cortex-M) asks for no more
+/// than its own tile needs.
+const TILE_BOUND: (usize, usize) = {
+    let (mut mr, mut nr) = (1, 1);
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        if can_run(Isa::ALL[i]) {
+            let (m, n) = loops::packed_tile(Isa::ALL[i]);
+            mr = if m > mr { m } else { mr };
+            nr = if n > nr { n } else { nr };
+        }
+        i += 1;
+    }
+    (mr, nr)
+};
+/// See [`TILE_BOUND`].
+pub(crate) const MR_MAX: usize = TILE_BOUND.0;
+/// See [`TILE_BOUND`].
+pub(crate) const NR_MAX: usize = TILE_BOUND.1;
 
 /// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
 /// the A block, up to 15 between the blocks).
@@ -53,7 +83,10 @@ const fn min(a: usize, b: usize) -> usize {
 
 /// Workspace length (in `f32`s) that [`gemm`] needs for an `m × k` by `k × n` product.
 ///
-/// It is the same on every instruction set, so firmware can size a `static` with it:
+/// It depends on the target and the `std` feature, never on the CPU a program runs on, so
+/// firmware can size a `static` with it. With `std` it fits every instruction set runtime
+/// detection may pick; without `std` only the one fixed at compile time, so a Cortex-M
+/// build (the scalar 4 × 4 tile) asks for less than an x86 build (AVX-512's 8 × 48):
 ///
 /// ```
 /// use microprop::gemm_workspace_len;
