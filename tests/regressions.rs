@@ -26,3 +26,36 @@ fn view_whose_last_index_is_usize_max_is_an_overflow_error() {
         })
     );
 }
+
+/// `fuzz/gemm`: with k = 0, A (m × 0) and B (0 × n) are empty views whose strides are
+/// not checked, yet the blocked loops computed `i · row_stride` from them to address
+/// blocks (an overflow panic with overflow checks; an out-of-bounds `ptr::add` without).
+/// Now the strides of an empty depth are ignored; C ← β·C as documented.
+#[test]
+fn gemm_with_empty_depth_ignores_huge_strides_of_empty_operands() {
+    use microprop::{MatMut, gemm, gemm_scalar, gemm_workspace_len, simd::Isa, simd::with_isa};
+    for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
+        for (m, n) in [(7, 42), (200, 3), (1, 1), (100, 1100)] {
+            let huge = 1usize << 62;
+            let a = MatRef::new(&[], 0, m, 0, huge).unwrap().t(); // m × 0, row stride 2^62
+            let b = MatRef::new(&[], 0, n, huge, usize::MAX).unwrap(); // 0 × n
+            let mut c = vec![2.0f32; m * n];
+            let mut ws = vec![0.0f32; gemm_workspace_len(m, 0, n)];
+            with_isa(isa, || {
+                gemm(
+                    1.0,
+                    a,
+                    b,
+                    0.5,
+                    MatMut::row_major(&mut c, m, n).unwrap(),
+                    &mut ws,
+                )
+            })
+            .unwrap()
+            .unwrap();
+            assert!(c.iter().all(|&v| v == 1.0), "{isa:?} {m}x0x{n}");
+            gemm_scalar(1.0, a, b, 0.0, MatMut::row_major(&mut c, m, n).unwrap()).unwrap();
+            assert!(c.iter().all(|&v| v == 0.0));
+        }
+    }
+}

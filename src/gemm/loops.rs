@@ -130,17 +130,31 @@ pub(crate) unsafe fn gemm_raw(
     ws: *mut f32,
     epi: Epilogue,
 ) {
+    // With k = 0, A (m × 0) and B (0 × n) are empty views, whose strides the
+    // constructors accept unchecked (any stride suits an empty matrix). They are never
+    // read, but the loops still form block addresses from them, and `i · stride` could
+    // overflow: zero strides keep that arithmetic in range.
+    let (ars, acs, brs, bcs) = if a.cols() == 0 {
+        (0, 0, 0, 0)
+    } else {
+        (
+            a.row_stride(),
+            a.col_stride(),
+            b.row_stride(),
+            b.col_stride(),
+        )
+    };
     let g = Gemm {
         m: a.rows(),
         k: a.cols(),
         n: b.cols(),
         alpha,
         a: a.ptr(),
-        ars: a.row_stride(),
-        acs: a.col_stride(),
+        ars,
+        acs,
         b: b.ptr(),
-        brs: b.row_stride(),
-        bcs: b.col_stride(),
+        brs,
+        bcs,
         beta,
         c,
         crs: rs,
