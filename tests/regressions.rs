@@ -59,3 +59,66 @@ fn gemm_with_empty_depth_ignores_huge_strides_of_empty_operands() {
         }
     }
 }
+
+/// `fuzz/gemm`: a 1 × k A may have any row stride (it never moves to another element);
+/// the narrow-B kernel still computed row addresses `4·g·row_stride` for absent rows,
+/// overflowing (a panic with overflow checks). Strides of length-1 dimensions are ignored.
+#[test]
+fn gemm_ignores_huge_strides_of_length_one_dimensions() {
+    use microprop::{MatMut, gemm, gemm_workspace_len, simd::Isa, simd::with_isa};
+    let huge = 1usize << 62;
+    let data: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    let bdat = vec![1.0f32; 16 * 5];
+    for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
+        let a = MatRef::new(&data, 1, 16, huge, 1).unwrap(); // 1 × 16
+        let b = MatRef::row_major(&bdat, 16, 5).unwrap();
+        let mut c = [0.0f32; 5];
+        let mut ws = vec![0.0f32; gemm_workspace_len(1, 16, 5)];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a,
+                b,
+                0.0,
+                MatMut::row_major(&mut c, 1, 5).unwrap(),
+                &mut ws,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c, [120.0; 5], "{isa:?}");
+        // B's column stride with n = 1, A's column stride with k = 1.
+        let b1 = MatRef::new(&bdat, 16, 1, 1, usize::MAX).unwrap();
+        let mut c1 = [0.0f32; 1];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a,
+                b1,
+                0.0,
+                MatMut::row_major(&mut c1, 1, 1).unwrap(),
+                &mut ws,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c1, [120.0], "{isa:?}");
+        let a1 = MatRef::new(&data, 3, 1, 1, huge).unwrap(); // 3 × 1
+        let b2 = MatRef::new(&bdat, 1, 5, huge, 1).unwrap(); // 1 × 5
+        let mut c2 = [0.0f32; 15];
+        let mut ws2 = vec![0.0f32; gemm_workspace_len(3, 1, 5)];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a1,
+                b2,
+                0.0,
+                MatMut::row_major(&mut c2, 3, 5).unwrap(),
+                &mut ws2,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c2[5..10], [1.0; 5], "{isa:?}");
+    }
+}
