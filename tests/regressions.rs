@@ -122,3 +122,28 @@ fn gemm_ignores_huge_strides_of_length_one_dimensions() {
         assert_eq!(c2[5..10], [1.0; 5], "{isa:?}");
     }
 }
+
+/// `fuzz/gemm`: `gemm_scalar` with k = 0 and a non-finite α computed `α · 0 = NaN`
+/// instead of the documented `C ← β·C` (which `gemm` does).
+#[test]
+fn gemm_scalar_with_empty_depth_and_infinite_alpha_is_beta_c() {
+    use microprop::{MatMut, gemm, gemm_scalar};
+    for alpha in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+        let a = MatRef::new(&[], 2, 0, 0, 1).unwrap();
+        let b = MatRef::new(&[], 0, 3, 3, 1).unwrap();
+        let mut c = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        gemm_scalar(alpha, a, b, 2.0, MatMut::row_major(&mut c, 2, 3).unwrap()).unwrap();
+        assert_eq!(c, [2.0, 4.0, 6.0, 8.0, 10.0, 12.0], "alpha {alpha}");
+        let mut c2 = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        gemm(
+            alpha,
+            a,
+            b,
+            2.0,
+            MatMut::row_major(&mut c2, 2, 3).unwrap(),
+            &mut [0.0; 64],
+        )
+        .unwrap();
+        assert_eq!(c2, c, "alpha {alpha}");
+    }
+}

@@ -188,7 +188,14 @@ pub fn gemm_scalar(
             } else {
                 beta * c.get(i, j).unwrap_or(0.0)
             };
-            c.set(i, j, alpha * sum + prev);
+            // α = 0 or k = 0: the product is zero by definition (also for α = ±inf/NaN
+            // with k = 0, where `α · 0` would be NaN), as in `gemm`.
+            let prod = if alpha != 0.0 && a.cols() != 0 {
+                alpha * sum
+            } else {
+                0.0
+            };
+            c.set(i, j, prod + prev);
         }
     }
     Ok(())
