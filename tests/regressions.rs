@@ -147,3 +147,44 @@ fn gemm_scalar_with_empty_depth_and_infinite_alpha_is_beta_c() {
         assert_eq!(c2, c, "alpha {alpha}");
     }
 }
+
+/// `fuzz/graph`: an `add_bias` gate over a `usize::MAX × 0` input looped over all
+/// `usize::MAX` (empty) rows in `bias_add` — a hang. `bias_add`, `bias_grad` and
+/// `gemm_scalar` now return at once for an empty view of any row count.
+#[test]
+fn empty_views_with_huge_row_counts_return_at_once() {
+    use microprop::graph::{Graph, Node};
+    use microprop::{bias_add, bias_grad, gemm_scalar};
+    let mut buf = [0.0f32; 4];
+    bias_add(MatMut::new(&mut buf, usize::MAX, 0, 0, 1).unwrap(), &[]).unwrap();
+    bias_add(MatMut::new(&mut buf, usize::MAX, 0, 1, 0).unwrap(), &[]).unwrap();
+    bias_grad(
+        MatRef::new(&buf, usize::MAX, 0, 1 << 62, 1).unwrap(),
+        &mut [],
+    )
+    .unwrap();
+    let mut db = [5.0f32; 2];
+    bias_grad(MatRef::new(&buf, 0, 2, 1, 1).unwrap(), &mut db).unwrap();
+    assert_eq!(db, [0.0, 0.0]);
+    let a = MatRef::new(&buf, usize::MAX, 0, 0, 0).unwrap();
+    let b = MatRef::new(&buf, 0, 0, 0, 0).unwrap();
+    gemm_scalar(
+        1.0,
+        a,
+        b,
+        1.0,
+        MatMut::new(&mut [], usize::MAX, 0, 1, 1).unwrap(),
+    )
+    .unwrap();
+
+    let mut nodes = [Node::EMPTY; 8];
+    let mut arena = [0.0f32; 16];
+    let mut g = Graph::new(&mut nodes, &mut arena);
+    let x = g.input(usize::MAX, 0).unwrap();
+    let bias = g.input(1, 0).unwrap();
+    let z = g.add_bias(x, bias).unwrap();
+    let l = g.squared_error(z, x).unwrap();
+    g.forward().unwrap();
+    g.backward(l).unwrap();
+    assert_eq!(g.value(l).unwrap(), &[0.0]);
+}
