@@ -34,11 +34,12 @@ pub(crate) const fn span(
     // `last < len <= isize::MAX` (a slice never exceeds isize::MAX bytes), so every
     // pointer offset a kernel forms from these strides fits in `isize`.
     if last >= len {
-        return Err(Error::BufferTooSmall {
-            what,
-            needed: last + 1,
-            len,
-        });
+        // `last == usize::MAX` (e.g. 2 rows, row stride `usize::MAX`): the length needed
+        // is not representable.
+        let Some(needed) = last.checked_add(1) else {
+            return Err(Error::Overflow { what });
+        };
+        return Err(Error::BufferTooSmall { what, needed, len });
     }
     Ok(last + 1)
 }

@@ -119,6 +119,11 @@ pub(crate) unsafe fn bias_add_raw(
     cs: usize,
     bias: *const f32,
 ) {
+    // An empty view may have any number of rows (`usize::MAX × 0` is valid): looping
+    // over them would never end.
+    if rows == 0 || cols == 0 {
+        return;
+    }
     if cs == 1 {
         dispatch(
             isa,
@@ -210,6 +215,10 @@ pub(crate) unsafe fn colsum_raw(
             for j in 0..cols {
                 *out.add(j) *= beta;
             }
+        }
+        // As in `bias_add_raw`: no endless loop over the rows of an empty view.
+        if rows == 0 || cols == 0 {
+            return;
         }
         if cs != 1 {
             for i in 0..rows {

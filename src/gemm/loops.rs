@@ -137,17 +137,26 @@ pub(crate) unsafe fn gemm_raw(
     ws: *mut f32,
     epi: Epilogue,
 ) {
+    // The view constructors leave a stride unchecked where it never moves to another
+    // element: every stride of an empty view (k = 0: A is m × 0, B is 0 × n) and the
+    // stride of a dimension of length 1. The loops still form addresses of blocks and
+    // rows past the end from them (never read), and `i · stride` could overflow: zero
+    // strides keep that arithmetic in range and address the same elements.
+    let k = a.cols();
+    let used = |len: usize, stride: usize| if len <= 1 || k == 0 { 0 } else { stride };
+    let (ars, acs) = (used(a.rows(), a.row_stride()), used(k, a.col_stride()));
+    let (brs, bcs) = (used(k, b.row_stride()), used(b.cols(), b.col_stride()));
     let g = Gemm {
         m: a.rows(),
         k: a.cols(),
         n: b.cols(),
         alpha,
         a: a.ptr(),
-        ars: a.row_stride(),
-        acs: a.col_stride(),
+        ars,
+        acs,
         b: b.ptr(),
-        brs: b.row_stride(),
-        bcs: b.col_stride(),
+        brs,
+        bcs,
         beta,
         c,
         crs: rs,

@@ -209,6 +209,9 @@ pub fn gemm_scalar(
     mut c: MatMut<'_>,
 ) -> Result<(), Error> {
     check_shapes(&a, &b, &c)?;
+    if b.cols() == 0 {
+        return Ok(()); // C is empty, whatever its row count (up to usize::MAX)
+    }
     for i in 0..a.rows() {
         for j in 0..b.cols() {
             let mut sum = 0.0f32;
@@ -223,7 +226,14 @@ pub fn gemm_scalar(
             } else {
                 beta * c.get(i, j).unwrap_or(0.0)
             };
-            c.set(i, j, alpha * sum + prev);
+            // α = 0 or k = 0: the product is zero by definition (also for α = ±inf/NaN
+            // with k = 0, where `α · 0` would be NaN), as in `gemm`.
+            let prod = if alpha != 0.0 && a.cols() != 0 {
+                alpha * sum
+            } else {
+                0.0
+            };
+            c.set(i, j, prod + prev);
         }
     }
     Ok(())

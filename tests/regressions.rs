@@ -1,0 +1,190 @@
+//! Regressions found by the fuzz targets (`fuzz/`), one test per bug.
+
+use microprop::{Error, MatMut, MatRef};
+
+/// `fuzz/gemm`: a layout whose last index is exactly `usize::MAX` overflowed computing
+/// the `BufferTooSmall { needed: last + 1 }` (a panic with overflow checks, `needed: 0`
+/// without). It is an `Overflow` error now.
+#[test]
+fn view_whose_last_index_is_usize_max_is_an_overflow_error() {
+    let data = [0.0f32; 4];
+    let r = MatRef::new(&data, 2, 1, usize::MAX, 0);
+    assert_eq!(r.err(), Some(Error::Overflow { what: "MatRef" }));
+    let r = MatRef::new(&data, 2, 2, usize::MAX - 1, 1);
+    assert_eq!(r.err(), Some(Error::Overflow { what: "MatRef" }));
+    let mut buf = [0.0f32; 4];
+    let r = MatMut::new(&mut buf, 1, 2, 0, usize::MAX);
+    assert_eq!(r.err(), Some(Error::Overflow { what: "MatMut" }));
+    // One below still reports the length it needs.
+    let r = MatRef::new(&data, 2, 1, usize::MAX - 1, 0);
+    assert_eq!(
+        r.err(),
+        Some(Error::BufferTooSmall {
+            what: "MatRef",
+            needed: usize::MAX,
+            len: 4
+        })
+    );
+}
+
+/// `fuzz/gemm`: with k = 0, A (m × 0) and B (0 × n) are empty views whose strides are
+/// not checked, yet the blocked loops computed `i · row_stride` from them to address
+/// blocks (an overflow panic with overflow checks; an out-of-bounds `ptr::add` without).
+/// Now the strides of an empty depth are ignored; C ← β·C as documented.
+#[test]
+fn gemm_with_empty_depth_ignores_huge_strides_of_empty_operands() {
+    use microprop::{MatMut, gemm, gemm_scalar, gemm_workspace_len, simd::Isa, simd::with_isa};
+    for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
+        for (m, n) in [(7, 42), (200, 3), (1, 1), (100, 1100)] {
+            let huge = 1usize << 62;
+            let a = MatRef::new(&[], 0, m, 0, huge).unwrap().t(); // m × 0, row stride 2^62
+            let b = MatRef::new(&[], 0, n, huge, usize::MAX).unwrap(); // 0 × n
+            let mut c = vec![2.0f32; m * n];
+            let mut ws = vec![0.0f32; gemm_workspace_len(m, 0, n)];
+            with_isa(isa, || {
+                gemm(
+                    1.0,
+                    a,
+                    b,
+                    0.5,
+                    MatMut::row_major(&mut c, m, n).unwrap(),
+                    &mut ws,
+                )
+            })
+            .unwrap()
+            .unwrap();
+            assert!(c.iter().all(|&v| v == 1.0), "{isa:?} {m}x0x{n}");
+            gemm_scalar(1.0, a, b, 0.0, MatMut::row_major(&mut c, m, n).unwrap()).unwrap();
+            assert!(c.iter().all(|&v| v == 0.0));
+        }
+    }
+}
+
+/// `fuzz/gemm`: a 1 × k A may have any row stride (it never moves to another element);
+/// the narrow-B kernel still computed row addresses `4·g·row_stride` for absent rows,
+/// overflowing (a panic with overflow checks). Strides of length-1 dimensions are ignored.
+#[test]
+fn gemm_ignores_huge_strides_of_length_one_dimensions() {
+    use microprop::{MatMut, gemm, gemm_workspace_len, simd::Isa, simd::with_isa};
+    let huge = 1usize << 62;
+    let data: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    let bdat = vec![1.0f32; 16 * 5];
+    for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
+        let a = MatRef::new(&data, 1, 16, huge, 1).unwrap(); // 1 × 16
+        let b = MatRef::row_major(&bdat, 16, 5).unwrap();
+        let mut c = [0.0f32; 5];
+        let mut ws = vec![0.0f32; gemm_workspace_len(1, 16, 5)];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a,
+                b,
+                0.0,
+                MatMut::row_major(&mut c, 1, 5).unwrap(),
+                &mut ws,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c, [120.0; 5], "{isa:?}");
+        // B's column stride with n = 1, A's column stride with k = 1.
+        let b1 = MatRef::new(&bdat, 16, 1, 1, usize::MAX).unwrap();
+        let mut c1 = [0.0f32; 1];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a,
+                b1,
+                0.0,
+                MatMut::row_major(&mut c1, 1, 1).unwrap(),
+                &mut ws,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c1, [120.0], "{isa:?}");
+        let a1 = MatRef::new(&data, 3, 1, 1, huge).unwrap(); // 3 × 1
+        let b2 = MatRef::new(&bdat, 1, 5, huge, 1).unwrap(); // 1 × 5
+        let mut c2 = [0.0f32; 15];
+        let mut ws2 = vec![0.0f32; gemm_workspace_len(3, 1, 5)];
+        with_isa(isa, || {
+            gemm(
+                1.0,
+                a1,
+                b2,
+                0.0,
+                MatMut::row_major(&mut c2, 3, 5).unwrap(),
+                &mut ws2,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c2[5..10], [1.0; 5], "{isa:?}");
+    }
+}
+
+/// `fuzz/gemm`: `gemm_scalar` with k = 0 and a non-finite α computed `α · 0 = NaN`
+/// instead of the documented `C ← β·C` (which `gemm` does).
+#[test]
+fn gemm_scalar_with_empty_depth_and_infinite_alpha_is_beta_c() {
+    use microprop::{MatMut, gemm, gemm_scalar};
+    for alpha in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+        let a = MatRef::new(&[], 2, 0, 0, 1).unwrap();
+        let b = MatRef::new(&[], 0, 3, 3, 1).unwrap();
+        let mut c = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        gemm_scalar(alpha, a, b, 2.0, MatMut::row_major(&mut c, 2, 3).unwrap()).unwrap();
+        assert_eq!(c, [2.0, 4.0, 6.0, 8.0, 10.0, 12.0], "alpha {alpha}");
+        let mut c2 = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        gemm(
+            alpha,
+            a,
+            b,
+            2.0,
+            MatMut::row_major(&mut c2, 2, 3).unwrap(),
+            &mut [0.0; 64],
+        )
+        .unwrap();
+        assert_eq!(c2, c, "alpha {alpha}");
+    }
+}
+
+/// `fuzz/graph`: an `add_bias` gate over a `usize::MAX × 0` input looped over all
+/// `usize::MAX` (empty) rows in `bias_add` — a hang. `bias_add`, `bias_grad` and
+/// `gemm_scalar` now return at once for an empty view of any row count.
+#[test]
+fn empty_views_with_huge_row_counts_return_at_once() {
+    use microprop::graph::{Graph, Node};
+    use microprop::{bias_add, bias_grad, gemm_scalar};
+    let mut buf = [0.0f32; 4];
+    bias_add(MatMut::new(&mut buf, usize::MAX, 0, 0, 1).unwrap(), &[]).unwrap();
+    bias_add(MatMut::new(&mut buf, usize::MAX, 0, 1, 0).unwrap(), &[]).unwrap();
+    bias_grad(
+        MatRef::new(&buf, usize::MAX, 0, 1 << 62, 1).unwrap(),
+        &mut [],
+    )
+    .unwrap();
+    let mut db = [5.0f32; 2];
+    bias_grad(MatRef::new(&buf, 0, 2, 1, 1).unwrap(), &mut db).unwrap();
+    assert_eq!(db, [0.0, 0.0]);
+    let a = MatRef::new(&buf, usize::MAX, 0, 0, 0).unwrap();
+    let b = MatRef::new(&buf, 0, 0, 0, 0).unwrap();
+    gemm_scalar(
+        1.0,
+        a,
+        b,
+        1.0,
+        MatMut::new(&mut [], usize::MAX, 0, 1, 1).unwrap(),
+    )
+    .unwrap();
+
+    let mut nodes = [Node::EMPTY; 8];
+    let mut arena = [0.0f32; 16];
+    let mut g = Graph::new(&mut nodes, &mut arena);
+    let x = g.input(usize::MAX, 0).unwrap();
+    let bias = g.input(1, 0).unwrap();
+    let z = g.add_bias(x, bias).unwrap();
+    let l = g.squared_error(z, x).unwrap();
+    g.forward().unwrap();
+    g.backward(l).unwrap();
+    assert_eq!(g.value(l).unwrap(), &[0.0]);
+}
