@@ -140,12 +140,16 @@ pub(crate) unsafe fn gemm_raw(
     // The view constructors leave a stride unchecked where it never moves to another
     // element: every stride of an empty view (k = 0: A is m × 0, B is 0 × n) and the
     // stride of a dimension of length 1. The loops still form addresses of blocks and
-    // rows past the end from them (never read), and `i · stride` could overflow: zero
-    // strides keep that arithmetic in range and address the same elements.
+    // rows past the end from them (never read), and `i · stride` could overflow. Such a
+    // stride is replaced by a small one that addresses the same elements: 0 for a row
+    // stride, 1 for a column stride, the contiguous layout the narrow-B and dot-product
+    // paths look for (so a 1-wide B, like a 1-output layer, still takes its fast path).
     let k = a.cols();
-    let used = |len: usize, stride: usize| if len <= 1 || k == 0 { 0 } else { stride };
-    let (ars, acs) = (used(a.rows(), a.row_stride()), used(k, a.col_stride()));
-    let (brs, bcs) = (used(k, b.row_stride()), used(b.cols(), b.col_stride()));
+    let unused = |len: usize| len <= 1 || k == 0;
+    let row = |len: usize, stride: usize| if unused(len) { 0 } else { stride };
+    let col = |len: usize, stride: usize| if unused(len) { 1 } else { stride };
+    let (ars, acs) = (row(a.rows(), a.row_stride()), col(k, a.col_stride()));
+    let (brs, bcs) = (row(k, b.row_stride()), col(b.cols(), b.col_stride()));
     let g = Gemm {
         m: a.rows(),
         k: a.cols(),
