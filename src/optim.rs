@@ -104,6 +104,11 @@ pub(crate) unsafe fn bias_add_raw(
     cs: usize,
     bias: *const f32,
 ) {
+    if cols == 0 {
+        // An empty row may have any stride past a short (or empty) buffer: offsetting
+        // `x` to it would be UB.
+        return;
+    }
     if cs == 1 {
         dispatch(
             isa,
@@ -186,6 +191,10 @@ pub(crate) unsafe fn colsum_raw(
     out: *mut f32,
     beta: f32,
 ) {
+    if cols == 0 {
+        // Nothing to sum, and offsetting `g` to rows of an empty view could be UB.
+        return;
+    }
     // SAFETY: every index stays inside the caller's ranges: `j < cols` for `out`, and
     // `(i, j)` with `i < rows`, `j < cols` for `g` (contiguous rows read `cols` values).
     unsafe {
