@@ -544,17 +544,11 @@ impl<'a> Mlp<'a> {
         if !loss.is_finite() {
             return Err(Error::NonFinite { what: "loss" });
         }
+        // One pointer for both the input and the output: a `g.as_ptr()` taken before
+        // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
+        let gp = g.as_mut_ptr();
         // SAFETY: `g` and `out` hold n·dl values; in place on `g`.
-        unsafe {
-            backward_raw(
-                ctx.isa,
-                self.acts[lay - 1],
-                g.as_ptr(),
-                out.as_ptr(),
-                g.as_mut_ptr(),
-                n * dl,
-            )
-        };
+        unsafe { backward_raw(ctx.isa, self.acts[lay - 1], gp, out.as_ptr(), gp, n * dl) };
         // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
