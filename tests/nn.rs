@@ -340,10 +340,14 @@ fn const_fn_sizes_work_in_statics() {
     let y = [0.0, 1.0, 1.0, 0.0];
     let first = net.train_step(p, &x, &y, 0.5, ws).unwrap();
     let mut last = first;
-    for _ in 0..2000 {
+    // Under Miri a few steps (each is interpreted): the statics work, XOR is not learned.
+    for _ in 0..if cfg!(miri) { 10 } else { 2000 } {
         last = net.train_step(p, &x, &y, 0.5, ws).unwrap();
     }
-    assert!(last < 0.05, "XOR: {first} -> {last}");
+    assert!(
+        last < if cfg!(miri) { first } else { 0.05 },
+        "XOR: {first} -> {last}"
+    );
 }
 
 #[test]
