@@ -50,7 +50,8 @@ pub use mat::{MatMut, MatRef};
 pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};
 pub mod nn;
 
-/// The README's code blocks, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's code blocks, compiled and run as doctests (not under Miri: the tour trains
+/// the lecture's 1000×1000 network, hours in the interpreter).
+#[cfg(all(doctest, not(miri)))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

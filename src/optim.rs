@@ -119,8 +119,8 @@ pub(crate) unsafe fn bias_add_raw(
     cs: usize,
     bias: *const f32,
 ) {
-    // An empty view may have any number of rows (`usize::MAX × 0` is valid): looping
-    // over them would never end.
+    // An empty view may have any number of rows (`usize::MAX × 0` is valid: looping
+    // over them would never end) and any row stride (offsetting `x` by it would be UB).
     if rows == 0 || cols == 0 {
         return;
     }
@@ -185,17 +185,15 @@ pub fn bias_grad(g: MatRef<'_>, db: &mut [f32]) -> Result<(), Error> {
             g.row_stride(),
             g.col_stride(),
             db.as_mut_ptr(),
-            0.0,
         )
     };
     Ok(())
 }
 
-/// `out[j] = beta·out[j] + Σᵢ g[i][j]` (with `beta == 0`, `out` is not read).
+/// `out[j] = Σᵢ g[i][j]` (`out` is overwritten, never read).
 ///
 /// # Safety
 /// Every `g + i·rs + j·cs` readable; `out` writable for `cols` values, disjoint from `g`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn colsum_raw(
     isa: Isa,
     g: *const f32,
@@ -204,20 +202,17 @@ pub(crate) unsafe fn colsum_raw(
     rs: usize,
     cs: usize,
     out: *mut f32,
-    beta: f32,
 ) {
+    if cols == 0 {
+        // Nothing to sum, and offsetting `g` to rows of an empty view could be UB.
+        return;
+    }
     // SAFETY: every index stays inside the caller's ranges: `j < cols` for `out`, and
     // `(i, j)` with `i < rows`, `j < cols` for `g` (contiguous rows read `cols` values).
     unsafe {
-        if beta == 0.0 {
-            core::ptr::write_bytes(out, 0, cols);
-        } else if beta != 1.0 {
-            for j in 0..cols {
-                *out.add(j) *= beta;
-            }
-        }
+        core::ptr::write_bytes(out, 0, cols);
         // As in `bias_add_raw`: no endless loop over the rows of an empty view.
-        if rows == 0 || cols == 0 {
+        if rows == 0 {
             return;
         }
         if cs != 1 {

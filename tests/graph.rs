@@ -250,7 +250,7 @@ fn gradient_check(c: &Check, seed: u64) {
 
     for_each_isa(|isa| {
         let mut nodes = [Node::EMPTY; 16];
-        let mut arena = vec![f32::NAN; 1 << 16];
+        let mut arena = vec![f32::NAN; if cfg!(miri) { 1 << 12 } else { 1 << 16 }];
         let mut g = Graph::new(&mut nodes, &mut arena);
         let ts: Vec<Tensor> = c
             .inputs
@@ -283,7 +283,9 @@ fn gradient_check(c: &Check, seed: u64) {
         let h = 1e-6;
         for (n, &tn) in ts.iter().enumerate() {
             let grad = g.grad(tn).unwrap();
-            for e in 0..x64[n].len() {
+            // Under Miri a few elements per input: the f64 differences are math, not memory.
+            let checked = if cfg!(miri) { 2 } else { usize::MAX };
+            for e in (0..x64[n].len()).take(checked) {
                 let mut xp = x64.clone();
                 xp[n][e] += h;
                 let mut xm = x64.clone();
@@ -610,9 +612,11 @@ fn two_layer_net_trains_with_sgd_and_never_allocates() {
     let mut nodes = [Node::EMPTY; 8];
     let mut arena = [0.0f32; two_layer_arena_len()];
     let mut net = two_layer(&mut nodes, &mut arena, 3);
-    let mut losses = Vec::with_capacity(200);
+    // Under Miri 20 steps (each is interpreted), with a weaker bound on the decrease.
+    let (steps, factor) = if cfg!(miri) { (20, 1.0) } else { (200, 0.25) };
+    let mut losses = Vec::with_capacity(steps);
     let n = allocations(|| {
-        for _ in 0..200 {
+        for _ in 0..steps {
             net.g.forward().unwrap();
             net.g.backward(net.loss).unwrap();
             losses.push(net.g.value(net.loss).unwrap()[0]);
@@ -623,10 +627,10 @@ fn two_layer_net_trains_with_sgd_and_never_allocates() {
     assert_eq!(n, 0, "forward/backward/sgd_update allocated");
     assert!(losses.iter().all(|l| l.is_finite()));
     assert!(
-        losses[199] < 0.25 * losses[0],
+        losses[steps - 1] < factor * losses[0],
         "loss {} -> {}",
         losses[0],
-        losses[199]
+        losses[steps - 1]
     );
     assert_eq!(
         net.g.sgd_update(net.w1, f32::NAN),
@@ -894,7 +898,9 @@ fn gradients_are_zero_for_nodes_after_the_output_and_before_backward() {
     g.backward(y).unwrap();
     assert_eq!(g.grad(x).unwrap(), g.value(y).unwrap());
     assert_eq!(g.grad(z).unwrap(), [0.0]);
-    assert_eq!(g.value(z).unwrap()[0], g.value(y).unwrap()[0].powi(2));
+    // `y * y`, not `powi(2)`: Miri gives `powi` a few ULP of (allowed) imprecision.
+    let yv = g.value(y).unwrap()[0];
+    assert_eq!(g.value(z).unwrap()[0], yv * yv);
 }
 
 #[test]

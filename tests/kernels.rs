@@ -314,15 +314,24 @@ fn layouts(rows: usize, cols: usize) -> [(&'static str, usize, usize, usize, boo
     ]
 }
 
-const BIAS_ROWS: [usize; 7] = [0, 1, 2, 3, 7, 16, 17];
-const BIAS_COLS: [usize; 12] = [0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 64, 65];
+const BIAS_ROWS: &[usize] = if cfg!(miri) {
+    &[0, 1, 3]
+} else {
+    &[0, 1, 2, 3, 7, 16, 17]
+};
+/// Under Miri: around the portable backend's 8 lanes and its 2·8 + 1.
+const BIAS_COLS: &[usize] = if cfg!(miri) {
+    &[0, 1, 7, 8, 9, 17]
+} else {
+    &[0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 64, 65]
+};
 
 #[test]
 fn bias_add_matches_loop_on_strided_views() {
     for_each_isa(|isa| {
         let mut rng = rng(6);
-        for rows in BIAS_ROWS {
-            for cols in BIAS_COLS {
+        for &rows in BIAS_ROWS {
+            for &cols in BIAS_COLS {
                 for (name, len, rs, cs, transposed) in layouts(rows, cols) {
                     let ctx = format!("bias_add {rows}x{cols} {name} [{}]", isa.name());
                     // Elements outside the view hold the sentinel and must keep it.
@@ -354,8 +363,8 @@ fn bias_add_matches_loop_on_strided_views() {
 fn bias_grad_matches_loop_on_strided_views() {
     for_each_isa(|isa| {
         let mut rng = rng(7);
-        for rows in BIAS_ROWS {
-            for cols in BIAS_COLS {
+        for &rows in BIAS_ROWS {
+            for &cols in BIAS_COLS {
                 for (name, len, rs, cs, transposed) in layouts(rows, cols) {
                     let ctx = format!("bias_grad {rows}x{cols} {name} [{}]", isa.name());
                     let data = fill(&mut rng, len);

@@ -179,10 +179,8 @@ fn forward_matches_training_forward_and_f64_reference() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a 1000×1000 network: far too slow under Miri")]
 fn lecture_network_one_step_matches_f64_reference() {
-    if cfg!(miri) {
-        return;
-    }
     // Full size: N=64, D_in=1000, H=1000, D_out=10, lr 1e-4, no biases.
     let sizes = [1000, 1000, 10];
     let acts = [Sigmoid, Identity];
@@ -342,10 +340,14 @@ fn const_fn_sizes_work_in_statics() {
     let y = [0.0, 1.0, 1.0, 0.0];
     let first = net.train_step(p, &x, &y, 0.5, ws).unwrap();
     let mut last = first;
-    for _ in 0..2000 {
+    // Under Miri a few steps (each is interpreted): the statics work, XOR is not learned.
+    for _ in 0..if cfg!(miri) { 10 } else { 2000 } {
         last = net.train_step(p, &x, &y, 0.5, ws).unwrap();
     }
-    assert!(last < 0.05, "XOR: {first} -> {last}");
+    assert!(
+        last < if cfg!(miri) { first } else { 0.05 },
+        "XOR: {first} -> {last}"
+    );
 }
 
 #[test]

@@ -85,7 +85,9 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
                 }
             }
             a = a.add(MR);
-            b = b.add(b_step);
+            // Wrapping: when B is read in place (`b_step` = its row stride), the step after
+            // the last one points past B's allocation, and `add` there is UB.
+            b = b.wrapping_add(b_step);
         }
 
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
@@ -369,7 +371,8 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
             for base in bases.iter_mut().take(MR.div_ceil(4)) {
                 *base = base.wrapping_add(acs);
             }
-            b = b.add(brs);
+            // Wrapping: after the last step `b` points past B (`add` there is UB).
+            b = b.wrapping_add(brs);
         }
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }

@@ -550,15 +550,22 @@ mod tests {
         let mut seed = 1;
         // n ≤ 16 takes an unpacked path on AVX2/AVX-512 (k ≥ 256: the dot-product one);
         // the others the packed one.
-        for &(m, k, n) in &[
-            (7, 5, 3),
-            (17, 33, 10),
-            (9, 300, 16),
-            (13, 517, 10),
-            (6, 1000, 3),
-            (20, 40, 50),
-            (3, 1, 97),
-        ] {
+        // Under Miri (portable and scalar only): the unpacked path, the packed path with a
+        // partial strip and two K blocks (the epilogue runs on the last one only), k = 1.
+        let shapes: &[(usize, usize, usize)] = if cfg!(miri) {
+            &[(7, 5, 3), (5, 130, 10), (3, 1, 17)]
+        } else {
+            &[
+                (7, 5, 3),
+                (17, 33, 10),
+                (9, 300, 16),
+                (13, 517, 10),
+                (6, 1000, 3),
+                (20, 40, 50),
+                (3, 1, 97),
+            ]
+        };
+        for &(m, k, n) in shapes {
             let a = fill(&mut seed, m * k);
             let b = fill(&mut seed, k * n);
             let bias = fill(&mut seed, n);
@@ -623,6 +630,73 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The dot-product path ([`dot_body`]) is taken only on AVX2 and AVX-512; run its
+    /// generic body on the portable token (8 lanes × 2 vectors, AVX2's shape) and the scalar
+    /// one too, so that its pointer arithmetic is checked where Miri can run it.
+    #[test]
+    fn dot_path_on_portable_and_scalar_tokens() {
+        use crate::simd::{Portable, Scalar};
+        let mut seed = 7;
+        let shapes: &[(usize, usize, usize)] = if cfg!(miri) {
+            &[(5, 260, 10)]
+        } else {
+            &[(5, 260, 10), (9, 300, 16), (1, 256, 1), (13, 517, 3)]
+        };
+        for &(m, k, n) in shapes {
+            let a = fill(&mut seed, m * k);
+            let b = fill(&mut seed, k * n);
+            let c0 = fill(&mut seed, m * n);
+            let mut want = c0.clone();
+            crate::gemm_scalar(
+                1.5,
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.5,
+                crate::MatMut::row_major(&mut want, m, n).unwrap(),
+            )
+            .unwrap();
+            let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
+            for isa in [Isa::Portable, Isa::Scalar] {
+                let mut c = c0.clone();
+                let g = Gemm {
+                    m,
+                    k,
+                    n,
+                    alpha: 1.5,
+                    a: a.as_ptr(),
+                    ars: k,
+                    acs: 1,
+                    b: b.as_ptr(),
+                    brs: n,
+                    bcs: 1,
+                    beta: 0.5,
+                    c: c.as_mut_ptr(),
+                    crs: n,
+                    ccs: 1,
+                    ws: ws.as_mut_ptr(),
+                    epi: Epilogue::None,
+                };
+                // SAFETY: row-major buffers of exactly these shapes, a workspace of
+                // `gemm_workspace_len`; `dot_fits` is asserted and NV·LANES = 16 = DOT_MAX_N.
+                unsafe {
+                    if isa == Isa::Portable {
+                        assert!(dot_fits::<Portable>(&g));
+                        dot_body::<Portable, DOT_ROWS, 2>(Portable, &g);
+                    } else {
+                        assert!(dot_fits::<Scalar>(&g));
+                        dot_body::<Scalar, DOT_ROWS, 16>(Scalar, &g);
+                    }
+                }
+                for (i, (&got, &want)) in c.iter().zip(&want).enumerate() {
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{isa:?} ({m},{k},{n}) at {i}: {got} vs {want}"
+                    );
                 }
             }
         }

@@ -17,6 +17,10 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
     cs: usize,
     dst: *mut f32,
 ) {
+    if kc == 0 {
+        // Nothing to pack, and A may be empty (a dangling pointer): offsetting it is UB.
+        return;
+    }
     let mut d = dst;
     let mut i0 = 0;
     // SAFETY: reads stay in the `mc × kc` block; writes are exactly
@@ -64,6 +68,10 @@ pub(crate) unsafe fn pack_b(
     dst: *mut f32,
     nr: usize,
 ) {
+    if kc == 0 {
+        // Nothing to pack, and B may be empty (a dangling pointer): offsetting it is UB.
+        return;
+    }
     let mut d = dst;
     let mut j0 = 0;
     // SAFETY: reads stay in the `kc × nc` panel; writes are exactly

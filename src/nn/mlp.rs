@@ -497,7 +497,7 @@ impl<'a> Mlp<'a> {
                 // SAFETY: delta is n×dout row-major; `db` holds dout values; `rest` starts
                 // with layer l's dout bias values.
                 unsafe {
-                    colsum_raw(isa, delta.as_ptr(), n, dout, dout, 1, db.as_mut_ptr(), 0.0);
+                    colsum_raw(isa, delta.as_ptr(), n, dout, dout, 1, db.as_mut_ptr());
                     match into {
                         GradTarget::Params { lr } => {
                             sgd_raw(isa, rest.as_mut_ptr(), db.as_ptr(), lr, dout)
@@ -584,17 +584,11 @@ impl<'a> Mlp<'a> {
                 what: "a hidden layer's activations",
             });
         }
+        // One pointer for both the input and the output: a `g.as_ptr()` taken before
+        // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
+        let gp = g.as_mut_ptr();
         // SAFETY: `g` and `out` hold n·dl values; in place on `g`.
-        unsafe {
-            backward_raw(
-                ctx.isa,
-                self.acts[lay - 1],
-                g.as_ptr(),
-                out.as_ptr(),
-                g.as_mut_ptr(),
-                n * dl,
-            )
-        };
+        unsafe { backward_raw(ctx.isa, self.acts[lay - 1], gp, out.as_ptr(), gp, n * dl) };
         // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);

@@ -199,6 +199,9 @@ impl Isa {
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar | Isa::Portable => true,
+            // Miri cannot interpret the AVX2/AVX-512 intrinsics: under it only the portable
+            // and scalar paths exist (and `detected()` is Portable).
+            Isa::Avx2 | Isa::Avx512 if cfg!(miri) => false,
             // NEON is baseline on aarch64 (absent only from soft-float targets).
             Isa::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
             Isa::Avx2 => x86::has_avx2_fma(),
