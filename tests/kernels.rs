@@ -613,10 +613,15 @@ const SPECIALS: [f32; 18] = [
 
 #[test]
 fn special_values_at_every_lane_position() {
-    let top = if cfg!(miri) { 9 } else { 33 };
+    // Under Miri: one element, one full 8-lane vector, and a vector plus a tail.
+    let lens: Vec<usize> = if cfg!(miri) {
+        vec![1, 8, 9]
+    } else {
+        (1..=33).collect()
+    };
     for_each_isa(|isa| {
         let mut rng = rng(8);
-        for n in 1..=top {
+        for &n in &lens {
             for pos in 0..n {
                 let base: Vec<f32> = (0..n).map(|_| rng.random_range(-5.0f32..5.0)).collect();
                 for special in SPECIALS {

@@ -186,10 +186,14 @@ fn every_single_byte_corruption_is_rejected() {
         (deep, deep_blob),
     ] {
         for i in 0..blob.len() {
-            for v in 0..=255u8 {
-                if v == blob[i] {
-                    continue;
-                }
+            // Every other value of the byte; under Miri (memory safety, not coverage)
+            // every single-bit flip.
+            let values: Vec<u8> = if cfg!(miri) {
+                (0..8).map(|b| blob[i] ^ (1 << b)).collect()
+            } else {
+                (0..=255u8).filter(|&v| v != blob[i]).collect()
+            };
+            for v in values {
                 let mut bad = blob.clone();
                 bad[i] = v;
                 let e = load_sentinel(&net, &bad).unwrap_err();
