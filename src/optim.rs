@@ -10,19 +10,21 @@ use crate::{Error, MatMut, MatRef};
 /// [`Error::ShapeMismatch`] if the lengths differ, [`Error::NonFinite`] if `lr` is NaN or
 /// infinite; nothing is written then. Non-finite gradients are applied as given.
 pub fn sgd_update(params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Error> {
-    check_len(
-        "sgd_update: grads.len() != params.len()",
-        params.len(),
-        grads.len(),
-    )?;
+    check_sgd("sgd_update: grads.len() != params.len()", params, grads, lr)?;
+    let p = params.as_mut_ptr();
+    // SAFETY: both slices hold `params.len()` elements; `params` is read before written.
+    unsafe { sgd_raw(Isa::active(), p, grads.as_ptr(), lr, params.len()) };
+    Ok(())
+}
+
+/// The checks [`sgd_update`] and its scalar reference share: equal lengths, finite `lr`.
+fn check_sgd(what: &'static str, params: &[f32], grads: &[f32], lr: f32) -> Result<(), Error> {
+    check_len(what, params.len(), grads.len())?;
     if !lr.is_finite() {
         return Err(Error::NonFinite {
             what: "learning rate",
         });
     }
-    let p = params.as_mut_ptr();
-    // SAFETY: both slices hold `params.len()` elements; `params` is read before written.
-    unsafe { sgd_raw(Isa::active(), p, grads.as_ptr(), lr, params.len()) };
     Ok(())
 }
 
@@ -32,16 +34,12 @@ pub fn sgd_update(params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Erro
 /// # Errors
 /// As [`sgd_update`]: nothing is written on an error.
 pub fn sgd_update_scalar(params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Error> {
-    check_len(
+    check_sgd(
         "sgd_update_scalar: grads.len() != params.len()",
-        params.len(),
-        grads.len(),
+        params,
+        grads,
+        lr,
     )?;
-    if !lr.is_finite() {
-        return Err(Error::NonFinite {
-            what: "learning rate",
-        });
-    }
     for (p, g) in params.iter_mut().zip(grads) {
         *p -= lr * g;
     }
