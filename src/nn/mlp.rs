@@ -1,11 +1,18 @@
 //! The multi-layer perceptron: forward, loss, backward and SGD in place, no allocation.
+//!
+//! A training step is four stages with a seam between each: the forward pass (bias and
+//! activation fused into each layer's GEMM), the **loss pass** (one fused kernel writes
+//! the loss's gradient `∂L/∂A_L` into the workspace), the backward pass (each delta one
+//! GEMM with the activation's derivative fused), and the **update** (plain SGD fused into
+//! the weight-update GEMM, or the gradient written to a caller buffer). The loss and the
+//! update are arguments of the step, not code inside it.
 
 use crate::activation::{backward_raw, check_len};
 use crate::gemm::{Epilogue, gemm_raw, gemm_workspace_len};
 use crate::loss::squared_error_raw;
 use crate::optim::{all_finite, colsum_raw, sgd_raw};
 use crate::simd::Isa;
-use crate::{Activation, Error, MatRef};
+use crate::{Activation, Error, MatMut, MatRef};
 
 /// A fully connected network: `A₀ = x`, `A_l = act_l(A_{l−1}·W_l + b_l)` for `l = 1..L`,
 /// trained on the summed squared error `Σ (A_L − y)²` by plain gradient descent.
@@ -50,6 +57,152 @@ pub struct Mlp<'a> {
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
+}
+
+/// The workspace of a training step for a batch of `n`, described once: the size
+/// functions ([`Mlp::workspace_len`]) and the code that splits the workspace
+/// ([`StepLayout::split`]) both read it.
+///
+/// | region | values | holds |
+/// |---|---|---|
+/// | activations | `n·Σ d_l` (`l ≥ 1`) | `A₁ … A_L`, layer after layer |
+/// | deltas | `n·Σ d_l` | `Δ₁ … Δ_L`, same offsets as the activations |
+/// | scratch | `max d_l` | the bias gradient of one layer |
+/// | GEMM | the largest `gemm_workspace_len` of the step's products | packing space |
+#[derive(Clone, Copy, Debug)]
+struct StepLayout<'s> {
+    sizes: &'s [usize],
+    n: usize,
+    /// `Σ d_l` for `l ≥ 1`.
+    units: usize,
+    /// `max d_l` for `l ≥ 1`.
+    widest: usize,
+    /// Packing space for the forward, delta and weight-update GEMMs.
+    gemm: usize,
+}
+
+impl<'s> StepLayout<'s> {
+    const fn new(sizes: &'s [usize], n: usize) -> Self {
+        let mut units: usize = 0;
+        let mut widest = 0;
+        let mut gemm = 0;
+        let mut l = 1;
+        while l < sizes.len() {
+            let (di, dout) = (sizes[l - 1], sizes[l]);
+            units = units.saturating_add(dout);
+            widest = max(widest, dout);
+            gemm = max(gemm, gemm_workspace_len(n, di, dout)); // forward
+            gemm = max(gemm, gemm_workspace_len(di, n, dout)); // weight update
+            if l > 1 {
+                gemm = max(gemm, gemm_workspace_len(n, dout, di)); // delta
+            }
+            l += 1;
+        }
+        StepLayout {
+            sizes,
+            n,
+            units,
+            widest,
+            gemm,
+        }
+    }
+
+    /// Values of one of the activation or delta regions.
+    const fn area(&self) -> usize {
+        self.units.saturating_mul(self.n)
+    }
+
+    /// The whole workspace (saturating).
+    const fn len(&self) -> usize {
+        self.area()
+            .saturating_mul(2)
+            .saturating_add(self.widest)
+            .saturating_add(self.gemm)
+    }
+
+    /// Offset of layer `l`'s output (0-based: `A_{l+1}`) within the activation or delta
+    /// region.
+    fn offset(&self, l: usize) -> usize {
+        self.n * self.sizes[1..=l].iter().sum::<usize>()
+    }
+
+    /// Splits a workspace of at least [`len`](Self::len) values into its regions.
+    fn split<'w>(&self, ws: &'w mut [f32]) -> StepParts<'w> {
+        let (acts, rest) = ws.split_at_mut(self.area());
+        let (deltas, rest) = rest.split_at_mut(self.area());
+        let (scratch, gemm) = rest.split_at_mut(self.widest);
+        StepParts {
+            acts,
+            deltas,
+            scratch,
+            gemm,
+        }
+    }
+}
+
+/// The regions of a training step's workspace; see [`StepLayout`].
+struct StepParts<'w> {
+    acts: &'w mut [f32],
+    deltas: &'w mut [f32],
+    scratch: &'w mut [f32],
+    gemm: &'w mut [f32],
+}
+
+/// The workspace of [`Mlp::forward`] for a batch of `n`, described once: two ping-pong
+/// buffers of `n·max d_l` over the hidden layers, then GEMM packing space.
+#[derive(Clone, Copy, Debug)]
+struct ForwardLayout {
+    /// `n · max d_l` over the hidden layers `1 ≤ l < L`.
+    buf: usize,
+    gemm: usize,
+}
+
+impl ForwardLayout {
+    const fn new(sizes: &[usize], n: usize) -> Self {
+        let mut widest = 0;
+        let mut gemm = 0;
+        let mut l = 1;
+        while l < sizes.len() {
+            if l + 1 < sizes.len() {
+                widest = max(widest, sizes[l]);
+            }
+            gemm = max(gemm, gemm_workspace_len(n, sizes[l - 1], sizes[l]));
+            l += 1;
+        }
+        ForwardLayout {
+            buf: widest.saturating_mul(n),
+            gemm,
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.buf.saturating_mul(2).saturating_add(self.gemm)
+    }
+
+    /// Splits a workspace of at least [`len`](Self::len) values into (ping, pong, GEMM).
+    fn split<'w>(&self, ws: &'w mut [f32]) -> (&'w mut [f32], &'w mut [f32], &'w mut [f32]) {
+        let (bufs, gemm) = ws.split_at_mut(2 * self.buf);
+        let (buf0, buf1) = bufs.split_at_mut(self.buf);
+        (buf0, buf1, gemm)
+    }
+}
+
+/// The one "workspace too small" check: `needed` from the layout's `len`.
+fn check_workspace(needed: usize, len: usize) -> Result<(), Error> {
+    if len < needed {
+        return Err(Error::WorkspaceTooSmall { needed, len });
+    }
+    Ok(())
+}
+
+/// Where the update stage puts the gradient.
+#[derive(Clone, Copy)]
+enum Update {
+    /// Subtract `lr ·` it from the parameters: plain SGD fused into the weight-update
+    /// GEMM (α = −lr, β = 1), no weight gradient materialized.
+    FusedSgd { lr: f32 },
+    /// Write it to a gradient buffer.
+    Gradient,
 }
 
 impl<'a> Mlp<'a> {
@@ -139,45 +292,13 @@ impl<'a> Mlp<'a> {
     /// examples: every layer's activations and deltas (`2·N·Σ d_l` for `l ≥ 1`), GEMM
     /// packing space, and `max d_l` for the bias gradient. Saturates on overflow.
     pub const fn workspace_len(sizes: &[usize], n: usize) -> usize {
-        let mut units: usize = 0;
-        let mut widest = 0;
-        let mut gemm = 0;
-        let mut l = 1;
-        while l < sizes.len() {
-            let (di, dout) = (sizes[l - 1], sizes[l]);
-            units = units.saturating_add(dout);
-            widest = max(widest, dout);
-            gemm = max(gemm, gemm_workspace_len(n, di, dout)); // forward
-            gemm = max(gemm, gemm_workspace_len(di, n, dout)); // weight update
-            if l > 1 {
-                gemm = max(gemm, gemm_workspace_len(n, dout, di)); // delta
-            }
-            l += 1;
-        }
-        units
-            .saturating_mul(n)
-            .saturating_mul(2)
-            .saturating_add(gemm)
-            .saturating_add(widest)
+        StepLayout::new(sizes, n).len()
     }
 
     /// Workspace [`Mlp::forward`] needs for a batch of `n` examples: two ping-pong
     /// activation buffers of `N·max d_l` (hidden layers only) and GEMM packing space.
     pub const fn forward_workspace_len(sizes: &[usize], n: usize) -> usize {
-        let mut widest = 0;
-        let mut gemm = 0;
-        let mut l = 1;
-        while l < sizes.len() {
-            if l + 1 < sizes.len() {
-                widest = max(widest, sizes[l]);
-            }
-            gemm = max(gemm, gemm_workspace_len(n, sizes[l - 1], sizes[l]));
-            l += 1;
-        }
-        widest
-            .saturating_mul(n)
-            .saturating_mul(2)
-            .saturating_add(gemm)
+        ForwardLayout::new(sizes, n).len()
     }
 
     /// Offset of layer `l`'s weights (0-based) in the parameter buffer.
@@ -190,11 +311,76 @@ impl<'a> Mlp<'a> {
         off
     }
 
+    /// Layer `l`'s parameters (0-based: `l = 0` is `W₁`, `b₁`) inside `params`: the
+    /// weights as a `d_l × d_{l+1}` view and the bias (`None` without biases).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `params.len() != Mlp::param_len`,
+    /// [`Error::InvalidArgument`] if `l ≥ L`.
+    pub fn layer<'p>(
+        &self,
+        params: &'p [f32],
+        l: usize,
+    ) -> Result<(MatRef<'p>, Option<&'p [f32]>), Error> {
+        self.check_param_len(params.len())?;
+        self.check_layer(l)?;
+        let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
+        let (w, rest) = params[self.layer_offset(l)..].split_at(di * dout);
+        let bias = if self.bias { Some(&rest[..dout]) } else { None };
+        Ok((MatRef::row_major(w, di, dout)?, bias))
+    }
+
+    /// Layer `l`'s parameters inside `params`, writable; see [`Mlp::layer`].
+    ///
+    /// # Errors
+    /// As [`Mlp::layer`].
+    pub fn layer_mut<'p>(
+        &self,
+        params: &'p mut [f32],
+        l: usize,
+    ) -> Result<(MatMut<'p>, Option<&'p mut [f32]>), Error> {
+        self.check_param_len(params.len())?;
+        self.check_layer(l)?;
+        let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
+        let (w, bias) = self.layer_slices_mut(params, l);
+        Ok((MatMut::row_major(w, di, dout)?, bias))
+    }
+
+    /// Layer `l`'s weights and bias as slices of a buffer of [`Mlp::param_len`] values.
+    fn layer_slices_mut<'p>(
+        &self,
+        params: &'p mut [f32],
+        l: usize,
+    ) -> (&'p mut [f32], Option<&'p mut [f32]>) {
+        let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
+        let (w, rest) = params[self.layer_offset(l)..].split_at_mut(di * dout);
+        let bias = if self.bias {
+            Some(&mut rest[..dout])
+        } else {
+            None
+        };
+        (w, bias)
+    }
+
+    fn check_layer(&self, l: usize) -> Result<(), Error> {
+        if l >= self.layers() {
+            return Err(Error::InvalidArgument {
+                what: "layer index must be below Mlp::layers()",
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn check_param_len(&self, len: usize) -> Result<(), Error> {
+        self.check_len_of("params.len() must equal Mlp::param_len", len)
+    }
+
+    /// `len` must be [`Mlp::param_len`]; `what` names the buffer.
+    fn check_len_of(&self, what: &'static str, len: usize) -> Result<(), Error> {
         let need = Self::param_len(self.sizes, self.bias);
         if len != need {
             return Err(Error::ShapeMismatch {
-                what: "params.len() must equal Mlp::param_len",
+                what,
                 expected: (1, need),
                 found: (1, len),
             });
@@ -260,20 +446,13 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         let n = self.batch(x)?;
         self.check_out("out must be N x sizes[L]", n, out.len())?;
-        let needed = Self::forward_workspace_len(self.sizes, n);
-        if workspace.len() < needed {
-            return Err(Error::WorkspaceTooSmall {
-                needed,
-                len: workspace.len(),
-            });
-        }
+        let layout = ForwardLayout::new(self.sizes, n);
+        check_workspace(layout.len(), workspace.len())?;
         if n == 0 {
             return Ok(());
         }
         let isa = Isa::active();
-        let widest = (1..self.layers()).map(|l| self.sizes[l]).max().unwrap_or(0);
-        let (bufs, gemm_ws) = workspace.split_at_mut(2 * n * widest);
-        let (buf0, buf1) = bufs.split_at_mut(n * widest);
+        let (buf0, buf1, gemm_ws) = layout.split(workspace);
         for l in 0..self.layers() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
             // Ping-pong: layer l reads the buffer layer l − 1 wrote and writes the other;
@@ -306,45 +485,9 @@ impl<'a> Mlp<'a> {
         output: &mut [f32],
         gemm_ws: &mut [f32],
     ) -> Result<(), Error> {
-        let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-        let off = self.layer_offset(l);
-        let w = MatRef::row_major(&params[off..off + di * dout], di, dout)?;
-        let a = MatRef::row_major(input, n, di)?;
-        let bias = if self.bias {
-            params[off + di * dout..].as_ptr()
-        } else {
-            core::ptr::null()
-        };
-        check_len("layer output", n * dout, output.len())?;
-        if gemm_ws.len() < gemm_workspace_len(n, di, dout) {
-            return Err(Error::WorkspaceTooSmall {
-                needed: gemm_workspace_len(n, di, dout),
-                len: gemm_ws.len(),
-            });
-        }
-        // SAFETY: `a` is n×di, `w` di×dout, `output` holds n·dout contiguous values
-        // (row-major, distinct, disjoint from params/input/workspace by borrowck); the
-        // bias (when on) is the dout values after W_l inside `params`; the workspace
-        // length was checked above.
-        unsafe {
-            gemm_raw(
-                isa,
-                1.0,
-                a,
-                w,
-                0.0,
-                output.as_mut_ptr(),
-                dout,
-                1,
-                gemm_ws.as_mut_ptr(),
-                Epilogue::BiasAct {
-                    act: self.acts[l],
-                    has_bias: self.bias,
-                    bias,
-                },
-            )
-        };
-        Ok(())
+        let (w, bias) = self.layer(params, l)?;
+        let a = MatRef::row_major(input, n, self.sizes[l])?;
+        gemm_forward(isa, a, w, bias, self.acts[l], output, gemm_ws)
     }
 
     /// One step of plain gradient descent on `Σ (A_L − y)²`, in place: forward, loss,
@@ -391,7 +534,10 @@ impl<'a> Mlp<'a> {
                 what: "learning rate",
             });
         }
-        self.step(params, x, y, workspace, lr)
+        self.check_param_len(params.len())?;
+        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
+        Ok(loss)
     }
 
     /// Like [`Mlp::train_step`] but leaves `params` alone and writes `∂loss/∂θ` to `grads`
@@ -409,253 +555,319 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        self.check_param_len(grads.len())?;
-        self.step_grad(params, x, y, workspace, grads)
-    }
-
-    fn step(
-        &self,
-        params: &mut [f32],
-        x: &[f32],
-        y: &[f32],
-        workspace: &mut [f32],
-        lr: f32,
-    ) -> Result<f32, Error> {
-        let (loss, ctx) = self.forward_backward(params, x, y, workspace)?;
-        if let Some(ctx) = ctx {
-            self.parameter_pass(ctx, x, workspace, params, GradTarget::Params { lr })?;
-        }
+        self.check_param_len(params.len())?;
+        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
+        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
 
-    fn step_grad(
+    /// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y` is checked.
+    fn sum_squared<'y>(
         &self,
-        params: &[f32],
         x: &[f32],
-        y: &[f32],
-        workspace: &mut [f32],
-        grads: &mut [f32],
-    ) -> Result<f32, Error> {
-        let (loss, ctx) = self.forward_backward(params, x, y, workspace)?;
-        match ctx {
-            Some(ctx) => self.parameter_pass(ctx, x, workspace, grads, GradTarget::Gradient)?,
-            None => grads.fill(0.0),
-        }
-        Ok(loss)
+        y: &'y [f32],
+    ) -> Result<impl FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> + 'y, Error> {
+        let n = self.batch(x)?;
+        self.check_out("y must be N x sizes[L]", n, y.len())?;
+        Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {
+            check_len("y", out.len(), y.len())?;
+            check_len("loss gradient", out.len(), g.len())?;
+            // SAFETY: `out`, `y` and `g` hold the same number of values (checked above);
+            // `g` is a distinct, exclusively borrowed slice.
+            Ok(unsafe {
+                squared_error_raw(isa, out.as_ptr(), y.as_ptr(), g.as_mut_ptr(), out.len())
+            })
+        })
     }
 
-    /// The last part of a step, once every delta Δ_l is in the workspace: per layer, the
+    /// The update stage, once every delta `Δ_l` is in the workspace: per layer, the
     /// weight gradient `A_{l−1}ᵀ·Δ_l` and bias gradient `colsum(Δ_l)`, either written to
     /// `dest` (a gradient buffer) or subtracted, times `lr`, from it (the parameters:
-    /// one GEMM with α = −lr, β = 1, so no weight gradient is materialized).
-    fn parameter_pass(
+    /// one GEMM with α = −lr, β = 1, so no weight gradient is materialized). A batch of
+    /// `n = 0` writes zero gradients and leaves parameters alone.
+    fn update(
         &self,
-        ctx: Ctx,
-        x: &[f32],
-        workspace: &mut [f32],
         dest: &mut [f32],
-        into: GradTarget,
+        x: &[f32],
+        n: usize,
+        workspace: &mut [f32],
+        how: Update,
     ) -> Result<(), Error> {
-        let (isa, n) = (ctx.isa, ctx.n);
-        let (alpha, beta) = match into {
-            GradTarget::Params { lr } => (-lr, 1.0),
-            GradTarget::Gradient => (1.0, 0.0),
+        if n == 0 {
+            if let Update::Gradient = how {
+                dest.fill(0.0);
+            }
+            return Ok(());
+        }
+        let isa = Isa::active();
+        let (alpha, beta) = match how {
+            Update::FusedSgd { lr } => (-lr, 1.0),
+            Update::Gradient => (1.0, 0.0),
         };
-        let (acts, deltas, gemm_ws, scratch) = ctx.split(workspace, self);
+        let layout = StepLayout::new(self.sizes, n);
+        let StepParts {
+            acts,
+            deltas,
+            scratch,
+            gemm,
+        } = layout.split(workspace);
         for l in 0..self.layers() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            let off = self.layer_offset(l);
             let prev: &[f32] = if l == 0 {
                 x
             } else {
-                &acts[self.act_offset(l - 1, n)..][..n * di]
+                &acts[layout.offset(l - 1)..][..n * di]
             };
-            let delta = &deltas[self.act_offset(l, n)..][..n * dout];
+            let delta = &deltas[layout.offset(l)..][..n * dout];
             let a_t = MatRef::row_major(prev, n, di)?.t();
             let d = MatRef::row_major(delta, n, dout)?;
-            let (w, rest) = dest[off..].split_at_mut(di * dout);
-            // SAFETY: `a_t` is di×n, `d` n×dout, `w` the di·dout contiguous values of
-            // layer l's weights (row-major, disjoint from the workspace and x, readable
-            // for β = 1); workspace sized by `workspace_len`, which covers
-            // gemm_workspace_len(di, n, dout).
-            unsafe {
-                gemm_raw(
-                    isa,
-                    alpha,
-                    a_t,
-                    d,
-                    beta,
-                    w.as_mut_ptr(),
-                    dout,
-                    1,
-                    gemm_ws.as_mut_ptr(),
-                    Epilogue::None,
-                )
-            };
-            if self.bias {
+            let (w, b) = self.layer_slices_mut(dest, l);
+            gemm_update(isa, alpha, a_t, d, beta, w, gemm)?;
+            if let Some(b) = b {
                 let db = &mut scratch[..dout];
-                // SAFETY: delta is n×dout row-major; `db` holds dout values; `rest` starts
-                // with layer l's dout bias values.
-                unsafe {
-                    colsum_raw(isa, delta.as_ptr(), n, dout, dout, 1, db.as_mut_ptr());
-                    match into {
-                        GradTarget::Params { lr } => {
-                            sgd_raw(isa, rest.as_mut_ptr(), db.as_ptr(), lr, dout)
-                        }
-                        GradTarget::Gradient => rest[..dout].copy_from_slice(db),
-                    }
+                colsum(isa, d, db)?;
+                match how {
+                    Update::FusedSgd { lr } => sgd(isa, b, db, lr)?,
+                    Update::Gradient => b.copy_from_slice(db),
                 }
             }
         }
         Ok(())
     }
 
-    /// Offset of layer `l`'s activations (0-based, output of layer l) within the
-    /// activation (or delta) area.
-    fn act_offset(&self, l: usize, n: usize) -> usize {
-        n * self.sizes[1..=l].iter().sum::<usize>()
-    }
-
-    /// Validates, runs the forward pass, the loss and every delta, and checks them for
-    /// finiteness. Returns the loss and, when there is a batch, the layout context.
+    /// Validates, runs the forward pass, the loss pass and every delta, and checks them
+    /// for finiteness. Returns the loss and the batch size; afterwards the workspace holds
+    /// every `A_l` and `Δ_l` (see [`StepLayout`]) for the update stage.
+    ///
+    /// `loss_pass(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`; it runs only
+    /// for a non-empty batch.
     fn forward_backward(
         &self,
         params: &[f32],
         x: &[f32],
-        y: &[f32],
         workspace: &mut [f32],
-    ) -> Result<(f32, Option<Ctx>), Error> {
+        loss_pass: impl FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>,
+    ) -> Result<(f32, usize), Error> {
         self.check_param_len(params.len())?;
         let n = self.batch(x)?;
-        self.check_out("y must be N x sizes[L]", n, y.len())?;
-        let needed = Self::workspace_len(self.sizes, n);
-        if workspace.len() < needed {
-            return Err(Error::WorkspaceTooSmall {
-                needed,
-                len: workspace.len(),
-            });
-        }
+        let layout = StepLayout::new(self.sizes, n);
+        check_workspace(layout.len(), workspace.len())?;
         if n == 0 {
-            return Ok((0.0, None));
+            return Ok((0.0, 0));
         }
-        let ctx = Ctx {
-            isa: Isa::active(),
-            n,
-        };
-        if !all_finite(ctx.isa, x) {
+        let isa = Isa::active();
+        if !all_finite(isa, x) {
             return Err(Error::NonFinite {
                 what: "x (input data)",
             });
         }
-        let (acts, deltas, gemm_ws, _) = ctx.split(workspace, self);
+        let StepParts {
+            acts, deltas, gemm, ..
+        } = layout.split(workspace);
         let lay = self.layers();
         // Forward: A_l = act(A_{l−1}·W_l + b_l), fused.
         for l in 0..lay {
-            let (done, rest) = acts.split_at_mut(self.act_offset(l, n));
+            let (done, rest) = acts.split_at_mut(layout.offset(l));
             let input: &[f32] = if l == 0 {
                 x
             } else {
-                &done[self.act_offset(l - 1, n)..]
+                &done[layout.offset(l - 1)..]
             };
-            self.layer_forward(
-                ctx.isa,
-                params,
-                l,
-                n,
-                input,
-                &mut rest[..n * self.sizes[l + 1]],
-                gemm_ws,
-            )?;
+            let out = &mut rest[..n * self.sizes[l + 1]];
+            self.layer_forward(isa, params, l, n, input, out, gemm)?;
         }
-        // Loss and Δ_L = 2(A_L − y) ⊙ act_L'(A_L).
+        // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
         let dl = self.sizes[lay];
-        let out = &acts[self.act_offset(lay - 1, n)..][..n * dl];
-        let g = &mut deltas[self.act_offset(lay - 1, n)..][..n * dl];
-        // SAFETY: `out`, `y`, `g` hold n·dl values; `g` is disjoint from the inputs.
-        let loss =
-            unsafe { squared_error_raw(ctx.isa, out.as_ptr(), y.as_ptr(), g.as_mut_ptr(), n * dl) };
+        let out = &acts[layout.offset(lay - 1)..][..n * dl];
+        let g = &mut deltas[layout.offset(lay - 1)..][..n * dl];
+        let loss = loss_pass(isa, out, g)?;
         if !loss.is_finite() {
             return Err(Error::NonFinite { what: "loss" });
         }
         // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
         // loss through a saturated sigmoid; their weight gradient would not be finite.
-        if !all_finite(ctx.isa, &acts[..self.act_offset(lay - 1, n)]) {
+        if !all_finite(isa, &acts[..layout.offset(lay - 1)]) {
             return Err(Error::NonFinite {
                 what: "a hidden layer's activations",
             });
         }
-        // One pointer for both the input and the output: a `g.as_ptr()` taken before
-        // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
-        let gp = g.as_mut_ptr();
-        // SAFETY: `g` and `out` hold n·dl values; in place on `g`.
-        unsafe { backward_raw(ctx.isa, self.acts[lay - 1], gp, out.as_ptr(), gp, n * dl) };
+        backward_inplace(isa, self.acts[lay - 1], g, out)?;
         // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            let off = self.layer_offset(l);
-            let w_t = MatRef::row_major(&params[off..off + di * dout], di, dout)?.t();
-            let (lower, upper) = deltas.split_at_mut(self.act_offset(l, n));
+            let (w, _) = self.layer(params, l)?;
+            let (lower, upper) = deltas.split_at_mut(layout.offset(l));
             let d = MatRef::row_major(&upper[..n * dout], n, dout)?;
-            let h = &acts[self.act_offset(l - 1, n)..][..n * di];
-            let dprev = &mut lower[self.act_offset(l - 1, n)..][..n * di];
-            // SAFETY: `d` n×dout, `w_t` dout×di, `dprev` n·di contiguous (disjoint from
-            // both), `h` n×di row-major as the epilogue requires; workspace covers
-            // gemm_workspace_len(n, dout, di).
-            unsafe {
-                gemm_raw(
-                    ctx.isa,
-                    1.0,
-                    d,
-                    w_t,
-                    0.0,
-                    dprev.as_mut_ptr(),
-                    di,
-                    1,
-                    gemm_ws.as_mut_ptr(),
-                    Epilogue::MulDeriv {
-                        act: self.acts[l - 1],
-                        h: h.as_ptr(),
-                        h_rs: di,
-                    },
-                )
-            };
+            let h = MatRef::row_major(&acts[layout.offset(l - 1)..][..n * di], n, di)?;
+            let dprev = &mut lower[layout.offset(l - 1)..][..n * di];
+            gemm_delta(isa, d, w.t(), self.acts[l - 1], h, dprev, gemm)?;
         }
-        if !all_finite(ctx.isa, deltas) {
+        if !all_finite(isa, deltas) {
             return Err(Error::NonFinite {
                 what: "gradient (a layer's delta)",
             });
         }
-        Ok((loss, Some(ctx)))
+        Ok((loss, n))
     }
 }
 
-/// Where [`Mlp::parameter_pass`] puts the gradient.
-#[derive(Clone, Copy)]
-enum GradTarget {
-    /// Subtract `lr ·` it from the parameters (plain SGD).
-    Params { lr: f32 },
-    /// Write it to a gradient buffer.
-    Gradient,
-}
+// The kernel calls of a step, each a safe function that checks what its kernel relies on.
 
-#[derive(Clone, Copy)]
-struct Ctx {
+/// `out = act(a·w + bias)`, one GEMM with the bias and activation fused.
+fn gemm_forward(
     isa: Isa,
-    n: usize,
+    a: MatRef<'_>,
+    w: MatRef<'_>,
+    bias: Option<&[f32]>,
+    act: Activation,
+    out: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), Error> {
+    let (m, k, n) = (a.rows(), a.cols(), w.cols());
+    check_len("layer input width", k, w.rows())?;
+    check_len("layer output", m * n, out.len())?;
+    if let Some(b) = bias {
+        check_len("layer bias", n, b.len())?;
+    }
+    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
+    // SAFETY: `a` is m×k and `w` k×n (views validated at construction); `out` holds the
+    // m·n values of a contiguous row-major m×n C, exclusively borrowed (so disjoint from
+    // `a`, `w`, the bias and the workspace); the bias holds n values; the workspace
+    // holds gemm_workspace_len(m, k, n) values (all checked above).
+    unsafe {
+        gemm_raw(
+            isa,
+            1.0,
+            a,
+            w,
+            0.0,
+            out.as_mut_ptr(),
+            n,
+            1,
+            ws.as_mut_ptr(),
+            Epilogue::BiasAct {
+                act,
+                has_bias: bias.is_some(),
+                bias: bias.map_or(core::ptr::null(), <[f32]>::as_ptr),
+            },
+        )
+    };
+    Ok(())
 }
 
-impl Ctx {
-    /// Splits the workspace into (activations, deltas, gemm packing, scratch).
-    fn split<'w>(
-        &self,
-        ws: &'w mut [f32],
-        net: &Mlp<'_>,
-    ) -> (&'w mut [f32], &'w mut [f32], &'w mut [f32], &'w mut [f32]) {
-        let units: usize = net.sizes[1..].iter().sum();
-        let widest = net.sizes[1..].iter().copied().max().unwrap_or(0);
-        let (acts, rest) = ws.split_at_mut(units * self.n);
-        let (deltas, rest) = rest.split_at_mut(units * self.n);
-        let (scratch, gemm) = rest.split_at_mut(widest);
-        (acts, deltas, gemm, scratch)
+/// `dprev = (d·w_t) ⊙ act'(h)`, one GEMM with the derivative fused.
+fn gemm_delta(
+    isa: Isa,
+    d: MatRef<'_>,
+    w_t: MatRef<'_>,
+    act: Activation,
+    h: MatRef<'_>,
+    dprev: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), Error> {
+    let (m, k, n) = (d.rows(), d.cols(), w_t.cols());
+    check_len("delta width", k, w_t.rows())?;
+    check_len("delta output", m * n, dprev.len())?;
+    if h.rows() != m || h.cols() != n || (n > 1 && h.col_stride() != 1) {
+        return Err(Error::ShapeMismatch {
+            what: "activations for the derivative must be a row-major m x n view",
+            expected: (m, n),
+            found: (h.rows(), h.cols()),
+        });
     }
+    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
+    // SAFETY: `d` is m×k and `w_t` k×n; `dprev` holds the m·n values of a contiguous
+    // row-major C, exclusively borrowed; `h` is an m×n view with contiguous rows, as the
+    // epilogue reads it; workspace length checked above.
+    unsafe {
+        gemm_raw(
+            isa,
+            1.0,
+            d,
+            w_t,
+            0.0,
+            dprev.as_mut_ptr(),
+            n,
+            1,
+            ws.as_mut_ptr(),
+            Epilogue::MulDeriv {
+                act,
+                h: h.ptr(),
+                h_rs: h.row_stride(),
+            },
+        )
+    };
+    Ok(())
+}
+
+/// `w ← α·a_t·d + β·w` (the weight update or gradient).
+fn gemm_update(
+    isa: Isa,
+    alpha: f32,
+    a_t: MatRef<'_>,
+    d: MatRef<'_>,
+    beta: f32,
+    w: &mut [f32],
+    ws: &mut [f32],
+) -> Result<(), Error> {
+    let (m, k, n) = (a_t.rows(), a_t.cols(), d.cols());
+    check_len("update depth", k, d.rows())?;
+    check_len("layer weights", m * n, w.len())?;
+    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
+    // SAFETY: `a_t` is m×k, `d` k×n; `w` holds the m·n values of a contiguous row-major
+    // C, exclusively borrowed and initialized (readable for β = 1); workspace checked.
+    unsafe {
+        gemm_raw(
+            isa,
+            alpha,
+            a_t,
+            d,
+            beta,
+            w.as_mut_ptr(),
+            n,
+            1,
+            ws.as_mut_ptr(),
+            Epilogue::None,
+        )
+    };
+    Ok(())
+}
+
+/// `db[j] = Σᵢ d[i][j]`.
+fn colsum(isa: Isa, d: MatRef<'_>, db: &mut [f32]) -> Result<(), Error> {
+    check_len("bias gradient", d.cols(), db.len())?;
+    // SAFETY: the view guarantees every (i, j) in range is readable; `db` holds cols
+    // values and is exclusively borrowed (disjoint from `d`).
+    unsafe {
+        colsum_raw(
+            isa,
+            d.ptr(),
+            d.rows(),
+            d.cols(),
+            d.row_stride(),
+            d.col_stride(),
+            db.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// `b ← b − lr·db`.
+fn sgd(isa: Isa, b: &mut [f32], db: &[f32], lr: f32) -> Result<(), Error> {
+    check_len("bias", db.len(), b.len())?;
+    // SAFETY: both hold b.len() values; `b` is exclusively borrowed.
+    unsafe { sgd_raw(isa, b.as_mut_ptr(), db.as_ptr(), lr, b.len()) };
+    Ok(())
+}
+
+/// `g ← g ⊙ act'(h)` in place.
+fn backward_inplace(isa: Isa, act: Activation, g: &mut [f32], h: &[f32]) -> Result<(), Error> {
+    check_len("output gradient", h.len(), g.len())?;
+    // One pointer for both the input and the output: a `g.as_ptr()` taken before
+    // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
+    let gp = g.as_mut_ptr();
+    // SAFETY: `g` and `h` hold the same number of values; in place on `g`.
+    unsafe { backward_raw(isa, act, gp, h.as_ptr(), gp, h.len()) };
+    Ok(())
 }
