@@ -195,6 +195,10 @@ fn check_workspace(needed: usize, len: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The loss pass of a step: `(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`.
+trait LossPass: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> {}
+impl<F: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>> LossPass for F {}
+
 /// Where the update stage puts the gradient.
 #[derive(Clone, Copy)]
 enum Update {
@@ -567,7 +571,7 @@ impl<'a> Mlp<'a> {
         &self,
         x: &[f32],
         y: &'y [f32],
-    ) -> Result<impl FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> + 'y, Error> {
+    ) -> Result<impl LossPass + 'y, Error> {
         let n = self.batch(x)?;
         self.check_out("y must be N x sizes[L]", n, y.len())?;
         Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {
@@ -647,7 +651,7 @@ impl<'a> Mlp<'a> {
         params: &[f32],
         x: &[f32],
         workspace: &mut [f32],
-        loss_pass: impl FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>,
+        loss_pass: impl LossPass,
     ) -> Result<(f32, usize), Error> {
         self.check_param_len(params.len())?;
         let n = self.batch(x)?;
