@@ -212,7 +212,11 @@ fn source_rows(len: usize, stride: usize, cols: usize) -> usize {
 fn check_rows(rows: &[u32], n: usize) -> Result<(), Error> {
     for (index, &row) in rows.iter().enumerate() {
         if usize::try_from(row).map_or(true, |r| r >= n) {
-            return Err(Error::RowOutOfRange { index, row, rows: n });
+            return Err(Error::RowOutOfRange {
+                index,
+                row,
+                rows: n,
+            });
         }
     }
     Ok(())

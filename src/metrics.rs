@@ -91,12 +91,7 @@ fn check_labels(labels: &[u32], d: usize) -> Result<(), Error> {
 /// * [`Error::Overflow`]: `d > 2³²` (a class index would not fit a `u32`);
 /// * [`Error::ShapeMismatch`]: `out.len() != dst.len() · d`.
 pub fn argmax_rows(out: &[f32], d: usize, dst: &mut [u32]) -> Result<(), Error> {
-    check_out(
-        "argmax_rows: out.len() != dst.len() * d",
-        out,
-        d,
-        dst.len(),
-    )?;
+    check_out("argmax_rows: out.len() != dst.len() * d", out, d, dst.len())?;
     for (row, p) in out.chunks_exact(d).zip(dst.iter_mut()) {
         // A row of d ≥ 1 values always has an argmax, below d ≤ 2^32.
         *p = argmax(row).unwrap_or(0) as u32;
