@@ -156,7 +156,7 @@ fn bad_input_is_named_and_nothing_written() {
         })
     );
     // More classes than u32 indices (only reachable on 64-bit targets).
-    if let Some(d) = usize::try_from(u64::from(u32::MAX) + 2).ok() {
+    if let Ok(d) = usize::try_from(u64::from(u32::MAX) + 2) {
         let e = argmax_rows(&[], d, &mut []).unwrap_err();
         assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
     }
