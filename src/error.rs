@@ -82,6 +82,24 @@ pub enum Error {
         /// What differs, in words, e.g. `"its layer sizes differ"`.
         what: &'static str,
     },
+    /// A class label is not below the number of classes (a network output's width).
+    LabelOutOfRange {
+        /// Position of the label in the label slice.
+        index: usize,
+        /// The label found there.
+        label: u32,
+        /// The number of classes; labels must be `0..classes`.
+        classes: usize,
+    },
+    /// A row index names a row the source does not have.
+    RowOutOfRange {
+        /// Position of the row index in the index slice.
+        index: usize,
+        /// The row index found there.
+        row: u32,
+        /// The number of rows the source holds; row indices must be `0..rows`.
+        rows: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -139,6 +157,19 @@ impl fmt::Display for Error {
                 f,
                 "saved weights are from a different network ({what}); nothing was loaded: \
                  load them into an Mlp with the sizes, activations and bias they were saved with"
+            ),
+            Error::LabelOutOfRange {
+                index,
+                label,
+                classes,
+            } => write!(
+                f,
+                "label {label} at index {index} is out of range: there are {classes} classes, \
+                 labels must be below {classes}"
+            ),
+            Error::RowOutOfRange { index, row, rows } => write!(
+                f,
+                "row index {row} at position {index} is out of range: the source has {rows} rows"
             ),
         }
     }

@@ -13,6 +13,10 @@
 //! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
 //!   `train_step` runs forward, loss, backward and the update with no allocation.
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
+//! * [`init`]: Xavier/Glorot and He/Kaiming weight initialisation from any
+//!   [`rand_core::Rng`].
+//! * [`data`]: shuffled minibatches gathered into caller batch buffers (from `f32` or
+//!   byte sources); [`metrics`]: argmax, accuracy and the confusion matrix.
 //!
 //! Every kernel is written once over a small SIMD trait and instantiated per instruction
 //! set ([`simd::Isa`]); the choice is made once, at runtime with `std`.
@@ -30,12 +34,15 @@
 extern crate std;
 
 pub mod activation;
+pub mod data;
 mod dot;
 mod error;
 mod gemm;
 pub mod graph;
+pub mod init;
 mod loss;
 pub mod mat;
+pub mod metrics;
 mod optim;
 pub mod simd;
 

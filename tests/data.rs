@@ -1,0 +1,449 @@
+//! Minibatching: the shuffle is a uniform permutation, reproducible and safe with a broken
+//! generator; batch ranges cover every sample once; gathers copy exactly the chosen rows
+//! and, on any bad input, name it and write nothing.
+
+mod common;
+use common::rng;
+use microprop::Error;
+use microprop::data::{
+    batches, gather_labels, gather_rows, gather_rows_u8, identity_permutation, shuffle,
+};
+use rand_core::{Infallible, TryRng};
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny fixed generator for golden values.
+struct SplitMix64(u64);
+
+impl TryRng for SplitMix64 {
+    type Error = Infallible;
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let w = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// A broken generator: the same word forever.
+struct Constant(u64);
+
+impl TryRng for Constant {
+    type Error = Infallible;
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.0)
+    }
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.0 as u32)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        dst.fill(self.0 as u8);
+        Ok(())
+    }
+}
+
+fn is_permutation(p: &[u32]) -> bool {
+    let mut s = p.to_vec();
+    s.sort_unstable();
+    s.iter().enumerate().all(|(i, &v)| v as usize == i)
+}
+
+fn lengths() -> Vec<usize> {
+    if cfg!(miri) {
+        (0..=9).chain([17, 64]).collect()
+    } else {
+        (0..=33).chain([64, 100, 1000, 4097]).collect()
+    }
+}
+
+#[test]
+fn identity_then_shuffle_is_a_permutation() {
+    let mut r = rng(1);
+    for n in lengths() {
+        let mut p = vec![u32::MAX; n];
+        identity_permutation(&mut p).unwrap();
+        assert!(p.iter().enumerate().all(|(i, &v)| v as usize == i));
+        for _ in 0..3 {
+            shuffle(&mut p, &mut r);
+            assert!(is_permutation(&p), "n={n}");
+        }
+    }
+}
+
+#[test]
+fn shuffle_is_uniform_over_all_orders() {
+    // 4 elements: 24 orders, each expected trials/24 times. Pearson's χ² with 23 degrees of
+    // freedom exceeds 49.7 with probability 0.001.
+    let trials = if cfg!(miri) { 480 } else { 48_000 };
+    let mut counts = [0u32; 256];
+    let mut r = rng(2);
+    for _ in 0..trials {
+        let mut p = [0, 1, 2, 3];
+        shuffle(&mut p, &mut r);
+        counts[(p[0] * 64 + p[1] * 16 + p[2] * 4 + p[3]) as usize] += 1;
+    }
+    let seen: Vec<u32> = counts.iter().copied().filter(|&c| c > 0).collect();
+    assert_eq!(seen.len(), 24, "every order occurs");
+    let e = f64::from(trials) / 24.0;
+    let chi2: f64 = seen.iter().map(|&c| (f64::from(c) - e).powi(2) / e).sum();
+    assert!(chi2 < 49.7, "chi2 = {chi2}");
+}
+
+#[test]
+fn shuffle_moves_every_element_to_every_position_equally() {
+    // 10 elements: each lands in each position with probability 1/10.
+    let n = 10;
+    let trials = if cfg!(miri) { 200 } else { 20_000 };
+    let mut at = vec![0u32; n * n];
+    let mut r = rng(3);
+    let mut p: Vec<u32> = (0..n as u32).collect();
+    for _ in 0..trials {
+        shuffle(&mut p, &mut r); // reshuffling the last order is as uniform
+        for (pos, &v) in p.iter().enumerate() {
+            at[v as usize * n + pos] += 1;
+        }
+    }
+    let e = f64::from(trials) / n as f64;
+    let sd = (e * (1.0 - 1.0 / n as f64)).sqrt();
+    for &c in &at {
+        assert!(
+            (f64::from(c) - e).abs() < 5.0 * sd,
+            "count {c}, expected {e}"
+        );
+    }
+}
+
+#[test]
+fn shuffle_is_reproducible_and_golden() {
+    let mut a: Vec<u32> = (0..10).collect();
+    let mut b = a.clone();
+    shuffle(&mut a, &mut rng(4));
+    shuffle(&mut b, &mut rng(4));
+    assert_eq!(a, b);
+    // Golden with a fixed generator: pins Fisher–Yates from the top with Lemire's
+    // high-half index on every target.
+    let mut g: Vec<u32> = (0..10).collect();
+    shuffle(&mut g, &mut SplitMix64(42));
+    assert_eq!(g, GOLDEN_SHUFFLE);
+}
+
+// Checked against an independent Python Fisher–Yates with Lemire draws.
+const GOLDEN_SHUFFLE: [u32; 10] = [8, 3, 6, 5, 4, 0, 9, 2, 1, 7];
+
+#[test]
+fn a_constant_generator_cannot_hang_the_shuffle() {
+    for word in [0, 1, u64::MAX, 1 << 63] {
+        for n in [2, 3, 7, 100] {
+            let mut p: Vec<u32> = (0..n).collect();
+            shuffle(&mut p, &mut Constant(word));
+            assert!(is_permutation(&p));
+        }
+    }
+}
+
+#[test]
+fn identity_permutation_of_nothing_is_fine() {
+    identity_permutation(&mut []).unwrap();
+    shuffle(&mut [], &mut rng(0));
+    let mut one = [9];
+    shuffle(&mut one, &mut rng(0));
+    assert_eq!(one, [9]);
+}
+
+#[test]
+fn batches_cover_every_position_once_the_last_short() {
+    for n in lengths() {
+        for b in [1, 2, 3, 5, 8, 32, n.max(1), n + 1] {
+            let it = batches(n, b).unwrap();
+            assert_eq!(it.batch_size(), b);
+            assert_eq!(it.len(), n.div_ceil(b), "n={n} b={b}");
+            let all: Vec<_> = it.collect();
+            assert_eq!(all.len(), n.div_ceil(b));
+            let mut next = 0;
+            for (k, r) in all.iter().enumerate() {
+                assert_eq!(r.start, next);
+                if k + 1 < all.len() {
+                    assert_eq!(r.len(), b);
+                } else {
+                    assert!(!r.is_empty() && r.len() <= b);
+                }
+                next = r.end;
+            }
+            assert_eq!(next, n);
+
+            let full: Vec<_> = batches(n, b).unwrap().drop_last().collect();
+            assert_eq!(full.len(), n / b);
+            assert!(full.iter().all(|r| r.len() == b));
+            assert_eq!(full[..], all[..n / b]);
+        }
+    }
+}
+
+#[test]
+fn batches_count_down_and_stay_done() {
+    let mut it = batches(7, 3).unwrap();
+    assert_eq!(it.size_hint(), (3, Some(3)));
+    assert_eq!(it.next(), Some(0..3));
+    assert_eq!(it.len(), 2);
+    assert_eq!(it.next(), Some(3..6));
+    assert_eq!(it.next(), Some(6..7));
+    assert_eq!(it.len(), 0);
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+    // drop_last part-way through: only full batches of what is left.
+    let mut it = batches(8, 3).unwrap();
+    it.next();
+    assert!(it.drop_last().eq(core::iter::once(3..6)));
+}
+
+#[test]
+fn batches_near_usize_max_do_not_overflow() {
+    let m = usize::MAX;
+    assert!(batches(m, m - 1).unwrap().eq([0..m - 1, m - 1..m]));
+    assert!(batches(m, m).unwrap().eq(core::iter::once(0..m)));
+    assert_eq!(batches(m, 1).unwrap().len(), m);
+    assert_eq!(batches(m, 2).unwrap().len(), m / 2 + 1);
+    assert_eq!(batches(m, 2).unwrap().drop_last().len(), m / 2);
+}
+
+#[test]
+fn batch_size_zero_is_rejected() {
+    assert!(matches!(batches(10, 0), Err(Error::InvalidArgument { .. })));
+}
+
+/// A source of `n` rows of `cols` values every `stride`, value = row·1000 + col (padding
+/// between rows is −1); the last row has no padding after it.
+fn source(n: usize, stride: usize, cols: usize) -> Vec<f32> {
+    let mut s = vec![-1.0; if n == 0 { 0 } else { (n - 1) * stride + cols }];
+    for r in 0..n {
+        for c in 0..cols {
+            s[r * stride + c] = (r * 1000 + c) as f32;
+        }
+    }
+    s
+}
+
+#[test]
+fn gather_rows_copies_the_chosen_rows() {
+    for (n, stride, cols) in [(1, 1, 1), (5, 3, 3), (5, 7, 3), (10, 65, 64), (4, 4, 1)] {
+        let src = source(n, stride, cols);
+        let rows: Vec<u32> = (0..2 * n as u32).map(|i| (i * 7 + 3) % n as u32).collect();
+        let mut dst = vec![f32::NAN; rows.len() * cols];
+        gather_rows(&src, stride, cols, &rows, &mut dst).unwrap();
+        for (i, &r) in rows.iter().enumerate() {
+            for c in 0..cols {
+                assert_eq!(dst[i * cols + c], (r as usize * 1000 + c) as f32);
+            }
+        }
+        // The same from bytes, scaled: value = (row·stride + col) mod 256 · scale.
+        let bytes: Vec<u8> = (0..src.len()).map(|i| (i % 251) as u8).collect();
+        let mut dst = vec![f32::NAN; rows.len() * cols];
+        gather_rows_u8(&bytes, stride, cols, &rows, 0.25, &mut dst).unwrap();
+        for (i, &r) in rows.iter().enumerate() {
+            for c in 0..cols {
+                let b = bytes[r as usize * stride + c];
+                assert_eq!(dst[i * cols + c], f32::from(b) * 0.25);
+            }
+        }
+    }
+    // No rows, nothing to do.
+    gather_rows(&[1.0], 1, 1, &[], &mut []).unwrap();
+}
+
+#[test]
+fn gather_rows_u8_scales_digits_pixels_exactly() {
+    let src: Vec<u8> = (0..=16).collect();
+    let mut dst = [0.0f32; 17];
+    gather_rows_u8(&src, 17, 17, &[0], 1.0 / 16.0, &mut dst).unwrap();
+    for (i, &d) in dst.iter().enumerate() {
+        assert_eq!(d, i as f32 / 16.0);
+    }
+    assert_eq!(dst[16], 1.0);
+}
+
+#[test]
+fn gather_labels_from_bytes_halfwords_and_words() {
+    // Interleaved records of 3 features and a label, labels taken from offset 3.
+    let records: Vec<u8> = (0..5u8).flat_map(|r| [r, r, r, 10 + r]).collect();
+    let mut dst = [u32::MAX; 4];
+    gather_labels(&records[3..], 4, &[4, 0, 2, 2], &mut dst).unwrap();
+    assert_eq!(dst, [14, 10, 12, 12]);
+    let words: Vec<u32> = vec![7, 70_000, u32::MAX];
+    gather_labels(&words, 1, &[2, 1, 0, 1], &mut dst).unwrap();
+    assert_eq!(dst, [u32::MAX, 70_000, 7, 70_000]);
+    let halves: Vec<u16> = vec![5, 6];
+    let mut two = [0; 2];
+    gather_labels(&halves, 1, &[1, 0], &mut two).unwrap();
+    assert_eq!(two, [6, 5]);
+}
+
+#[test]
+fn bad_gathers_name_the_culprit_and_write_nothing() {
+    let src = source(4, 5, 3); // 4 rows: length 3·5 + 3 = 18
+    assert_eq!(src.len(), 18);
+    let bytes = vec![1u8; src.len()];
+    let sentinel = f32::from_bits(0x7fc0_1234);
+    let untouched = |d: &[f32]| d.iter().all(|x| x.to_bits() == sentinel.to_bits());
+
+    let cases: [(usize, usize, &[u32], usize, Error); 6] = [
+        (
+            5,
+            0,
+            &[0],
+            0,
+            Error::InvalidArgument {
+                what: "gather: cols must be at least 1",
+            },
+        ),
+        (
+            2,
+            3,
+            &[0],
+            3,
+            Error::InvalidArgument {
+                what: "gather: stride must be at least cols (rows may not overlap)",
+            },
+        ),
+        (
+            5,
+            3,
+            &[0, 1],
+            5,
+            Error::ShapeMismatch {
+                what: "",
+                expected: (2, 3),
+                found: (1, 5),
+            },
+        ),
+        (
+            5,
+            3,
+            &[0, 1, 4],
+            9,
+            Error::RowOutOfRange {
+                index: 2,
+                row: 4,
+                rows: 4,
+            },
+        ),
+        (
+            5,
+            3,
+            &[u32::MAX],
+            3,
+            Error::RowOutOfRange {
+                index: 0,
+                row: u32::MAX,
+                rows: 4,
+            },
+        ),
+        // The last row fits exactly; one more stride does not.
+        (
+            6,
+            3,
+            &[3, 2],
+            6,
+            Error::RowOutOfRange {
+                index: 0,
+                row: 3,
+                rows: 3,
+            },
+        ),
+    ];
+    for (stride, cols, rows, dst_len, want) in cases {
+        let mut dst = vec![sentinel; dst_len];
+        let e = gather_rows(&src, stride, cols, rows, &mut dst).unwrap_err();
+        assert!(same_error(e, want), "{e:?} != {want:?}");
+        assert!(untouched(&dst));
+        let e = gather_rows_u8(&bytes, stride, cols, rows, 1.0, &mut dst).unwrap_err();
+        assert!(same_error(e, want), "{e:?} != {want:?}");
+        assert!(untouched(&dst));
+    }
+    // Row 3 of stride 5 ends at 18 = src.len(): in range.
+    let mut dst = [sentinel; 3];
+    gather_rows(&src, 5, 3, &[3], &mut dst).unwrap();
+    assert_eq!(dst, [3000.0, 3001.0, 3002.0]);
+
+    for scale in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut dst = [sentinel; 3];
+        let e = gather_rows_u8(&bytes, 5, 3, &[0], scale, &mut dst).unwrap_err();
+        assert!(matches!(e, Error::NonFinite { .. }), "{e:?}");
+        assert!(untouched(&dst));
+    }
+
+    let labels = [1u8, 2, 3];
+    let mut dst = [u32::MAX; 2];
+    let e = gather_labels(&labels, 0, &[0, 1], &mut dst).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+    let e = gather_labels(&labels, 1, &[0], &mut dst).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ShapeMismatch {
+                expected: (1, 1),
+                found: (1, 2),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = gather_labels(&labels, 1, &[0, 3], &mut dst).unwrap_err();
+    assert_eq!(
+        e,
+        Error::RowOutOfRange {
+            index: 1,
+            row: 3,
+            rows: 3
+        }
+    );
+    let e = gather_labels(&labels, 2, &[1, 2], &mut dst).unwrap_err();
+    assert_eq!(
+        e,
+        Error::RowOutOfRange {
+            index: 1,
+            row: 2,
+            rows: 2
+        }
+    );
+    assert_eq!(dst, [u32::MAX; 2]);
+}
+
+/// Equal errors, ignoring a ShapeMismatch's message.
+fn same_error(a: Error, b: Error) -> bool {
+    match (a, b) {
+        (
+            Error::ShapeMismatch {
+                expected, found, ..
+            },
+            Error::ShapeMismatch {
+                expected: e2,
+                found: f2,
+                ..
+            },
+        ) => expected == e2 && found == f2,
+        _ => a == b,
+    }
+}
+
+#[test]
+fn errors_display_what_to_fix() {
+    let s = Error::RowOutOfRange {
+        index: 2,
+        row: 9,
+        rows: 4,
+    }
+    .to_string();
+    assert!(
+        s.contains("row index 9") && s.contains("position 2") && s.contains("4 rows"),
+        "{s}"
+    );
+}

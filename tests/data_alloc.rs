@@ -1,0 +1,99 @@
+//! A minimal counting global allocator proves that weight initialisation, shuffling,
+//! batching, gathering and the metrics never allocate, on success and on error. Counts
+//! are per thread, so tests running in parallel do not disturb each other.
+
+use microprop::data::{
+    batches, gather_labels, gather_rows, gather_rows_u8, identity_permutation, shuffle,
+};
+use microprop::init::{Init, init_weights};
+use microprop::metrics::{accuracy, argmax, argmax_rows, confusion};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a const-initialized
+// thread-local (no allocation to reach it).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.with(|c| c.get());
+    f();
+    ALLOCS.with(|c| c.get()) - before
+}
+
+#[test]
+fn init_data_and_metrics_allocate_nothing() {
+    let (n, cols, d) = if cfg!(miri) {
+        (20, 5, 3)
+    } else {
+        (1000, 64, 10)
+    };
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut w = vec![0.0f32; cols * d];
+    let mut perm = vec![0u32; n];
+    let src: Vec<f32> = (0..n * cols).map(|i| i as f32).collect();
+    let bytes: Vec<u8> = (0..n * cols).map(|i| i as u8).collect();
+    let labels_u8: Vec<u8> = (0..n).map(|i| (i % d) as u8).collect();
+    let batch = 7;
+    let mut xb = vec![0.0f32; batch * cols];
+    let mut yb = vec![0u32; batch];
+    let out: Vec<f32> = (0..n * d).map(|i| ((i * 37) % 11) as f32).collect();
+    let labels: Vec<u32> = (0..n).map(|i| (i % d) as u32).collect();
+    let mut pred = vec![0u32; n];
+    let mut m = vec![0u32; d * d];
+
+    let count = allocations(|| {
+        for &init in Init::ALL {
+            init_weights(&mut w, cols, d, init, &mut rng).unwrap();
+        }
+        identity_permutation(&mut perm).unwrap();
+        shuffle(&mut perm, &mut rng);
+        for r in batches(n, batch).unwrap() {
+            let rows = &perm[r];
+            let k = rows.len();
+            gather_rows(&src, cols, cols, rows, &mut xb[..k * cols]).unwrap();
+            gather_rows_u8(&bytes, cols, cols, rows, 0.5, &mut xb[..k * cols]).unwrap();
+            gather_labels(&labels_u8, 1, rows, &mut yb[..k]).unwrap();
+        }
+        assert!(batches(n, batch).unwrap().drop_last().count() <= n);
+        assert!(argmax(&out[..d]).is_some());
+        argmax_rows(&out, d, &mut pred).unwrap();
+        assert!(accuracy(&out, d, &labels).unwrap() <= n);
+        confusion(&out, d, &labels, &mut m).unwrap();
+
+        // Errors too: they carry only static strings and numbers.
+        assert!(init_weights(&mut w, 0, d, Init::HeNormal, &mut rng).is_err());
+        assert!(batches(n, 0).is_err());
+        assert!(gather_rows(&src, cols, cols, &[n as u32], &mut xb[..cols]).is_err());
+        assert!(gather_rows_u8(&bytes, cols, cols, &[0], f32::NAN, &mut xb[..cols]).is_err());
+        assert!(gather_labels(&labels_u8, 1, &[0, 1], &mut yb[..1]).is_err());
+        assert!(accuracy(&out, d, &[d as u32; 1]).is_err());
+        assert!(confusion(&out, d, &labels, &mut m[..1]).is_err());
+    });
+    assert_eq!(count, 0);
+}
