@@ -120,6 +120,11 @@ fn golden_bytes_pin_the_format() {
     }
     assert_eq!(Mlp::SAVE_MAGIC, *b"MPRP");
     assert_eq!(Mlp::SAVE_VERSION, 1);
+    assert_eq!(
+        [Identity, Sigmoid, Relu, Tanh].map(Activation::save_code),
+        [0, 1, 2, 3],
+        "activation codes changed"
+    );
 }
 
 #[test]

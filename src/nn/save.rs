@@ -20,7 +20,7 @@
 //! | 6 | 2 | flags, `u16`: bit 0 set = layers have biases; every other bit 0 |
 //! | 8 | 4 | layer count `L ≥ 1`, `u32` |
 //! | 12 | 4·(L+1) | layer sizes `d₀ … d_L`, each a `u32 ≥ 1` |
-//! | 16 + 4L | L | activation of each layer, one byte: Identity 0, Sigmoid 1, Relu 2, Tanh 3 |
+//! | 16 + 4L | L | activation of each layer, one byte ([`Activation::save_code`]): Identity 0, Sigmoid 1, Relu 2, Tanh 3 |
 //! | 16 + 5L | 4 | parameter count `P` = [`Mlp::param_len`]`(sizes, bias)`, `u32` |
 //! | 20 + 5L | 4·P | the parameters as IEEE 754 binary32, in [`Mlp`]'s parameter layout |
 //! | 20 + 5L + 4P | 4 | CRC-32 of every byte before it, `u32` |
@@ -59,19 +59,6 @@ use crate::{Activation, Error};
 /// count and checksum.
 const FIXED: usize = 4 + 2 + 2 + 4 + 4 + 4 + 4;
 const FLAG_BIAS: u16 = 1;
-
-const fn act_code(a: Activation) -> u8 {
-    match a {
-        Activation::Identity => 0,
-        Activation::Sigmoid => 1,
-        Activation::Relu => 2,
-        Activation::Tanh => 3,
-    }
-}
-
-const fn valid_act_code(c: u8) -> bool {
-    c <= act_code(Activation::Tanh)
-}
 
 /// The CRC-32 lookup table (reflected, polynomial `0xEDB88320`), built at compile time.
 const CRC_TABLE: [u32; 256] = crc_table();
@@ -217,7 +204,10 @@ impl<'b> Blob<'b> {
             }
             prev = Some(d);
         }
-        if !acts.iter().all(|&c| valid_act_code(c)) {
+        if !acts
+            .iter()
+            .all(|&c| Activation::from_save_code(c).is_some())
+        {
             return Err(corrupt("unknown activation code"));
         }
         if usize::try_from(count).ok() != Some(expect) {
@@ -272,7 +262,7 @@ impl<'b> Blob<'b> {
             .acts
             .iter()
             .zip(net.activations())
-            .all(|(&c, &a)| c == act_code(a));
+            .all(|(&c, &a)| c == a.save_code());
         if !same_acts {
             return wrong("its activations differ");
         }
@@ -384,7 +374,7 @@ impl Mlp<'_> {
             w.put(&(d as u32).to_le_bytes());
         }
         for &a in self.activations() {
-            w.put(&[act_code(a)]);
+            w.put(&[a.save_code()]);
         }
         w.put(&(params.len() as u32).to_le_bytes());
         for p in params {
