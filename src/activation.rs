@@ -34,21 +34,279 @@
 //!   computes with subnormals. (The scalar reference returns the subnormal value.)
 //! * `tanh(±inf) = ±1`, `tanh(NaN) = NaN`, sign of zero kept.
 //! * `relu(NaN) = NaN`, `relu(−0.0) = −0.0`.
+//!
+//! # How to add an activation
+//! Each activation is defined once, in this file, by a zero-sized type implementing the
+//! crate-private trait `ActivationOp` (as candle's `UnaryOpT`); everything else (the
+//! enum, [`Activation::ALL`], names, save codes, the slice kernels, the GEMM epilogue, the
+//! graph gate, saving and loading) reaches it through the one `activations!` list.
+//! 1. Write its vector math as an `#[inline(always)] fn foo_v<S: Simd>(s: S, z: S::V) -> S::V`
+//!    from `Simd` operations only (beside `sigmoid_v`), and a scalar reference (`libm`).
+//! 2. Add `struct FooOp;` with `impl ActivationOp`: `NAME` (lower case), `SAVE_CODE` (the
+//!    next unused byte; a code is never changed or reused, and the build fails if two
+//!    coincide), `forward_v`, `deriv_mul_v` (`dh · f'` from the *output* `h`), `scalar`
+//!    and `derivative_scalar`.
+//! 3. Add `/// doc line` and `Foo => FooOp,` to the `activations!` invocation, and a row to
+//!    the table above.
+//!
+//! Every test that iterates [`Activation::ALL`] (forward and backward against the scalar
+//! reference on every instruction set and length, gradients against finite differences,
+//! networks, saving) then covers it. The few tests that need per-activation knowledge
+//! (its f64 reference and ULP tolerance in `tests/kernels.rs`, `tests/nn.rs`) fail
+//! naming the activation until it is given one. Blobs saved with the new code are
+//! version-1 blobs; builds that predate it reject them as [`Error::Corrupt`] ("unknown
+//! activation code").
+
+use core::marker::PhantomData;
 
 use crate::Error;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
-/// An elementwise activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Activation {
+/// Everything about one activation, on a zero-sized type (in the style of candle's
+/// `UnaryOpT`): its name, its save code, its vector forms and its scalar references.
+/// [`Activation::dispatch`] maps the public enum to these types; the kernels are generic
+/// over this trait, so the enum is matched once per call, outside the loops.
+pub(crate) trait ActivationOp: Copy {
+    /// [`Activation::name`].
+    const NAME: &'static str;
+    /// [`Activation::save_code`]: the byte in the saved-weights format. Never change or
+    /// reuse one; the build fails if two activations share a code.
+    const SAVE_CODE: u8;
+
+    /// `f(z)`, one vector.
+    fn forward_v<S: Simd>(s: S, z: S::V) -> S::V;
+
+    /// `dh · f'(z)`, one vector, with `f'` computed from the forward output `h = f(z)`.
+    fn deriv_mul_v<S: Simd>(s: S, dh: S::V, h: S::V) -> S::V;
+
+    /// `f(z)` in scalar code: the reference the vector form is tested against.
+    fn scalar(z: f32) -> f32;
+
+    /// `f'(z)` from the output `h = f(z)`, in scalar code.
+    fn derivative_scalar(h: f32) -> f32;
+
+    /// `out[i] = f(x[i])` for `i < n`, by [`map1`] over [`ActivationOp::forward_v`].
+    ///
+    /// # Safety
+    /// As [`map1`].
+    #[inline(always)]
+    unsafe fn forward_slice<S: Simd>(s: S, x: *const f32, out: *mut f32, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { map1(s, x, out, n, ForwardOf::<Self>(PhantomData)) }
+    }
+
+    /// `dz[i] = dh[i] · f'(h[i])` for `i < n`, by [`map2`] over
+    /// [`ActivationOp::deriv_mul_v`].
+    ///
+    /// # Safety
+    /// As [`map2`].
+    #[inline(always)]
+    unsafe fn backward_slice<S: Simd>(s: S, dh: *const f32, h: *const f32, dz: *mut f32, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { map2(s, dh, h, dz, n, BackwardOf::<Self>(PhantomData)) }
+    }
+}
+
+/// Work to do with an activation's [`ActivationOp`] type: [`Activation::dispatch`] calls
+/// `call::<A>()` with the type of the activation at hand.
+pub(crate) trait ActivationVisitor {
+    /// What the work returns.
+    type Output;
+    /// Does the work for the activation `A`.
+    fn call<A: ActivationOp>(self) -> Self::Output;
+}
+
+/// The one list of activations: each variant of [`Activation`] with its doc line and the
+/// [`ActivationOp`] type defining it. Generates the enum, [`Activation::ALL`], the
+/// name and save-code lookups, [`Activation::dispatch`], and a compile-time check that
+/// the save codes are distinct.
+macro_rules! activations {
+    ($($(#[$doc:meta])* $variant:ident => $op:ty,)*) => {
+        /// An elementwise activation function.
+        ///
+        /// New activations may be added (see [how](crate::activation#how-to-add-an-activation)),
+        /// so matches outside this crate need a wildcard arm; iterate [`Activation::ALL`]
+        /// to cover every one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Activation {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Activation {
+            /// Every activation, in declaration order.
+            pub const ALL: &'static [Activation] = &[$(Activation::$variant),*];
+
+            /// The activation's name in lower case, e.g. `"sigmoid"`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Activation::$variant => <$op as ActivationOp>::NAME,)*
+                }
+            }
+
+            /// The byte that stands for this activation in the
+            /// [saved-weights format](crate::nn::save#format-version-1): Identity 0,
+            /// Sigmoid 1, Relu 2, Tanh 3. A code, once given, never changes.
+            pub const fn save_code(self) -> u8 {
+                match self {
+                    $(Activation::$variant => <$op as ActivationOp>::SAVE_CODE,)*
+                }
+            }
+
+            /// Calls `v.call::<A>()` with the [`ActivationOp`] type `A` of `self`: the one
+            /// place the enum is mapped to its definition.
+            #[inline(always)]
+            pub(crate) fn dispatch<V: ActivationVisitor>(self, v: V) -> V::Output {
+                match self {
+                    $(Activation::$variant => v.call::<$op>(),)*
+                }
+            }
+        }
+
+        const _: () = assert_distinct(&[$(<$op as ActivationOp>::SAVE_CODE),*]);
+    };
+}
+
+/// Fails the build (in a `const`) if two save codes are equal.
+const fn assert_distinct(codes: &[u8]) {
+    let mut i = 0;
+    while i < codes.len() {
+        let mut j = i + 1;
+        while j < codes.len() {
+            assert!(codes[i] != codes[j], "two activations share a save code");
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+activations! {
     /// `f(z) = z`.
-    Identity,
+    Identity => IdentityOp,
     /// `f(z) = 1 / (1 + e^{−z})`.
-    Sigmoid,
+    Sigmoid => SigmoidOp,
     /// `f(z) = max(z, 0)`.
-    Relu,
+    Relu => ReluOp,
     /// `f(z) = tanh z`.
-    Tanh,
+    Tanh => TanhOp,
+}
+
+/// [`Activation::Identity`].
+#[derive(Clone, Copy)]
+pub(crate) struct IdentityOp;
+
+impl ActivationOp for IdentityOp {
+    const NAME: &'static str = "identity";
+    const SAVE_CODE: u8 = 0;
+    #[inline(always)]
+    fn forward_v<S: Simd>(_: S, z: S::V) -> S::V {
+        z
+    }
+    #[inline(always)]
+    fn deriv_mul_v<S: Simd>(_: S, dh: S::V, _: S::V) -> S::V {
+        dh
+    }
+    fn scalar(z: f32) -> f32 {
+        z
+    }
+    fn derivative_scalar(_: f32) -> f32 {
+        1.0
+    }
+    // Both passes are copies: no arithmetic, and nothing at all in place.
+    #[inline(always)]
+    unsafe fn forward_slice<S: Simd>(_: S, x: *const f32, out: *mut f32, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { copy_unless_same(x, out, n) }
+    }
+    #[inline(always)]
+    unsafe fn backward_slice<S: Simd>(_: S, dh: *const f32, _: *const f32, dz: *mut f32, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { copy_unless_same(dh, dz, n) }
+    }
+}
+
+/// [`Activation::Sigmoid`].
+#[derive(Clone, Copy)]
+pub(crate) struct SigmoidOp;
+
+impl ActivationOp for SigmoidOp {
+    const NAME: &'static str = "sigmoid";
+    const SAVE_CODE: u8 = 1;
+    #[inline(always)]
+    fn forward_v<S: Simd>(s: S, z: S::V) -> S::V {
+        sigmoid_v(s, z)
+    }
+    /// `dh · h · (1 − h)`.
+    #[inline(always)]
+    fn deriv_mul_v<S: Simd>(s: S, dh: S::V, h: S::V) -> S::V {
+        s.mul(s.mul(dh, h), s.sub(s.splat(1.0), h))
+    }
+    fn scalar(z: f32) -> f32 {
+        sigmoid_scalar(z)
+    }
+    fn derivative_scalar(h: f32) -> f32 {
+        h * (1.0 - h)
+    }
+}
+
+/// [`Activation::Relu`].
+#[derive(Clone, Copy)]
+pub(crate) struct ReluOp;
+
+impl ActivationOp for ReluOp {
+    const NAME: &'static str = "relu";
+    const SAVE_CODE: u8 = 2;
+    #[inline(always)]
+    fn forward_v<S: Simd>(s: S, z: S::V) -> S::V {
+        relu_v(s, z)
+    }
+    /// `dh` where `h > 0`, else 0.
+    #[inline(always)]
+    fn deriv_mul_v<S: Simd>(s: S, dh: S::V, h: S::V) -> S::V {
+        s.lt_select(s.splat(0.0), h, dh, s.splat(0.0))
+    }
+    fn scalar(z: f32) -> f32 {
+        if z < 0.0 { 0.0 } else { z }
+    }
+    fn derivative_scalar(h: f32) -> f32 {
+        if h > 0.0 { 1.0 } else { 0.0 }
+    }
+}
+
+/// [`Activation::Tanh`].
+#[derive(Clone, Copy)]
+pub(crate) struct TanhOp;
+
+impl ActivationOp for TanhOp {
+    const NAME: &'static str = "tanh";
+    const SAVE_CODE: u8 = 3;
+    #[inline(always)]
+    fn forward_v<S: Simd>(s: S, z: S::V) -> S::V {
+        tanh_v(s, z)
+    }
+    /// `dh · (1 − h²)`.
+    #[inline(always)]
+    fn deriv_mul_v<S: Simd>(s: S, dh: S::V, h: S::V) -> S::V {
+        s.mul(dh, s.sub(s.splat(1.0), s.mul(h, h)))
+    }
+    fn scalar(z: f32) -> f32 {
+        libm::tanhf(z)
+    }
+    fn derivative_scalar(h: f32) -> f32 {
+        1.0 - h * h
+    }
+}
+
+/// Copies `n` values from `x` to `out` unless they are the same range.
+///
+/// # Safety
+/// `x..x+n` readable, `out..out+n` writable; the same range or disjoint.
+#[inline(always)]
+unsafe fn copy_unless_same(x: *const f32, out: *mut f32, n: usize) {
+    if !core::ptr::eq(x, out) {
+        // SAFETY: valid and disjoint (the caller's contract, and not the same range).
+        unsafe { core::ptr::copy_nonoverlapping(x, out, n) }
+    }
 }
 
 // expf in the style of Cephes: n = round(y·log2 e), r = y − n·ln 2 (in two parts), e^r by
@@ -138,37 +396,49 @@ pub(crate) fn relu_v<S: Simd>(s: S, x: S::V) -> S::V {
 }
 
 impl Activation {
+    /// Parses a [save code](Activation::save_code); `None` for a byte no activation has.
+    ///
+    /// ```
+    /// use microprop::Activation;
+    /// for &a in Activation::ALL {
+    ///     assert_eq!(Activation::from_save_code(a.save_code()), Some(a));
+    /// }
+    /// assert_eq!(Activation::from_save_code(0xFF), None);
+    /// ```
+    pub const fn from_save_code(code: u8) -> Option<Activation> {
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            if Self::ALL[i].save_code() == code {
+                return Some(Self::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
     /// The activation of one value, computed in scalar code with `libm` (the reference the
     /// vector kernels are tested against; accurate to about 1 ULP, subnormals included).
     pub fn scalar(self, z: f32) -> f32 {
-        match self {
-            Activation::Identity => z,
-            Activation::Sigmoid => sigmoid_scalar(z),
-            Activation::Relu => {
-                if z < 0.0 {
-                    0.0
-                } else {
-                    z
-                }
+        struct Scalar(f32);
+        impl ActivationVisitor for Scalar {
+            type Output = f32;
+            fn call<A: ActivationOp>(self) -> f32 {
+                A::scalar(self.0)
             }
-            Activation::Tanh => libm::tanhf(z),
         }
+        self.dispatch(Scalar(z))
     }
 
     /// `f'(z)` expressed through the output `h = f(z)`, in scalar code.
     pub fn derivative_scalar(self, h: f32) -> f32 {
-        match self {
-            Activation::Identity => 1.0,
-            Activation::Sigmoid => h * (1.0 - h),
-            Activation::Relu => {
-                if h > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
+        struct Derivative(f32);
+        impl ActivationVisitor for Derivative {
+            type Output = f32;
+            fn call<A: ActivationOp>(self) -> f32 {
+                A::derivative_scalar(self.0)
             }
-            Activation::Tanh => 1.0 - h * h,
         }
+        self.dispatch(Derivative(h))
     }
 
     /// `out[i] = f(z[i])`.
@@ -324,20 +594,6 @@ pub(crate) trait Lanewise2: Copy {
     fn apply<S: Simd>(self, s: S, a: S::V, b: S::V) -> S::V;
 }
 
-macro_rules! lanewise1 {
-    ($(#[$doc:meta])* $name:ident, |$s:ident, $v:ident| $body:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy)]
-        pub(crate) struct $name;
-        impl Lanewise1 for $name {
-            #[inline(always)]
-            fn apply<S: Simd>(self, $s: S, $v: S::V) -> S::V {
-                $body
-            }
-        }
-    };
-}
-
 macro_rules! lanewise2 {
     ($(#[$doc:meta])* $name:ident, |$s:ident, $a:ident, $b:ident| $body:expr) => {
         $(#[$doc])*
@@ -352,30 +608,40 @@ macro_rules! lanewise2 {
     };
 }
 
-lanewise1!(
-    /// `σ(v)`.
-    SigmoidFn, |s, v| sigmoid_v(s, v)
-);
-lanewise1!(
-    /// `max(v, 0)`.
-    ReluFn, |s, v| relu_v(s, v)
-);
-lanewise1!(
-    /// `tanh v`.
-    TanhFn, |s, v| tanh_v(s, v)
-);
-lanewise2!(
-    /// `dh · h · (1 − h)`.
-    SigmoidBackFn, |s, g, h| deriv_mul_v(s, Activation::Sigmoid, g, h)
-);
-lanewise2!(
-    /// `dh` where `h > 0`, else 0.
-    ReluBackFn, |s, g, h| deriv_mul_v(s, Activation::Relu, g, h)
-);
-lanewise2!(
-    /// `dh · (1 − h²)`.
-    TanhBackFn, |s, g, h| deriv_mul_v(s, Activation::Tanh, g, h)
-);
+/// [`ActivationOp::forward_v`] of `A` as a [`Lanewise1`].
+pub(crate) struct ForwardOf<A>(PhantomData<A>);
+
+impl<A> Clone for ForwardOf<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for ForwardOf<A> {}
+
+impl<A: ActivationOp> Lanewise1 for ForwardOf<A> {
+    #[inline(always)]
+    fn apply<S: Simd>(self, s: S, v: S::V) -> S::V {
+        A::forward_v(s, v)
+    }
+}
+
+/// [`ActivationOp::deriv_mul_v`] of `A` as a [`Lanewise2`]: `(dh, h) ↦ dh · f'`.
+pub(crate) struct BackwardOf<A>(PhantomData<A>);
+
+impl<A> Clone for BackwardOf<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for BackwardOf<A> {}
+
+impl<A: ActivationOp> Lanewise2 for BackwardOf<A> {
+    #[inline(always)]
+    fn apply<S: Simd>(self, s: S, dh: S::V, h: S::V) -> S::V {
+        A::deriv_mul_v(s, dh, h)
+    }
+}
+
 lanewise2!(
     /// `a + b`.
     AddFn, |s, a, b| s.add(a, b)
@@ -457,62 +723,32 @@ pub(crate) unsafe fn map2<S: Simd, F: Lanewise2>(
     }
 }
 
+/// `f(v)` for one vector (the GEMM epilogue's activation).
 #[inline(always)]
-pub(crate) unsafe fn forward_body<S: Simd>(
-    s: S,
-    act: Activation,
-    x: *const f32,
-    out: *mut f32,
-    n: usize,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match act {
-            Activation::Identity => {
-                if !core::ptr::eq(x, out) {
-                    core::ptr::copy_nonoverlapping(x, out, n)
-                }
-            }
-            Activation::Sigmoid => map1(s, x, out, n, SigmoidFn),
-            Activation::Relu => map1(s, x, out, n, ReluFn),
-            Activation::Tanh => map1(s, x, out, n, TanhFn),
+pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
+    struct ActV<S: Simd>(S, S::V);
+    impl<S: Simd> ActivationVisitor for ActV<S> {
+        type Output = S::V;
+        #[inline(always)]
+        fn call<A: ActivationOp>(self) -> S::V {
+            A::forward_v(self.0, self.1)
         }
     }
+    act.dispatch(ActV(s, v))
 }
 
 /// `dh · f'` from the output `h`, one vector.
 #[inline(always)]
 pub(crate) fn deriv_mul_v<S: Simd>(s: S, act: Activation, dh: S::V, h: S::V) -> S::V {
-    match act {
-        Activation::Identity => dh,
-        Activation::Sigmoid => s.mul(s.mul(dh, h), s.sub(s.splat(1.0), h)),
-        Activation::Relu => s.lt_select(s.splat(0.0), h, dh, s.splat(0.0)),
-        Activation::Tanh => s.mul(dh, s.sub(s.splat(1.0), s.mul(h, h))),
-    }
-}
-
-#[inline(always)]
-unsafe fn backward_body<S: Simd>(
-    s: S,
-    act: Activation,
-    dh: *const f32,
-    h: *const f32,
-    dz: *mut f32,
-    n: usize,
-) {
-    // SAFETY: forwarded from the caller. `match` outside the loop: one loop per activation.
-    unsafe {
-        match act {
-            Activation::Identity => {
-                if !core::ptr::eq(dh, dz) {
-                    core::ptr::copy_nonoverlapping(dh, dz, n)
-                }
-            }
-            Activation::Sigmoid => map2(s, dh, h, dz, n, SigmoidBackFn),
-            Activation::Relu => map2(s, dh, h, dz, n, ReluBackFn),
-            Activation::Tanh => map2(s, dh, h, dz, n, TanhBackFn),
+    struct DerivMulV<S: Simd>(S, S::V, S::V);
+    impl<S: Simd> ActivationVisitor for DerivMulV<S> {
+        type Output = S::V;
+        #[inline(always)]
+        fn call<A: ActivationOp>(self) -> S::V {
+            A::deriv_mul_v(self.0, self.1, self.2)
         }
     }
+    act.dispatch(DerivMulV(s, dh, h))
 }
 
 /// Forward activation over raw memory.
@@ -556,8 +792,21 @@ impl WithSimd for Forward {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // SAFETY: the fields satisfy `forward_raw`'s contract (built only there).
-        unsafe { forward_body(s, self.act, self.x, self.out, self.n) }
+        struct Body<S> {
+            s: S,
+            f: Forward,
+        }
+        impl<S: Simd> ActivationVisitor for Body<S> {
+            type Output = ();
+            #[inline(always)]
+            fn call<A: ActivationOp>(self) {
+                let Forward { x, out, n, .. } = self.f;
+                // SAFETY: the fields satisfy `forward_raw`'s contract (built only there).
+                unsafe { A::forward_slice(self.s, x, out, n) }
+            }
+        }
+        // One match, outside the loop: one loop per activation.
+        self.act.dispatch(Body { s, f: self })
     }
 }
 
@@ -574,7 +823,19 @@ impl WithSimd for Backward {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // SAFETY: the fields satisfy `backward_raw`'s contract (built only there).
-        unsafe { backward_body(s, self.act, self.dh, self.h, self.dz, self.n) }
+        struct Body<S> {
+            s: S,
+            b: Backward,
+        }
+        impl<S: Simd> ActivationVisitor for Body<S> {
+            type Output = ();
+            #[inline(always)]
+            fn call<A: ActivationOp>(self) {
+                let Backward { dh, h, dz, n, .. } = self.b;
+                // SAFETY: the fields satisfy `backward_raw`'s contract (built only there).
+                unsafe { A::backward_slice(self.s, dh, h, dz, n) }
+            }
+        }
+        self.act.dispatch(Body { s, b: self })
     }
 }

@@ -8,20 +8,13 @@ use microprop::{
     squared_error_scalar,
 };
 
-const ACTS: [Activation; 4] = [
-    Activation::Identity,
-    Activation::Sigmoid,
-    Activation::Relu,
-    Activation::Tanh,
-];
-
 #[test]
 fn activations_forward_and_backward_match_scalar() {
     let mut rng = rng(21);
     for n in lengths() {
         let z: Vec<f32> = fill(&mut rng, n).iter().map(|x| x * 20.0).collect();
         let dh = fill(&mut rng, n);
-        for act in ACTS {
+        for &act in Activation::ALL {
             let h_ref: Vec<f32> = z.iter().map(|&x| act.scalar(x)).collect();
             let dz_ref: Vec<f32> = dh
                 .iter()

@@ -1,13 +1,13 @@
-//! `Mlp::save` / `Mlp::load`: bit-exact round trips, golden bytes that pin the format,
-//! and rejection, with the destination untouched bit for bit, of every single-byte
-//! corruption, every truncation, blobs of other networks, non-finite weights and wrong
-//! buffer lengths.
+//! `Mlp::save` / `Mlp::load` / `Mlp::from_saved`: bit-exact round trips, golden bytes
+//! that pin the format, networks rebuilt from their blobs, and rejection, with the
+//! destination untouched bit for bit, of every single-byte corruption, every truncation,
+//! blobs of other networks, non-finite weights and wrong buffer lengths.
 
 mod common;
 use common::*;
 use microprop::Activation::{self, Identity, Relu, Sigmoid, Tanh};
 use microprop::Error;
-use microprop::nn::Mlp;
+use microprop::nn::{Mlp, SavedInfo};
 use rand::RngExt;
 
 /// A NaN with a payload: no decoded weight can have these bits.
@@ -57,6 +57,70 @@ fn load_sentinel(net: &Mlp, bytes: &[u8]) -> Result<Vec<f32>, Error> {
             Err(e)
         }
     }
+}
+
+/// Storage entries past what any blob here needs, each holding a sentinel.
+const SPARE: usize = 3;
+
+fn sizes_sentinel(len: usize) -> Vec<usize> {
+    (0..len).map(|i| usize::MAX - i).collect()
+}
+
+fn acts_sentinel(len: usize) -> Vec<Activation> {
+    let all = Activation::ALL;
+    (0..len).map(|i| all[(3 * i + 1) % all.len()]).collect()
+}
+
+/// A network's shape, owned.
+type Shape = (Vec<usize>, Vec<Activation>, bool);
+
+/// `from_saved` into sentinel-filled storage of `sizes_len` and `acts_len` entries:
+/// asserts it is untouched when `from_saved` fails, and agrees with `saved_info`;
+/// on success, that only the prefixes were written.
+fn from_saved_sentinel(bytes: &[u8], sizes_len: usize, acts_len: usize) -> Result<Shape, Error> {
+    let mut sizes = sizes_sentinel(sizes_len);
+    let mut acts = acts_sentinel(acts_len);
+    let info = Mlp::saved_info(bytes);
+    match Mlp::from_saved(bytes, &mut sizes, &mut acts) {
+        Ok(net) => {
+            let shape = (
+                net.sizes().to_vec(),
+                net.activations().to_vec(),
+                net.has_bias(),
+            );
+            let info = info.expect("from_saved accepted what saved_info rejects");
+            assert_eq!(info.layers, net.layers());
+            assert_eq!(info.sizes_len(), net.layers() + 1);
+            assert_eq!(info.bias, net.has_bias());
+            assert_eq!(info.param_len, Mlp::param_len(net.sizes(), net.has_bias()));
+            assert_eq!(Mlp::check_saved(bytes), Ok(info.blob_len));
+            let l = shape.1.len();
+            assert_eq!(sizes[l + 1..], sizes_sentinel(sizes_len)[l + 1..]);
+            assert_eq!(acts[l..], acts_sentinel(acts_len)[l..]);
+            Ok(shape)
+        }
+        Err(e) => {
+            assert_eq!(
+                sizes,
+                sizes_sentinel(sizes_len),
+                "{e:?}: sizes written on error"
+            );
+            assert_eq!(
+                acts,
+                acts_sentinel(acts_len),
+                "{e:?}: acts written on error"
+            );
+            if !matches!(e, Error::BufferTooSmall { .. }) {
+                assert_eq!(info, Err(e), "saved_info and from_saved disagree");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// [`from_saved_sentinel`] with storage for any blob of up to `max_layers` layers.
+fn from_saved_roomy(bytes: &[u8], max_layers: usize) -> Result<Shape, Error> {
+    from_saved_sentinel(bytes, max_layers + 1 + SPARE, max_layers + SPARE)
 }
 
 fn save_vec(net: &Mlp, params: &[f32]) -> Vec<u8> {
@@ -117,9 +181,23 @@ fn golden_bytes_pin_the_format() {
         let loaded = load_sentinel(&net, golden).unwrap();
         assert_eq!(bits(&loaded), bits(&params));
         assert_eq!(Mlp::check_saved(golden), Ok(golden.len()));
+        let shape = from_saved_roomy(golden, 2).unwrap();
+        assert_eq!(
+            shape,
+            (
+                net.sizes().to_vec(),
+                net.activations().to_vec(),
+                net.has_bias()
+            )
+        );
     }
     assert_eq!(Mlp::SAVE_MAGIC, *b"MPRP");
     assert_eq!(Mlp::SAVE_VERSION, 1);
+    assert_eq!(
+        [Identity, Sigmoid, Relu, Tanh].map(Activation::save_code),
+        [0, 1, 2, 3],
+        "activation codes changed"
+    );
 }
 
 #[test]
@@ -202,6 +280,7 @@ fn every_single_byte_corruption_is_rejected() {
                     "byte {i} = {v:#04x}: {e:?}"
                 );
                 assert_eq!(Mlp::check_saved(&bad), Err(e));
+                assert_eq!(from_saved_roomy(&bad, 2), Err(e));
             }
         }
     }
@@ -219,8 +298,10 @@ fn every_truncation_is_rejected() {
             e => panic!("{len}: {e:?}"),
         }
         assert_eq!(Mlp::check_saved(&blob[..len]), Err(e));
+        assert_eq!(from_saved_roomy(&blob[..len], 2), Err(e));
     }
     assert!(load_sentinel(&net, &blob).is_ok());
+    assert!(from_saved_roomy(&blob, 2).is_ok());
 }
 
 #[test]
@@ -311,6 +392,7 @@ fn non_finite_weights_are_rejected() {
         let e = load_sentinel(&net, &blob).unwrap_err();
         assert!(matches!(e, Error::NonFinite { .. }), "{e:?}");
         assert_eq!(Mlp::check_saved(&blob), Err(e));
+        assert_eq!(from_saved_roomy(&blob, 1), Err(e));
     }
 }
 
@@ -339,6 +421,10 @@ fn invalid_header_fields_are_named() {
             Error::Corrupt { what: w } => assert!(w.contains(what), "{at}: {w}"),
             e => panic!("{at}: {e:?}"),
         }
+        assert!(matches!(
+            from_saved_roomy(&blob, 1),
+            Err(Error::Corrupt { .. })
+        ));
     }
     // Sizes whose parameter count overflows usize, and an absurd layer count: rejected
     // without reading past the end.
@@ -411,4 +497,94 @@ fn error_messages_say_what_to_do() {
         msg.contains("layer count") && msg.contains("nothing was loaded"),
         "{msg}"
     );
+}
+
+/// save → saved_info → from_saved → load rebuilds the network: the same shape, the same
+/// parameters, bit-identical forward outputs. Every activation, with and without bias.
+#[test]
+fn from_saved_rebuilds_the_network() {
+    let mut rng = rng(11);
+    let mut cases: Vec<(Vec<usize>, Vec<Activation>, bool)> = vec![
+        (vec![1, 1], vec![Identity], false),
+        (vec![4, 7, 6, 3], vec![Tanh, Sigmoid, Identity], true),
+        (vec![5, 9, 2], vec![Relu, Sigmoid], false),
+    ];
+    for &a in Activation::ALL {
+        for bias in [false, true] {
+            cases.push((vec![3, 5, 2], vec![a, Identity], bias));
+            cases.push((vec![2, 4], vec![a], bias));
+        }
+    }
+    for (sizes, acts, bias) in cases {
+        let ctx = format!("{sizes:?} {acts:?} bias {bias}");
+        let net = Mlp::new(&sizes, &acts, bias).unwrap();
+        let params = fill(&mut rng, Mlp::param_len(&sizes, bias));
+        let mut blob = save_vec(&net, &params);
+        blob.extend([0xFF; 7]); // the rest of a flash page
+
+        let info: SavedInfo = Mlp::saved_info(&blob).unwrap();
+        assert_eq!(
+            (info.layers, info.bias, info.param_len, info.blob_len),
+            (acts.len(), bias, params.len(), blob.len() - 7),
+            "{ctx}"
+        );
+        // Storage of exactly the size saved_info asks for, and larger.
+        for spare in [0, SPARE] {
+            let shape =
+                from_saved_sentinel(&blob, info.sizes_len() + spare, info.layers + spare).unwrap();
+            assert_eq!(shape, (sizes.clone(), acts.clone(), bias), "{ctx}");
+        }
+        let (mut st_sizes, mut st_acts) = (vec![0; info.sizes_len()], vec![Identity; info.layers]);
+        let rebuilt = Mlp::from_saved(&blob, &mut st_sizes, &mut st_acts).unwrap();
+        let mut back = vec![SENTINEL; info.param_len];
+        assert_eq!(rebuilt.load(&blob, &mut back), Ok(info.blob_len), "{ctx}");
+        assert_eq!(bits(&back), bits(&params), "{ctx}");
+
+        let n = 5;
+        let x: Vec<f32> = fill(&mut rng, n * sizes[0])
+            .iter()
+            .map(|v| 4.0 * v)
+            .collect();
+        let d_out = sizes[sizes.len() - 1];
+        let mut ws = vec![0.0; Mlp::forward_workspace_len(&sizes, n)];
+        let (mut want, mut got) = (vec![f32::NAN; n * d_out], vec![f32::NAN; n * d_out]);
+        net.forward(&params, &x, &mut want, &mut ws).unwrap();
+        rebuilt.forward(&back, &x, &mut got, &mut ws).unwrap();
+        assert_eq!(bits(&got), bits(&want), "{ctx}");
+    }
+}
+
+/// Storage too short for the blob's network: `BufferTooSmall` naming the buffer and the
+/// length it needs, nothing written, for every too-short length.
+#[test]
+fn from_saved_with_too_small_storage_errors_and_writes_nothing() {
+    let net = Mlp::new(&[3, 4, 4, 2], &[Relu, Tanh, Identity], true).unwrap();
+    let mut rng = rng(12);
+    let blob = save_vec(&net, &fill(&mut rng, Mlp::param_len(net.sizes(), true)));
+    for sizes_len in 0..=6 {
+        for acts_len in 0..=5 {
+            let r = from_saved_sentinel(&blob, sizes_len, acts_len);
+            match r {
+                Ok(shape) => {
+                    assert!(sizes_len >= 4 && acts_len >= 3);
+                    assert_eq!(shape.0, [3, 4, 4, 2]);
+                }
+                Err(Error::BufferTooSmall { what, needed, len }) if sizes_len < 4 => {
+                    assert!(what.starts_with("sizes"), "{what}");
+                    assert_eq!((needed, len), (4, sizes_len));
+                }
+                Err(Error::BufferTooSmall { what, needed, len }) => {
+                    assert!(acts_len < 3);
+                    assert!(what.starts_with("acts"), "{what}");
+                    assert_eq!((needed, len), (3, acts_len));
+                }
+                Err(e) => panic!("{sizes_len} {acts_len}: {e:?}"),
+            }
+        }
+    }
+    // The blob is checked first: a corrupt one is reported as such, whatever the storage.
+    let e = from_saved_sentinel(&blob[..blob.len() - 1], 0, 0).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e:?}");
+    let msg = from_saved_sentinel(&blob, 2, 3).unwrap_err().to_string();
+    assert!(msg.contains("sizes") && msg.contains('4'), "{msg}");
 }

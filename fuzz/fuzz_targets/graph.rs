@@ -244,12 +244,8 @@ fn run(u: &mut Unstructured) {
             // unary gates
             7 | 8 => {
                 let (x, xi) = pick(u, &own);
-                let act = [
-                    Activation::Identity,
-                    Activation::Sigmoid,
-                    Activation::Relu,
-                    Activation::Tanh,
-                ][u.arbitrary::<u8>().unwrap_or(0) as usize % 4];
+                let all = Activation::ALL;
+                let act = all[u.arbitrary::<u8>().unwrap_or(0) as usize % all.len()];
                 let r = match (code % 16, u.arbitrary::<u8>().unwrap_or(0) % 4) {
                     (7, _) => g.exp(x),
                     (_, 0) => g.activation(act, x),

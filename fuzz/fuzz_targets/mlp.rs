@@ -27,13 +27,6 @@ use microprop::nn::Mlp;
 use microprop::simd::with_isa;
 use microprop::{Activation, Error};
 
-const ACTS: [Activation; 4] = [
-    Activation::Identity,
-    Activation::Sigmoid,
-    Activation::Relu,
-    Activation::Tanh,
-];
-
 fn bits_eq(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
@@ -44,6 +37,7 @@ fn act_f64(act: Activation, z: f64) -> f64 {
         Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
         Activation::Relu => z.max(0.0),
         Activation::Tanh => z.tanh(),
+        _ => unimplemented!("no f64 reference for {}", act.name()),
     }
 }
 
@@ -119,7 +113,8 @@ fn run(u: &mut Unstructured) {
     }
     let mut acts = Vec::new();
     for _ in 0..sizes.len().saturating_sub(1) {
-        acts.push(ACTS[u.arbitrary::<u8>().unwrap_or(0) as usize % 4]);
+        let all = Activation::ALL;
+        acts.push(all[u.arbitrary::<u8>().unwrap_or(0) as usize % all.len()]);
     }
     if hostile == 254 {
         acts.push(Activation::Relu);

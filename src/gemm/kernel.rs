@@ -1,8 +1,7 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
 use super::loops::Epilogue;
-use crate::Activation;
-use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
+use crate::activation::{act_v, deriv_mul_v};
 use crate::simd::Simd;
 
 /// Magnitude below which the fused epilogues write zero; see [`flush_tiny`].
@@ -24,16 +23,6 @@ pub(crate) fn flush_tiny<S: Simd>(s: S, v: S::V) -> S::V {
 
 /// Largest `NR` of any backend: bounds the stack tile of edge tiles.
 pub(crate) const TILE_MAX: usize = 64;
-
-#[inline(always)]
-pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
-    match act {
-        Activation::Identity => v,
-        Activation::Sigmoid => sigmoid_v(s, v),
-        Activation::Relu => relu_v(s, v),
-        Activation::Tanh => tanh_v(s, v),
-    }
-}
 
 /// Computes one `MR × NR` tile (`NR = NV·LANES`) of `A·B` from packed strips, then
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.

@@ -8,3 +8,4 @@ pub mod save;
 
 pub use mlp::Mlp;
 pub use neuron::Neuron;
+pub use save::SavedInfo;

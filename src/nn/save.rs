@@ -8,6 +8,32 @@
 //! [`Mlp::check_saved`] runs the network-independent checks alone, e.g. to verify a blob
 //! received over the air before erasing the old one.
 //!
+//! A blob describes itself: its header holds the layer sizes, activations and bias
+//! setting. Firmware that did not declare the network at compile time reads them with
+//! [`Mlp::saved_info`] (to size its storage) and [`Mlp::from_saved`] (to build the
+//! [`Mlp`] in that storage), then loads the parameters with [`Mlp::load`]:
+//!
+//! ```
+//! use microprop::{Activation, nn::Mlp};
+//! # let net = Mlp::new(&[3, 4, 2], &[Activation::Tanh, Activation::Identity], true)?;
+//! # let mut flash = [0xFFu8; 256];
+//! # net.save(&[0.5; 26], &mut flash)?;
+//! // Storage for networks of up to 4 layers, whatever the blob holds.
+//! let mut sizes = [0usize; 5];
+//! let mut acts = [Activation::Identity; 4];
+//! let mut params = [0.0f32; 64];
+//!
+//! let info = Mlp::saved_info(&flash)?; // checks the whole blob
+//! let params = &mut params[..info.param_len]; // (check it fits in real firmware)
+//! let net = Mlp::from_saved(&flash, &mut sizes, &mut acts)?;
+//! net.load(&flash, params)?;
+//! assert_eq!(net.sizes(), &[3, 4, 2]);
+//! assert_eq!(net.activations(), &[Activation::Tanh, Activation::Identity]);
+//! # Ok::<(), microprop::Error>(())
+//! ```
+//!
+//! No new format version was needed for this: version 1 always stored the shape.
+//!
 //! # Format (version 1)
 //! All integers are little-endian, whatever the target. Fields follow each other with no
 //! padding and are read byte by byte (`from_le_bytes`), so the blob needs no alignment:
@@ -20,7 +46,7 @@
 //! | 6 | 2 | flags, `u16`: bit 0 set = layers have biases; every other bit 0 |
 //! | 8 | 4 | layer count `L ≥ 1`, `u32` |
 //! | 12 | 4·(L+1) | layer sizes `d₀ … d_L`, each a `u32 ≥ 1` |
-//! | 16 + 4L | L | activation of each layer, one byte: Identity 0, Sigmoid 1, Relu 2, Tanh 3 |
+//! | 16 + 4L | L | activation of each layer, one byte ([`Activation::save_code`]): Identity 0, Sigmoid 1, Relu 2, Tanh 3 |
 //! | 16 + 5L | 4 | parameter count `P` = [`Mlp::param_len`]`(sizes, bias)`, `u32` |
 //! | 20 + 5L | 4·P | the parameters as IEEE 754 binary32, in [`Mlp`]'s parameter layout |
 //! | 20 + 5L + 4P | 4 | CRC-32 of every byte before it, `u32` |
@@ -45,6 +71,11 @@
 //!   setting: [`Error::WrongNetwork`];
 //! * a `params` buffer of the wrong length: [`Error::ShapeMismatch`].
 //!
+//! [`Mlp::saved_info`] and [`Mlp::from_saved`] check the blob as [`Mlp::check_saved`]
+//! does (structure, checksum, finite weights) before they return or write anything;
+//! [`Mlp::from_saved`] then returns [`Error::BufferTooSmall`] for storage too short for
+//! the blob's network, also before writing.
+//!
 //! Over a blob whose header still gives its true length, CRC-32 detects every error burst
 //! of up to 32 bits, and every error of up to 3 flipped bits in blobs of up to 11 KiB;
 //! other corruptions pass with probability about 2⁻³². (A corrupt header is usually caught
@@ -59,19 +90,6 @@ use crate::{Activation, Error};
 /// count and checksum.
 const FIXED: usize = 4 + 2 + 2 + 4 + 4 + 4 + 4;
 const FLAG_BIAS: u16 = 1;
-
-const fn act_code(a: Activation) -> u8 {
-    match a {
-        Activation::Identity => 0,
-        Activation::Sigmoid => 1,
-        Activation::Relu => 2,
-        Activation::Tanh => 3,
-    }
-}
-
-const fn valid_act_code(c: u8) -> bool {
-    c <= act_code(Activation::Tanh)
-}
 
 /// The CRC-32 lookup table (reflected, polynomial `0xEDB88320`), built at compile time.
 const CRC_TABLE: [u32; 256] = crc_table();
@@ -217,7 +235,10 @@ impl<'b> Blob<'b> {
             }
             prev = Some(d);
         }
-        if !acts.iter().all(|&c| valid_act_code(c)) {
+        if !acts
+            .iter()
+            .all(|&c| Activation::from_save_code(c).is_some())
+        {
             return Err(corrupt("unknown activation code"));
         }
         if usize::try_from(count).ok() != Some(expect) {
@@ -272,7 +293,7 @@ impl<'b> Blob<'b> {
             .acts
             .iter()
             .zip(net.activations())
-            .all(|(&c, &a)| c == act_code(a));
+            .all(|(&c, &a)| c == a.save_code());
         if !same_acts {
             return wrong("its activations differ");
         }
@@ -280,7 +301,126 @@ impl<'b> Blob<'b> {
     }
 }
 
+/// The shape of the network a saved blob holds, from [`Mlp::saved_info`]: enough to size
+/// the storage [`Mlp::from_saved`] and [`Mlp::load`] need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SavedInfo {
+    /// The layer count `L`: [`Mlp::from_saved`] needs `L + 1` sizes and `L` activations.
+    pub layers: usize,
+    /// Whether the layers have biases.
+    pub bias: bool,
+    /// The parameter count `P = `[`Mlp::param_len`]`(sizes, bias)`: the length of the
+    /// `params` buffer [`Mlp::load`] fills.
+    pub param_len: usize,
+    /// Bytes of the blob, checksum included (what [`Mlp::check_saved`] returns); bytes
+    /// after it are not part of it.
+    pub blob_len: usize,
+}
+
+impl SavedInfo {
+    /// `L + 1`: the entries of the `sizes` storage [`Mlp::from_saved`] needs.
+    pub const fn sizes_len(&self) -> usize {
+        self.layers + 1
+    }
+}
+
+impl<'s> Mlp<'s> {
+    /// The network saved in `blob`, built in caller storage: writes its `L + 1` layer
+    /// sizes to the start of `sizes` and its `L` activations to the start of `acts`, and
+    /// returns an [`Mlp`] borrowing those prefixes (entries past them are left alone).
+    /// Then [`Mlp::load`] reads the parameters. Allocates nothing.
+    ///
+    /// For firmware that does not know the network at compile time: storage for the
+    /// largest network it accepts, or sized first with [`Mlp::saved_info`].
+    ///
+    /// # Errors
+    /// `sizes` and `acts` are left exactly as they were on any error.
+    /// * [`Error::Corrupt`], [`Error::NonFinite`]: as [`Mlp::check_saved`]; the whole blob,
+    ///   checksum included, is checked before anything is written.
+    /// * [`Error::BufferTooSmall`]: `sizes` shorter than `L + 1`
+    ///   ([`SavedInfo::sizes_len`]), or `acts` shorter than `L` ([`SavedInfo::layers`]);
+    ///   `what` names which, `needed` says how long it must be.
+    ///
+    /// ```
+    /// use microprop::{Activation, Error, nn::Mlp};
+    /// # let saved = Mlp::new(&[2, 3, 1], &[Activation::Relu, Activation::Sigmoid], false)?;
+    /// # let mut blob = [0u8; Mlp::saved_len(&[2, 3, 1], false)];
+    /// # saved.save(&[0.5; 9], &mut blob)?;
+    /// let mut sizes = [0usize; 2]; // room for one layer only
+    /// let mut acts = [Activation::Identity; 1];
+    /// let e = Mlp::from_saved(&blob, &mut sizes, &mut acts).unwrap_err();
+    /// assert!(matches!(e, Error::BufferTooSmall { needed: 3, len: 2, .. }));
+    /// assert_eq!(sizes, [0, 0]); // untouched
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    pub fn from_saved(
+        blob: &[u8],
+        sizes: &'s mut [usize],
+        acts: &'s mut [Activation],
+    ) -> Result<Mlp<'s>, Error> {
+        let b = Blob::parse(blob)?;
+        let layers = b.acts.len();
+        if sizes.len() < layers + 1 {
+            return Err(Error::BufferTooSmall {
+                what: "sizes (Mlp::from_saved needs SavedInfo::sizes_len = layers + 1 entries)",
+                needed: layers + 1,
+                len: sizes.len(),
+            });
+        }
+        if acts.len() < layers {
+            return Err(Error::BufferTooSmall {
+                what: "acts (Mlp::from_saved needs SavedInfo::layers entries)",
+                needed: layers,
+                len: acts.len(),
+            });
+        }
+        // `parse` checked every field, so nothing below can fail: each size is ≥ 1 and
+        // fits `usize` (their parameter count did not overflow), each code is known, and
+        // the parameter count is below `usize::MAX` (its 4·P bytes are in the blob).
+        for (d, bytes) in sizes.iter_mut().zip(b.sizes.chunks_exact(4)) {
+            *d = usize::try_from(le_u32(bytes)).unwrap_or(usize::MAX);
+        }
+        for (a, &code) in acts.iter_mut().zip(b.acts) {
+            if let Some(act) = Activation::from_save_code(code) {
+                *a = act;
+            }
+        }
+        let sizes: &'s [usize] = sizes;
+        let acts: &'s [Activation] = acts;
+        Mlp::new(&sizes[..layers + 1], &acts[..layers], b.bias)
+    }
+}
+
 impl Mlp<'_> {
+    /// Checks that `blob` starts with an intact saved blob (as [`Mlp::check_saved`]) and
+    /// returns the shape it holds: layer count, bias setting, parameter count and blob
+    /// length, to size the storage of [`Mlp::from_saved`] and [`Mlp::load`].
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] or [`Error::NonFinite`], as [`Mlp::load`].
+    ///
+    /// ```
+    /// use microprop::{Activation::*, nn::Mlp};
+    /// const SIZES: [usize; 3] = [2, 3, 1];
+    /// let net = Mlp::new(&SIZES, &[Tanh, Identity], true)?;
+    /// let mut blob = [0u8; Mlp::saved_len(&SIZES, true)];
+    /// net.save(&[0.25; Mlp::param_len(&SIZES, true)], &mut blob)?;
+    /// let info = Mlp::saved_info(&blob)?;
+    /// assert_eq!((info.layers, info.sizes_len(), info.bias), (2, 3, true));
+    /// assert_eq!((info.param_len, info.blob_len), (13, blob.len()));
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    pub fn saved_info(blob: &[u8]) -> Result<SavedInfo, Error> {
+        let b = Blob::parse(blob)?;
+        Ok(SavedInfo {
+            layers: b.acts.len(),
+            bias: b.bias,
+            param_len: b.payload.len() / 4,
+            blob_len: b.len,
+        })
+    }
+
     /// The first four bytes of every saved blob.
     pub const SAVE_MAGIC: [u8; 4] = *b"MPRP";
     /// The format version [`Mlp::save`] writes and [`Mlp::load`] reads.
@@ -384,7 +524,7 @@ impl Mlp<'_> {
             w.put(&(d as u32).to_le_bytes());
         }
         for &a in self.activations() {
-            w.put(&[act_code(a)]);
+            w.put(&[a.save_code()]);
         }
         w.put(&(params.len() as u32).to_le_bytes());
         for p in params {
