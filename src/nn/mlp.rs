@@ -50,7 +50,7 @@ use crate::{Activation, Error, MatMut, MatRef};
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Mlp<'a> {
-    sizes: &'a [usize],
+    pub(super) sizes: &'a [usize],
     acts: &'a [Activation],
     bias: bool,
 }
@@ -351,7 +351,7 @@ impl<'a> Mlp<'a> {
     }
 
     /// Layer `l`'s weights and bias as slices of a buffer of [`Mlp::param_len`] values.
-    fn layer_slices_mut<'p>(
+    pub(super) fn layer_slices_mut<'p>(
         &self,
         params: &'p mut [f32],
         l: usize,
@@ -567,11 +567,7 @@ impl<'a> Mlp<'a> {
     }
 
     /// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y` is checked.
-    fn sum_squared<'y>(
-        &self,
-        x: &[f32],
-        y: &'y [f32],
-    ) -> Result<impl LossPass + 'y, Error> {
+    fn sum_squared<'y>(&self, x: &[f32], y: &'y [f32]) -> Result<impl LossPass + 'y, Error> {
         let n = self.batch(x)?;
         self.check_out("y must be N x sizes[L]", n, y.len())?;
         Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {

@@ -5,6 +5,7 @@
 mod mlp;
 mod neuron;
 pub mod save;
+mod train;
 
 pub use mlp::Mlp;
 pub use neuron::Neuron;
