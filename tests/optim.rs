@@ -128,7 +128,8 @@ fn lr_at(cfg: Cfg, step: u64) -> f32 {
     cosine(lr, lr / 10.0, 3, STEPS, step)
 }
 
-const STEPS: u64 = 10;
+/// Updates per run (fewer under Miri, where each is slow).
+const STEPS: u64 = if cfg!(miri) { 4 } else { 10 };
 
 /// `torch.optim.SGD` / `Adam` / `AdamW` in f64, per element, with an error budget.
 ///

@@ -515,7 +515,13 @@ mod tests {
         });
         for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
             let mut out = [0.0; N];
-            dispatch(isa, SqrtAll { x: &x, out: &mut out });
+            dispatch(
+                isa,
+                SqrtAll {
+                    x: &x,
+                    out: &mut out,
+                },
+            );
             for (&v, &got) in x.iter().zip(&out) {
                 // The exact square root rounded once: f64 holds it to 53 bits, and a
                 // correctly rounded f64 square root rounds correctly again to f32.
