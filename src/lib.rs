@@ -10,6 +10,9 @@
 //! * [`activation`]: [`sigmoid`], ReLU, tanh, identity, and their fused backward passes
 //!   ([`sigmoid_backward`]); [`squared_error`] fused with its gradient; [`sgd_update`],
 //!   [`bias_add`], [`bias_grad`].
+//! * [`optim`]: the [`Optimizer`] trait, [`Sgd`] (momentum, Nesterov, weight decay) and
+//!   [`Adam`] (and AdamW) over caller-owned state sized by `const fn`s, learning-rate
+//!   [schedules](optim::schedule) and [gradient clipping](optim::clip_grad_norm).
 //! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
 //!   `train_step` runs forward, loss, backward and the update with no allocation.
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
@@ -43,7 +46,7 @@ pub mod init;
 mod loss;
 pub mod mat;
 pub mod metrics;
-mod optim;
+pub mod optim;
 pub mod simd;
 
 pub use activation::{
@@ -54,7 +57,9 @@ pub use error::Error;
 pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
 pub use loss::{squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
-pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};
+pub use optim::{
+    Adam, AdamConfig, Optimizer, Sgd, SgdConfig, bias_add, bias_grad, sgd_update, sgd_update_scalar,
+};
 pub mod nn;
 
 /// The README's code blocks, compiled and run as doctests (not under Miri: the tour trains

@@ -5,8 +5,8 @@
 //! [`dispatch`](super::dispatch) provides.
 //!
 //! Platform-specific behavior: `mul_add` always fuses (one rounding); `div` is the exact
-//! `vdivps`, not a reciprocal estimate; partial loads and stores use `vmaskmovps`, which
-//! touches only the `n` requested elements.
+//! `vdivps`, not a reciprocal estimate, and `sqrt` the exact `vsqrtps`; partial loads and
+//! stores use `vmaskmovps`, which touches only the `n` requested elements.
 
 use super::{Isa, Simd};
 use core::arch::x86_64::*;
@@ -83,6 +83,12 @@ unsafe impl Simd for Avx2 {
     fn div(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: the token exists only if the CPU supports AVX2 (and so AVX).
         unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m256) -> __m256 {
+        // SAFETY: the token exists only if the CPU supports AVX2 (and so AVX). `vsqrtps` is
+        // correctly rounded.
+        unsafe { _mm256_sqrt_ps(a) }
     }
     #[inline(always)]
     fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {

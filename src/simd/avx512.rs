@@ -5,9 +5,9 @@
 //! [`dispatch`](super::dispatch) provides.
 //!
 //! Platform-specific behavior: `mul_add` always fuses (one rounding); `div` is the exact
-//! `vdivps`, but `recip_fast` (the sigmoid's division) is `vrcp14ps` refined by one FMA
-//! step, within 0.6 ULP; `mul_pow2i` is one `vscalefps`; partial loads and stores are
-//! masked, so they touch only the `n` requested elements.
+//! `vdivps` and `sqrt` the exact `vsqrtps`, but `recip_fast` (the sigmoid's division) is
+//! `vrcp14ps` refined by one FMA step, within 0.6 ULP; `mul_pow2i` is one `vscalefps`;
+//! partial loads and stores are masked, so they touch only the `n` requested elements.
 
 use super::{Isa, Simd};
 use core::arch::x86_64::*;
@@ -78,6 +78,12 @@ unsafe impl Simd for Avx512 {
     fn div(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: the token exists only if the CPU supports AVX-512F.
         unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m512) -> __m512 {
+        // SAFETY: the token exists only if the CPU supports AVX-512F. `vsqrtps` is correctly
+        // rounded (in the default rounding mode).
+        unsafe { _mm512_sqrt_ps(a) }
     }
     #[inline(always)]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {

@@ -77,6 +77,9 @@ pub(crate) unsafe trait Simd: Copy {
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a / b`, correctly rounded.
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `√a`, correctly rounded (IEEE 754 `squareRoot`): `√−0 = −0`, `√+∞ = +∞`, NaN for
+    /// NaN and for negative lanes.
+    fn sqrt(self, a: Self::V) -> Self::V;
     /// `a · b + c`; one rounding where the instruction set has FMA, two otherwise.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Lanewise `if a < b { t } else { f }` (false for NaN lanes).
@@ -448,5 +451,86 @@ mod x86_wrappers {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2<K: WithSimd>(s: Avx2, kernel: K) -> K::Output {
         kernel.with_simd(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `out[i] = √x[i]` through [`Simd::sqrt`], full vectors then a partial one.
+    struct SqrtAll<'a> {
+        x: &'a [f32],
+        out: &'a mut [f32],
+    }
+
+    impl WithSimd for SqrtAll<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let n = self.x.len().min(self.out.len());
+            let (x, out) = (self.x.as_ptr(), self.out.as_mut_ptr());
+            let mut i = 0;
+            // SAFETY: every access is below `n`, the length of both slices.
+            unsafe {
+                while i + S::LANES <= n {
+                    s.store(out.add(i), s.sqrt(s.load(x.add(i))));
+                    i += S::LANES;
+                }
+                if i < n {
+                    let v = s.sqrt(s.load_partial(x.add(i), n - i));
+                    s.store_partial(out.add(i), v, n - i);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sqrt_is_correctly_rounded_on_every_isa() {
+        const SPECIAL: [f32; 12] = [
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            1e-45,
+            1.0,
+            2.0,
+            4.0,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -1.0,
+            f32::NAN,
+        ];
+        const N: usize = if cfg!(miri) { 52 } else { 4012 };
+        // The special values, then seeded pseudo-random positive finite ones (xorshift).
+        let mut r = 0x9e37_79b9_u32;
+        let x: [f32; N] = core::array::from_fn(|i| {
+            if i < SPECIAL.len() {
+                return SPECIAL[i];
+            }
+            r ^= r << 13;
+            r ^= r >> 17;
+            r ^= r << 5;
+            f32::from_bits(r % 0x7f80_0000)
+        });
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            let mut out = [0.0; N];
+            dispatch(
+                isa,
+                SqrtAll {
+                    x: &x,
+                    out: &mut out,
+                },
+            );
+            for (&v, &got) in x.iter().zip(&out) {
+                // The exact square root rounded once: f64 holds it to 53 bits, and a
+                // correctly rounded f64 square root rounds correctly again to f32.
+                let want = (f64::from(v)).sqrt() as f32;
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{isa:?}: sqrt({v:e}) = {got:e}, want {want:e}"
+                );
+            }
+        }
     }
 }

@@ -7,8 +7,9 @@
 //! compiled.
 //!
 //! Platform-specific behavior: `mul_add` always fuses (`fmla`, one rounding); `div` is the
-//! exact `fdiv`; `max_keep_nan`/`min_keep_nan` are `fmax`/`fmin`, which return NaN when
-//! either operand is NaN; partial loads and stores go through a zero-padded stack buffer.
+//! exact `fdiv` and `sqrt` the exact `fsqrt`; `max_keep_nan`/`min_keep_nan` are
+//! `fmax`/`fmin`, which return NaN when either operand is NaN; partial loads and stores go
+//! through a zero-padded stack buffer.
 
 use super::{Isa, Simd};
 use core::arch::aarch64::*;
@@ -75,6 +76,11 @@ unsafe impl Simd for Neon {
     fn div(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
         // SAFETY: the token exists only if the target has NEON.
         unsafe { vdivq_f32(a, b) }
+    }
+    #[inline(always)]
+    fn sqrt(self, a: float32x4_t) -> float32x4_t {
+        // SAFETY: the token exists only if the target has NEON. `fsqrt` is correctly rounded.
+        unsafe { vsqrtq_f32(a) }
     }
     #[inline(always)]
     fn mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {

@@ -50,6 +50,29 @@ unsafe impl Simd for Portable {
         a / b
     }
     #[inline(always)]
+    fn sqrt(self, a: f32x8) -> f32x8 {
+        // `wide` has a hardware square root here (`sqrtps`, `vsqrtq_f32`, `f32x4.sqrt`), all
+        // correctly rounded.
+        #[cfg(any(
+            target_feature = "sse",
+            target_feature = "simd128",
+            all(target_arch = "aarch64", target_feature = "neon")
+        ))]
+        {
+            a.sqrt()
+        }
+        // Elsewhere `wide` would go through an f64 software square root; libm's `sqrtf` is
+        // as exact (correctly rounded) and cheaper on a soft-float core.
+        #[cfg(not(any(
+            target_feature = "sse",
+            target_feature = "simd128",
+            all(target_arch = "aarch64", target_feature = "neon")
+        )))]
+        {
+            f32x8::new(a.to_array().map(libm::sqrtf))
+        }
+    }
+    #[inline(always)]
     fn mul_add(self, a: f32x8, b: f32x8, c: f32x8) -> f32x8 {
         a.mul_add(b, c)
     }

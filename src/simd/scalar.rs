@@ -43,6 +43,11 @@ unsafe impl Simd for Scalar {
         a / b
     }
     #[inline(always)]
+    fn sqrt(self, a: f32) -> f32 {
+        // Correctly rounded (`sqrtss` where the target has SSE, a bitwise method elsewhere).
+        libm::sqrtf(a)
+    }
+    #[inline(always)]
     fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
         // Two roundings: a software `fmaf` would be far slower on FPUs without FMA.
         a * b + c
