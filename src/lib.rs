@@ -8,8 +8,9 @@
 //! * [`gemm`]: `C ← α·A·B + β·C` over strided [`MatRef`]/[`MatMut`] views, blocked and
 //!   packed into the caller's workspace ([`gemm_workspace_len`]).
 //! * [`activation`]: [`sigmoid`], ReLU, tanh, identity, and their fused backward passes
-//!   ([`sigmoid_backward`]); [`squared_error`] fused with its gradient; [`sgd_update`],
-//!   [`bias_add`], [`bias_grad`].
+//!   ([`sigmoid_backward`]); [`sgd_update`], [`bias_add`], [`bias_grad`].
+//! * [`loss`]: each [`Loss`] (sum and mean of squares, softmax and binary cross-entropy on
+//!   logits) fused with its gradient; [`squared_error`], the lecture's.
 //! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
 //!   `train_step` runs forward, loss, backward and the update with no allocation.
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
@@ -34,7 +35,7 @@ mod dot;
 mod error;
 mod gemm;
 pub mod graph;
-mod loss;
+pub mod loss;
 pub mod mat;
 mod optim;
 pub mod simd;
@@ -45,7 +46,7 @@ pub use activation::{
 pub use dot::dot;
 pub use error::Error;
 pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
-pub use loss::{squared_error, squared_error_scalar};
+pub use loss::{Loss, Target, squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
 pub use optim::{bias_add, bias_grad, sgd_update, sgd_update_scalar};
 pub mod nn;
