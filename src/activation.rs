@@ -339,7 +339,7 @@ const TANH_P: [f32; 5] = [
 /// `e^{−x}` for `EXP_FLUSH ≤ x ≤ −EXP_FLUSH` (so the result is normal and finite); NaN in
 /// gives NaN, other lanes are unspecified.
 #[inline(always)]
-fn exp_neg<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn exp_neg<S: Simd>(s: S, x: S::V) -> S::V {
     // n = round(−x·log2 e), r' = x + n·ln 2 = −r, e^{−x} = 2ⁿ·e^{r} with |r| ≤ ln2/2.
     let magic = s.splat(ROUND_MAGIC);
     let n = s.sub(s.mul_add(x, s.splat(-LOG2E), magic), magic);

@@ -70,6 +70,16 @@ pub enum Error {
         /// What is wrong, in words.
         what: &'static str,
     },
+    /// A class label is not below the number of classes (the row length `d` of the
+    /// logits it is compared with).
+    LabelOutOfRange {
+        /// Which label (its row).
+        index: usize,
+        /// The label given.
+        label: u32,
+        /// The number of classes; labels must be in `0..classes`.
+        classes: usize,
+    },
     /// Bytes given as saved weights are not an intact blob written by `Mlp::save`:
     /// truncated, wrong magic or version, an invalid header, or a checksum mismatch.
     Corrupt {
@@ -81,15 +91,6 @@ pub enum Error {
     WrongNetwork {
         /// What differs, in words, e.g. `"its layer sizes differ"`.
         what: &'static str,
-    },
-    /// A class label is not below the number of classes (a network output's width).
-    LabelOutOfRange {
-        /// Position of the label in the label slice.
-        index: usize,
-        /// The label found there.
-        label: u32,
-        /// The number of classes; labels must be `0..classes`.
-        classes: usize,
     },
     /// A row index names a row the source does not have.
     RowOutOfRange {
@@ -148,6 +149,16 @@ impl fmt::Display for Error {
                 "graph tensor arena full: it has {len} elements, this graph needs at least {needed}"
             ),
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            Error::LabelOutOfRange {
+                index,
+                label,
+                classes,
+            } => write!(
+                f,
+                "class label {label} at index {index} is out of range: with {classes} classes \
+                 (outputs per row) labels must be in 0..{classes}; fix the label or give the \
+                 output layer more outputs"
+            ),
             Error::Corrupt { what } => write!(
                 f,
                 "corrupt saved weights ({what}); nothing was loaded: \
@@ -157,15 +168,6 @@ impl fmt::Display for Error {
                 f,
                 "saved weights are from a different network ({what}); nothing was loaded: \
                  load them into an Mlp with the sizes, activations and bias they were saved with"
-            ),
-            Error::LabelOutOfRange {
-                index,
-                label,
-                classes,
-            } => write!(
-                f,
-                "label {label} at index {index} is out of range: there are {classes} classes, \
-                 labels must be below {classes}"
             ),
             Error::RowOutOfRange { index, row, rows } => write!(
                 f,

@@ -8,8 +8,9 @@
 //! * [`gemm`]: `C ← α·A·B + β·C` over strided [`MatRef`]/[`MatMut`] views, blocked and
 //!   packed into the caller's workspace ([`gemm_workspace_len`]).
 //! * [`activation`]: [`sigmoid`], ReLU, tanh, identity, and their fused backward passes
-//!   ([`sigmoid_backward`]); [`squared_error`] fused with its gradient; [`sgd_update`],
-//!   [`bias_add`], [`bias_grad`].
+//!   ([`sigmoid_backward`]); [`sgd_update`], [`bias_add`], [`bias_grad`].
+//! * [`loss`]: each [`Loss`] (sum and mean of squares, softmax and binary cross-entropy on
+//!   logits) fused with its gradient; [`squared_error`], the lecture's.
 //! * [`optim`]: the [`Optimizer`] trait, [`Sgd`] (momentum, Nesterov, weight decay) and
 //!   [`Adam`] (and AdamW) over caller-owned state sized by `const fn`s, learning-rate
 //!   [schedules](optim::schedule) and [gradient clipping](optim::clip_grad_norm).
@@ -43,7 +44,7 @@ mod error;
 mod gemm;
 pub mod graph;
 pub mod init;
-mod loss;
+pub mod loss;
 pub mod mat;
 pub mod metrics;
 pub mod optim;
@@ -55,7 +56,7 @@ pub use activation::{
 pub use dot::dot;
 pub use error::Error;
 pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
-pub use loss::{squared_error, squared_error_scalar};
+pub use loss::{Loss, Target, squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
 pub use optim::{
     Adam, AdamConfig, Optimizer, Sgd, SgdConfig, bias_add, bias_grad, sgd_update, sgd_update_scalar,

@@ -1,8 +1,12 @@
-//! The squared-error loss fused with its gradient.
+//! The squared-error losses fused with their gradients: [`Loss::SumSquared`] (the lecture's
+//! [`squared_error`]) and [`Loss::MeanSquared`], one kernel for both.
 
 use crate::Error;
 use crate::activation::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
+
+#[cfg(doc)]
+use super::Loss;
 
 /// Returns `Σ (pred[i] − target[i])²` and writes `grad[i] = 2 (pred[i] − target[i])` in the
 /// same pass (the lecture's `loss` and `grad_y_pred`).
@@ -67,22 +71,30 @@ pub fn squared_error_scalar(pred: &[f32], target: &[f32], grad: &mut [f32]) -> R
     Ok(sum)
 }
 
+/// `Σ (pred − target)²`, and `grad = scale·(pred − target)` if `GRAD`.
+///
+/// # Safety
+/// `pred`, `target` readable for `n` values; if `GRAD`, `grad` writable for `n` values and
+/// equal to or disjoint from each input (unused otherwise).
 #[inline(always)]
-unsafe fn squared_error_body<S: Simd>(
+unsafe fn squared_error_body<S: Simd, const GRAD: bool>(
     s: S,
     pred: *const f32,
     target: *const f32,
     grad: *mut f32,
     n: usize,
+    scale: f32,
 ) -> f32 {
-    let two = s.splat(2.0);
+    let scale = s.splat(scale);
     let mut acc = s.splat(0.0);
     let mut i = 0;
     // SAFETY: every access is below `n` (see `activation::map1`).
     unsafe {
         while i + S::LANES <= n {
             let d = s.sub(s.load(pred.add(i)), s.load(target.add(i)));
-            s.store(grad.add(i), s.mul(two, d));
+            if GRAD {
+                s.store(grad.add(i), s.mul(scale, d));
+            }
             acc = s.mul_add(d, d, acc);
             i += S::LANES;
         }
@@ -93,7 +105,9 @@ unsafe fn squared_error_body<S: Simd>(
                 s.load_partial(pred.add(i), r),
                 s.load_partial(target.add(i), r),
             );
-            s.store_partial(grad.add(i), s.mul(two, d), r);
+            if GRAD {
+                s.store_partial(grad.add(i), s.mul(scale, d), r);
+            }
             acc = s.mul_add(d, d, acc);
         }
     }
@@ -112,28 +126,87 @@ pub(crate) unsafe fn squared_error_raw(
 ) -> f32 {
     dispatch(
         isa,
-        SquaredError {
+        SquaredError::<true> {
             pred,
             target,
             grad,
             n,
+            scale: 2.0,
         },
     )
 }
 
-/// The arguments of [`squared_error_raw`]; built only there, so they meet its contract.
-struct SquaredError {
+/// [`Loss::SumSquared`] (`grad = Some`: exactly [`squared_error_raw`]) or
+/// [`Loss::MeanSquared`] over validated slices of one length.
+pub(super) fn squared(
+    isa: Isa,
+    mean: bool,
+    pred: &[f32],
+    target: &[f32],
+    grad: Option<&mut [f32]>,
+) -> f32 {
+    let n = pred.len();
+    let (pred, target) = (pred.as_ptr(), target.as_ptr());
+    // 2/(N·d) is the gradient's factor of the mean; the sum is divided by N·d once.
+    let scale = if mean { 2.0 / n as f32 } else { 2.0 };
+    let sum = match grad {
+        // The caller passes slices of one length (the struct contract); `grad` is a distinct
+        // `&mut`.
+        Some(g) => dispatch(
+            isa,
+            SquaredError::<true> {
+                pred,
+                target,
+                grad: g.as_mut_ptr(),
+                n,
+                scale,
+            },
+        ),
+        None => dispatch(
+            isa,
+            SquaredError::<false> {
+                pred,
+                target,
+                grad: core::ptr::null_mut(),
+                n,
+                scale,
+            },
+        ),
+    };
+    if mean && n > 0 { sum / n as f32 } else { sum }
+}
+
+/// The scalar reference of [`squared`]: [`squared_error_scalar`]'s loop, with the mean's
+/// factors.
+pub(super) fn squared_scalar(mean: bool, pred: &[f32], target: &[f32], grad: &mut [f32]) -> f32 {
+    let n = pred.len();
+    let scale = if mean { 2.0 / n as f32 } else { 2.0 };
+    let mut sum = 0.0f32;
+    for ((p, y), g) in pred.iter().zip(target).zip(grad.iter_mut()) {
+        let d = p - y;
+        *g = scale * d;
+        sum += d * d;
+    }
+    if mean && n > 0 { sum / n as f32 } else { sum }
+}
+
+/// The arguments of [`squared_error_body`]; built only in this file, from pointers that meet
+/// its contract (`grad` is used only if `GRAD`).
+struct SquaredError<const GRAD: bool> {
     pred: *const f32,
     target: *const f32,
     grad: *mut f32,
     n: usize,
+    scale: f32,
 }
 
-impl WithSimd for SquaredError {
+impl<const GRAD: bool> WithSimd for SquaredError<GRAD> {
     type Output = f32;
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> f32 {
-        // SAFETY: the fields satisfy `squared_error_raw`'s contract (built only there).
-        unsafe { squared_error_body(s, self.pred, self.target, self.grad, self.n) }
+        // SAFETY: the fields satisfy `squared_error_body`'s contract (built only here).
+        unsafe {
+            squared_error_body::<S, GRAD>(s, self.pred, self.target, self.grad, self.n, self.scale)
+        }
     }
 }
