@@ -365,3 +365,176 @@ pub fn gather_labels<T: Copy + Into<u32>>(
     }
     Ok(())
 }
+
+/// Where a data set's input rows come from: `f32` values, or bytes scaled to `f32` (data
+/// kept in flash). Row `r` is `data[r·stride ..][..d₀]`, as in [`gather_rows`].
+#[derive(Clone, Copy, Debug)]
+pub enum Features<'a> {
+    /// Rows of `f32`, `stride` values apart.
+    F32 {
+        /// The rows.
+        data: &'a [f32],
+        /// Distance between row starts (`d₀` for a plain matrix).
+        stride: usize,
+    },
+    /// Rows of bytes, each value `byte as f32 · scale` ([`gather_rows_u8`]).
+    U8 {
+        /// The rows.
+        data: &'a [u8],
+        /// Distance between row starts.
+        stride: usize,
+        /// Factor applied to every byte.
+        scale: f32,
+    },
+}
+
+/// Where a data set's targets come from: rows of values (regression, probabilities), or
+/// class indices (for [`Loss::SoftmaxCrossEntropy`](crate::Loss::SoftmaxCrossEntropy)).
+#[derive(Clone, Copy, Debug)]
+pub enum Labels<'a> {
+    /// Rows of `d_L` target values, `stride` values apart.
+    Values {
+        /// The rows.
+        data: &'a [f32],
+        /// Distance between row starts (`d_L` for a plain matrix).
+        stride: usize,
+    },
+    /// One class index per sample, as bytes `stride` apart (e.g. interleaved with the
+    /// features: slice `data` to start at the first label).
+    ClassesU8 {
+        /// The labels.
+        data: &'a [u8],
+        /// Distance between labels.
+        stride: usize,
+    },
+    /// One class index per sample.
+    Classes(&'a [u32]),
+}
+
+/// A data set of `len` samples: input rows and their targets, read in place (no copy of
+/// the whole set; a batch at a time is gathered into a [`Batch`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Dataset<'a> {
+    /// The input rows.
+    pub x: Features<'a>,
+    /// The targets.
+    pub y: Labels<'a>,
+    /// Number of samples.
+    pub len: usize,
+}
+
+/// Caller buffers one minibatch is gathered into: `x` holds `B × d₀` values, and either
+/// `y` (`B × d_L`, for [`Labels::Values`]) or `labels` (`B`, for class labels); the other
+/// may be empty. `B`, the batch size, is `x.len() / d₀`.
+#[derive(Debug)]
+pub struct Batch<'b> {
+    /// Inputs, `B × d₀`.
+    pub x: &'b mut [f32],
+    /// Target values, `B × d_L` (empty when the labels are classes).
+    pub y: &'b mut [f32],
+    /// Class labels, `B` (empty when the targets are values).
+    pub labels: &'b mut [u32],
+}
+
+impl Dataset<'_> {
+    /// Gathers the samples `rows` (indices below [`Dataset::len`]) into `batch`: inputs
+    /// of `d0` values and targets of `d_out` values (or one class index), and returns the
+    /// gathered inputs (`rows.len() × d0`) and targets, ready for a training step.
+    ///
+    /// # Errors
+    /// Nothing is written on an error: [`Error::RowOutOfRange`] for an index not below
+    /// `len` (or one the source does not have); [`Error::BufferTooSmall`] if `batch`
+    /// cannot hold `rows.len()` samples; the errors of [`gather_rows`],
+    /// [`gather_rows_u8`] and [`gather_labels`].
+    pub fn gather<'b>(
+        &self,
+        rows: &[u32],
+        d0: usize,
+        d_out: usize,
+        batch: &'b mut Batch<'_>,
+    ) -> Result<(&'b [f32], crate::Target<'b>), Error> {
+        let n = rows.len();
+        if let Some(index) = rows.iter().position(|&r| r as usize >= self.len) {
+            return Err(Error::RowOutOfRange {
+                index,
+                row: rows[index],
+                rows: self.len,
+            });
+        }
+        let need_x = n.saturating_mul(d0);
+        if batch.x.len() < need_x {
+            return Err(Error::BufferTooSmall {
+                what: "Batch::x (batch size × d0)",
+                needed: need_x,
+                len: batch.x.len(),
+            });
+        }
+        let need_y = match self.y {
+            Labels::Values { .. } => n.saturating_mul(d_out),
+            Labels::ClassesU8 { .. } | Labels::Classes(_) => n,
+        };
+        let (ybuf_len, what) = match self.y {
+            Labels::Values { .. } => (batch.y.len(), "Batch::y (batch size × d_out)"),
+            _ => (batch.labels.len(), "Batch::labels (batch size)"),
+        };
+        if ybuf_len < need_y {
+            return Err(Error::BufferTooSmall {
+                what,
+                needed: need_y,
+                len: ybuf_len,
+            });
+        }
+        // Check the targets first: they write into a different buffer than the inputs,
+        // and each gather validates fully before writing.
+        match self.y {
+            Labels::Values { data, stride } => {
+                check_gather(
+                    "Dataset::gather: target rows",
+                    data.len(),
+                    stride,
+                    d_out,
+                    rows,
+                    need_y,
+                )?;
+            }
+            Labels::ClassesU8 { data, stride } => {
+                if stride == 0 {
+                    return Err(Error::InvalidArgument {
+                        what: "Dataset: label stride must be at least 1",
+                    });
+                }
+                check_gather("Dataset::gather: labels", data.len(), stride, 1, rows, n)?;
+            }
+            Labels::Classes(data) => {
+                check_gather("Dataset::gather: labels", data.len(), 1, 1, rows, n)?;
+            }
+        }
+        let x = &mut batch.x[..need_x];
+        match self.x {
+            Features::F32 { data, stride } => gather_rows(data, stride, d0, rows, x)?,
+            Features::U8 {
+                data,
+                stride,
+                scale,
+            } => gather_rows_u8(data, stride, d0, rows, scale, x)?,
+        }
+        let target = match self.y {
+            Labels::Values { data, stride } => {
+                let y = &mut batch.y[..need_y];
+                gather_rows(data, stride, d_out, rows, y)?;
+                crate::Target::Values(y)
+            }
+            Labels::ClassesU8 { data, stride } => {
+                let l = &mut batch.labels[..n];
+                gather_labels(data, stride, rows, l)?;
+                crate::Target::Classes(l)
+            }
+            Labels::Classes(data) => {
+                let l = &mut batch.labels[..n];
+                gather_labels(data, 1, rows, l)?;
+                crate::Target::Classes(l)
+            }
+        };
+        Ok((x, target))
+    }
+}

@@ -9,10 +9,10 @@
 
 use crate::activation::{backward_raw, check_len};
 use crate::gemm::{Epilogue, gemm_raw, gemm_workspace_len};
-use crate::loss::squared_error_raw;
+use crate::optim::Optimizer;
 use crate::optim::{all_finite, colsum_raw, sgd_raw};
 use crate::simd::Isa;
-use crate::{Activation, Error, MatMut, MatRef};
+use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
 
 /// A fully connected network: `A₀ = x`, `A_l = act_l(A_{l−1}·W_l + b_l)` for `l = 1..L`,
 /// trained on the summed squared error `Σ (A_L − y)²` by plain gradient descent.
@@ -539,7 +539,12 @@ impl<'a> Mlp<'a> {
             });
         }
         self.check_param_len(params.len())?;
-        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        let (loss, n) = self.forward_backward(
+            params,
+            x,
+            workspace,
+            self.builtin_loss(x, Target::Values(y), Loss::SumSquared)?,
+        )?;
         self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
         Ok(loss)
     }
@@ -561,23 +566,149 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        let (loss, n) = self.forward_backward(
+            params,
+            x,
+            workspace,
+            self.builtin_loss(x, Target::Values(y), Loss::SumSquared)?,
+        )?;
         self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
 
-    /// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y` is checked.
-    fn sum_squared<'y>(&self, x: &[f32], y: &'y [f32]) -> Result<impl LossPass + 'y, Error> {
+    /// [`Mlp::loss_and_grad`] for any [`Loss`]: `∂L/∂θ` of the loss of the network's
+    /// output `A_L` against `target` into `grads`; returns the loss. `params` is not
+    /// changed. Each loss states how it reduces over the batch (see [`Loss`]); for the
+    /// cross-entropy losses the last layer's activation is normally
+    /// [`Activation::Identity`] (the loss takes logits), but any activation is
+    /// differentiated through.
+    ///
+    /// # Errors
+    /// As [`Mlp::loss_and_grad`], with the target checked before the forward pass
+    /// ([`Error::ShapeMismatch`] for `N × d_L` values or `N` labels of the wrong length,
+    /// [`Error::InvalidArgument`] for class labels with a loss that takes values) and
+    /// [`Error::LabelOutOfRange`] for a label `≥ d_L`; nothing is written to `grads` on
+    /// any error.
+    pub fn loss_and_grad_with(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.check_param_len(params.len())?;
+        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
+        let pass = self.builtin_loss(x, target, loss)?;
+        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        self.update(grads, x, n, workspace, Update::Gradient)?;
+        Ok(loss)
+    }
+
+    /// Back-propagates a loss of the caller's own: `loss(A_L, G)` receives the network's
+    /// output `A_L` (`N × d_L`, row-major) and must write `G = ∂L/∂A_L` (same shape,
+    /// every value; it arrives holding garbage) and return `L`. Then `∂L/∂θ` goes to
+    /// `grads`, as in [`Mlp::loss_and_grad`]. `loss` runs only for a non-empty batch.
+    ///
+    /// ```
+    /// use microprop::{Activation::*, nn::Mlp};
+    /// let sizes = [2, 3, 1];
+    /// let net = Mlp::new(&sizes, &[Tanh, Identity], true)?;
+    /// let params = vec![0.5f32; Mlp::param_len(&sizes, true)];
+    /// let mut grads = vec![0.0f32; params.len()];
+    /// let mut ws = vec![0.0f32; Mlp::workspace_len(&sizes, 2)];
+    /// // L = Σ a (the output's sum): ∂L/∂a = 1.
+    /// let l = net.loss_and_grad_custom(&params, &[1.0, 2.0, 3.0, 4.0], &mut grads, &mut ws, |a, g| {
+    ///     g.fill(1.0);
+    ///     Ok(a.iter().sum())
+    /// })?;
+    /// assert!(l.is_finite() && grads.iter().any(|&g| g != 0.0));
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mlp::loss_and_grad`]; an error returned by `loss` is passed on. Nothing is
+    /// written to `grads` on any error.
+    pub fn loss_and_grad_custom(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        grads: &mut [f32],
+        workspace: &mut [f32],
+        loss: impl FnOnce(&[f32], &mut [f32]) -> Result<f32, Error>,
+    ) -> Result<f32, Error> {
+        self.check_param_len(params.len())?;
+        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
+        let pass = |_: Isa, out: &[f32], g: &mut [f32]| loss(out, g);
+        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        self.update(grads, x, n, workspace, Update::Gradient)?;
+        Ok(loss)
+    }
+
+    /// One training step with any loss and any [`Optimizer`]: `∂L/∂θ` into `grads`, then
+    /// `opt.update(params, grads)`. Returns the loss before the update.
+    ///
+    /// An optimizer that is plain SGD ([`Optimizer::plain_sgd_lr`], e.g. [`Sgd`] without
+    /// momentum or weight decay) is fused into the weight-update GEMM as in
+    /// [`Mlp::train_step`]: no gradient is materialized and `grads` is not written.
+    ///
+    /// # Errors
+    /// As [`Mlp::loss_and_grad_with`], plus the optimizer's own (its state sized for
+    /// another parameter count, a non-finite learning rate); `params` (and the
+    /// optimizer's state) are unchanged on any error.
+    ///
+    /// [`Sgd`]: crate::optim::Sgd
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step_with<O: Optimizer + ?Sized>(
+        &self,
+        params: &mut [f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        opt: &mut O,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.check_param_len(params.len())?;
+        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
+        let fused = opt.plain_sgd_lr();
+        if let Some(lr) = fused
+            && !lr.is_finite()
+        {
+            return Err(Error::NonFinite {
+                what: "learning rate",
+            });
+        }
+        let pass = self.builtin_loss(x, target, loss)?;
+        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        match fused {
+            Some(lr) => self.update(params, x, n, workspace, Update::FusedSgd { lr })?,
+            None => {
+                self.update(grads, x, n, workspace, Update::Gradient)?;
+                opt.update(params, grads)?;
+            }
+        }
+        Ok(loss)
+    }
+
+    /// The loss pass of a built-in [`Loss`], once the target's length is checked.
+    fn builtin_loss<'t>(
+        &self,
+        x: &[f32],
+        target: Target<'t>,
+        loss: Loss,
+    ) -> Result<impl LossPass + 't, Error> {
         let n = self.batch(x)?;
-        self.check_out("y must be N x sizes[L]", n, y.len())?;
+        let d = self.sizes[self.layers()];
+        match target {
+            Target::Values(y) => self.check_out("y must be N x sizes[L]", n, y.len())?,
+            Target::Classes(c) => {
+                check_len("class labels must be N (one per row of x)", n, c.len())?
+            }
+        }
         Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {
-            check_len("y", out.len(), y.len())?;
-            check_len("loss gradient", out.len(), g.len())?;
-            // SAFETY: `out`, `y` and `g` hold the same number of values (checked above);
-            // `g` is a distinct, exclusively borrowed slice.
-            Ok(unsafe {
-                squared_error_raw(isa, out.as_ptr(), y.as_ptr(), g.as_mut_ptr(), out.len())
-            })
+            loss.loss_and_grad_isa(isa, out, d, target, Some(g))
         })
     }
 
