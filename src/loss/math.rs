@@ -9,8 +9,19 @@
 //! `x ∈ (√½ − 1, √2 − 1]`, and `ln(1 + t) = ln(1 + x) + k·ln 2` with Cephes' degree-9
 //! polynomial `ln(1 + x) = x − x²/2 + x³·P(x)` and `ln 2` in two parts.
 //!
+//! The difference `t − 1` is rounded for `t < 1/2`; its error, exact by Fast2Sum, is added
+//! back (without it the worst case was 1.33 ULP).
+//!
 //! Worst error against `f64::ln_1p`, measured over **every** `f32` in `[0, 1]`
-//! (`MICROPROP_SWEEP_STRIDE=1 cargo test --release --lib log1p`): see [`LOG1P_MAX_ULP`].
+//! (1,065,353,222 points; `MICROPROP_SWEEP_STRIDE=1 cargo test --release --lib log1p`):
+//!
+//! | instruction set | worst error | at `t` |
+//! |---|---|---|
+//! | scalar, portable (no FMA) | 0.841 ULP | 0.41226095 |
+//! | AVX2, AVX-512 (FMA) | 0.827 ULP | 0.41364205 |
+//!
+//! The unit test holds every instruction set to 1 ULP (`LOG1P_MAX_ULP`), sampling every
+//! 997th `f32` by default.
 
 use crate::activation::{EXP_FLUSH, exp_neg};
 use crate::simd::{MAX_LANES, Simd};
@@ -183,36 +194,46 @@ mod tests {
                 .filter(|&s| s > 0)
                 .unwrap_or(997)
         };
+        // Streamed a chunk at a time (the exhaustive sweep is 10⁹ points).
         let top = 1.0f32.to_bits();
-        let mut xs = std::vec::Vec::new();
-        let mut b = 0u32;
-        while b <= top {
-            xs.push(f32::from_bits(b));
-            b = b.saturating_add(stride);
-        }
-        xs.extend([
+        let special = [
             0.0,
             SQRT2_M1,
             f32::from_bits(SQRT2_M1.to_bits() + 1),
             0.5,
             1.0,
-        ]);
-        let mut out = std::vec![0.0f32; xs.len()];
+        ];
+        let mut xs = std::vec::Vec::with_capacity(1 << 16);
+        let mut out = std::vec![0.0f32; 1 << 16];
         for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
-            let mut worst = (0.0f64, 0.0f32);
-            for (cx, co) in xs.chunks(1 << 16).zip(out.chunks_mut(1 << 16)) {
-                dispatch(isa, Log1p(cx, co));
-                for (&x, &y) in cx.iter().zip(co.iter()) {
+            let (mut worst, mut points) = ((0.0f64, 0.0f32), 0usize);
+            let mut b = 0u32;
+            let mut extra = special.iter();
+            loop {
+                xs.clear();
+                while xs.len() < 1 << 16 && b <= top {
+                    xs.push(f32::from_bits(b));
+                    b = b.saturating_add(stride);
+                }
+                if xs.is_empty() {
+                    match extra.next() {
+                        Some(&x) => xs.push(x),
+                        None => break,
+                    }
+                }
+                let o = &mut out[..xs.len()];
+                dispatch(isa, Log1p(&xs, o));
+                for (&x, &y) in xs.iter().zip(o.iter()) {
                     let u = ulps(y, (x as f64).ln_1p());
                     if u > worst.0 {
                         worst = (u, x);
                     }
                 }
+                points += xs.len();
             }
             std::println!(
-                "log1p_unit [{}]: {} points, worst {:.3} ULP at t = {:e}",
+                "log1p_unit [{}]: {points} points, worst {:.3} ULP at t = {:e}",
                 isa.name(),
-                xs.len(),
                 worst.0,
                 worst.1
             );
