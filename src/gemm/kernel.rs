@@ -1,6 +1,6 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
-use super::loops::Epilogue;
+use super::epilogue::Epilogue;
 use crate::Activation;
 use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
 use crate::simd::Simd;

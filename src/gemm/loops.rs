@@ -1,50 +1,11 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
+use super::epilogue::Epilogue;
 use super::kernel::{DOT_JN, TILE_MAX, dot_rows, microkernel, skinny_tile};
 use super::pack::{pack_a, pack_b, pack_bt};
 use super::{KC, MC, MR_MAX, NC, NR_MAX, gemm_workspace_len};
+use crate::MatRef;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
-use crate::{Activation, MatRef};
-
-/// What happens to a C tile after `α·AB + β·C`, while it is still in registers.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Epilogue {
-    /// Nothing.
-    None,
-    /// `C[i][j] ← act(C[i][j] + bias[j])` (forward layer). `bias` is read for `n` values
-    /// when `has_bias`.
-    BiasAct {
-        act: Activation,
-        has_bias: bool,
-        bias: *const f32,
-    },
-    /// `C[i][j] ← C[i][j] · act'(h[i][j])` where `h` (row stride `h_rs`, contiguous rows,
-    /// same shape as C) is the activation's output (backward through a layer).
-    MulDeriv {
-        act: Activation,
-        h: *const f32,
-        h_rs: usize,
-    },
-}
-
-impl Epilogue {
-    pub(crate) fn bias_ptr_opt(&self, col0: usize) -> Option<*const f32> {
-        match *self {
-            Epilogue::BiasAct {
-                has_bias: true,
-                bias,
-                ..
-            } => Some(bias.wrapping_add(col0)),
-            _ => None,
-        }
-    }
-    pub(crate) fn h_ptr_opt(&self, row: usize, col0: usize) -> Option<*const f32> {
-        match *self {
-            Epilogue::MulDeriv { h, h_rs, .. } => Some(h.wrapping_add(row * h_rs + col0)),
-            _ => None,
-        }
-    }
-}
 
 /// Register tile (MR rows × NV vectors) of each backend.
 const SCALAR_TILE: (usize, usize) = (4, 4);
@@ -532,7 +493,8 @@ mod tests {
     //! The fused epilogues on every instruction set and both paths (packed and unpacked),
     //! against the unfused scalar computation.
     use super::*;
-    use crate::gemm::gemm_workspace_len;
+    use crate::Activation;
+    use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
     use std::vec;
     use std::vec::Vec;
 
@@ -584,35 +546,28 @@ mod tests {
             for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
                 for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
                     let epis = [
-                        Epilogue::BiasAct {
+                        Epi::BiasAct {
                             act,
-                            has_bias: true,
-                            bias: bias.as_ptr(),
+                            bias: Some(&bias),
                         },
-                        Epilogue::MulDeriv {
+                        Epi::MulDeriv {
                             act,
-                            h: h.as_ptr(),
-                            h_rs: n,
+                            h: MatRef::row_major(&h, m, n).unwrap(),
                         },
                     ];
                     for (e, epi) in epis.into_iter().enumerate() {
                         let mut c = c0.clone();
-                        // SAFETY: row-major buffers of exactly the shapes given; the bias
-                        // has n values and h is m × n with row stride n.
-                        unsafe {
-                            gemm_raw(
-                                isa,
-                                1.5,
-                                MatRef::row_major(&a, m, k).unwrap(),
-                                MatRef::row_major(&b, k, n).unwrap(),
-                                0.5,
-                                c.as_mut_ptr(),
-                                n,
-                                1,
-                                ws.as_mut_ptr(),
-                                epi,
-                            )
-                        };
+                        gemm_fused(
+                            isa,
+                            1.5,
+                            MatRef::row_major(&a, m, k).unwrap(),
+                            MatRef::row_major(&b, k, n).unwrap(),
+                            0.5,
+                            crate::MatMut::row_major(&mut c, m, n).unwrap(),
+                            &mut ws,
+                            epi,
+                        )
+                        .unwrap();
                         for i in 0..m {
                             for j in 0..n {
                                 let x = plain[i * n + j];

@@ -1,11 +1,11 @@
 //! The multi-layer perceptron: forward, loss, backward and SGD in place, no allocation.
 
 use crate::activation::{backward_raw, check_len};
-use crate::gemm::{Epilogue, gemm_raw, gemm_workspace_len};
+use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
 use crate::loss::squared_error_raw;
 use crate::optim::{all_finite, colsum_raw, sgd_raw};
 use crate::simd::Isa;
-use crate::{Activation, Error, MatRef};
+use crate::{Activation, Error, MatMut, MatRef};
 
 /// A fully connected network: `A₀ = x`, `A_l = act_l(A_{l−1}·W_l + b_l)` for `l = 1..L`,
 /// trained on the summed squared error `Σ (A_L − y)²` by plain gradient descent.
@@ -311,9 +311,9 @@ impl<'a> Mlp<'a> {
         let w = MatRef::row_major(&params[off..off + di * dout], di, dout)?;
         let a = MatRef::row_major(input, n, di)?;
         let bias = if self.bias {
-            params[off + di * dout..].as_ptr()
+            Some(&params[off + di * dout..][..dout])
         } else {
-            core::ptr::null()
+            None
         };
         check_len("layer output", n * dout, output.len())?;
         if gemm_ws.len() < gemm_workspace_len(n, di, dout) {
@@ -322,28 +322,19 @@ impl<'a> Mlp<'a> {
                 len: gemm_ws.len(),
             });
         }
-        // SAFETY: `a` is n×di, `w` di×dout, `output` holds n·dout contiguous values
-        // (row-major, distinct, disjoint from params/input/workspace by borrowck); the
-        // bias (when on) is the dout values after W_l inside `params`; the workspace
-        // length was checked above.
-        unsafe {
-            gemm_raw(
-                isa,
-                1.0,
-                a,
-                w,
-                0.0,
-                output.as_mut_ptr(),
-                dout,
-                1,
-                gemm_ws.as_mut_ptr(),
-                Epilogue::BiasAct {
-                    act: self.acts[l],
-                    has_bias: self.bias,
-                    bias,
-                },
-            )
-        };
+        gemm_fused(
+            isa,
+            1.0,
+            a,
+            w,
+            0.0,
+            MatMut::row_major(output, n, dout)?,
+            gemm_ws,
+            Epi::BiasAct {
+                act: self.acts[l],
+                bias,
+            },
+        )?;
         Ok(())
     }
 
@@ -474,24 +465,16 @@ impl<'a> Mlp<'a> {
             let a_t = MatRef::row_major(prev, n, di)?.t();
             let d = MatRef::row_major(delta, n, dout)?;
             let (w, rest) = dest[off..].split_at_mut(di * dout);
-            // SAFETY: `a_t` is di×n, `d` n×dout, `w` the di·dout contiguous values of
-            // layer l's weights (row-major, disjoint from the workspace and x, readable
-            // for β = 1); workspace sized by `workspace_len`, which covers
-            // gemm_workspace_len(di, n, dout).
-            unsafe {
-                gemm_raw(
-                    isa,
-                    alpha,
-                    a_t,
-                    d,
-                    beta,
-                    w.as_mut_ptr(),
-                    dout,
-                    1,
-                    gemm_ws.as_mut_ptr(),
-                    Epilogue::None,
-                )
-            };
+            gemm_fused(
+                isa,
+                alpha,
+                a_t,
+                d,
+                beta,
+                MatMut::row_major(w, di, dout)?,
+                gemm_ws,
+                Epi::None,
+            )?;
             if self.bias {
                 let db = &mut scratch[..dout];
                 // SAFETY: delta is n×dout row-major; `db` holds dout values; `rest` starts
@@ -598,27 +581,19 @@ impl<'a> Mlp<'a> {
             let d = MatRef::row_major(&upper[..n * dout], n, dout)?;
             let h = &acts[self.act_offset(l - 1, n)..][..n * di];
             let dprev = &mut lower[self.act_offset(l - 1, n)..][..n * di];
-            // SAFETY: `d` n×dout, `w_t` dout×di, `dprev` n·di contiguous (disjoint from
-            // both), `h` n×di row-major as the epilogue requires; workspace covers
-            // gemm_workspace_len(n, dout, di).
-            unsafe {
-                gemm_raw(
-                    ctx.isa,
-                    1.0,
-                    d,
-                    w_t,
-                    0.0,
-                    dprev.as_mut_ptr(),
-                    di,
-                    1,
-                    gemm_ws.as_mut_ptr(),
-                    Epilogue::MulDeriv {
-                        act: self.acts[l - 1],
-                        h: h.as_ptr(),
-                        h_rs: di,
-                    },
-                )
-            };
+            gemm_fused(
+                ctx.isa,
+                1.0,
+                d,
+                w_t,
+                0.0,
+                MatMut::row_major(dprev, n, di)?,
+                gemm_ws,
+                Epi::MulDeriv {
+                    act: self.acts[l - 1],
+                    h: MatRef::row_major(h, n, di)?,
+                },
+            )?;
         }
         if !all_finite(ctx.isa, deltas) {
             return Err(Error::NonFinite {
