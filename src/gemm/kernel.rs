@@ -1,6 +1,7 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
 use super::epilogue::Epilogue;
+use super::tiles::{DOT_JN, TILE_MAX};
 use crate::Activation;
 use crate::activation::{deriv_mul_v, relu_v, sigmoid_v, tanh_v};
 use crate::simd::Simd;
@@ -21,9 +22,6 @@ pub(crate) const FLUSH_BELOW: f32 = 1e-30;
 pub(crate) fn flush_tiny<S: Simd>(s: S, v: S::V) -> S::V {
     s.lt_select(s.abs(v), s.splat(FLUSH_BELOW), s.splat(0.0), v)
 }
-
-/// Largest `NR` of any backend: bounds the stack tile of edge tiles.
-pub(crate) const TILE_MAX: usize = 64;
 
 #[inline(always)]
 pub(crate) fn act_v<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
@@ -377,9 +375,6 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }
 }
-
-/// Columns per group of [`dot_rows`]: `R × DOT_JN` accumulators.
-pub(crate) const DOT_JN: usize = 4;
 
 /// Rows `0..R` of `A·B` for a narrow B, as dot products along k: vectors hold `LANES`
 /// consecutive values of a row of A and of a row of `Bᵀ` (packed by

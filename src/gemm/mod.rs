@@ -18,62 +18,22 @@
 //! wide) are dot products instead (AVX2/AVX-512): Bᵀ is packed once, vectors run along k
 //! so every lane is useful, and each tile of 4 rows is reduced and finished like any other.
 //!
-//! Register tiles (rows × columns): AVX-512 8 × 48, AVX2 6 × 16, portable 6 × 8, scalar
-//! 4 × 4; unpacked path: AVX-512 16 × 16, AVX2 8 × 16, portable 8 × 8, scalar 4 × 4.
+//! Every instruction set's register tiles (packed and unpacked), whether it takes the
+//! dot-product path, the block sizes and the thresholds that choose a path are in one
+//! table, `tiles.rs` (its module docs list them; a unit test keeps that list true).
 
 mod epilogue;
 mod kernel;
 mod loops;
 mod pack;
+mod tiles;
 
 pub(crate) use epilogue::Epi;
 use loops::gemm_raw;
+use tiles::{KC, MC, MR_MAX, NC, NR_MAX};
 
 use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
-
-/// Depth of one packed block (the microkernel's inner loop length).
-pub(crate) const KC: usize = 128;
-/// Rows of A packed per block; a multiple of every backend's `MR`.
-pub(crate) const MC: usize = 96;
-/// Columns of B packed per panel.
-pub(crate) const NC: usize = 1056;
-
-/// Whether this build can run GEMM on `isa`: with `std`, every instruction set of the
-/// target architecture (runtime detection picks one); without it, only
-/// [`Isa::compile_time_best`] (every kernel dispatches on that constant).
-const fn can_run(isa: Isa) -> bool {
-    if !cfg!(feature = "std") {
-        return isa as u8 == Isa::compile_time_best() as u8;
-    }
-    match isa {
-        Isa::Scalar | Isa::Portable => true,
-        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64"),
-        Isa::Neon => cfg!(target_arch = "aarch64"),
-    }
-}
-
-/// The largest packed register tile `(MR, NR)` of the instruction sets this build can
-/// run. The workspace is sized for it, so one buffer fits each of them, and a `no_std`
-/// build (one instruction set, e.g. the scalar 4 × 4 tile on Cortex-M) asks for no more
-/// than its own tile needs.
-const TILE_BOUND: (usize, usize) = {
-    let (mut mr, mut nr) = (1, 1);
-    let mut i = 0;
-    while i < Isa::ALL.len() {
-        if can_run(Isa::ALL[i]) {
-            let (m, n) = loops::packed_tile(Isa::ALL[i]);
-            mr = if m > mr { m } else { mr };
-            nr = if n > nr { n } else { nr };
-        }
-        i += 1;
-    }
-    (mr, nr)
-};
-/// See [`TILE_BOUND`].
-pub(crate) const MR_MAX: usize = TILE_BOUND.0;
-/// See [`TILE_BOUND`].
-pub(crate) const NR_MAX: usize = TILE_BOUND.1;
 
 /// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
 /// the A block, up to 15 between the blocks).
