@@ -839,3 +839,24 @@ impl WithSimd for Backward {
         self.act.dispatch(Body { s, b: self })
     }
 }
+
+/// `g[i] ·= f'(h[i])` in place on a chosen instruction set, `f'` from the forward output
+/// `h`: the safe crate-internal form of [`Activation::backward_inplace`].
+pub(crate) fn backward_inplace_isa(
+    isa: Isa,
+    act: Activation,
+    g: &mut [f32],
+    h: &[f32],
+) -> Result<(), Error> {
+    check_len(
+        "activation backward: h.len() != grad.len()",
+        g.len(),
+        h.len(),
+    )?;
+    // One pointer for both the input and the output: a `g.as_ptr()` taken before
+    // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
+    let gp = g.as_mut_ptr();
+    // SAFETY: `g` and `h` hold the same number of values; in place on `g`.
+    unsafe { backward_raw(isa, act, gp, h.as_ptr(), gp, h.len()) };
+    Ok(())
+}

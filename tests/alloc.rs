@@ -3,48 +3,16 @@
 //! parallel do not disturb each other.
 
 mod common;
+use common::alloc::count_allocs;
 use common::*;
 use microprop::Activation::{Identity, Sigmoid};
 use microprop::nn::Mlp;
 use microprop::{
     MatMut, MatRef, gemm, gemm_workspace_len, sigmoid, sigmoid_backward, squared_error,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a const-initialized
-// thread-local (no allocation to reach it).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(|c| c.get());
-    f();
-    ALLOCS.with(|c| c.get()) - before
-}
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 #[test]
 fn kernels_and_training_step_allocate_nothing() {
@@ -72,7 +40,7 @@ fn kernels_and_training_step_allocate_nothing() {
     let mut fws = vec![0.0; Mlp::forward_workspace_len(&sizes, batch)];
 
     for_each_isa(|isa| {
-        let count = allocations(|| {
+        let count = count_allocs(|| {
             gemm(
                 1.0,
                 MatRef::row_major(&a, m, k).unwrap(),
@@ -96,7 +64,10 @@ fn kernels_and_training_step_allocate_nothing() {
         assert_eq!(count, 0, "{isa:?}: allocations inside kernels / train_step");
     });
     // The counter works: a Vec allocates.
-    assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    assert_eq!(
+        count_allocs(|| drop(std::hint::black_box(vec![1u8; 10]))),
+        1
+    );
 }
 
 #[test]
@@ -106,7 +77,7 @@ fn save_and_load_allocate_nothing() {
     let params = fill(&mut rng(2), Mlp::param_len(&sizes, true));
     let mut back = vec![0.0; params.len()];
     let mut blob = vec![0u8; Mlp::saved_len(&sizes, true)];
-    let count = allocations(|| {
+    let count = count_allocs(|| {
         net.save(&params, &mut blob).unwrap();
         net.load(&blob, &mut back).unwrap();
         Mlp::check_saved(&blob).unwrap();

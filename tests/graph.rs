@@ -4,51 +4,14 @@
 //! in `forward`/`backward`, on every instruction set this CPU supports.
 
 mod common;
+use common::alloc::count_allocs;
 use common::*;
 use microprop::Error;
 use microprop::graph::{Graph, Node, Tensor, matmul_scratch_len, tensor_len};
 use microprop::simd::Isa;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-// ----- a counting allocator, armed per thread ------------------------------------------
-
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to `System`; the bookkeeping only touches const-initialized
-// thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ARMED.try_with(|a| {
-            if a.get() {
-                let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            }
-        });
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Allocations made by this thread while `f` runs.
-fn allocations(f: impl FnOnce()) -> usize {
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    COUNT.with(|c| c.get())
-}
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 // ----- the lecture's circuits ------------------------------------------------------------
 
@@ -615,7 +578,7 @@ fn two_layer_net_trains_with_sgd_and_never_allocates() {
     // Under Miri 20 steps (each is interpreted), with a weaker bound on the decrease.
     let (steps, factor) = if cfg!(miri) { (20, 1.0) } else { (200, 0.25) };
     let mut losses = Vec::with_capacity(steps);
-    let n = allocations(|| {
+    let n = count_allocs(|| {
         for _ in 0..steps {
             net.g.forward().unwrap();
             net.g.backward(net.loss).unwrap();
@@ -924,7 +887,7 @@ fn forward_and_backward_allocate_nothing_on_every_isa() {
         let q = g.add(s, r).unwrap();
         let y = g.input(6, 5).unwrap();
         let l = g.squared_error(q, y).unwrap();
-        let n = allocations(|| {
+        let n = count_allocs(|| {
             g.forward().unwrap();
             g.backward(l).unwrap();
         });
@@ -933,7 +896,7 @@ fn forward_and_backward_allocate_nothing_on_every_isa() {
         assert!(g.grad(w).unwrap().iter().any(|&d| d != 0.0));
     });
     // The counter does see allocations.
-    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 3]))) > 0);
+    assert!(count_allocs(|| drop(std::hint::black_box(vec![1u8; 3]))) > 0);
 }
 
 #[test]

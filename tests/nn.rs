@@ -1,6 +1,8 @@
 //! `Mlp` and `Neuron` against f64 references: gradients of depth 1–3 networks against
 //! central finite differences, `train_step` against `loss_and_grad` plus SGD, the
-//! lecture's network at full size, the 3-layer forward pass, and every error path.
+//! lecture's network at full size, the 3-layer forward pass, every error path, and the
+//! flush of tiny hidden deltas (kept from 1e-20 up against f64 backpropagation, zero
+//! exactly below 1e-30).
 
 mod common;
 use common::*;
@@ -380,4 +382,163 @@ fn neuron_tick_and_backward() {
     };
     let want = 1.0 / (1.0 + (-(long.iter().map(|v| f64::from(v * v)).sum::<f64>() + 0.25)).exp());
     for_each_isa(|_| assert!((f64::from(n.tick(&long).unwrap()) - want).abs() < 1e-6));
+}
+
+/// f64 backpropagation of the summed squared error, in `Mlp`'s parameter layout.
+fn grad64(
+    sizes: &[usize],
+    acts: &[Activation],
+    bias: bool,
+    p: &[f64],
+    x: &[f64],
+    y: &[f64],
+) -> Vec<f64> {
+    let n = x.len() / sizes[0];
+    let layers = sizes.len() - 1;
+    let mut offs = vec![0];
+    for l in 0..layers {
+        let len = sizes[l] * sizes[l + 1] + if bias { sizes[l + 1] } else { 0 };
+        offs.push(offs[l] + len);
+    }
+    // Forward, keeping every layer's output.
+    let mut outs = vec![x.to_vec()];
+    for l in 0..layers {
+        let (di, dout) = (sizes[l], sizes[l + 1]);
+        let (w, b) = (&p[offs[l]..], &p[offs[l] + di * dout..]);
+        let a = &outs[l];
+        let mut next = vec![0.0; n * dout];
+        for r in 0..n {
+            for j in 0..dout {
+                let mut z = if bias { b[j] } else { 0.0 };
+                for i in 0..di {
+                    z += a[r * di + i] * w[i * dout + j];
+                }
+                next[r * dout + j] = act64(acts[l], z);
+            }
+        }
+        outs.push(next);
+    }
+    // act'(z) from the output h = act(z).
+    let deriv = |a: Activation, h: f64| match a {
+        Identity => 1.0,
+        Sigmoid => h * (1.0 - h),
+        Relu => f64::from(u8::from(h > 0.0)),
+        Tanh => 1.0 - h * h,
+    };
+    let mut delta: Vec<f64> = outs[layers]
+        .iter()
+        .zip(y)
+        .map(|(a, y)| 2.0 * (a - y) * deriv(acts[layers - 1], *a))
+        .collect();
+    let mut g = vec![0.0; offs[layers]];
+    for l in (0..layers).rev() {
+        let (di, dout) = (sizes[l], sizes[l + 1]);
+        let a = &outs[l];
+        for r in 0..n {
+            for j in 0..dout {
+                let d = delta[r * dout + j];
+                for i in 0..di {
+                    g[offs[l] + i * dout + j] += a[r * di + i] * d;
+                }
+                if bias {
+                    g[offs[l] + di * dout + j] += d;
+                }
+            }
+        }
+        if l > 0 {
+            let w = &p[offs[l]..];
+            let mut prev = vec![0.0; n * di];
+            for r in 0..n {
+                for i in 0..di {
+                    let s: f64 = (0..dout)
+                        .map(|j| delta[r * dout + j] * w[i * dout + j])
+                        .sum();
+                    prev[r * di + i] = s * deriv(acts[l - 1], a[r * di + i]);
+                }
+            }
+            delta = prev;
+        }
+    }
+    g
+}
+
+#[test]
+fn tiny_hidden_deltas_down_to_1e_minus_20_keep_their_gradients() {
+    // The backward pass flushes hidden deltas below 1e-30 (src/gemm/kernel.rs,
+    // FLUSH_BELOW). Deltas of 1e-6 to 1e-20 are not negligible: they are all a layer's
+    // gradient when the layers above it have tiny weights. Scaling the last layer's
+    // weights by `s` scales every hidden delta by about `s`; each layer's gradient must
+    // still match the f64 reference relative to its own size.
+    let mut rng = rng(30);
+    let sizes = [5, 9, 7, 3];
+    let acts = [Tanh, Sigmoid, Identity];
+    let net = Mlp::new(&sizes, &acts, true).unwrap();
+    let n = 4;
+    let x = fill(&mut rng, n * sizes[0]);
+    let y = fill(&mut rng, n * sizes[3]);
+    let base = fill(&mut rng, Mlp::param_len(&sizes, true));
+    let last = (5 * 9 + 9) + (9 * 7 + 7); // start of layer 3's weights
+    let mut ws = vec![f32::NAN; Mlp::workspace_len(&sizes, n)];
+    for s in [1e-6f32, 1e-10, 1e-15, 1e-20] {
+        let mut params = base.clone();
+        params[last..last + 7 * 3].iter_mut().for_each(|w| *w *= s);
+        let want = grad64(&sizes, &acts, true, &to64(&params), &to64(&x), &to64(&y));
+        let blocks = [(0, 5 * 9 + 9), (5 * 9 + 9, last), (last, params.len())];
+        for_each_isa(|isa| {
+            let mut grads = vec![f32::NAN; params.len()];
+            net.loss_and_grad(&params, &x, &y, &mut grads, &mut ws)
+                .unwrap();
+            for &(lo, hi) in &blocks {
+                let scale = want[lo..hi].iter().fold(0.0f64, |m, g| m.max(g.abs()));
+                assert!(scale > 0.0);
+                for i in lo..hi {
+                    let g = f64::from(grads[i]);
+                    assert!(
+                        (g - want[i]).abs() <= 1e-3 * scale,
+                        "{isa:?} s = {s:e}: dθ[{i}] = {g:e}, f64 reference {:e}",
+                        want[i]
+                    );
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn hidden_deltas_below_1e_minus_30_are_flushed_and_not_above() {
+    // x = 1, W1 = 1 and identity layers make the hidden layer's output 1, the output
+    // Σⱼ W2ⱼ (about 1e-29) and, with y = 0.5, the output delta 2(out − y) = −1 exactly; so
+    // hidden delta j is exactly −W2ⱼ and dW1ⱼ = x·δⱼ = −W2ⱼ, unless |W2ⱼ| < 1e-30, where
+    // the delta is flushed and dW1ⱼ is 0. The hidden width crosses vector and tile edges.
+    let boundary = 1e-30f32;
+    let below = f32::from_bits(boundary.to_bits() - 1); // the largest f32 < 1e-30
+    let h = if cfg!(miri) { 11 } else { 37 };
+    let w2: Vec<f32> = (0..h)
+        .map(|j| {
+            let v = [3e-30, 3e-31, boundary, below, 1e-20, 5e-38][j % 6];
+            if j % 4 == 1 { -v } else { v }
+        })
+        .collect();
+    let sizes = [1, h, 1];
+    let net = Mlp::new(&sizes, &[Identity, Identity], false).unwrap();
+    let mut params = vec![1.0f32; h];
+    params.extend(&w2);
+    let mut ws = vec![f32::NAN; Mlp::workspace_len(&sizes, 1)];
+    for_each_isa(|isa| {
+        let mut grads = vec![f32::NAN; params.len()];
+        let loss = net
+            .loss_and_grad(&params, &[1.0], &[0.5], &mut grads, &mut ws)
+            .unwrap();
+        assert_eq!(loss, 0.25, "{isa:?}");
+        for (j, &w) in w2.iter().enumerate() {
+            let want = if w.abs() < 1e-30 { 0.0 } else { -w };
+            assert_eq!(
+                grads[j].to_bits(),
+                want.to_bits(),
+                "{isa:?}: W2[{j}] = {w:e} gives dW1 = {:e}, want {want:e}",
+                grads[j]
+            );
+            assert_eq!(grads[h + j], -1.0, "{isa:?}: dW2[{j}] = h·Δ_L");
+        }
+    });
 }

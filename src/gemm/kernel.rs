@@ -1,10 +1,13 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
-use super::loops::Epilogue;
+use super::epilogue::Epilogue;
+use super::tiles::{DOT_JN, TILE_MAX};
 use crate::activation::{act_v, deriv_mul_v};
 use crate::simd::Simd;
 
-/// Magnitude below which the fused epilogues write zero; see [`flush_tiny`].
+/// Magnitude below which the fused epilogues write zero; see [`flush_tiny`]. Pinned by
+/// the tests in tests/nn.rs: deltas from 1e-20 up keep their gradients, and the flush
+/// falls exactly at 1e-30.
 pub(crate) const FLUSH_BELOW: f32 = 1e-30;
 
 /// `0` where `|v| < FLUSH_BELOW`, else `v` (NaN stays NaN).
@@ -20,9 +23,6 @@ pub(crate) const FLUSH_BELOW: f32 = 1e-30;
 pub(crate) fn flush_tiny<S: Simd>(s: S, v: S::V) -> S::V {
     s.lt_select(s.abs(v), s.splat(FLUSH_BELOW), s.splat(0.0), v)
 }
-
-/// Largest `NR` of any backend: bounds the stack tile of edge tiles.
-pub(crate) const TILE_MAX: usize = 64;
 
 /// Computes one `MR × NR` tile (`NR = NV·LANES`) of `A·B` from packed strips, then
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.
@@ -366,9 +366,6 @@ pub(crate) unsafe fn skinny_tile<S: Simd, const MR: usize, const NV: usize>(
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, MR, cols, epi, row0, col0);
     }
 }
-
-/// Columns per group of [`dot_rows`]: `R × DOT_JN` accumulators.
-pub(crate) const DOT_JN: usize = 4;
 
 /// Rows `0..R` of `A·B` for a narrow B, as dot products along k: vectors hold `LANES`
 /// consecutive values of a row of A and of a row of `Bᵀ` (packed by

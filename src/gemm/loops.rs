@@ -1,121 +1,15 @@
 //! The Goto/BLIS loop nest and the per-instruction-set instantiation.
 
-use super::kernel::{DOT_JN, TILE_MAX, dot_rows, microkernel, skinny_tile};
+use super::epilogue::Epilogue;
+use super::gemm_workspace_len;
+use super::kernel::{dot_rows, microkernel, skinny_tile};
 use super::pack::{pack_a, pack_b, pack_bt};
-use super::{KC, MC, MR_MAX, NC, NR_MAX, gemm_workspace_len};
-use crate::simd::{Isa, Simd, WithSimd, dispatch};
-use crate::{Activation, MatRef};
-
-/// What happens to a C tile after `α·AB + β·C`, while it is still in registers.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Epilogue {
-    /// Nothing.
-    None,
-    /// `C[i][j] ← act(C[i][j] + bias[j])` (forward layer). `bias` is read for `n` values
-    /// when `has_bias`.
-    BiasAct {
-        act: Activation,
-        has_bias: bool,
-        bias: *const f32,
-    },
-    /// `C[i][j] ← C[i][j] · act'(h[i][j])` where `h` (row stride `h_rs`, contiguous rows,
-    /// same shape as C) is the activation's output (backward through a layer).
-    MulDeriv {
-        act: Activation,
-        h: *const f32,
-        h_rs: usize,
-    },
-}
-
-impl Epilogue {
-    pub(crate) fn bias_ptr_opt(&self, col0: usize) -> Option<*const f32> {
-        match *self {
-            Epilogue::BiasAct {
-                has_bias: true,
-                bias,
-                ..
-            } => Some(bias.wrapping_add(col0)),
-            _ => None,
-        }
-    }
-    pub(crate) fn h_ptr_opt(&self, row: usize, col0: usize) -> Option<*const f32> {
-        match *self {
-            Epilogue::MulDeriv { h, h_rs, .. } => Some(h.wrapping_add(row * h_rs + col0)),
-            _ => None,
-        }
-    }
-}
-
-/// Register tile (MR rows × NV vectors) of each backend.
-const SCALAR_TILE: (usize, usize) = (4, 4);
-const PORTABLE_TILE: (usize, usize) = (6, 1);
-/// 6 × 16: 12 accumulators of 8 lanes, two B vectors, broadcasts of A (16 ymm registers).
-const AVX2_TILE: (usize, usize) = (6, 2);
-/// 8 × 48: 24 accumulators of 16 lanes, three B vectors and a broadcast of A (28 of the
-/// 32 zmm registers); 24 independent FMAs cover 2 pipes × 4 cycles of latency three times
-/// over, and 8 rows divide the lecture's 64 and 1000. (12 × 32 and 6 × 64 measured no
-/// better here.)
-const AVX512_TILE: (usize, usize) = (8, 3);
-/// 8 × 12: 24 accumulators of 4 lanes, three B vectors and a broadcast of A (28 of
-/// aarch64's 32 vector registers).
-const NEON_TILE: (usize, usize) = (8, 3);
-
-/// Tile of the unpacked path for narrow B (MR rows × NV vectors, B at most NV·LANES
-/// columns): many rows to amortize each B load, the remainder rows in tiles of 8, 4, 2, 1.
-const SCALAR_SKINNY: (usize, usize) = (4, 4);
-const PORTABLE_SKINNY: (usize, usize) = (8, 1);
-const AVX2_SKINNY: (usize, usize) = (8, 2);
-const AVX512_SKINNY: (usize, usize) = (16, 1);
-const NEON_SKINNY: (usize, usize) = (8, 3);
-/// Largest `k·n` the unpacked path takes: every row tile reads all of B again, so B
-/// should stay in L2 (256 KiB).
-const SKINNY_B_MAX: usize = 1 << 16;
-
-/// `(MR, NR)` of a backend with `lanes` lanes and tile `t`.
-const fn mr_nr(t: (usize, usize), lanes: usize) -> (usize, usize) {
-    (t.0, t.1 * lanes)
-}
-
-/// `(MR, NR)` of the packed path's register tile on `isa`.
-pub(super) const fn packed_tile(isa: Isa) -> (usize, usize) {
-    match isa {
-        Isa::Scalar => mr_nr(SCALAR_TILE, 1),
-        Isa::Portable => mr_nr(PORTABLE_TILE, 8),
-        Isa::Avx2 => mr_nr(AVX2_TILE, 8),
-        Isa::Avx512 => mr_nr(AVX512_TILE, 16),
-        Isa::Neon => mr_nr(NEON_TILE, 4),
-    }
-}
-
-const _: () = {
-    // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX for every instruction
-    // set this build can run (NR ≤ TILE_MAX for the edge tile, on all of them); MC and NC
-    // being multiples of the tile keeps blocks aligned to whole tiles.
-    let mut i = 0;
-    while i < Isa::ALL.len() {
-        let isa = Isa::ALL[i];
-        let (mr, nr) = packed_tile(isa);
-        assert!(!super::can_run(isa) || (mr <= MR_MAX && nr <= NR_MAX));
-        assert!(nr <= TILE_MAX);
-        assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
-        i += 1;
-    }
-    // The unpacked path uses no workspace; its edge pads hold TILE_MAX values and its
-    // row remainders are split in 8, 4, 2, 1 (so MR ≤ 16).
-    let skinny = [
-        mr_nr(SCALAR_SKINNY, 1),
-        mr_nr(PORTABLE_SKINNY, 8),
-        mr_nr(AVX2_SKINNY, 8),
-        mr_nr(AVX512_SKINNY, 16),
-        mr_nr(NEON_SKINNY, 4),
-    ];
-    let mut i = 0;
-    while i < skinny.len() {
-        let (mr, nr) = skinny[i];
-        assert!(mr <= 16 && nr <= TILE_MAX);
-        i += 1;
-    }
+use super::tiles::{
+    AVX2, AVX512, DOT_JN, DOT_MAX_N, DOT_MIN_K, DOT_ROWS, KC, MC, NC, NEON, PORTABLE, SCALAR,
+    SKINNY_B_MAX, tiles,
 };
+use crate::MatRef;
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 /// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set.
 ///
@@ -195,62 +89,65 @@ impl WithSimd for Gemm {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        /// [`run`] with the tiles `$t` of `S::ISA` (see [`super::tiles`]).
+        macro_rules! run_with {
+            ($t:ident) => {
+                run::<
+                    S,
+                    { $t.packed.0 },
+                    { $t.packed.1 },
+                    { $t.skinny.0 },
+                    { $t.skinny.1 },
+                    { $t.dot },
+                    { $t.dot_nv() },
+                >(s, &self)
+            };
+        }
         // SAFETY: the fields satisfy `gemm_raw`'s contract (built only there). `S::ISA` is
-        // a constant, so each instantiation keeps only its own tile.
+        // a constant, so each instantiation keeps only its own tiles.
         unsafe {
             match S::ISA {
-                Isa::Scalar => {
-                    if skinny_fits::<S>(&self, SCALAR_SKINNY.1) {
-                        skinny_body::<S, { SCALAR_SKINNY.0 }, { SCALAR_SKINNY.1 }>(s, &self);
-                    } else {
-                        gemm_body::<S, { SCALAR_TILE.0 }, { SCALAR_TILE.1 }>(s, &self);
-                    }
-                }
-                Isa::Portable => {
-                    if skinny_fits::<S>(&self, PORTABLE_SKINNY.1) {
-                        skinny_body::<S, { PORTABLE_SKINNY.0 }, { PORTABLE_SKINNY.1 }>(s, &self);
-                    } else {
-                        gemm_body::<S, { PORTABLE_TILE.0 }, { PORTABLE_TILE.1 }>(s, &self);
-                    }
-                }
-                Isa::Neon => {
-                    if skinny_fits::<S>(&self, NEON_SKINNY.1) {
-                        skinny_body::<S, { NEON_SKINNY.0 }, { NEON_SKINNY.1 }>(s, &self);
-                    } else {
-                        gemm_body::<S, { NEON_TILE.0 }, { NEON_TILE.1 }>(s, &self);
-                    }
-                }
-                Isa::Avx2 => {
-                    if dot_fits::<S>(&self) {
-                        dot_body::<S, DOT_ROWS, 2>(s, &self);
-                    } else if skinny_fits::<S>(&self, AVX2_SKINNY.1) {
-                        skinny_body::<S, { AVX2_SKINNY.0 }, { AVX2_SKINNY.1 }>(s, &self);
-                    } else {
-                        gemm_body::<S, { AVX2_TILE.0 }, { AVX2_TILE.1 }>(s, &self);
-                    }
-                }
-                Isa::Avx512 => {
-                    if dot_fits::<S>(&self) {
-                        dot_body::<S, DOT_ROWS, 1>(s, &self);
-                    } else if skinny_fits::<S>(&self, AVX512_SKINNY.1) {
-                        skinny_body::<S, { AVX512_SKINNY.0 }, { AVX512_SKINNY.1 }>(s, &self);
-                    } else {
-                        gemm_body::<S, { AVX512_TILE.0 }, { AVX512_TILE.1 }>(s, &self);
-                    }
-                }
+                Isa::Scalar => run_with!(SCALAR),
+                Isa::Portable => run_with!(PORTABLE),
+                Isa::Neon => run_with!(NEON),
+                Isa::Avx2 => run_with!(AVX2),
+                Isa::Avx512 => run_with!(AVX512),
             }
         }
     }
 }
 
-/// Rows per tile of the dot-product path ([`dot_rows`]): 4 × [`DOT_JN`] = 16 independent
-/// accumulators, and 8 loads per 16 FMAs.
-const DOT_ROWS: usize = 4;
-/// Shortest depth the dot-product path takes: each of its results costs a horizontal
-/// reduction, and Bᵀ is packed once for all rows.
-const DOT_MIN_K: usize = 256;
-/// Widest B the dot-product path takes (one row of C in ≤ 16 lanes).
-const DOT_MAX_N: usize = 16;
+/// The product on one instruction set's tiles (see [`super::tiles`]): the dot-product path
+/// if `DOT` and the product fits it, else the unpacked path (`SMR × SNV`) if B is narrow
+/// enough, else the packed loop nest (`MR × NV`).
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; the tiles are those of `S::ISA`.
+#[inline(always)]
+unsafe fn run<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const SMR: usize,
+    const SNV: usize,
+    const DOT: bool,
+    const DNV: usize,
+>(
+    s: S,
+    g: &Gemm,
+) {
+    const { assert!(tiles(S::ISA).lanes == S::LANES) };
+    // SAFETY: each path's condition is checked first (caller for the rest).
+    unsafe {
+        if DOT && dot_fits::<S>(g) {
+            dot_body::<S, DOT_ROWS, DNV>(s, g);
+        } else if skinny_fits::<S>(g, SNV) {
+            skinny_body::<S, SMR, SNV>(s, g);
+        } else {
+            gemm_body::<S, MR, NV>(s, g);
+        }
+    }
+}
 
 /// Values of the packed Bᵀ of the dot-product path, plus 16 for aligning it.
 #[inline(always)]
@@ -532,7 +429,8 @@ mod tests {
     //! The fused epilogues on every instruction set and both paths (packed and unpacked),
     //! against the unfused scalar computation.
     use super::*;
-    use crate::gemm::gemm_workspace_len;
+    use crate::Activation;
+    use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
     use std::vec;
     use std::vec::Vec;
 
@@ -584,35 +482,28 @@ mod tests {
             for &isa in Isa::ALL.iter().filter(|i| i.is_supported()) {
                 for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
                     let epis = [
-                        Epilogue::BiasAct {
+                        Epi::BiasAct {
                             act,
-                            has_bias: true,
-                            bias: bias.as_ptr(),
+                            bias: Some(&bias),
                         },
-                        Epilogue::MulDeriv {
+                        Epi::MulDeriv {
                             act,
-                            h: h.as_ptr(),
-                            h_rs: n,
+                            h: MatRef::row_major(&h, m, n).unwrap(),
                         },
                     ];
                     for (e, epi) in epis.into_iter().enumerate() {
                         let mut c = c0.clone();
-                        // SAFETY: row-major buffers of exactly the shapes given; the bias
-                        // has n values and h is m × n with row stride n.
-                        unsafe {
-                            gemm_raw(
-                                isa,
-                                1.5,
-                                MatRef::row_major(&a, m, k).unwrap(),
-                                MatRef::row_major(&b, k, n).unwrap(),
-                                0.5,
-                                c.as_mut_ptr(),
-                                n,
-                                1,
-                                ws.as_mut_ptr(),
-                                epi,
-                            )
-                        };
+                        gemm_fused(
+                            isa,
+                            1.5,
+                            MatRef::row_major(&a, m, k).unwrap(),
+                            MatRef::row_major(&b, k, n).unwrap(),
+                            0.5,
+                            crate::MatMut::row_major(&mut c, m, n).unwrap(),
+                            &mut ws,
+                            epi,
+                        )
+                        .unwrap();
                         for i in 0..m {
                             for j in 0..n {
                                 let x = plain[i * n + j];

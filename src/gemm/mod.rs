@@ -18,60 +18,22 @@
 //! wide) are dot products instead (AVX2/AVX-512): Bᵀ is packed once, vectors run along k
 //! so every lane is useful, and each tile of 4 rows is reduced and finished like any other.
 //!
-//! Register tiles (rows × columns): AVX-512 8 × 48, AVX2 6 × 16, portable 6 × 8, scalar
-//! 4 × 4; unpacked path: AVX-512 16 × 16, AVX2 8 × 16, portable 8 × 8, scalar 4 × 4.
+//! Every instruction set's register tiles (packed and unpacked), whether it takes the
+//! dot-product path, the block sizes and the thresholds that choose a path are in one
+//! table, `tiles.rs` (its module docs list them; a unit test keeps that list true).
 
+mod epilogue;
 mod kernel;
 mod loops;
 mod pack;
+mod tiles;
 
-pub(crate) use loops::{Epilogue, gemm_raw};
+pub(crate) use epilogue::Epi;
+use loops::gemm_raw;
+use tiles::{KC, MC, MR_MAX, NC, NR_MAX};
 
 use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
-
-/// Depth of one packed block (the microkernel's inner loop length).
-pub(crate) const KC: usize = 128;
-/// Rows of A packed per block; a multiple of every backend's `MR`.
-pub(crate) const MC: usize = 96;
-/// Columns of B packed per panel.
-pub(crate) const NC: usize = 1056;
-
-/// Whether this build can run GEMM on `isa`: with `std`, every instruction set of the
-/// target architecture (runtime detection picks one); without it, only
-/// [`Isa::compile_time_best`] (every kernel dispatches on that constant).
-const fn can_run(isa: Isa) -> bool {
-    if !cfg!(feature = "std") {
-        return isa as u8 == Isa::compile_time_best() as u8;
-    }
-    match isa {
-        Isa::Scalar | Isa::Portable => true,
-        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64"),
-        Isa::Neon => cfg!(target_arch = "aarch64"),
-    }
-}
-
-/// The largest packed register tile `(MR, NR)` of the instruction sets this build can
-/// run. The workspace is sized for it, so one buffer fits each of them, and a `no_std`
-/// build (one instruction set, e.g. the scalar 4 × 4 tile on Cortex-M) asks for no more
-/// than its own tile needs.
-const TILE_BOUND: (usize, usize) = {
-    let (mut mr, mut nr) = (1, 1);
-    let mut i = 0;
-    while i < Isa::ALL.len() {
-        if can_run(Isa::ALL[i]) {
-            let (m, n) = loops::packed_tile(Isa::ALL[i]);
-            mr = if m > mr { m } else { mr };
-            nr = if n > nr { n } else { nr };
-        }
-        i += 1;
-    }
-    (mr, nr)
-};
-/// See [`TILE_BOUND`].
-pub(crate) const MR_MAX: usize = TILE_BOUND.0;
-/// See [`TILE_BOUND`].
-pub(crate) const NR_MAX: usize = TILE_BOUND.1;
 
 /// Spare values that let both packed panels start on a 64-byte boundary (up to 15 before
 /// the A block, up to 15 between the blocks).
@@ -146,23 +108,48 @@ pub fn gemm(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
-    mut c: MatMut<'_>,
+    c: MatMut<'_>,
     workspace: &mut [f32],
 ) -> Result<(), Error> {
+    gemm_fused(Isa::active(), alpha, a, b, beta, c, workspace, Epi::None)
+}
+
+/// [`gemm`] on a given instruction set, followed by the epilogue `epi` while each tile
+/// of C is still in registers: the networks' fused layers. Same contract as [`gemm`].
+///
+/// # Errors
+/// Checked before anything is written: [`Error::ShapeMismatch`] as for [`gemm`], or if
+/// the epilogue's operands do not fit an `m × n` C (see [`Epi`]);
+/// [`Error::WorkspaceTooSmall`] with the length needed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_fused(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+    ws: &mut [f32],
+    epi: Epi<'_>,
+) -> Result<(), Error> {
     check_shapes(&a, &b, &c)?;
+    epi.check(c.rows(), c.cols())?;
     let needed = gemm_workspace_len(a.rows(), a.cols(), b.cols());
-    if workspace.len() < needed {
+    if ws.len() < needed {
         return Err(Error::WorkspaceTooSmall {
             needed,
-            len: workspace.len(),
+            len: ws.len(),
         });
     }
     // SAFETY: the views guarantee every in-range element is accessible (C's distinct and
-    // exclusively borrowed, so it cannot alias A or B); shapes agree; the workspace holds
-    // `gemm_workspace_len` elements, which covers every backend's packing.
+    // exclusively borrowed, so it cannot alias A, B, the workspace or the epilogue's
+    // operands, all borrowed for the call); shapes agree; the workspace holds
+    // `gemm_workspace_len` elements, which covers every backend's packing (any `isa`:
+    // one this CPU or build cannot run is dispatched to one it can); `epi.check` passed,
+    // so the bias holds `n` values and `h` is `m × n` with contiguous rows.
     unsafe {
         gemm_raw(
-            Isa::active(),
+            isa,
             alpha,
             a,
             b,
@@ -170,8 +157,8 @@ pub fn gemm(
             c.ptr_mut(),
             c.row_stride(),
             c.col_stride(),
-            workspace.as_mut_ptr(),
-            Epilogue::None,
+            ws.as_mut_ptr(),
+            epi.raw(),
         )
     };
     Ok(())
@@ -237,4 +224,103 @@ pub fn gemm_scalar(
         }
     }
     Ok(())
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! [`gemm_fused`]'s checks: each bad operand is reported, and nothing is written.
+    use super::*;
+    use crate::Activation;
+    use std::vec;
+
+    /// Runs `gemm_fused` on a 3 × 4 by 4 × 5 product with `epi` and returns the result
+    /// and C afterwards (C starts as all 7s).
+    fn run(epi: Epi<'_>, ws_len: usize) -> (Result<(), Error>, vec::Vec<f32>) {
+        let (a, b) = ([0.5f32; 12], [0.25f32; 20]);
+        let mut c = vec![7.0f32; 15];
+        let mut ws = vec![0.0f32; ws_len];
+        let r = gemm_fused(
+            Isa::active(),
+            1.0,
+            MatRef::row_major(&a, 3, 4).unwrap(),
+            MatRef::row_major(&b, 4, 5).unwrap(),
+            0.0,
+            MatMut::row_major(&mut c, 3, 5).unwrap(),
+            &mut ws,
+            epi,
+        );
+        (r, c)
+    }
+
+    #[test]
+    fn fused_epilogues_are_checked_before_anything_is_written() {
+        let ws = gemm_workspace_len(3, 4, 5);
+        let act = Activation::Sigmoid;
+        let h = [0.5f32; 30];
+        let short = [0.0f32; 4];
+        let bad: [(Epi<'_>, usize); 5] = [
+            (
+                Epi::BiasAct {
+                    act,
+                    bias: Some(&short),
+                },
+                ws,
+            ),
+            (
+                Epi::MulDeriv {
+                    act,
+                    h: MatRef::row_major(&h, 3, 4).unwrap(),
+                },
+                ws,
+            ),
+            (
+                Epi::MulDeriv {
+                    act,
+                    h: MatRef::row_major(&h, 5, 3).unwrap().t(),
+                },
+                ws,
+            ),
+            (
+                Epi::MulDeriv {
+                    act,
+                    h: MatRef::new(&h, 3, 5, 10, 2).unwrap(),
+                },
+                ws,
+            ),
+            (Epi::None, ws - 1),
+        ];
+        for (i, (epi, len)) in bad.into_iter().enumerate() {
+            let (r, c) = run(epi, len);
+            let want_ws = i == 4;
+            assert!(
+                matches!(r, Err(Error::ShapeMismatch { .. })) != want_ws
+                    && matches!(r, Err(Error::WorkspaceTooSmall { .. })) == want_ws,
+                "case {i}: {r:?}"
+            );
+            assert!(c.iter().all(|&v| v == 7.0), "case {i} wrote C");
+        }
+        // The good ones: the bias of n values, h of m × n with any row stride.
+        let bias = [0.0f32; 5];
+        let good = [
+            Epi::None,
+            Epi::BiasAct { act, bias: None },
+            Epi::BiasAct {
+                act,
+                bias: Some(&bias),
+            },
+            Epi::MulDeriv {
+                act,
+                h: MatRef::row_major(&h, 3, 5).unwrap(),
+            },
+            Epi::MulDeriv {
+                act,
+                h: MatRef::new(&h, 3, 5, 7, 1).unwrap(),
+            },
+        ];
+        for (i, epi) in good.into_iter().enumerate() {
+            let (r, c) = run(epi, ws);
+            assert_eq!(r, Ok(()), "case {i}");
+            assert!(c.iter().all(|&v| v != 7.0), "case {i} left C");
+        }
+    }
 }

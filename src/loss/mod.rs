@@ -49,7 +49,6 @@ mod math;
 mod softmax;
 mod squared;
 
-pub(crate) use squared::squared_error_raw;
 pub use squared::{squared_error, squared_error_scalar};
 
 use crate::Error;

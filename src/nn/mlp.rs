@@ -7,10 +7,10 @@
 //! the weight-update GEMM, or the gradient written to a caller buffer). The loss and the
 //! update are arguments of the step, not code inside it.
 
-use crate::activation::{backward_raw, check_len};
-use crate::gemm::{Epilogue, gemm_raw, gemm_workspace_len};
+use crate::activation::{backward_inplace_isa, check_len};
+use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
 use crate::optim::Optimizer;
-use crate::optim::{all_finite, colsum_raw, sgd_raw};
+use crate::optim::{all_finite, colsum_isa, sgd_isa};
 use crate::simd::Isa;
 use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
 
@@ -757,9 +757,9 @@ impl<'a> Mlp<'a> {
             gemm_update(isa, alpha, a_t, d, beta, w, gemm)?;
             if let Some(b) = b {
                 let db = &mut scratch[..dout];
-                colsum(isa, d, db)?;
+                colsum_isa(isa, d, db)?;
                 match how {
-                    Update::FusedSgd { lr } => sgd(isa, b, db, lr)?,
+                    Update::FusedSgd { lr } => sgd_isa(isa, b, db, lr)?,
                     Update::Gradient => b.copy_from_slice(db),
                 }
             }
@@ -823,7 +823,7 @@ impl<'a> Mlp<'a> {
                 what: "a hidden layer's activations",
             });
         }
-        backward_inplace(isa, self.acts[lay - 1], g, out)?;
+        backward_inplace_isa(isa, self.acts[lay - 1], g, out)?;
         // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
@@ -843,7 +843,7 @@ impl<'a> Mlp<'a> {
     }
 }
 
-// The kernel calls of a step, each a safe function that checks what its kernel relies on.
+// The kernel calls of a step: safe crate-internal kernels that check what they rely on.
 
 /// `out = act(a·w + bias)`, one GEMM with the bias and activation fused.
 fn gemm_forward(
@@ -855,36 +855,8 @@ fn gemm_forward(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let (m, k, n) = (a.rows(), a.cols(), w.cols());
-    check_len("layer input width", k, w.rows())?;
-    check_len("layer output", m * n, out.len())?;
-    if let Some(b) = bias {
-        check_len("layer bias", n, b.len())?;
-    }
-    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
-    // SAFETY: `a` is m×k and `w` k×n (views validated at construction); `out` holds the
-    // m·n values of a contiguous row-major m×n C, exclusively borrowed (so disjoint from
-    // `a`, `w`, the bias and the workspace); the bias holds n values; the workspace
-    // holds gemm_workspace_len(m, k, n) values (all checked above).
-    unsafe {
-        gemm_raw(
-            isa,
-            1.0,
-            a,
-            w,
-            0.0,
-            out.as_mut_ptr(),
-            n,
-            1,
-            ws.as_mut_ptr(),
-            Epilogue::BiasAct {
-                act,
-                has_bias: bias.is_some(),
-                bias: bias.map_or(core::ptr::null(), <[f32]>::as_ptr),
-            },
-        )
-    };
-    Ok(())
+    let c = MatMut::row_major(out, a.rows(), w.cols())?;
+    gemm_fused(isa, 1.0, a, w, 0.0, c, ws, Epi::BiasAct { act, bias })
 }
 
 /// `dprev = (d·w_t) ⊙ act'(h)`, one GEMM with the derivative fused.
@@ -897,42 +869,11 @@ fn gemm_delta(
     dprev: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let (m, k, n) = (d.rows(), d.cols(), w_t.cols());
-    check_len("delta width", k, w_t.rows())?;
-    check_len("delta output", m * n, dprev.len())?;
-    if h.rows() != m || h.cols() != n || (n > 1 && h.col_stride() != 1) {
-        return Err(Error::ShapeMismatch {
-            what: "activations for the derivative must be a row-major m x n view",
-            expected: (m, n),
-            found: (h.rows(), h.cols()),
-        });
-    }
-    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
-    // SAFETY: `d` is m×k and `w_t` k×n; `dprev` holds the m·n values of a contiguous
-    // row-major C, exclusively borrowed; `h` is an m×n view with contiguous rows, as the
-    // epilogue reads it; workspace length checked above.
-    unsafe {
-        gemm_raw(
-            isa,
-            1.0,
-            d,
-            w_t,
-            0.0,
-            dprev.as_mut_ptr(),
-            n,
-            1,
-            ws.as_mut_ptr(),
-            Epilogue::MulDeriv {
-                act,
-                h: h.ptr(),
-                h_rs: h.row_stride(),
-            },
-        )
-    };
-    Ok(())
+    let c = MatMut::row_major(dprev, d.rows(), w_t.cols())?;
+    gemm_fused(isa, 1.0, d, w_t, 0.0, c, ws, Epi::MulDeriv { act, h })
 }
 
-/// `w ← α·a_t·d + β·w` (the weight update or gradient).
+/// `w ← α·a_t·d + β·w` (the weight update, or the weight gradient).
 fn gemm_update(
     isa: Isa,
     alpha: f32,
@@ -942,63 +883,6 @@ fn gemm_update(
     w: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let (m, k, n) = (a_t.rows(), a_t.cols(), d.cols());
-    check_len("update depth", k, d.rows())?;
-    check_len("layer weights", m * n, w.len())?;
-    check_workspace(gemm_workspace_len(m, k, n), ws.len())?;
-    // SAFETY: `a_t` is m×k, `d` k×n; `w` holds the m·n values of a contiguous row-major
-    // C, exclusively borrowed and initialized (readable for β = 1); workspace checked.
-    unsafe {
-        gemm_raw(
-            isa,
-            alpha,
-            a_t,
-            d,
-            beta,
-            w.as_mut_ptr(),
-            n,
-            1,
-            ws.as_mut_ptr(),
-            Epilogue::None,
-        )
-    };
-    Ok(())
-}
-
-/// `db[j] = Σᵢ d[i][j]`.
-fn colsum(isa: Isa, d: MatRef<'_>, db: &mut [f32]) -> Result<(), Error> {
-    check_len("bias gradient", d.cols(), db.len())?;
-    // SAFETY: the view guarantees every (i, j) in range is readable; `db` holds cols
-    // values and is exclusively borrowed (disjoint from `d`).
-    unsafe {
-        colsum_raw(
-            isa,
-            d.ptr(),
-            d.rows(),
-            d.cols(),
-            d.row_stride(),
-            d.col_stride(),
-            db.as_mut_ptr(),
-        )
-    };
-    Ok(())
-}
-
-/// `b ← b − lr·db`.
-fn sgd(isa: Isa, b: &mut [f32], db: &[f32], lr: f32) -> Result<(), Error> {
-    check_len("bias", db.len(), b.len())?;
-    // SAFETY: both hold b.len() values; `b` is exclusively borrowed.
-    unsafe { sgd_raw(isa, b.as_mut_ptr(), db.as_ptr(), lr, b.len()) };
-    Ok(())
-}
-
-/// `g ← g ⊙ act'(h)` in place.
-fn backward_inplace(isa: Isa, act: Activation, g: &mut [f32], h: &[f32]) -> Result<(), Error> {
-    check_len("output gradient", h.len(), g.len())?;
-    // One pointer for both the input and the output: a `g.as_ptr()` taken before
-    // `g.as_mut_ptr()` would be invalidated by it (an aliasing violation).
-    let gp = g.as_mut_ptr();
-    // SAFETY: `g` and `h` hold the same number of values; in place on `g`.
-    unsafe { backward_raw(isa, act, gp, h.as_ptr(), gp, h.len()) };
-    Ok(())
+    let c = MatMut::row_major(w, a_t.rows(), d.cols())?;
+    gemm_fused(isa, alpha, a_t, d, beta, c, ws, Epi::None)
 }

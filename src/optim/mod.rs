@@ -527,3 +527,38 @@ mod tests {
         }
     }
 }
+
+/// `db[j] = Σᵢ d[i][j]` on a chosen instruction set: the safe crate-internal form of
+/// [`bias_grad`] a network calls with its own `Isa`.
+pub(crate) fn colsum_isa(isa: Isa, d: MatRef<'_>, db: &mut [f32]) -> Result<(), Error> {
+    check_len("bias gradient: db.len() != d.cols()", d.cols(), db.len())?;
+    // SAFETY: the view guarantees every (i, j) in range is readable; `db` holds cols
+    // values and is exclusively borrowed (so disjoint from `d`).
+    unsafe {
+        colsum_raw(
+            isa,
+            d.ptr(),
+            d.rows(),
+            d.cols(),
+            d.row_stride(),
+            d.col_stride(),
+            db.as_mut_ptr(),
+        )
+    };
+    Ok(())
+}
+
+/// `params[i] −= lr · grads[i]` on a chosen instruction set (lengths checked, `lr` as
+/// given): the safe crate-internal form of [`sgd_update`].
+pub(crate) fn sgd_isa(isa: Isa, params: &mut [f32], grads: &[f32], lr: f32) -> Result<(), Error> {
+    check_len(
+        "sgd: grads.len() != params.len()",
+        params.len(),
+        grads.len(),
+    )?;
+    let p = params.as_mut_ptr();
+    // SAFETY: both hold params.len() values; `params` is exclusively borrowed and each
+    // value is read before it is written.
+    unsafe { sgd_raw(isa, p, grads.as_ptr(), lr, params.len()) };
+    Ok(())
+}

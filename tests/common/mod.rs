@@ -2,6 +2,8 @@
 //! instruction set this CPU supports.
 #![allow(dead_code)]
 
+pub mod alloc;
+
 use microprop::simd::{Isa, with_isa};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

@@ -1,0 +1,218 @@
+//! Every instruction set's GEMM tiles, the blocking around them and the thresholds that
+//! pick a path, in one place.
+//!
+//! | instruction set | lanes | packed tile | unpacked tile | dot-product path |
+//! |-----------------|-------|-------------|---------------|------------------|
+//! | scalar          | 1     | 4 × 4       | 4 × 4         | no               |
+//! | portable        | 8     | 6 × 8       | 8 × 8         | no               |
+//! | neon            | 4     | 8 × 12      | 8 × 12        | no               |
+//! | avx2            | 8     | 6 × 16      | 8 × 16        | 4 × 16           |
+//! | avx512          | 16    | 8 × 48      | 16 × 16       | 4 × 16           |
+//!
+//! Tiles are rows × columns of C. The packed path is the Goto/BLIS loop nest (blocks of
+//! [`MC`] × [`KC`] of A and [`KC`] × [`NC`] of B packed into the workspace); the unpacked
+//! path reads a narrow B (at most the tile's columns, contiguous rows, `k·n` ≤
+//! [`SKINNY_B_MAX`]) in place; the dot-product path takes a deep narrow product with
+//! contiguous rows of A (`k` ≥ [`DOT_MIN_K`], `n` ≤ [`DOT_MAX_N`]). Each instruction set
+//! takes the first of dot product (if it has it), unpacked and packed that fits.
+//! The unit test below holds this table to [`tiles`].
+
+use crate::simd::Isa;
+
+/// The GEMM tiles of one instruction set. A tile is `MR` rows by `NV` vectors of
+/// `lanes` values (`NR = NV·lanes` columns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiles {
+    /// Lanes per vector (the backend's `Simd::LANES`; checked where it is used).
+    pub(crate) lanes: usize,
+    /// `(MR, NV)` of the packed path's register tile.
+    pub(crate) packed: (usize, usize),
+    /// `(MR, NV)` of the unpacked path for narrow B: many rows to amortize each B load
+    /// (remainder rows go in tiles of 8, 4, 2, 1).
+    pub(crate) skinny: (usize, usize),
+    /// Whether the dot-product path is used: it pays off only where a horizontal
+    /// reduction is cheap next to the FMAs it saves (AVX2, AVX-512).
+    pub(crate) dot: bool,
+}
+
+impl Tiles {
+    /// `(MR, NR)` of the packed path's register tile.
+    pub(crate) const fn packed_mr_nr(&self) -> (usize, usize) {
+        (self.packed.0, self.packed.1 * self.lanes)
+    }
+    /// `(MR, NR)` of the unpacked path's tile.
+    pub(crate) const fn skinny_mr_nr(&self) -> (usize, usize) {
+        (self.skinny.0, self.skinny.1 * self.lanes)
+    }
+    /// Vectors per row of C on the dot-product path: enough for [`DOT_MAX_N`] columns.
+    pub(crate) const fn dot_nv(&self) -> usize {
+        DOT_MAX_N.div_ceil(self.lanes)
+    }
+}
+
+/// Scalar: 4 × 4, 16 independent accumulators.
+pub(crate) const SCALAR: Tiles = Tiles {
+    lanes: 1,
+    packed: (4, 4),
+    skinny: (4, 4),
+    dot: false,
+};
+/// Portable (eight emulated lanes).
+pub(crate) const PORTABLE: Tiles = Tiles {
+    lanes: 8,
+    packed: (6, 1),
+    skinny: (8, 1),
+    dot: false,
+};
+/// NEON: packed 8 × 12, 24 accumulators of 4 lanes, three B vectors and a broadcast of
+/// A (28 of aarch64's 32 vector registers).
+pub(crate) const NEON: Tiles = Tiles {
+    lanes: 4,
+    packed: (8, 3),
+    skinny: (8, 3),
+    dot: false,
+};
+/// AVX2: packed 6 × 16, 12 accumulators of 8 lanes, two B vectors, broadcasts of A
+/// (16 ymm registers).
+pub(crate) const AVX2: Tiles = Tiles {
+    lanes: 8,
+    packed: (6, 2),
+    skinny: (8, 2),
+    dot: true,
+};
+/// AVX-512: packed 8 × 48, 24 accumulators of 16 lanes, three B vectors and a broadcast
+/// of A (28 of the 32 zmm registers); 24 independent FMAs cover 2 pipes × 4 cycles of
+/// latency three times over, and 8 rows divide the lecture's 64 and 1000. (12 × 32 and
+/// 6 × 64 measured no better here.)
+pub(crate) const AVX512: Tiles = Tiles {
+    lanes: 16,
+    packed: (8, 3),
+    skinny: (16, 1),
+    dot: true,
+};
+
+/// The tiles of `isa`.
+pub(crate) const fn tiles(isa: Isa) -> Tiles {
+    match isa {
+        Isa::Scalar => SCALAR,
+        Isa::Portable => PORTABLE,
+        Isa::Neon => NEON,
+        Isa::Avx2 => AVX2,
+        Isa::Avx512 => AVX512,
+    }
+}
+
+/// Depth of one packed block (the microkernel's inner loop length).
+pub(crate) const KC: usize = 128;
+/// Rows of A packed per block; a multiple of every backend's `MR`.
+pub(crate) const MC: usize = 96;
+/// Columns of B packed per panel; a multiple of every backend's `NR`.
+pub(crate) const NC: usize = 1056;
+
+/// Largest `k·n` the unpacked path takes: every row tile reads all of B again, so B
+/// should stay in L2 (256 KiB).
+pub(crate) const SKINNY_B_MAX: usize = 1 << 16;
+
+/// Rows per tile of the dot-product path: 4 × [`DOT_JN`] = 16 independent accumulators,
+/// and 8 loads per 16 FMAs.
+pub(crate) const DOT_ROWS: usize = 4;
+/// Columns per group of the dot-product kernel: `DOT_ROWS × DOT_JN` accumulators.
+pub(crate) const DOT_JN: usize = 4;
+/// Shortest depth the dot-product path takes: each of its results costs a horizontal
+/// reduction, and Bᵀ is packed once for all rows.
+pub(crate) const DOT_MIN_K: usize = 256;
+/// Widest B the dot-product path takes (one row of C in ≤ 16 lanes).
+pub(crate) const DOT_MAX_N: usize = 16;
+
+/// Largest `NR` of any tile: bounds the stack tile of edge tiles.
+pub(crate) const TILE_MAX: usize = 64;
+
+/// Whether this build can run GEMM on `isa`: with `std`, every instruction set of the
+/// target architecture (runtime detection picks one); without it, only
+/// [`Isa::compile_time_best`] (every kernel dispatches on that constant).
+pub(crate) const fn can_run(isa: Isa) -> bool {
+    if !cfg!(feature = "std") {
+        return isa as u8 == Isa::compile_time_best() as u8;
+    }
+    match isa {
+        Isa::Scalar | Isa::Portable => true,
+        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64"),
+        Isa::Neon => cfg!(target_arch = "aarch64"),
+    }
+}
+
+/// The largest packed register tile `(MR, NR)` of the instruction sets this build can
+/// run. The workspace is sized for it, so one buffer fits each of them, and a `no_std`
+/// build (one instruction set, e.g. the scalar 4 × 4 tile on Cortex-M) asks for no more
+/// than its own tile needs.
+const TILE_BOUND: (usize, usize) = {
+    let (mut mr, mut nr) = (1, 1);
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        if can_run(Isa::ALL[i]) {
+            let (m, n) = tiles(Isa::ALL[i]).packed_mr_nr();
+            mr = if m > mr { m } else { mr };
+            nr = if n > nr { n } else { nr };
+        }
+        i += 1;
+    }
+    (mr, nr)
+};
+/// See [`TILE_BOUND`].
+pub(crate) const MR_MAX: usize = TILE_BOUND.0;
+/// See [`TILE_BOUND`].
+pub(crate) const NR_MAX: usize = TILE_BOUND.1;
+
+const _: () = {
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        let isa = Isa::ALL[i];
+        let t = tiles(isa);
+        // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX for every
+        // instruction set this build can run (NR ≤ TILE_MAX for the edge tile, on all of
+        // them); MC and NC being multiples of the tile keeps blocks aligned to whole tiles.
+        let (mr, nr) = t.packed_mr_nr();
+        assert!(!can_run(isa) || (mr <= MR_MAX && nr <= NR_MAX));
+        assert!(nr <= TILE_MAX);
+        assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
+        // The unpacked path uses no workspace; its edge pads hold TILE_MAX values and its
+        // row remainders are split in 8, 4, 2, 1 (so MR ≤ 16).
+        let (mr, nr) = t.skinny_mr_nr();
+        assert!(mr <= 16 && nr <= TILE_MAX);
+        // The dot-product path's rows of C fit its vectors and the stack tile.
+        assert!(t.dot_nv() * t.lanes >= DOT_MAX_N && t.dot_nv() * t.lanes <= TILE_MAX);
+        i += 1;
+    }
+    assert!(DOT_MAX_N.is_multiple_of(DOT_JN));
+};
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::format;
+
+    /// The table in the module docs is this module's [`tiles`].
+    #[test]
+    fn doc_table_matches_the_tiles() {
+        let src = include_str!("tiles.rs");
+        for &isa in Isa::ALL {
+            let t = tiles(isa);
+            let (pm, pn) = t.packed_mr_nr();
+            let (sm, sn) = t.skinny_mr_nr();
+            let dot = if t.dot {
+                format!("{DOT_ROWS} × {DOT_MAX_N}")
+            } else {
+                "no".into()
+            };
+            let row = format!(
+                "| {:<15} | {:<5} | {:<11} | {:<13} | {:<16} |",
+                isa.name(),
+                t.lanes,
+                format!("{pm} × {pn}"),
+                format!("{sm} × {sn}"),
+                dot
+            );
+            assert!(src.contains(&row), "no doc row {row}");
+        }
+    }
+}
