@@ -538,3 +538,49 @@ impl Dataset<'_> {
         Ok((x, target))
     }
 }
+
+impl Dataset<'_> {
+    /// Checks that the sources hold [`Dataset::len`] samples of `d0` inputs and `d_out`
+    /// targets (or one label), so that gathering any index below `len` succeeds: what
+    /// the epoch helper checks before its first update.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero width or a stride below the row width;
+    /// [`Error::BufferTooSmall`] naming the source that holds fewer than `len` rows.
+    pub fn check(&self, d0: usize, d_out: usize) -> Result<(), Error> {
+        let (x_rows, x_stride) = match self.x {
+            Features::F32 { data, stride } => (data.len(), stride),
+            Features::U8 { data, stride, .. } => (data.len(), stride),
+        };
+        let (y_rows, y_stride, y_cols) = match self.y {
+            Labels::Values { data, stride } => (data.len(), stride, d_out),
+            Labels::ClassesU8 { data, stride } => (data.len(), stride, 1),
+            Labels::Classes(data) => (data.len(), 1, 1),
+        };
+        for (what, len, stride, cols) in [
+            ("Dataset::x holds fewer than len rows", x_rows, x_stride, d0),
+            (
+                "Dataset::y holds fewer than len rows",
+                y_rows,
+                y_stride,
+                y_cols,
+            ),
+        ] {
+            if cols == 0 || stride < cols {
+                return Err(Error::InvalidArgument {
+                    what: "Dataset: each stride must be at least its row width (and widths at least 1)",
+                });
+            }
+            if source_rows(len, stride, cols) < self.len {
+                return Err(Error::BufferTooSmall {
+                    what,
+                    needed: (self.len.saturating_sub(1))
+                        .saturating_mul(stride)
+                        .saturating_add(cols),
+                    len,
+                });
+            }
+        }
+        Ok(())
+    }
+}

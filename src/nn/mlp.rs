@@ -380,7 +380,7 @@ impl<'a> Mlp<'a> {
     }
 
     /// `len` must be [`Mlp::param_len`]; `what` names the buffer.
-    fn check_len_of(&self, what: &'static str, len: usize) -> Result<(), Error> {
+    pub(super) fn check_len_of(&self, what: &'static str, len: usize) -> Result<(), Error> {
         let need = Self::param_len(self.sizes, self.bias);
         if len != need {
             return Err(Error::ShapeMismatch {

@@ -10,3 +10,4 @@ mod train;
 pub use mlp::Mlp;
 pub use neuron::Neuron;
 pub use save::SavedInfo;
+pub use train::Evaluation;

@@ -1,9 +1,13 @@
 //! What a trainer needs around [`Mlp`]'s step: initialisation of the flat parameter
-//! buffer, and evaluation (loss without gradients, prediction, accuracy).
+//! buffer, the epoch helper, and evaluation (loss without gradients, prediction,
+//! accuracy, confusion matrix).
 
 use super::Mlp;
-use crate::Error;
+use crate::data::{Batch, Dataset, Labels, batches};
 use crate::init::{Init, init_weights};
+use crate::metrics::{accuracy, argmax, confusion as confusion_matrix};
+use crate::optim::Optimizer;
+use crate::{Error, Loss, Target};
 use rand_core::Rng;
 
 impl Mlp<'_> {
@@ -41,4 +45,236 @@ impl Mlp<'_> {
         }
         Ok(())
     }
+}
+
+/// What [`Mlp::evaluate`] measured over the rows it was given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The loss over all the rows: each batch's loss weighted by its row count, so for
+    /// the mean losses the mean per-row loss (for [`Loss::SumSquared`], the mean per-row
+    /// sum).
+    pub loss: f32,
+    /// Rows whose predicted class (the argmax of the output) is the label (for class
+    /// labels) or the argmax of the target row (for target values).
+    pub correct: usize,
+    /// Rows evaluated.
+    pub count: usize,
+}
+
+impl Evaluation {
+    /// `correct / count` (0 for no rows).
+    pub fn accuracy(&self) -> f32 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.correct as f32 / self.count as f32
+        }
+    }
+}
+
+impl Mlp<'_> {
+    /// One epoch of minibatch training: for each batch of `order` (indices into `data`,
+    /// e.g. a permutation [`shuffle`](crate::data::shuffle)d before each epoch) in turn,
+    /// the batch is gathered into `batch` and trained on with
+    /// [`Mlp::train_step_with`]. Returns the epoch's mean loss: each batch's loss weighted
+    /// by its row count, divided by `order.len()` (for the mean losses, the mean per-row
+    /// loss of the epoch).
+    ///
+    /// The batch size `B` is `batch.x.len() / d₀`; every batch has `B` rows except a
+    /// shorter last one when `B` does not divide `order.len()` (it is trained on like the
+    /// others; to drop it, pass `order` cut to a multiple of `B`). `workspace` must hold
+    /// [`Mlp::workspace_len`]`(sizes, B)` values, `grads` [`Mlp::param_len`].
+    ///
+    /// # Errors
+    /// Checked before the first update, so nothing is changed then: the lengths of
+    /// `params`, `grads`, `batch` and `workspace`, every index of `order` (below
+    /// `data.len`, [`Error::RowOutOfRange`]) and the data's sources
+    /// ([`Dataset::check`]). A later error (a non-finite loss or gradient, a label out of
+    /// range) stops the epoch at that batch: it changed nothing, and `params` hold the
+    /// result of the batches before it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_epoch<O: Optimizer + ?Sized>(
+        &self,
+        params: &mut [f32],
+        data: &Dataset<'_>,
+        order: &[u32],
+        loss: Loss,
+        opt: &mut O,
+        batch: &mut Batch<'_>,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        self.check_param_len(params.len())?;
+        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
+        let b = self.batch_size(batch)?;
+        let needed = Self::workspace_len(self.sizes, b);
+        if workspace.len() < needed {
+            return Err(Error::WorkspaceTooSmall {
+                needed,
+                len: workspace.len(),
+            });
+        }
+        let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
+        data.check(d0, d_out)?;
+        check_order(order, data.len)?;
+        let mut total = 0.0f64;
+        for rows in batches(order.len(), b)? {
+            let rows = &order[rows];
+            let (x, target) = data.gather(rows, d0, d_out, batch)?;
+            let l = self.train_step_with(params, x, target, loss, opt, grads, workspace)?;
+            total += f64::from(l) * rows.len() as f64;
+        }
+        Ok(if order.is_empty() {
+            0.0
+        } else {
+            (total / order.len() as f64) as f32
+        })
+    }
+
+    /// The loss and accuracy of the network over the samples `rows` of `data` (e.g.
+    /// `0..len` from [`identity_permutation`](crate::data::identity_permutation)), a
+    /// batch at a time, with no gradient: forward passes only. `out` receives each
+    /// batch's outputs (`B × d_L` values, `B = batch.x.len() / d₀`); `workspace` needs
+    /// [`Mlp::forward_workspace_len`]`(sizes, B)` values (a training workspace for `B`
+    /// is large enough). With `confusion` (`d_L × d_L` counts, row = true class, column =
+    /// predicted; class labels only) each row's outcome is added to it.
+    ///
+    /// # Errors
+    /// Checked before anything is written: lengths of `params`, `batch`, `out`,
+    /// `workspace` and `confusion`, every index of `rows` and the data's sources. A label
+    /// out of range returns [`Error::LabelOutOfRange`] (then `confusion` holds the
+    /// batches before it). Non-finite outputs are not an error here: the loss is then
+    /// NaN or ±∞.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate(
+        &self,
+        params: &[f32],
+        data: &Dataset<'_>,
+        rows: &[u32],
+        loss: Loss,
+        batch: &mut Batch<'_>,
+        out: &mut [f32],
+        mut confusion: Option<&mut [u32]>,
+        workspace: &mut [f32],
+    ) -> Result<Evaluation, Error> {
+        self.check_param_len(params.len())?;
+        let b = self.batch_size(batch)?;
+        let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
+        if out.len() < b * d_out {
+            return Err(Error::BufferTooSmall {
+                what: "out (batch size × d_L)",
+                needed: b * d_out,
+                len: out.len(),
+            });
+        }
+        let needed = Self::forward_workspace_len(self.sizes, b);
+        if workspace.len() < needed {
+            return Err(Error::WorkspaceTooSmall {
+                needed,
+                len: workspace.len(),
+            });
+        }
+        if let Some(c) = confusion.as_deref() {
+            if !matches!(data.y, Labels::Classes(_) | Labels::ClassesU8 { .. }) {
+                return Err(Error::InvalidArgument {
+                    what: "a confusion matrix needs class labels",
+                });
+            }
+            let cells = d_out * d_out;
+            if c.len() != cells {
+                return Err(Error::ShapeMismatch {
+                    what: "confusion must be d_L x d_L",
+                    expected: (d_out, d_out),
+                    found: (1, c.len()),
+                });
+            }
+        }
+        data.check(d0, d_out)?;
+        check_order(rows, data.len)?;
+        let mut total = 0.0f64;
+        let mut correct = 0;
+        for r in batches(rows.len(), b)? {
+            let idx = &rows[r];
+            let n = idx.len();
+            let (x, target) = data.gather(idx, d0, d_out, batch)?;
+            let o = &mut out[..n * d_out];
+            self.forward(params, x, o, workspace)?;
+            let l = loss.loss(o, d_out, target)?;
+            total += f64::from(l) * n as f64;
+            correct += match target {
+                Target::Classes(labels) => {
+                    if let Some(c) = confusion.as_deref_mut() {
+                        confusion_matrix(o, d_out, labels, c)?;
+                    }
+                    accuracy(o, d_out, labels)?
+                }
+                Target::Values(y) => o
+                    .chunks_exact(d_out)
+                    .zip(y.chunks_exact(d_out))
+                    .filter(|(a, t)| argmax(a) == argmax(t))
+                    .count(),
+            };
+        }
+        let count = rows.len();
+        Ok(Evaluation {
+            loss: if count == 0 {
+                0.0
+            } else {
+                (total / count as f64) as f32
+            },
+            correct,
+            count,
+        })
+    }
+
+    /// Single-sample prediction: the output `out` (`d_L` values) for one input row `x`
+    /// (`d₀` values), and its class, the argmax of `out` (the first maximum; a NaN
+    /// output counts as the maximum, as in NumPy). `workspace` needs
+    /// [`Mlp::forward_workspace_len`]`(sizes, 1)` values.
+    ///
+    /// # Errors
+    /// As [`Mlp::forward`] with `N = 1`: [`Error::ShapeMismatch`] unless `x` holds `d₀`
+    /// values and `out` `d_L`.
+    pub fn predict(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<usize, Error> {
+        if x.len() != self.sizes[0] {
+            return Err(Error::ShapeMismatch {
+                what: "predict: x must be one row of sizes[0] values",
+                expected: (1, self.sizes[0]),
+                found: (1, x.len()),
+            });
+        }
+        self.forward(params, x, out, workspace)?;
+        Ok(argmax(out).unwrap_or(0))
+    }
+
+    /// The batch size a [`Batch`] holds: `batch.x.len() / d₀`, at least 1.
+    fn batch_size(&self, batch: &Batch<'_>) -> Result<usize, Error> {
+        let b = batch.x.len() / self.sizes[0];
+        if b == 0 {
+            return Err(Error::BufferTooSmall {
+                what: "Batch::x must hold at least one row of sizes[0] values",
+                needed: self.sizes[0],
+                len: batch.x.len(),
+            });
+        }
+        Ok(b)
+    }
+}
+
+/// Every index of `order` below `len`.
+fn check_order(order: &[u32], len: usize) -> Result<(), Error> {
+    if let Some(index) = order.iter().position(|&r| r as usize >= len) {
+        return Err(Error::RowOutOfRange {
+            index,
+            row: order[index],
+            rows: len,
+        });
+    }
+    Ok(())
 }

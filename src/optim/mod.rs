@@ -494,40 +494,6 @@ impl WithSimd for AllFinite {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn all_finite_matches_scalar_on_every_isa() {
-        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN];
-        // Under Miri: empty, partial, one, four (the unrolled loop) and more vectors.
-        let lens: &[usize] = if cfg!(miri) {
-            &[0, 1, 7, 8, 9, 32, 33, 41]
-        } else {
-            &[
-                0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 69, 70,
-            ]
-        };
-        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
-            for &n in lens {
-                let clean: [f32; 70] = core::array::from_fn(|i| (i as f32 - 35.0) * 9e36);
-                let v = &clean[..n];
-                assert!(all_finite(isa, v), "{isa:?} n={n}");
-                for bad in 0..n {
-                    for sp in specials {
-                        let mut w = clean;
-                        w[bad] = sp;
-                        let got = all_finite(isa, &w[..n]);
-                        assert_eq!(got, all_finite_scalar(&w[..n]), "{isa:?} n={n} at {bad}");
-                        assert!(!got);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `db[j] = Σᵢ d[i][j]` on a chosen instruction set: the safe crate-internal form of
 /// [`bias_grad`] a network calls with its own `Isa`.
 pub(crate) fn colsum_isa(isa: Isa, d: MatRef<'_>, db: &mut [f32]) -> Result<(), Error> {
@@ -561,4 +527,38 @@ pub(crate) fn sgd_isa(isa: Isa, params: &mut [f32], grads: &[f32], lr: f32) -> R
     // value is read before it is written.
     unsafe { sgd_raw(isa, p, grads.as_ptr(), lr, params.len()) };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_finite_matches_scalar_on_every_isa() {
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN];
+        // Under Miri: empty, partial, one, four (the unrolled loop) and more vectors.
+        let lens: &[usize] = if cfg!(miri) {
+            &[0, 1, 7, 8, 9, 32, 33, 41]
+        } else {
+            &[
+                0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 69, 70,
+            ]
+        };
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            for &n in lens {
+                let clean: [f32; 70] = core::array::from_fn(|i| (i as f32 - 35.0) * 9e36);
+                let v = &clean[..n];
+                assert!(all_finite(isa, v), "{isa:?} n={n}");
+                for bad in 0..n {
+                    for sp in specials {
+                        let mut w = clean;
+                        w[bad] = sp;
+                        let got = all_finite(isa, &w[..n]);
+                        assert_eq!(got, all_finite_scalar(&w[..n]), "{isa:?} n={n} at {bad}");
+                        assert!(!got);
+                    }
+                }
+            }
+        }
+    }
 }
