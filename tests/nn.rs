@@ -424,6 +424,7 @@ fn grad64(
         Sigmoid => h * (1.0 - h),
         Relu => f64::from(u8::from(h > 0.0)),
         Tanh => 1.0 - h * h,
+        other => panic!("no f64 derivative for {other:?}: add it here"),
     };
     let mut delta: Vec<f64> = outs[layers]
         .iter()
