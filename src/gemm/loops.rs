@@ -98,6 +98,8 @@ impl WithSimd for Gemm {
                     { $t.packed.1 },
                     { $t.skinny.0 },
                     { $t.skinny.1 },
+                    { $t.wide.0 },
+                    { $t.wide.1 },
                     { $t.dot },
                     { $t.dot_nv() },
                 >(s, &self)
@@ -118,8 +120,8 @@ impl WithSimd for Gemm {
 }
 
 /// The product on one instruction set's tiles (see [`super::tiles`]): the dot-product path
-/// if `DOT` and the product fits it, else the unpacked path (`SMR × SNV`) if B is narrow
-/// enough, else the packed loop nest (`MR × NV`).
+/// if `DOT` and the product fits it, else the unpacked path (`SMR × SNV`, then the wide
+/// `WMR × WNV`) if B is narrow enough, else the packed loop nest (`MR × NV`).
 ///
 /// # Safety
 /// `g` satisfies the contract of [`gemm_raw`]; the tiles are those of `S::ISA`.
@@ -130,6 +132,8 @@ unsafe fn run<
     const NV: usize,
     const SMR: usize,
     const SNV: usize,
+    const WMR: usize,
+    const WNV: usize,
     const DOT: bool,
     const DNV: usize,
 >(
@@ -143,6 +147,8 @@ unsafe fn run<
             dot_body::<S, DOT_ROWS, DNV>(s, g);
         } else if skinny_fits::<S>(g, SNV) {
             skinny_body::<S, SMR, SNV>(s, g);
+        } else if WNV > SNV && skinny_fits::<S>(g, WNV) {
+            skinny_body::<S, WMR, WNV>(s, g);
         } else {
             gemm_body::<S, MR, NV>(s, g);
         }
