@@ -966,3 +966,68 @@ fn two_layer_net_as_a_graph_has_the_same_gradients_as_mlp() {
         }
     });
 }
+
+/// The graph's parameters take any optimizer: `Graph::update` is `opt.update(value, grad)`,
+/// and Adam trains a small graph (x·w → tanh → ·v → squared error) down.
+#[test]
+fn graph_parameters_train_with_adam_and_sgd_momentum() {
+    use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    let mut rng = rng(77);
+    let (n, d, h) = (6, 3, 4);
+    let x0 = fill(&mut rng, n * d);
+    let y0 = fill(&mut rng, n);
+    let w0 = fill(&mut rng, d * h);
+    let v0 = fill(&mut rng, h);
+    let mut nodes = [Node::EMPTY; 16];
+    let mut arena = vec![0.0f32; 4096];
+    let mut g = Graph::new(&mut nodes, &mut arena);
+    let x = g.input_from(n, d, &x0).unwrap();
+    let y = g.input_from(n, 1, &y0).unwrap();
+    let w = g.input_from(d, h, &w0).unwrap();
+    let v = g.input_from(h, 1, &v0).unwrap();
+    let z = g.matmul(x, w).unwrap();
+    let a = g.tanh(z).unwrap();
+    let p = g.matmul(a, v).unwrap();
+    let loss = g.squared_error(p, y).unwrap();
+
+    let (mut sw, mut sv) = (
+        vec![0.0f32; Adam::state_len(d * h)],
+        vec![0.0f32; Adam::state_len(h)],
+    );
+    let mut ow = Adam::new(AdamConfig::adam(0.05), &mut sw).unwrap();
+    let mut ov = Adam::new(AdamConfig::adam(0.05), &mut sv).unwrap();
+    // A copy of w's Adam, updated by hand from the graph's gradient: the same bits.
+    let mut s_ref = vec![0.0f32; Adam::state_len(d * h)];
+    let mut o_ref = Adam::new(AdamConfig::adam(0.05), &mut s_ref).unwrap();
+    let mut w_ref = w0.clone();
+    g.forward().unwrap();
+    let first = g.value(loss).unwrap()[0];
+    for _ in 0..200 {
+        g.forward().unwrap();
+        g.backward(loss).unwrap();
+        o_ref.update(&mut w_ref, g.grad(w).unwrap()).unwrap();
+        g.update(w, &mut ow).unwrap();
+        g.update(v, &mut ov).unwrap();
+        assert_eq!(g.value(w).unwrap(), &w_ref[..]);
+    }
+    g.forward().unwrap();
+    let last = g.value(loss).unwrap()[0];
+    assert!(last < 0.1 * first, "Adam on a graph: {first} -> {last}");
+
+    // State sized for another tensor is refused and changes nothing.
+    let before = g.value(v).unwrap().to_vec();
+    let mut s_bad = vec![0.0f32; 3];
+    let mut bad = Sgd::new(
+        SgdConfig {
+            momentum: 0.9,
+            ..SgdConfig::new(0.1)
+        },
+        &mut s_bad,
+    )
+    .unwrap();
+    assert!(matches!(
+        g.update(v, &mut bad),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert_eq!(g.value(v).unwrap(), &before[..]);
+}

@@ -9,6 +9,7 @@ use super::gates::{
 };
 use crate::Error;
 use crate::gemm_workspace_len;
+use crate::optim::Optimizer;
 
 /// A handle to one tensor (node) of a [`Graph`]: small, `Copy`, valid only for the graph
 /// that made it.
@@ -385,6 +386,22 @@ impl<'a> Graph<'a> {
         let tensors = self.arena.get_mut(..self.used).ok_or(INTERNAL)?;
         let (value, [grad]) = split(tensors, node.value(), [node.grad()])?;
         crate::sgd_update(value, grad, lr)
+    }
+
+    /// One update of a parameter tensor by any [`Optimizer`]: `opt.update(value, grad)`
+    /// after [`Graph::backward`] (e.g. [`Adam`](crate::optim::Adam) with state of
+    /// [`Adam::state_len`](crate::optim::Adam::state_len)`(rows · cols)` values). A
+    /// stateful optimizer's state belongs to one tensor: give each parameter tensor its
+    /// own optimizer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a handle of another graph; the optimizer's errors
+    /// (state sized for another tensor, non-finite gradient). Nothing is written then.
+    pub fn update<O: Optimizer + ?Sized>(&mut self, t: Tensor, opt: &mut O) -> Result<(), Error> {
+        let node = self.node(t)?;
+        let tensors = self.arena.get_mut(..self.used).ok_or(INTERNAL)?;
+        let (value, [grad]) = split(tensors, node.value(), [node.grad()])?;
+        opt.update(value, grad)
     }
 
     /// The arena split into the tensor region and the scratch region.
