@@ -178,3 +178,12 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// The one "workspace too small" check of the crate: a workspace of `len` values where
+/// `needed` (from the routine's `*_workspace_len`) are required.
+pub(crate) fn check_workspace(needed: usize, len: usize) -> Result<(), Error> {
+    if len < needed {
+        return Err(Error::WorkspaceTooSmall { needed, len });
+    }
+    Ok(())
+}

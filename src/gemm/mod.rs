@@ -32,6 +32,7 @@ pub(crate) use epilogue::Epi;
 use loops::gemm_raw;
 use tiles::{KC, MC, MR_MAX, NC, NR_MAX};
 
+use crate::error::check_workspace;
 use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
 
@@ -134,13 +135,7 @@ pub(crate) fn gemm_fused(
 ) -> Result<(), Error> {
     check_shapes(&a, &b, &c)?;
     epi.check(c.rows(), c.cols())?;
-    let needed = gemm_workspace_len(a.rows(), a.cols(), b.cols());
-    if ws.len() < needed {
-        return Err(Error::WorkspaceTooSmall {
-            needed,
-            len: ws.len(),
-        });
-    }
+    check_workspace(gemm_workspace_len(a.rows(), a.cols(), b.cols()), ws.len())?;
     // SAFETY: the views guarantee every in-range element is accessible (C's distinct and
     // exclusively borrowed, so it cannot alias A, B, the workspace or the epilogue's
     // operands, all borrowed for the call); shapes agree; the workspace holds

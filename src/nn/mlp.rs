@@ -8,6 +8,7 @@
 //! update are arguments of the step, not code inside it.
 
 use crate::activation::{backward_inplace_isa, check_len};
+use crate::error::check_workspace;
 use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
 use crate::optim::Optimizer;
 use crate::optim::{all_finite, colsum_isa, sgd_isa};
@@ -185,14 +186,6 @@ impl ForwardLayout {
         let (buf0, buf1) = bufs.split_at_mut(self.buf);
         (buf0, buf1, gemm)
     }
-}
-
-/// The one "workspace too small" check: `needed` from the layout's `len`.
-fn check_workspace(needed: usize, len: usize) -> Result<(), Error> {
-    if len < needed {
-        return Err(Error::WorkspaceTooSmall { needed, len });
-    }
-    Ok(())
 }
 
 /// The loss pass of a step: `(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`.

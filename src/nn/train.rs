@@ -4,6 +4,7 @@
 
 use super::Mlp;
 use crate::data::{Batch, Dataset, Labels, batches};
+use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
 use crate::metrics::{accuracy, argmax, confusion as confusion_matrix};
 use crate::optim::Optimizer;
@@ -107,13 +108,7 @@ impl Mlp<'_> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let b = self.batch_size(batch)?;
-        let needed = Self::workspace_len(self.sizes, b);
-        if workspace.len() < needed {
-            return Err(Error::WorkspaceTooSmall {
-                needed,
-                len: workspace.len(),
-            });
-        }
+        check_workspace(Self::workspace_len(self.sizes, b), workspace.len())?;
         let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
         data.check(d0, d_out)?;
         check_order(order, data.len)?;
@@ -167,13 +162,7 @@ impl Mlp<'_> {
                 len: out.len(),
             });
         }
-        let needed = Self::forward_workspace_len(self.sizes, b);
-        if workspace.len() < needed {
-            return Err(Error::WorkspaceTooSmall {
-                needed,
-                len: workspace.len(),
-            });
-        }
+        check_workspace(Self::forward_workspace_len(self.sizes, b), workspace.len())?;
         if let Some(c) = confusion.as_deref() {
             if !matches!(data.y, Labels::Classes(_) | Labels::ClassesU8 { .. }) {
                 return Err(Error::InvalidArgument {
