@@ -153,5 +153,70 @@ fn bench_train_step(cr: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_sigmoid, bench_train_step);
+/// One epoch of the digits classifier (examples/digits.rs): 45 steps of batch 32 through
+/// 64-32-10 ReLU, softmax cross-entropy and Adam, the data gathered from bytes.
+fn bench_digits_epoch(cr: &mut Criterion) {
+    use microprop::Activation::Relu;
+    use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation, shuffle};
+    use microprop::{Adam, AdamConfig, Loss, init::Init};
+    static DIGITS: &[u8] = include_bytes!("../examples/data/digits/digits.u8");
+    let mut group = cr.benchmark_group(format!("digits_epoch/{}", Isa::active().name()));
+    let sizes = [64, 32, 10];
+    let net = Mlp::new(&sizes, &[Relu, Identity], true).expect("net");
+    let p = Mlp::param_len(&sizes, true);
+    let train = Dataset {
+        x: Features::U8 {
+            data: &DIGITS[..1437 * 65],
+            stride: 65,
+            scale: 1.0 / 16.0,
+        },
+        y: Labels::ClassesU8 {
+            data: &DIGITS[64..1437 * 65],
+            stride: 65,
+        },
+        len: 1437,
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut params = vec![0.0f32; p];
+    net.init(&mut params, Init::HeUniform, &mut rng)
+        .expect("init");
+    let mut state = vec![0.0f32; Adam::state_len(p)];
+    let mut adam = Adam::new(AdamConfig::adam(1e-3), &mut state).expect("adam");
+    let mut grads = vec![0.0f32; p];
+    let mut ws = vec![0.0f32; Mlp::workspace_len(&sizes, 32)];
+    let (mut xb, mut labels) = (vec![0.0f32; 32 * 64], vec![0u32; 32]);
+    let mut order = vec![0u32; 1437];
+    identity_permutation(&mut order).expect("perm");
+    group.throughput(Throughput::Elements(1437)); // samples
+    group.bench_function("64-32-10 batch 32 Adam", |b| {
+        b.iter(|| {
+            shuffle(&mut order, &mut rng);
+            let mut batch = Batch {
+                x: &mut xb,
+                y: &mut [],
+                labels: &mut labels,
+            };
+            net.train_epoch(
+                &mut params,
+                &train,
+                &order,
+                Loss::SoftmaxCrossEntropy,
+                &mut adam,
+                &mut batch,
+                &mut grads,
+                &mut ws,
+            )
+            .expect("finite")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_gemm,
+    bench_sigmoid,
+    bench_train_step,
+    bench_digits_epoch
+);
 criterion_main!(benches);

@@ -840,6 +840,53 @@ impl WithSimd for Backward {
     }
 }
 
+/// `g[i] = 0` where `|g[i]| < FLUSH_BELOW` (1e-30), in place on a chosen instruction set:
+/// the output layer's delta gets the flush the hidden deltas get in their GEMM epilogue
+/// (see [`crate::simd::FLUSH_BELOW`]).
+pub(crate) fn flush_tiny_inplace_isa(isa: Isa, g: &mut [f32]) {
+    let p = g.as_mut_ptr();
+    // `Map1` is built only here, from a slice: `p` is readable and writable for `n`
+    // values, in place.
+    dispatch(
+        isa,
+        Map1 {
+            x: p,
+            out: p,
+            n: g.len(),
+            f: FlushFn,
+        },
+    )
+}
+
+/// `0` where `|v| < FLUSH_BELOW`, else `v`.
+#[derive(Clone, Copy)]
+struct FlushFn;
+
+impl Lanewise1 for FlushFn {
+    #[inline(always)]
+    fn apply<S: Simd>(self, s: S, v: S::V) -> S::V {
+        crate::simd::flush_tiny(s, v)
+    }
+}
+
+/// [`map1`] as a kernel: `x` readable and `out` writable for `n` values, equal or
+/// disjoint (built only where that holds).
+struct Map1<F> {
+    x: *const f32,
+    out: *mut f32,
+    n: usize,
+    f: F,
+}
+
+impl<F: Lanewise1> WithSimd for Map1<F> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: the fields satisfy map1's contract (built only where they do).
+        unsafe { map1(s, self.x, self.out, self.n, self.f) }
+    }
+}
+
 /// `g[i] ·= f'(h[i])` in place on a chosen instruction set, `f'` from the forward output
 /// `h`: the safe crate-internal form of [`Activation::backward_inplace`].
 pub(crate) fn backward_inplace_isa(

@@ -543,3 +543,32 @@ fn hidden_deltas_below_1e_minus_30_are_flushed_and_not_above() {
         }
     });
 }
+
+/// The output layer's delta is flushed like the hidden ones: a loss gradient below 1e-30
+/// gives exactly zero parameter gradients, one just above it does not.
+#[test]
+fn output_deltas_below_1e_minus_30_are_flushed() {
+    let sizes = [3, 2];
+    let net = Mlp::new(&sizes, &[Identity], true).unwrap();
+    let params = vec![0.5f32; Mlp::param_len(&sizes, true)];
+    let x = [1.0f32, 2.0, 3.0, -1.0, 0.5, 2.0];
+    let mut ws = vec![0.0f32; Mlp::workspace_len(&sizes, 2)];
+    for (g, zero) in [
+        (9.9e-31f32, true),
+        (1e-30, false),
+        (-9.9e-31, true),
+        (2e-30, false),
+    ] {
+        let mut grads = vec![f32::NAN; params.len()];
+        net.loss_and_grad_custom(&params, &x, &mut grads, &mut ws, |_, d| {
+            d.fill(g);
+            Ok(0.0)
+        })
+        .unwrap();
+        assert_eq!(
+            grads.iter().all(|&v| v == 0.0),
+            zero,
+            "dL/dA = {g:e}: {grads:?}"
+        );
+    }
+}

@@ -959,3 +959,50 @@ fn cosine_values_at_key_steps() {
     assert_eq!(cosine(lr, min, 5, 2, 3), (0.1f32 as f64 * 0.8) as f32);
     assert_eq!(cosine(lr, min, u64::MAX, u64::MAX, u64::MAX - 1), lr);
 }
+
+/// Moments and momentum never hold subnormals: a parameter whose gradient stays zero has
+/// its Adam moments and SGD momentum decay to exactly 0 (through values ≥ 1e-30), and a
+/// gradient below 1e-30 counts as zero; on every ISA, SIMD and scalar alike.
+#[test]
+fn optimizer_state_is_flushed_below_1e_minus_30_never_subnormal() {
+    let steps = if cfg!(miri) { 400 } else { 1500 };
+    for_each_isa(|isa| {
+        for scalar in [false, true] {
+            let n = 5;
+            let mut params = vec![0.5f32; n];
+            let mut st = vec![0.0f32; Adam::state_len(n)];
+            let mut adam = Adam::new(AdamConfig::adam(1e-3), &mut st).unwrap();
+            let mut ms = vec![0.0f32; Sgd::state_len(n)];
+            let cfg = SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::new(1e-3)
+            };
+            let mut sgd = Sgd::new(cfg, &mut ms).unwrap();
+            let mut p2 = params.clone();
+            // One real gradient, then zeros (and values below the flush threshold).
+            let first = [1.0f32, -1.0, 1e-3, 1e-29, 9e-31];
+            let later = [0.0f32, 9.9e-31, -5e-31, 0.0, 1e-40];
+            for step in 0..steps {
+                let g = if step == 0 { &first } else { &later };
+                if scalar {
+                    adam.update_scalar(&mut params, g).unwrap();
+                    sgd.update_scalar(&mut p2, g).unwrap();
+                } else {
+                    adam.update(&mut params, g).unwrap();
+                    sgd.update(&mut p2, g).unwrap();
+                }
+                let (m, v) = adam.moments();
+                for x in m.iter().chain(v).chain(sgd.momentum_buffer()) {
+                    assert!(!x.is_subnormal(), "{isa:?} step {step}: {x:e}");
+                    assert!(*x == 0.0 || x.abs() >= 1e-30, "{isa:?} step {step}: {x:e}");
+                }
+            }
+            let (m, _) = adam.moments();
+            assert!(
+                m.iter().all(|&x| x == 0.0),
+                "{isa:?}: m decayed to 0: {m:?}"
+            );
+            assert!(sgd.momentum_buffer().iter().all(|&x| x == 0.0));
+        }
+    });
+}

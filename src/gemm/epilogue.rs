@@ -19,7 +19,7 @@ pub(crate) enum Epi<'a> {
         bias: Option<&'a [f32]>,
     },
     /// `C[i][j] ← C[i][j] · act'(h[i][j])`, `h` being the activation's output (backward
-    /// through a layer), then entries below [`FLUSH_BELOW`](super::kernel::FLUSH_BELOW)
+    /// through a layer), then entries below [`FLUSH_BELOW`](crate::simd::FLUSH_BELOW)
     /// in magnitude flushed to zero. `h` is `m × n` like C, with contiguous rows.
     MulDeriv {
         /// The activation whose derivative is taken.

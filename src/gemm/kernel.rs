@@ -3,26 +3,7 @@
 use super::epilogue::Epilogue;
 use super::tiles::{DOT_JN, TILE_MAX};
 use crate::activation::{act_v, deriv_mul_v};
-use crate::simd::Simd;
-
-/// Magnitude below which the fused epilogues write zero; see [`flush_tiny`]. Pinned by
-/// the tests in tests/nn.rs: deltas from 1e-20 up keep their gradients, and the flush
-/// falls exactly at 1e-30.
-pub(crate) const FLUSH_BELOW: f32 = 1e-30;
-
-/// `0` where `|v| < FLUSH_BELOW`, else `v` (NaN stays NaN).
-///
-/// Applied to the deltas of the backward pass (the `MulDeriv` epilogue), which are the
-/// operands of the weight-update GEMM. A delta this small moves no weight by more than
-/// `lr·1e-30·Σ|a|`, far below any weight's ULP, but once training saturates the sigmoids
-/// (the lecture's network does) such deltas multiply into subnormal products, and
-/// subnormal results cost a microcode assist on many x86 cores. Measured on the lecture's
-/// network (AVX-512): 2.4 ms per step with this threshold, 3.2 ms when flushing only
-/// below `f32::MIN_POSITIVE`; on SSE2, not flushing at all made late steps 3.7× slower.
-#[inline(always)]
-pub(crate) fn flush_tiny<S: Simd>(s: S, v: S::V) -> S::V {
-    s.lt_select(s.abs(v), s.splat(FLUSH_BELOW), s.splat(0.0), v)
-}
+use crate::simd::{Simd, flush_tiny};
 
 /// Computes one `MR × NR` tile (`NR = NV·LANES`) of `A·B` from packed strips, then
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.

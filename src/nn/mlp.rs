@@ -7,7 +7,7 @@
 //! the weight-update GEMM, or the gradient written to a caller buffer). The loss and the
 //! update are arguments of the step, not code inside it.
 
-use crate::activation::{backward_inplace_isa, check_len};
+use crate::activation::{backward_inplace_isa, check_len, flush_tiny_inplace_isa};
 use crate::error::check_workspace;
 use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
 use crate::optim::Optimizer;
@@ -817,6 +817,7 @@ impl<'a> Mlp<'a> {
             });
         }
         backward_inplace_isa(isa, self.acts[lay - 1], g, out)?;
+        flush_tiny_inplace_isa(isa, g);
         // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);

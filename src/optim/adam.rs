@@ -4,7 +4,7 @@
 use super::{Optimizer, all_finite, check_hyper, check_lr, load_n, store_n};
 use crate::Error;
 use crate::activation::check_len;
-use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
 use core::fmt;
 
 /// The hyperparameters of [`Adam`]. Build with [`AdamConfig::adam`] or
@@ -101,6 +101,9 @@ struct StepScalars {
     b2: f32,
     omb2: f32,
     c2: f32,
+    /// Gradients below this magnitude add nothing to `v`: `(1 − β2)·g²` would be
+    /// subnormal (`√(f32::MIN_POSITIVE / (1 − β2))`).
+    sq_min: f32,
     eps: f32,
     neg_step: f32,
 }
@@ -204,6 +207,7 @@ impl<'s> Adam<'s> {
             b2: c.beta2,
             omb2: 1.0 - c.beta2,
             c2: libm::sqrt(bc2) as f32,
+            sq_min: libm::sqrt(f64::from(f32::MIN_POSITIVE) / f64::from(1.0 - c.beta2)) as f32,
             eps: c.eps,
             neg_step: (-f64::from(c.lr) / bc1) as f32,
         }
@@ -227,12 +231,13 @@ impl<'s> Adam<'s> {
         let k = self.scalars(t);
         let state = self.m.iter_mut().zip(self.v.iter_mut());
         for ((p, &g), (m, v)) in params.iter_mut().zip(grads).zip(state) {
-            let g = if k.l2 != 0.0 { k.l2 * *p + g } else { g };
+            let g = flush_tiny_scalar(if k.l2 != 0.0 { k.l2 * *p + g } else { g });
+            let gq = if g.abs() < k.sq_min { 0.0 } else { g };
             if k.decay {
                 *p *= k.keep;
             }
-            *m = k.b1 * *m + k.omb1 * g;
-            *v = k.b2 * *v + k.omb2 * (g * g);
+            *m = flush_tiny_scalar(k.b1 * *m + k.omb1 * g);
+            *v = flush_tiny_scalar(k.b2 * *v + k.omb2 * (gq * gq));
             let denom = libm::sqrtf(*v) / k.c2 + k.eps;
             *p += (*m / denom) * k.neg_step;
         }
@@ -331,6 +336,7 @@ impl WithSimd for AdamStep<'_> {
             s.splat(k.omb2),
         );
         let (c2, eps, neg_step) = (s.splat(k.c2), s.splat(k.eps), s.splat(k.neg_step));
+        let sq_min = s.splat(k.sq_min);
         let (penalty, decay) = (k.l2 != 0.0, k.decay);
         let mut i = 0;
         while i < n {
@@ -342,11 +348,15 @@ impl WithSimd for AdamStep<'_> {
                 if penalty {
                     gv = s.mul_add(l2, th, gv);
                 }
+                gv = flush_tiny(s, gv);
+                let gq = s.lt_select(s.abs(gv), sq_min, s.splat(0.0), gv);
                 if decay {
                     th = s.mul(th, keep);
                 }
                 let mv = s.mul_add(b1, load_n(s, m.add(i), r), s.mul(omb1, gv));
-                let vv = s.mul_add(b2, load_n(s, v.add(i), r), s.mul(omb2, s.mul(gv, gv)));
+                let mv = flush_tiny(s, mv);
+                let vv = s.mul_add(b2, load_n(s, v.add(i), r), s.mul(omb2, s.mul(gq, gq)));
+                let vv = flush_tiny(s, vv);
                 let denom = s.add(s.div(s.sqrt(vv), c2), eps);
                 th = s.mul_add(s.div(mv, denom), neg_step, th);
                 store_n(s, m.add(i), mv, r);

@@ -4,7 +4,7 @@
 use super::{Optimizer, all_finite, check_hyper, check_lr, load_n, sgd_raw, store_n};
 use crate::Error;
 use crate::activation::check_len;
-use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
 use core::fmt;
 
 /// The hyperparameters of [`Sgd`]. Build with [`SgdConfig::new`] and struct update syntax:
@@ -162,8 +162,9 @@ impl<'s> Sgd<'s> {
         for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
             let g = if wd != 0.0 { wd * *p + g } else { g };
             let d = if mu != 0.0 {
+                let g = flush_tiny_scalar(g);
                 let b = &mut self.buf[i];
-                *b = if first { g } else { mu * *b + g };
+                *b = flush_tiny_scalar(if first { g } else { mu * *b + g });
                 if nesterov { mu * *b + g } else { *b }
             } else {
                 g
@@ -302,11 +303,13 @@ impl WithSimd for SgdStep<'_> {
                     gv = s.mul_add(wd, th, gv);
                 }
                 let d = if self.momentum {
+                    gv = flush_tiny(s, gv);
                     let bv = if self.first {
                         gv
                     } else {
                         s.mul_add(mu, load_n(s, b.add(i), r), gv)
                     };
+                    let bv = flush_tiny(s, bv);
                     store_n(s, b.add(i), bv, r);
                     if self.nesterov {
                         s.mul_add(mu, bv, gv)
