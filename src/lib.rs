@@ -25,6 +25,21 @@
 //! Every kernel is written once over a small SIMD trait and instantiated per instruction
 //! set ([`simd::Isa`]); the choice is made once, at runtime with `std`.
 //!
+//! # Where things go
+//! The layers, bottom up (each calls only the ones below it):
+//!
+//! | layer | files | a new … goes |
+//! |---|---|---|
+//! | views, errors | `mat.rs`, `error.rs` | error: a variant of [`Error`] with a `Display` that says what to fix |
+//! | SIMD | `simd/` | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs` |
+//! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
+//! | trainer | `init.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
+//! | networks | `nn/` (`mlp.rs` the step, `train.rs` epochs and evaluation, `save.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments |
+//! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, its builder method in `build.rs`, its arm in `pass.rs` |
+//!
+//! `unsafe` stays in the kernel layers (`simd/`, `gemm/` and the elementwise kernels),
+//! behind safe crate-internal functions that validate once; `nn/` and `graph/` have none.
+//!
 //! # Features
 //! * `std` (default): runtime CPU detection (cached), the `MICROPROP_ISA` override and
 //!   [`simd::with_isa`]. Without it the crate is `#![no_std]`, needs no allocator, and

@@ -26,6 +26,20 @@
 //! * NaN or infinite outputs or targets are not errors: the loss and the gradient come out
 //!   NaN or infinite, as with [`squared_error`]. A network checks finiteness.
 //!
+//! # How to add a loss
+//! 1. A file `src/loss/NAME.rs` with the fused pass as a `WithSimd` kernel struct (value
+//!    and, when asked, `∂L/∂out` in one pass over `out` and the target; see `squared.rs`)
+//!    and its scalar reference beside it (f32, index order, `libm`).
+//! 2. A variant of [`Loss`] documenting its formula, its reduction and the targets it
+//!    takes, added to [`Loss::ALL`] and to the two `match`es of `loss_and_grad_isa` and
+//!    `loss_and_grad_scalar` (and to `validate` if it takes class labels), and a row in
+//!    the table above.
+//!
+//! The tests iterate [`Loss::ALL`] (every instruction set against the scalar reference,
+//! bad input); the f64 reference that the gradient checks use (`tests/loss.rs`,
+//! `tests/trainer.rs`) fails naming the loss until it is given one. [`Mlp`](crate::nn::Mlp)
+//! needs no change: its loss pass calls `loss_and_grad_isa`.
+//!
 //! # Accuracy
 //! The vector kernels and the scalar references agree to a few ULP per element (the
 //! exponentials and logarithms differ: `libm` in the references, polynomials in the
