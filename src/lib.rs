@@ -35,7 +35,7 @@
 //! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
 //! | trainer | `init.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
 //! | networks | `nn/` (`mlp.rs` the step, `train.rs` epochs and evaluation, `save.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments |
-//! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, its builder method in `build.rs`, its arm in `pass.rs` |
+//! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, an `Op` variant in `store.rs`, its builder method in `build.rs`, its forward and backward arms in `pass.rs` |
 //!
 //! `unsafe` stays in the kernel layers (`simd/`, `gemm/` and the elementwise kernels),
 //! behind safe crate-internal functions that validate once; `nn/` and `graph/` have none.
