@@ -369,6 +369,7 @@ pub fn gather_labels<T: Copy + Into<u32>>(
 /// Where a data set's input rows come from: `f32` values, or bytes scaled to `f32` (data
 /// kept in flash). Row `r` is `data[r·stride ..][..d₀]`, as in [`gather_rows`].
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Features<'a> {
     /// Rows of `f32`, `stride` values apart.
     F32 {
@@ -391,6 +392,7 @@ pub enum Features<'a> {
 /// Where a data set's targets come from: rows of values (regression, probabilities), or
 /// class indices (for [`Loss::SoftmaxCrossEntropy`](crate::Loss::SoftmaxCrossEntropy)).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Labels<'a> {
     /// Rows of `d_L` target values, `stride` values apart.
     Values {

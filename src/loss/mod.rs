@@ -70,6 +70,7 @@ use crate::simd::Isa;
 
 /// What a network's output is compared with.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Target<'a> {
     /// `N × d` values, row-major (the output's shape): regression targets for the squared
     /// losses; class probabilities (rows summing to 1) for softmax cross-entropy; 0/1

@@ -50,6 +50,7 @@ impl Mlp<'_> {
 
 /// What [`Mlp::evaluate`] measured over the rows it was given.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Evaluation {
     /// The loss over all the rows: each batch's loss weighted by its row count, so for
     /// the mean losses the mean per-row loss (for [`Loss::SumSquared`], the mean per-row
