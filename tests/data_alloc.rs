@@ -2,6 +2,7 @@
 //! batching, gathering and the metrics never allocate, on success and on error. Counts
 //! are per thread, so tests running in parallel do not disturb each other.
 
+mod common;
 use microprop::data::{
     batches, gather_labels, gather_rows, gather_rows_u8, identity_permutation, shuffle,
 };
@@ -9,42 +10,9 @@ use microprop::init::{Init, init_weights};
 use microprop::metrics::{accuracy, argmax, argmax_rows, confusion};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a const-initialized
-// thread-local (no allocation to reach it).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(|c| c.get());
-    f();
-    ALLOCS.with(|c| c.get()) - before
-}
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 #[test]
 fn init_data_and_metrics_allocate_nothing() {
@@ -67,7 +35,7 @@ fn init_data_and_metrics_allocate_nothing() {
     let mut pred = vec![0u32; n];
     let mut m = vec![0u32; d * d];
 
-    let count = allocations(|| {
+    let count = common::alloc::count_allocs(|| {
         for &init in Init::ALL {
             init_weights(&mut w, cols, d, init, &mut rng).unwrap();
         }

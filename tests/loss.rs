@@ -17,44 +17,11 @@ use microprop::simd::Isa;
 use microprop::{Error, Loss, Target, squared_error};
 use rand::RngExt;
 use rand::rngs::StdRng;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 // ---- a minimal counting allocator (per thread) ----
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a const-initialized thread-local
-// (no allocation to reach it).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(|c| c.get());
-    f();
-    ALLOCS.with(|c| c.get()) - before
-}
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 // ---- inputs ----
 
@@ -656,7 +623,7 @@ fn losses_allocate_nothing() {
         .collect();
     let mut grad = vec![0.0f32; n * d];
     for_each_isa(|isa| {
-        let count = allocations(|| {
+        let count = common::alloc::count_allocs(|| {
             for (loss, (out, t)) in &cases {
                 let t = t.target();
                 loss.loss_and_grad(out, d, t, &mut grad).unwrap();

@@ -8,45 +8,12 @@ use microprop::optim::schedule::{constant, cosine, step_decay};
 use microprop::optim::{clip_grad_norm, clip_grad_norm_slices};
 use microprop::simd::Isa;
 use microprop::{Adam, AdamConfig, Error, Optimizer, Sgd, SgdConfig, sgd_update};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 // ---------------------------------------------------------------------------------------
 // A minimal counting allocator (per thread, so parallel tests do not disturb each other).
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a const-initialized
-// thread-local (no allocation to reach it).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(|c| c.get());
-    f();
-    ALLOCS.with(|c| c.get()) - before
-}
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 // ---------------------------------------------------------------------------------------
 // The configurations under test, and f64 implementations of their published rules.
@@ -731,7 +698,7 @@ fn updates_and_clipping_allocate_nothing() {
     let mut adam = Adam::new(AdamConfig::adamw(1e-3, 1e-2), &mut adam_state).unwrap();
     let mut plain = Sgd::new(SgdConfig::new(0.01), &mut []).unwrap();
     for_each_isa(|isa| {
-        let count = allocations(|| {
+        let count = common::alloc::count_allocs(|| {
             for step in 0..3 {
                 sgd.set_lr(cosine(0.01, 0.001, 1, 3, step));
                 sgd.update(&mut params, &grads).unwrap();

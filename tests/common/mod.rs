@@ -7,6 +7,7 @@ pub mod alloc;
 use microprop::simd::{Isa, with_isa};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use rand_core::{Infallible, TryRng};
 
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
@@ -46,5 +47,29 @@ pub fn lengths() -> Box<dyn Iterator<Item = usize>> {
         Box::new((0..=17).chain([31, 32, 33, 41]))
     } else {
         Box::new((0..=33).chain([63, 64, 65, 127, 128, 129, 1000]))
+    }
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny fixed generator for golden values.
+pub struct SplitMix64(pub u64);
+
+impl TryRng for SplitMix64 {
+    type Error = Infallible;
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let w = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
     }
 }
