@@ -1,7 +1,7 @@
 //! Adam and AdamW with bias correction: the rules of PyTorch's `torch.optim.Adam` and
 //! `torch.optim.AdamW` (without `amsgrad`).
 
-use super::{Optimizer, all_finite, check_hyper, check_lr, load_n, store_n};
+use super::{Names, Optimizer, all_finite, check_hyper, check_lr, load_n, store_n};
 use crate::Error;
 use crate::activation::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
@@ -244,16 +244,6 @@ impl<'s> Adam<'s> {
         self.t = t;
         Ok(())
     }
-}
-
-/// The error names of one entry point.
-#[derive(Clone, Copy)]
-struct Names {
-    params: &'static str,
-    grads: &'static str,
-    lr: &'static str,
-    negative_lr: &'static str,
-    nonfinite: &'static str,
 }
 
 const NAMES: Names = Names {

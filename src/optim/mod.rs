@@ -541,6 +541,16 @@ pub(crate) fn sgd_isa(isa: Isa, params: &mut [f32], grads: &[f32], lr: f32) -> R
     Ok(())
 }
 
+/// The names an optimizer's entry point (`update` or `update_scalar`) gives its errors.
+#[derive(Clone, Copy)]
+struct Names {
+    params: &'static str,
+    grads: &'static str,
+    lr: &'static str,
+    negative_lr: &'static str,
+    nonfinite: &'static str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay: the rule
 //! of PyTorch's `torch.optim.SGD` with dampening 0.
 
-use super::{Optimizer, all_finite, check_hyper, check_lr, load_n, sgd_raw, store_n};
+use super::{Names, Optimizer, all_finite, check_hyper, check_lr, load_n, sgd_raw, store_n};
 use crate::Error;
 use crate::activation::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
@@ -174,16 +174,6 @@ impl<'s> Sgd<'s> {
         self.started = true;
         Ok(())
     }
-}
-
-/// The error names of one entry point.
-#[derive(Clone, Copy)]
-struct Names {
-    params: &'static str,
-    grads: &'static str,
-    lr: &'static str,
-    negative_lr: &'static str,
-    nonfinite: &'static str,
 }
 
 const NAMES: Names = Names {
