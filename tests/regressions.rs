@@ -1,4 +1,4 @@
-//! Regressions found by the fuzz targets (`fuzz/`), one test per bug.
+//! Regressions found by the fuzz targets (`fuzz/`) and the test suites, one test per bug.
 
 use microprop::{Error, MatMut, MatRef};
 
@@ -187,4 +187,56 @@ fn empty_views_with_huge_row_counts_return_at_once() {
     g.forward().unwrap();
     g.backward(l).unwrap();
     assert_eq!(g.value(l).unwrap(), &[0.0]);
+}
+
+/// `tests/trainer.rs`: `Mlp::evaluate` weighted every batch's loss by its row count, also
+/// for `Loss::SumSquared`, whose batch loss is already a sum over the rows: its
+/// `Evaluation::loss` came out `B` times the documented mean per-row sum (and depended on
+/// the batch size). Now it is the mean per-row sum for every batch size.
+#[test]
+fn evaluate_sum_squared_is_the_mean_per_row_sum_for_any_batch_size() {
+    use microprop::Activation::Identity;
+    use microprop::Loss;
+    use microprop::data::{Batch, Dataset, Features, Labels};
+    use microprop::nn::Mlp;
+    let sizes = [1, 1];
+    let net = Mlp::new(&sizes, &[Identity], false).unwrap();
+    let params = [1.0f32]; // out = x
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let y = [0.0f32; 4];
+    let data = Dataset {
+        x: Features::F32 {
+            data: &x,
+            stride: 1,
+        },
+        y: Labels::Values {
+            data: &y,
+            stride: 1,
+        },
+        len: 4,
+    };
+    // Per-row sums 1, 4, 9, 16: mean 7.5.
+    for b in 1..=4 {
+        let (mut xb, mut yb) = (vec![0.0; b], vec![0.0; b]);
+        let mut batch = Batch {
+            x: &mut xb,
+            y: &mut yb,
+            labels: &mut [],
+        };
+        let mut out = vec![0.0; b];
+        let mut ws = vec![0.0; Mlp::forward_workspace_len(&sizes, b)];
+        let ev = net
+            .evaluate(
+                &params,
+                &data,
+                &[0, 1, 2, 3],
+                Loss::SumSquared,
+                &mut batch,
+                &mut out,
+                None,
+                &mut ws,
+            )
+            .unwrap();
+        assert_eq!(ev.loss, 7.5, "batch size {b}");
+    }
 }
