@@ -240,3 +240,53 @@ fn evaluate_sum_squared_is_the_mean_per_row_sum_for_any_batch_size() {
         assert_eq!(ev.loss, 7.5, "batch size {b}");
     }
 }
+
+/// `tests/trainer.rs`: `Mlp::train_step_with` checked only a fused plain SGD's learning
+/// rate for finiteness. A plain `Sgd` given a negative rate by `set_lr` (which `update`
+/// refuses) took a gradient-ascent step on the fused path; an `Adam` with a NaN rate
+/// wrote `grads` before its `update` refused. Both are refused first now, nothing written.
+#[test]
+fn train_step_with_refuses_a_bad_optimizer_lr_before_writing() {
+    use microprop::Activation::{Identity, Tanh};
+    use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    use microprop::{Loss, Target, nn::Mlp};
+    let sizes = [2, 3, 1];
+    let net = Mlp::new(&sizes, &[Tanh, Identity], true).unwrap();
+    let p = Mlp::param_len(&sizes, true);
+    let (x, y) = ([0.5f32, -0.25], [1.0f32]);
+    let mut ws = vec![0.0; Mlp::workspace_len(&sizes, 1)];
+    let mut state = vec![0.0; Adam::state_len(p)];
+    let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    sgd.set_lr(-0.1);
+    let mut adam = Adam::new(AdamConfig::adam(0.1), &mut state).unwrap();
+    adam.set_lr(f32::NAN);
+    let opts: [(&mut dyn Optimizer, Error); 2] = [
+        (
+            &mut sgd,
+            Error::InvalidArgument {
+                what: "learning rate is negative",
+            },
+        ),
+        (
+            &mut adam,
+            Error::NonFinite {
+                what: "learning rate",
+            },
+        ),
+    ];
+    for (opt, want) in opts {
+        let mut params = vec![0.5f32; p];
+        let mut grads = vec![7.0f32; p];
+        let r = net.train_step_with(
+            &mut params,
+            &x,
+            Target::Values(&y),
+            Loss::MeanSquared,
+            opt,
+            &mut grads,
+            &mut ws,
+        );
+        assert_eq!(r, Err(want));
+        assert!(params.iter().all(|&v| v == 0.5) && grads.iter().all(|&g| g == 7.0));
+    }
+}
