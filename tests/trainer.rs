@@ -162,14 +162,17 @@ fn loss_and_grad_with_matches_finite_differences_for_every_loss() {
                 for bias in [false, true] {
                     case += 1;
                     // Under Miri one case in 8, still touching every loss and depth.
-                    if cfg!(miri) && case % 8 != 0 {
+                    if cfg!(miri) && !case.is_multiple_of(8) {
                         continue;
                     }
                     let sizes: Vec<usize> = (0..=depth).map(|_| rng.random_range(1..=5)).collect();
                     // `act` on every hidden layer; the output layer `act` too, except
                     // for the cross-entropies half the time (they take logits).
                     let mut acts = vec![act; depth];
-                    if loss != Loss::SumSquared && loss != Loss::MeanSquared && case % 2 == 0 {
+                    if loss != Loss::SumSquared
+                        && loss != Loss::MeanSquared
+                        && case.is_multiple_of(2)
+                    {
                         acts[depth - 1] = Identity;
                     }
                     let d = sizes[depth];
@@ -1182,4 +1185,966 @@ fn train_step_with_an_optimizer_sized_for_other_params_changes_nothing() {
         assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
         assert_eq!((bits(&params), opt.state()), before);
     }
+}
+
+/// A class-labelled set of 7 rows for the 3 → 4 → 2 network.
+struct HData {
+    x: Vec<f32>,
+    labels: Vec<u32>,
+    y: Vec<f32>,
+}
+
+fn hdata() -> HData {
+    let mut rng = rng(33);
+    HData {
+        x: fill(&mut rng, 7 * 3),
+        labels: (0..7).map(|i| i % 2).collect(),
+        y: fill(&mut rng, 7 * 2),
+    }
+}
+
+fn hset<'a>(x: &'a [f32], labels: &'a [u32], len: usize) -> Dataset<'a> {
+    Dataset {
+        x: Features::F32 { data: x, stride: 3 },
+        y: Labels::Classes(labels),
+        len,
+    }
+}
+
+#[test]
+fn train_epoch_refuses_bad_input_before_the_first_update() {
+    let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
+    let p = Mlp::param_len(&H_SIZES, true);
+    let b = 3;
+    let d = hdata();
+    let mut nan_x = d.x.clone();
+    nan_x[1] = f32::NAN;
+    let mut bad_label = d.labels.clone();
+    bad_label[1] = 2;
+    let order: Vec<u32> = (0..7).collect();
+    let ws_len = Mlp::workspace_len(&H_SIZES, b);
+    // (name, params len, grads len, data, order, loss, batch rows (x, labels), ws, lr, want)
+    type Case<'a> = (
+        &'static str,
+        usize,
+        usize,
+        Dataset<'a>,
+        Vec<u32>,
+        Loss,
+        (usize, usize),
+        usize,
+        f32,
+        &'static str,
+    );
+    let ok = hset(&d.x, &d.labels, 7);
+    let sce = Loss::SoftmaxCrossEntropy;
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "params short",
+            p - 1,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "shape",
+        ),
+        (
+            "grads long",
+            p,
+            p + 1,
+            ok,
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "shape",
+        ),
+        (
+            "empty Batch::x",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (0, b),
+            ws_len,
+            0.1,
+            "buffer",
+        ),
+        (
+            "Batch::x under a row",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (0, b),
+            ws_len,
+            0.1,
+            "buffer",
+        ),
+        (
+            "Batch::labels short",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (b, b - 1),
+            ws_len,
+            0.1,
+            "buffer",
+        ),
+        (
+            "workspace short",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len - 1,
+            0.1,
+            "workspace",
+        ),
+        (
+            "order index = len",
+            p,
+            p,
+            ok,
+            vec![0, 1, 2, 3, 4, 5, 7],
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "row",
+        ),
+        (
+            "order index u32::MAX",
+            p,
+            p,
+            ok,
+            vec![u32::MAX],
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "row",
+        ),
+        (
+            "x source short",
+            p,
+            p,
+            hset(&d.x[..20], &d.labels, 7),
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "buffer",
+        ),
+        (
+            "labels source short",
+            p,
+            p,
+            hset(&d.x, &d.labels[..6], 7),
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "buffer",
+        ),
+        (
+            "x stride below d0",
+            p,
+            p,
+            Dataset {
+                x: Features::F32 {
+                    data: &d.x,
+                    stride: 2,
+                },
+                ..ok
+            },
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "invalid",
+        ),
+        (
+            "classes with MeanSquared",
+            p,
+            p,
+            ok,
+            order.clone(),
+            Loss::MeanSquared,
+            (b, b),
+            ws_len,
+            0.1,
+            "invalid",
+        ),
+        (
+            "label = d_L in batch 1",
+            p,
+            p,
+            hset(&d.x, &bad_label, 7),
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "label",
+        ),
+        (
+            "NaN x in batch 1",
+            p,
+            p,
+            hset(&nan_x, &d.labels, 7),
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            0.1,
+            "nonfinite",
+        ),
+        (
+            "lr NaN",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            f32::NAN,
+            "nonfinite",
+        ),
+        (
+            "lr negative",
+            p,
+            p,
+            ok,
+            order.clone(),
+            sce,
+            (b, b),
+            ws_len,
+            -1.0,
+            "invalid",
+        ),
+    ];
+    for (kind, oname) in OPT_NAMES.iter().enumerate() {
+        for (name, pl, gl, data, order, loss, (bx, bl), wl, lr, want) in cases.clone() {
+            let mut state = vec![0.0; 2 * p];
+            let mut opt = optimizer(kind, &mut state);
+            let mut params = fill(&mut rng(34), p);
+            if pl == p {
+                warm_up(&net, &mut params, &mut opt);
+            }
+            opt.dynamic().set_lr(lr);
+            params.resize(pl, 0.25);
+            let before = (bits(&params), opt.state());
+            let mut grads = vec![POISON; gl];
+            let mut bufs = Bufs::new(b, 3, 2);
+            bufs.x.truncate(bx * 3);
+            if name == "Batch::x under a row" {
+                bufs.x = vec![POISON; 2];
+            }
+            bufs.labels.truncate(bl);
+            let bufs_before = (bits(&bufs.x), bufs.labels.clone());
+            let mut ws = vec![POISON; wl];
+            let r = net.train_epoch(
+                &mut params,
+                &data,
+                &order,
+                loss,
+                opt.dynamic(),
+                &mut bufs.batch(),
+                &mut grads,
+                &mut ws,
+            );
+            let what = format!("{oname}: {name}");
+            let e = r.expect_err(&what);
+            assert!(is(&e, want), "{what}: {e:?}, want {want}");
+            assert_eq!(bits(&params), before.0, "{what}: params changed");
+            assert_eq!(opt.state(), before.1, "{what}: optimizer state changed");
+            assert!(
+                grads.iter().all(|g| g.to_bits() == POISON.to_bits()),
+                "{what}: grads written"
+            );
+            // Errors found before the first gather leave the batch alone too.
+            if !matches!(want, "label" | "nonfinite")
+                && !name.contains("MeanSquared")
+                && !name.starts_with("lr")
+            {
+                assert_eq!(
+                    (bits(&bufs.x), bufs.labels.clone()),
+                    bufs_before,
+                    "{what}: batch written"
+                );
+            }
+        }
+    }
+    // The culprit of an out-of-range order index.
+    let mut params = vec![0.0; p];
+    let mut opt = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    let mut bufs = Bufs::new(b, 3, 2);
+    let r = net.train_epoch(
+        &mut params,
+        &ok,
+        &[0, 1, 9],
+        sce,
+        &mut opt,
+        &mut bufs.batch(),
+        &mut vec![0.0; p],
+        &mut vec![0.0; ws_len],
+    );
+    assert_eq!(
+        r,
+        Err(Error::RowOutOfRange {
+            index: 2,
+            row: 9,
+            rows: 7
+        })
+    );
+}
+
+#[test]
+fn train_epoch_stops_at_a_bad_later_batch_with_the_earlier_ones_applied() {
+    let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
+    let p = Mlp::param_len(&H_SIZES, true);
+    let d = hdata();
+    let order: Vec<u32> = (0..7).collect();
+    let ws_len = Mlp::workspace_len(&H_SIZES, 3);
+    let mut nan_x = d.x.clone();
+    nan_x[5 * 3] = f32::NAN; // row 5: the second batch
+    let mut bad_label = d.labels.clone();
+    bad_label[4] = 5;
+    for (name, data, want) in [
+        ("NaN x", hset(&nan_x, &d.labels, 7), "nonfinite"),
+        ("label 5", hset(&d.x, &bad_label, 7), "label"),
+    ] {
+        let start = fill(&mut rng(35), p);
+        // The first batch alone, by hand.
+        let mut want_params = start.clone();
+        let mut opt = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+        let mut bufs = Bufs::new(3, 3, 2);
+        let mut batch = bufs.batch();
+        let (x, t) = data.gather(&order[..3], 3, 2, &mut batch).unwrap();
+        let mut ws = vec![0.0; ws_len];
+        net.train_step_with(
+            &mut want_params,
+            x,
+            t,
+            Loss::SoftmaxCrossEntropy,
+            &mut opt,
+            &mut vec![0.0; p],
+            &mut ws,
+        )
+        .unwrap();
+        let mut params = start.clone();
+        let r = net.train_epoch(
+            &mut params,
+            &data,
+            &order,
+            Loss::SoftmaxCrossEntropy,
+            &mut opt,
+            &mut Bufs::new(3, 3, 2).batch(),
+            &mut vec![0.0; p],
+            &mut ws,
+        );
+        let _ = &mut opt;
+        let e = r.expect_err(name);
+        assert!(is(&e, want), "{name}: {e:?}");
+        assert_eq!(
+            bits(&params),
+            bits(&want_params),
+            "{name}: the first batch's update only"
+        );
+    }
+}
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn evaluate_refuses_bad_input_and_leaves_the_confusion_matrix_alone() {
+    let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
+    let p = Mlp::param_len(&H_SIZES, true);
+    let params = fill(&mut rng(36), p);
+    let d = hdata();
+    let ok = hset(&d.x, &d.labels, 7);
+    let values = Dataset {
+        x: ok.x,
+        y: Labels::Values {
+            data: &d.y,
+            stride: 2,
+        },
+        len: 7,
+    };
+    let mut bad_label = d.labels.clone();
+    bad_label[0] = 2;
+    let order: Vec<u32> = (0..7).collect();
+    let b = 3;
+    let fws = Mlp::forward_workspace_len(&H_SIZES, b);
+    let sce = Loss::SoftmaxCrossEntropy;
+    // (name, params len, data, rows, batch x rows, out len, confusion len, ws, want)
+    let cases: Vec<(
+        &str,
+        usize,
+        Dataset<'_>,
+        Vec<u32>,
+        usize,
+        usize,
+        Option<usize>,
+        usize,
+        &str,
+    )> = vec![
+        (
+            "params short",
+            p - 1,
+            ok,
+            order.clone(),
+            b,
+            b * 2,
+            Some(4),
+            fws,
+            "shape",
+        ),
+        (
+            "empty Batch::x",
+            p,
+            ok,
+            order.clone(),
+            0,
+            b * 2,
+            Some(4),
+            fws,
+            "buffer",
+        ),
+        (
+            "out short",
+            p,
+            ok,
+            order.clone(),
+            b,
+            b * 2 - 1,
+            Some(4),
+            fws,
+            "buffer",
+        ),
+        (
+            "workspace short",
+            p,
+            ok,
+            order.clone(),
+            b,
+            b * 2,
+            Some(4),
+            fws - 1,
+            "workspace",
+        ),
+        (
+            "confusion 3x3",
+            p,
+            ok,
+            order.clone(),
+            b,
+            b * 2,
+            Some(9),
+            fws,
+            "shape",
+        ),
+        (
+            "confusion with values",
+            p,
+            values,
+            order.clone(),
+            b,
+            b * 2,
+            Some(4),
+            fws,
+            "invalid",
+        ),
+        (
+            "row out of range",
+            p,
+            ok,
+            vec![0, 7],
+            b,
+            b * 2,
+            Some(4),
+            fws,
+            "row",
+        ),
+        (
+            "x source short",
+            p,
+            hset(&d.x[..18], &d.labels, 7),
+            order.clone(),
+            b,
+            b * 2,
+            Some(4),
+            fws,
+            "buffer",
+        ),
+        (
+            "label = d_L in batch 1",
+            p,
+            hset(&d.x, &bad_label, 7),
+            order.clone(),
+            b,
+            b * 2,
+            Some(4),
+            fws,
+            "label",
+        ),
+        (
+            "label = d_L, no matrix",
+            p,
+            hset(&d.x, &bad_label, 7),
+            order.clone(),
+            b,
+            b * 2,
+            None,
+            fws,
+            "label",
+        ),
+        (
+            "classes with MeanSquared",
+            p,
+            ok,
+            order.clone(),
+            b,
+            b * 2,
+            None,
+            fws,
+            "invalid",
+        ),
+    ];
+    for (name, pl, data, rows, bx, ol, cl, wl, want) in cases {
+        let loss = if name.contains("MeanSquared") {
+            Loss::MeanSquared
+        } else {
+            sce
+        };
+        let mut bufs = Bufs::new(b, 3, 2);
+        bufs.x.truncate(bx * 3);
+        let mut out = vec![POISON; ol];
+        let mut conf = cl.map(|c| vec![7u32; c]);
+        let mut ws = vec![POISON; wl];
+        let r = net.evaluate(
+            &params[..pl],
+            &data,
+            &rows,
+            loss,
+            &mut bufs.batch(),
+            &mut out,
+            conf.as_deref_mut(),
+            &mut ws,
+        );
+        let e = r.expect_err(name);
+        assert!(is(&e, want), "{name}: {e:?}, want {want}");
+        if let Some(c) = conf {
+            assert!(c.iter().all(|&v| v == 7), "{name}: confusion written");
+        }
+        if want != "label" && want != "invalid" {
+            assert!(
+                out.iter().all(|v| v.to_bits() == POISON.to_bits()),
+                "{name}: out written"
+            );
+        }
+    }
+    // A label out of range in the second batch: the first batch is counted.
+    let mut late = d.labels.clone();
+    late[4] = 3;
+    let mut conf = vec![0u32; 4];
+    let r = net.evaluate(
+        &params,
+        &hset(&d.x, &late, 7),
+        &order,
+        sce,
+        &mut Bufs::new(b, 3, 2).batch(),
+        &mut vec![0.0; b * 2],
+        Some(&mut conf),
+        &mut vec![0.0; fws],
+    );
+    assert_eq!(
+        r,
+        Err(Error::LabelOutOfRange {
+            index: 1,
+            label: 3,
+            classes: 2
+        })
+    );
+    assert_eq!(conf.iter().sum::<u32>(), 3);
+    // Non-finite data is not an error: the loss is NaN.
+    let mut nan_x = d.x.clone();
+    nan_x[0] = f32::NAN;
+    let ev = net
+        .evaluate(
+            &params,
+            &hset(&nan_x, &d.labels, 7),
+            &order,
+            sce,
+            &mut Bufs::new(b, 3, 2).batch(),
+            &mut vec![0.0; b * 2],
+            None,
+            &mut vec![0.0; fws],
+        )
+        .unwrap();
+    assert!(ev.loss.is_nan() && ev.count == 7);
+}
+
+#[test]
+fn predict_and_init_refuse_bad_lengths_and_write_nothing() {
+    let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
+    let p = Mlp::param_len(&H_SIZES, true);
+    let params = fill(&mut rng(37), p);
+    let fws = Mlp::forward_workspace_len(&H_SIZES, 1);
+    for (name, pl, xl, ol, wl, want) in [
+        ("params short", p - 1, 3, 2, fws, "shape"),
+        ("x two rows", p, 6, 2, fws, "shape"),
+        ("x empty", p, 0, 2, fws, "shape"),
+        ("out long", p, 3, 3, fws, "shape"),
+        (
+            "workspace short",
+            p,
+            3,
+            2,
+            fws.saturating_sub(1),
+            "workspace",
+        ),
+    ] {
+        if name == "workspace short" && fws == 0 {
+            continue;
+        }
+        let mut out = vec![POISON; ol];
+        let mut ws = vec![POISON; wl];
+        let r = net.predict(&params[..pl], &vec![0.5; xl], &mut out, &mut ws);
+        let e = r.expect_err(name);
+        assert!(is(&e, want), "{name}: {e:?}");
+        assert!(
+            out.iter().all(|v| v.to_bits() == POISON.to_bits()),
+            "{name}"
+        );
+    }
+    for len in [0, p - 1, p + 1] {
+        let mut w = vec![POISON; len];
+        let r = net.init(&mut w, Init::XavierUniform, &mut rng(1));
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+        assert!(w.iter().all(|v| v.to_bits() == POISON.to_bits()));
+    }
+}
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn dataset_gather_and_check_refuse_bad_input_and_write_nothing() {
+    let d = hdata();
+    let bytes: Vec<u8> = (0..21).collect();
+    let label_bytes: Vec<u8> = vec![1; 7];
+    let ok = hset(&d.x, &d.labels, 7);
+    let values = Dataset {
+        x: ok.x,
+        y: Labels::Values {
+            data: &d.y,
+            stride: 2,
+        },
+        len: 7,
+    };
+    let u8s = Dataset {
+        x: Features::U8 {
+            data: &bytes,
+            stride: 3,
+            scale: 0.5,
+        },
+        y: Labels::ClassesU8 {
+            data: &label_bytes,
+            stride: 1,
+        },
+        len: 7,
+    };
+    // (name, data, rows, batch (x, y, labels), want)
+    let cases: Vec<(&str, Dataset<'_>, Vec<u32>, (usize, usize, usize), &str)> = vec![
+        ("row = len", ok, vec![0, 7], (6, 4, 2), "row"),
+        (
+            "row beyond a short len",
+            Dataset { len: 3, ..ok },
+            vec![3],
+            (3, 2, 1),
+            "row",
+        ),
+        ("x too small", ok, vec![0, 1], (5, 4, 2), "buffer"),
+        ("labels too small", ok, vec![0, 1], (6, 4, 1), "buffer"),
+        ("y too small", values, vec![0, 1], (6, 3, 2), "buffer"),
+        (
+            "x source short",
+            hset(&d.x[..6], &d.labels, 7),
+            vec![2],
+            (3, 2, 1),
+            "row",
+        ),
+        (
+            "labels source short",
+            hset(&d.x, &d.labels[..2], 7),
+            vec![2],
+            (3, 2, 1),
+            "row",
+        ),
+        (
+            "y stride below d",
+            Dataset {
+                y: Labels::Values {
+                    data: &d.y,
+                    stride: 1,
+                },
+                ..values
+            },
+            vec![0],
+            (3, 2, 1),
+            "invalid",
+        ),
+        (
+            "label stride 0",
+            Dataset {
+                y: Labels::ClassesU8 {
+                    data: &label_bytes,
+                    stride: 0,
+                },
+                ..u8s
+            },
+            vec![0],
+            (3, 2, 1),
+            "invalid",
+        ),
+        (
+            "NaN scale",
+            Dataset {
+                x: Features::U8 {
+                    data: &bytes,
+                    stride: 3,
+                    scale: f32::NAN,
+                },
+                ..u8s
+            },
+            vec![0],
+            (3, 2, 1),
+            "nonfinite",
+        ),
+        (
+            "x stride below d0",
+            Dataset {
+                x: Features::F32 {
+                    data: &d.x,
+                    stride: 2,
+                },
+                ..ok
+            },
+            vec![0],
+            (3, 2, 1),
+            "invalid",
+        ),
+    ];
+    for (name, data, rows, (xl, yl, ll), want) in cases {
+        let mut x = vec![POISON; xl];
+        let mut y = vec![POISON; yl];
+        let mut labels = vec![u32::MAX; ll];
+        let mut batch = Batch {
+            x: &mut x,
+            y: &mut y,
+            labels: &mut labels,
+        };
+        let e = data
+            .gather(&rows, 3, 2, &mut batch)
+            .map(|_| ())
+            .expect_err(name);
+        assert!(is(&e, want), "{name}: {e:?}, want {want}");
+        assert!(
+            x.iter().chain(&y).all(|v| v.to_bits() == POISON.to_bits()),
+            "{name}: written"
+        );
+        assert!(
+            labels.iter().all(|&l| l == u32::MAX),
+            "{name}: labels written"
+        );
+    }
+    // Dataset::check: every source long enough for len rows, sane strides.
+    assert_eq!(ok.check(3, 2), Ok(()));
+    assert_eq!(values.check(3, 2), Ok(()));
+    assert_eq!(u8s.check(3, 2), Ok(()));
+    for (name, data, want) in [
+        ("x short", hset(&d.x[..20], &d.labels, 7), "buffer"),
+        ("labels short", hset(&d.x, &d.labels[..6], 7), "buffer"),
+        ("len too large", Dataset { len: 8, ..ok }, "buffer"),
+        (
+            "y values short",
+            Dataset {
+                y: Labels::Values {
+                    data: &d.y[..13],
+                    stride: 2,
+                },
+                ..values
+            },
+            "buffer",
+        ),
+        (
+            "x stride 2",
+            Dataset {
+                x: Features::F32 {
+                    data: &d.x,
+                    stride: 2,
+                },
+                ..ok
+            },
+            "invalid",
+        ),
+        (
+            "label stride 0",
+            Dataset {
+                y: Labels::ClassesU8 {
+                    data: &label_bytes,
+                    stride: 0,
+                },
+                ..u8s
+            },
+            "invalid",
+        ),
+    ] {
+        let e = data.check(3, 2).expect_err(name);
+        assert!(is(&e, want), "{name}: {e:?}");
+    }
+    // The last row needs no padding after it.
+    let tight = hset(&d.x[..21], &d.labels, 7);
+    assert_eq!(tight.check(3, 2), Ok(()));
+    assert_eq!(ok.check(0, 2).map_err(|e| is(&e, "invalid")), Err(true));
+}
+
+// ---------------------------------------------------------------------------------------
+// Zero allocations.
+
+#[test]
+fn the_trainer_allocates_nothing() {
+    let _ = microprop::simd::Isa::detected();
+    let (d0, d, len, b) = if cfg!(miri) {
+        (3, 2, 5, 2)
+    } else {
+        (16, 4, 50, 8)
+    };
+    let sizes = [d0, 8, d];
+    let net = Mlp::new(&sizes, &[Relu, Identity], true).unwrap();
+    let p = Mlp::param_len(&sizes, true);
+    let data = Data::new(40, len, d0, d, Loss::SoftmaxCrossEntropy);
+    let mut params = vec![0.0; p];
+    let mut grads = vec![0.0; p];
+    let mut ws = vec![0.0; Mlp::workspace_len(&sizes, b)];
+    let mut bufs = Bufs::new(b, d0, d);
+    let mut out = vec![0.0; b * d];
+    let mut conf = vec![0u32; d * d];
+    let mut order = vec![0u32; len];
+    identity_permutation(&mut order).unwrap();
+    let mut sgd_state = vec![0.0; Sgd::state_len(p)];
+    let mut adam_state = vec![0.0; Adam::state_len(p)];
+    let mut trng = rng(41);
+    let x = fill(&mut trng, b * d0);
+    let targets: Vec<(Loss, Owned)> = kinds()
+        .into_iter()
+        .map(|(l, c)| (l, make_target(&mut trng, l, c, b, d)))
+        .collect();
+    let mut rng = rng(42);
+    for_each_isa(|isa| {
+        let count = count_allocs(|| {
+            net.init(&mut params, Init::HeNormal, &mut rng).unwrap();
+            let mut sgd = Sgd::new(
+                SgdConfig {
+                    momentum: 0.9,
+                    ..SgdConfig::new(0.01)
+                },
+                &mut sgd_state,
+            )
+            .unwrap();
+            let mut plain = Sgd::new(SgdConfig::new(0.01), &mut []).unwrap();
+            let mut adam = Adam::new(AdamConfig::adamw(1e-3, 1e-2), &mut adam_state).unwrap();
+            for _ in 0..3 {
+                for (loss, t) in &targets {
+                    net.loss_and_grad_with(&params, &x, t.target(), *loss, &mut grads, &mut ws)
+                        .unwrap();
+                    for opt in [&mut sgd as &mut dyn Optimizer, &mut plain, &mut adam] {
+                        net.train_step_with(
+                            &mut params,
+                            &x,
+                            t.target(),
+                            *loss,
+                            opt,
+                            &mut grads,
+                            &mut ws,
+                        )
+                        .unwrap();
+                    }
+                }
+                for (ds, loss) in [
+                    (data.classes(), Loss::SoftmaxCrossEntropy),
+                    (data.values(), Loss::BinaryCrossEntropy),
+                ] {
+                    shuffle(&mut order, &mut rng);
+                    net.train_epoch(
+                        &mut params,
+                        &ds,
+                        &order,
+                        loss,
+                        &mut adam,
+                        &mut bufs.batch(),
+                        &mut grads,
+                        &mut ws,
+                    )
+                    .unwrap();
+                    let mut batch = bufs.batch();
+                    ds.gather(&order[..b], d0, d, &mut batch).unwrap();
+                }
+                net.evaluate(
+                    &params,
+                    &data.classes(),
+                    &order,
+                    Loss::SoftmaxCrossEntropy,
+                    &mut bufs.batch(),
+                    &mut out,
+                    Some(&mut conf),
+                    &mut ws,
+                )
+                .unwrap();
+                net.predict(&params, &x[..d0], &mut out[..d], &mut ws)
+                    .unwrap();
+            }
+            // Error paths too.
+            let bad = Target::Classes(&[9; 8][..b]);
+            assert!(
+                net.loss_and_grad_with(
+                    &params,
+                    &x,
+                    bad,
+                    Loss::SoftmaxCrossEntropy,
+                    &mut grads,
+                    &mut ws
+                )
+                .is_err()
+            );
+            assert!(
+                net.train_epoch(
+                    &mut params,
+                    &data.classes(),
+                    &[len as u32],
+                    Loss::SoftmaxCrossEntropy,
+                    &mut adam,
+                    &mut bufs.batch(),
+                    &mut grads,
+                    &mut ws
+                )
+                .is_err()
+            );
+            assert!(net.predict(&params, &x, &mut out[..d], &mut ws).is_err());
+        });
+        assert_eq!(count, 0, "{isa:?}: the trainer allocated");
+    });
 }
