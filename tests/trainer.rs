@@ -18,6 +18,10 @@ use microprop::{Error, Loss, Target};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+/// Adam's update takes `libm::sqrt`, inline assembly on x86-64 that Miri cannot run: its
+/// cases are left out there.
+const ADAM_OK: bool = !cfg!(miri);
+
 #[global_allocator]
 static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
@@ -387,6 +391,9 @@ fn train_step_with_stateful_optimizers_is_loss_and_grad_then_update() {
     for (loss, classes) in kinds() {
         let t = make_target(&mut trng, loss, classes, n, s.d_out());
         for (name, sgd, adam) in stateful_configs() {
+            if adam.is_some() && !ADAM_OK {
+                continue;
+            }
             for_each_isa(|isa| {
                 let mut ws = s.ws();
                 let (mut a, mut b) = (s.params.clone(), s.params.clone());
@@ -534,9 +541,11 @@ fn train_epoch_is_the_manual_loop_bit_for_bit() {
         let data = Data::new(11, len, d0, d, loss);
         let ds = data.for_loss(classes);
         for adam in [false, true] {
+            if adam && !ADAM_OK {
+                continue;
+            }
             let mut rng = rng(12);
-            let mut params = vec![0.0; p];
-            net.init(&mut params, Init::HeUniform, &mut rng).unwrap();
+            let mut params = fill(&mut rng, p);
             let mut manual = params.clone();
             let mut order = vec![0u32; len];
             identity_permutation(&mut order).unwrap();
@@ -795,7 +804,9 @@ fn predict_is_the_argmax_of_forward_on_one_row() {
     assert_eq!(net.predict(&p, &[0.5; 6], &mut o, &mut ws), Ok(3));
 }
 
+// Not under Miri: `Init::scale` takes `libm::sqrt`, inline assembly on x86-64.
 #[test]
+#[cfg_attr(miri, ignore)]
 fn init_zeroes_biases_bounds_weights_and_is_reproducible() {
     let sizes: &[usize] = if cfg!(miri) {
         &[5, 4, 3]
@@ -1094,6 +1105,9 @@ fn train_step_with_refuses_bad_input_and_changes_nothing() {
     let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
     let p = Mlp::param_len(&H_SIZES, true);
     for (kind, name) in OPT_NAMES.iter().enumerate() {
+        if kind == 2 && !ADAM_OK {
+            continue;
+        }
         let mut calls: Vec<(BadCall, Option<f32>)> =
             bad_calls().into_iter().map(|c| (c, None)).collect();
         // Learning rates set_lr cannot refuse: every update must, before writing.
@@ -1439,6 +1453,9 @@ fn train_epoch_refuses_bad_input_before_the_first_update() {
         ),
     ];
     for (kind, oname) in OPT_NAMES.iter().enumerate() {
+        if kind == 2 && !ADAM_OK {
+            continue;
+        }
         for (name, pl, gl, data, order, loss, (bx, bl), wl, lr, want) in cases.clone() {
             let mut state = vec![0.0; 2 * p];
             let mut opt = optimizer(kind, &mut state);
@@ -2056,7 +2073,10 @@ fn the_trainer_allocates_nothing() {
     let mut rng = rng(42);
     for_each_isa(|isa| {
         let count = count_allocs(|| {
-            net.init(&mut params, Init::HeNormal, &mut rng).unwrap();
+            // (`libm::sqrt` is inline assembly Miri cannot run.)
+            if !cfg!(miri) {
+                net.init(&mut params, Init::HeNormal, &mut rng).unwrap();
+            }
             let mut sgd = Sgd::new(
                 SgdConfig {
                     momentum: 0.9,
@@ -2071,13 +2091,18 @@ fn the_trainer_allocates_nothing() {
                 for (loss, t) in &targets {
                     net.loss_and_grad_with(&params, &x, t.target(), *loss, &mut grads, &mut ws)
                         .unwrap();
-                    for opt in [&mut sgd as &mut dyn Optimizer, &mut plain, &mut adam] {
+                    let opts: &mut [&mut dyn Optimizer] = if ADAM_OK {
+                        &mut [&mut sgd, &mut plain, &mut adam]
+                    } else {
+                        &mut [&mut sgd, &mut plain]
+                    };
+                    for opt in opts.iter_mut() {
                         net.train_step_with(
                             &mut params,
                             &x,
                             t.target(),
                             *loss,
-                            opt,
+                            &mut **opt,
                             &mut grads,
                             &mut ws,
                         )
@@ -2094,7 +2119,11 @@ fn the_trainer_allocates_nothing() {
                         &ds,
                         &order,
                         loss,
-                        &mut adam,
+                        if ADAM_OK {
+                            &mut adam as &mut dyn Optimizer
+                        } else {
+                            &mut sgd
+                        },
                         &mut bufs.batch(),
                         &mut grads,
                         &mut ws,
