@@ -19,7 +19,7 @@ cargo +nightly miri test --no-run
 echo "miri build: $((SECONDS - start)) s"
 
 logs=$(mktemp -d)
-group_a=(--lib --test kernels --test save --test alloc --test regressions)
+group_a=(--lib --test kernels --test save --test alloc --test regressions --test trainer)
 group_b=(--test gemm --test graph --test nn --test isa_kernels --test hardening --test determinism)
 cargo +nightly miri test "${group_a[@]}" >"$logs/a" 2>&1 &
 pid_a=$!

@@ -1,4 +1,4 @@
-//! Regressions found by the fuzz targets (`fuzz/`), one test per bug.
+//! Regressions found by the fuzz targets (`fuzz/`) and the test suites, one test per bug.
 
 use microprop::{Error, MatMut, MatRef};
 
@@ -187,4 +187,106 @@ fn empty_views_with_huge_row_counts_return_at_once() {
     g.forward().unwrap();
     g.backward(l).unwrap();
     assert_eq!(g.value(l).unwrap(), &[0.0]);
+}
+
+/// `tests/trainer.rs`: `Mlp::evaluate` weighted every batch's loss by its row count, also
+/// for `Loss::SumSquared`, whose batch loss is already a sum over the rows: its
+/// `Evaluation::loss` came out `B` times the documented mean per-row sum (and depended on
+/// the batch size). Now it is the mean per-row sum for every batch size.
+#[test]
+fn evaluate_sum_squared_is_the_mean_per_row_sum_for_any_batch_size() {
+    use microprop::Activation::Identity;
+    use microprop::Loss;
+    use microprop::data::{Batch, Dataset, Features, Labels};
+    use microprop::nn::Mlp;
+    let sizes = [1, 1];
+    let net = Mlp::new(&sizes, &[Identity], false).unwrap();
+    let params = [1.0f32]; // out = x
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let y = [0.0f32; 4];
+    let data = Dataset {
+        x: Features::F32 {
+            data: &x,
+            stride: 1,
+        },
+        y: Labels::Values {
+            data: &y,
+            stride: 1,
+        },
+        len: 4,
+    };
+    // Per-row sums 1, 4, 9, 16: mean 7.5.
+    for b in 1..=4 {
+        let (mut xb, mut yb) = (vec![0.0; b], vec![0.0; b]);
+        let mut batch = Batch {
+            x: &mut xb,
+            y: &mut yb,
+            labels: &mut [],
+        };
+        let mut out = vec![0.0; b];
+        let mut ws = vec![0.0; Mlp::forward_workspace_len(&sizes, b)];
+        let ev = net
+            .evaluate(
+                &params,
+                &data,
+                &[0, 1, 2, 3],
+                Loss::SumSquared,
+                &mut batch,
+                &mut out,
+                None,
+                &mut ws,
+            )
+            .unwrap();
+        assert_eq!(ev.loss, 7.5, "batch size {b}");
+    }
+}
+
+/// `tests/trainer.rs`: `Mlp::train_step_with` checked only a fused plain SGD's learning
+/// rate for finiteness. A plain `Sgd` given a negative rate by `set_lr` (which `update`
+/// refuses) took a gradient-ascent step on the fused path; an `Adam` with a NaN rate
+/// wrote `grads` before its `update` refused. Both are refused first now, nothing written.
+#[test]
+fn train_step_with_refuses_a_bad_optimizer_lr_before_writing() {
+    use microprop::Activation::{Identity, Tanh};
+    use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    use microprop::{Loss, Target, nn::Mlp};
+    let sizes = [2, 3, 1];
+    let net = Mlp::new(&sizes, &[Tanh, Identity], true).unwrap();
+    let p = Mlp::param_len(&sizes, true);
+    let (x, y) = ([0.5f32, -0.25], [1.0f32]);
+    let mut ws = vec![0.0; Mlp::workspace_len(&sizes, 1)];
+    let mut state = vec![0.0; Adam::state_len(p)];
+    let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    sgd.set_lr(-0.1);
+    let mut adam = Adam::new(AdamConfig::adam(0.1), &mut state).unwrap();
+    adam.set_lr(f32::NAN);
+    let opts: [(&mut dyn Optimizer, Error); 2] = [
+        (
+            &mut sgd,
+            Error::InvalidArgument {
+                what: "learning rate is negative",
+            },
+        ),
+        (
+            &mut adam,
+            Error::NonFinite {
+                what: "learning rate",
+            },
+        ),
+    ];
+    for (opt, want) in opts {
+        let mut params = vec![0.5f32; p];
+        let mut grads = vec![7.0f32; p];
+        let r = net.train_step_with(
+            &mut params,
+            &x,
+            Target::Values(&y),
+            Loss::MeanSquared,
+            opt,
+            &mut grads,
+            &mut ws,
+        );
+        assert_eq!(r, Err(want));
+        assert!(params.iter().all(|&v| v == 0.5) && grads.iter().all(|&g| g == 7.0));
+    }
 }

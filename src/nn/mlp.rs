@@ -647,9 +647,11 @@ impl<'a> Mlp<'a> {
     /// [`Mlp::train_step`]: no gradient is materialized and `grads` is not written.
     ///
     /// # Errors
-    /// As [`Mlp::loss_and_grad_with`], plus the optimizer's own (its state sized for
-    /// another parameter count, a non-finite learning rate); `params` (and the
-    /// optimizer's state) are unchanged on any error.
+    /// As [`Mlp::loss_and_grad_with`], plus [`Error::NonFinite`] or
+    /// [`Error::InvalidArgument`] for a NaN, infinite or negative [`Optimizer::lr`]
+    /// (checked first: nothing is written), and the optimizer's own (its state sized for
+    /// another parameter count); `params` (and the optimizer's state) are unchanged on
+    /// any error.
     ///
     /// [`Sgd`]: crate::optim::Sgd
     #[allow(clippy::too_many_arguments)]
@@ -665,14 +667,20 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let fused = opt.plain_sgd_lr();
-        if let Some(lr) = fused
-            && !lr.is_finite()
-        {
+        // Every update refuses these learning rates ([`Optimizer::update`]); refused here
+        // too, before anything is written (the fused path never calls `update`).
+        let lr = opt.lr();
+        if !lr.is_finite() {
             return Err(Error::NonFinite {
                 what: "learning rate",
             });
         }
+        if lr < 0.0 {
+            return Err(Error::InvalidArgument {
+                what: "learning rate is negative",
+            });
+        }
+        let fused = opt.plain_sgd_lr();
         let pass = self.builtin_loss(x, target, loss)?;
         let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
         match fused {

@@ -52,9 +52,9 @@ impl Mlp<'_> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Evaluation {
-    /// The loss over all the rows: each batch's loss weighted by its row count, so for
-    /// the mean losses the mean per-row loss (for [`Loss::SumSquared`], the mean per-row
-    /// sum).
+    /// The loss over all the rows, whatever the batch size: for the mean losses the mean
+    /// per-row loss (each batch's loss weighted by its row count), for
+    /// [`Loss::SumSquared`] the mean per-row sum (the batch sums added, over the rows).
     pub loss: f32,
     /// Rows whose predicted class (the argmax of the output) is the label (for class
     /// labels) or the argmax of the target row (for target values).
@@ -190,7 +190,11 @@ impl Mlp<'_> {
             let o = &mut out[..n * d_out];
             self.forward(params, x, o, workspace)?;
             let l = loss.loss(o, d_out, target)?;
-            total += f64::from(l) * n as f64;
+            // A mean loss times its rows is the batch's per-row sum; SumSquared already is.
+            total += match loss {
+                Loss::SumSquared => f64::from(l),
+                _ => f64::from(l) * n as f64,
+            };
             correct += match target {
                 Target::Classes(labels) => {
                     if let Some(c) = confusion.as_deref_mut() {
