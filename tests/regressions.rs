@@ -286,7 +286,42 @@ fn train_step_with_refuses_a_bad_optimizer_lr_before_writing() {
             &mut grads,
             &mut ws,
         );
-        assert_eq!(r, Err(want));
+        // The optimizer's own error (it names the optimizer), before anything is written.
+        assert_eq!(
+            core::mem::discriminant(&r.unwrap_err()),
+            core::mem::discriminant(&want)
+        );
         assert!(params.iter().all(|&v| v == 0.5) && grads.iter().all(|&g| g == 7.0));
     }
+}
+
+/// `train_step_with` asks the optimizer (`Optimizer::check`) before it computes anything:
+/// an Adam sized for another parameter count used to be refused only by its update,
+/// after `grads` had been written.
+#[test]
+fn train_step_with_refuses_a_mis_sized_optimizer_before_writing_grads() {
+    use microprop::Activation::{Identity, Tanh};
+    use microprop::nn::Mlp;
+    use microprop::{Adam, AdamConfig, Loss, Target};
+    let sizes = [2, 3, 1];
+    let net = Mlp::new(&sizes, &[Tanh, Identity], true).unwrap();
+    let p = Mlp::param_len(&sizes, true);
+    let mut state = vec![0.0f32; Adam::state_len(p + 1)];
+    let mut adam = Adam::new(AdamConfig::adam(1e-3), &mut state).unwrap();
+    let (x, y) = ([0.5f32, -1.0, 2.0, 0.25], [0.1f32, -0.3]);
+    let mut ws = vec![0.0f32; Mlp::workspace_len(&sizes, 2)];
+    let mut params = vec![0.5f32; p];
+    let mut grads = vec![7.0f32; p];
+    let r = net.train_step_with(
+        &mut params,
+        &x,
+        Target::Values(&y),
+        Loss::MeanSquared,
+        &mut adam,
+        &mut grads,
+        &mut ws,
+    );
+    assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+    assert!(params.iter().all(|&v| v == 0.5) && grads.iter().all(|&g| g == 7.0));
+    assert_eq!(adam.step_count(), 0);
 }

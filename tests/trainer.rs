@@ -590,7 +590,11 @@ fn train_epoch_is_the_manual_loop_bit_for_bit() {
                     let l = net
                         .train_step_with(&mut manual, x, t, loss, &mut *ob, &mut gb, &mut wb)
                         .unwrap();
-                    total += f64::from(l) * rows.len() as f64;
+                    total += if loss == Loss::SumSquared {
+                        f64::from(l)
+                    } else {
+                        f64::from(l) * rows.len() as f64
+                    };
                     sizes_seen.push(rows.len());
                 }
                 assert_eq!(*sizes_seen.last().unwrap(), len % b, "a short last batch");
@@ -693,6 +697,7 @@ fn evaluate_is_forward_loss_and_accuracy_per_batch() {
                     .zip(y.chunks(d))
                     .filter(|(a, y)| argmax(a) == argmax(y))
                     .count(),
+                other => panic!("no reference for {other:?}"),
             };
         }
         let what = format!("{loss:?} classes {classes}");
@@ -745,6 +750,7 @@ fn evaluate_loss_is_the_per_row_mean_for_every_batch_size() {
         let owned = match t {
             Target::Values(v) => Owned::Values(v.to_vec()),
             Target::Classes(c) => Owned::Classes(c.to_vec()),
+            other => panic!("no reference for {other:?}"),
         };
         let mut want = loss64(loss, &out, d, &owned);
         if loss == Loss::SumSquared {

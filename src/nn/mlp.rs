@@ -647,11 +647,12 @@ impl<'a> Mlp<'a> {
     /// [`Mlp::train_step`]: no gradient is materialized and `grads` is not written.
     ///
     /// # Errors
-    /// As [`Mlp::loss_and_grad_with`], plus [`Error::NonFinite`] or
-    /// [`Error::InvalidArgument`] for a NaN, infinite or negative [`Optimizer::lr`]
-    /// (checked first: nothing is written), and the optimizer's own (its state sized for
-    /// another parameter count); `params` (and the optimizer's state) are unchanged on
-    /// any error.
+    /// As [`Mlp::loss_and_grad_with`], plus what [`Optimizer::check`] refuses (a NaN,
+    /// infinite or negative learning rate, state sized for another parameter count),
+    /// checked before anything is written. `params` and the optimizer's state are
+    /// unchanged on any error; `grads` too, except when the weight gradient itself
+    /// overflowed to ±∞ (the activations and deltas were finite), which the optimizer's
+    /// update refuses after the gradient was written.
     ///
     /// [`Sgd`]: crate::optim::Sgd
     #[allow(clippy::too_many_arguments)]
@@ -667,19 +668,10 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        // Every update refuses these learning rates ([`Optimizer::update`]); refused here
-        // too, before anything is written (the fused path never calls `update`).
-        let lr = opt.lr();
-        if !lr.is_finite() {
-            return Err(Error::NonFinite {
-                what: "learning rate",
-            });
-        }
-        if lr < 0.0 {
-            return Err(Error::InvalidArgument {
-                what: "learning rate is negative",
-            });
-        }
+        // What the update would refuse whatever the gradients (the learning rate, state
+        // sized for another parameter count), refused before anything is written; the
+        // fused path never calls `update`.
+        opt.check(params.len())?;
         let fused = opt.plain_sgd_lr();
         let pass = self.builtin_loss(x, target, loss)?;
         let (loss, n) = self.forward_backward(params, x, workspace, pass)?;

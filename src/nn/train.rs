@@ -78,9 +78,10 @@ impl Mlp<'_> {
     /// One epoch of minibatch training: for each batch of `order` (indices into `data`,
     /// e.g. a permutation [`shuffle`](crate::data::shuffle)d before each epoch) in turn,
     /// the batch is gathered into `batch` and trained on with
-    /// [`Mlp::train_step_with`]. Returns the epoch's mean loss: each batch's loss weighted
-    /// by its row count, divided by `order.len()` (for the mean losses, the mean per-row
-    /// loss of the epoch).
+    /// [`Mlp::train_step_with`]. Returns the epoch's mean loss per row, as
+    /// [`Evaluation::loss`] defines it: for the mean losses each batch's loss weighted by
+    /// its row count, for [`Loss::SumSquared`] the batch sums added, then divided by
+    /// `order.len()`.
     ///
     /// The batch size `B` is `batch.x.len() / d₀`; every batch has `B` rows except a
     /// shorter last one when `B` does not divide `order.len()` (it is trained on like the
@@ -118,7 +119,7 @@ impl Mlp<'_> {
             let rows = &order[rows];
             let (x, target) = data.gather(rows, d0, d_out, batch)?;
             let l = self.train_step_with(params, x, target, loss, opt, grads, workspace)?;
-            total += f64::from(l) * rows.len() as f64;
+            total += per_row_sum(loss, l, rows.len());
         }
         Ok(if order.is_empty() {
             0.0
@@ -190,11 +191,7 @@ impl Mlp<'_> {
             let o = &mut out[..n * d_out];
             self.forward(params, x, o, workspace)?;
             let l = loss.loss(o, d_out, target)?;
-            // A mean loss times its rows is the batch's per-row sum; SumSquared already is.
-            total += match loss {
-                Loss::SumSquared => f64::from(l),
-                _ => f64::from(l) * n as f64,
-            };
+            total += per_row_sum(loss, l, n);
             correct += match target {
                 Target::Classes(labels) => {
                     if let Some(c) = confusion.as_deref_mut() {
@@ -258,6 +255,16 @@ impl Mlp<'_> {
             });
         }
         Ok(b)
+    }
+}
+
+/// A batch's loss `l` over `rows` rows as a sum of per-row losses, so that the sum over
+/// the batches divided by the row count is the per-row mean: a mean loss times its rows;
+/// [`Loss::SumSquared`] is a sum already.
+fn per_row_sum(loss: Loss, l: f32, rows: usize) -> f64 {
+    match loss {
+        Loss::SumSquared => f64::from(l),
+        _ => f64::from(l) * rows as f64,
     }
 }
 

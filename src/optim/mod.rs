@@ -134,6 +134,22 @@ pub trait Optimizer {
     fn plain_sgd_lr(&self) -> Option<f32> {
         None
     }
+    /// What [`update`](Optimizer::update) would refuse that does not depend on the
+    /// values: a learning rate that is NaN, infinite or negative, and (for a stateful
+    /// optimizer) state sized for another parameter count than `params`. A network calls
+    /// it before it computes gradients, so that a refusal writes nothing at all. The
+    /// default checks the learning rate.
+    ///
+    /// # Errors
+    /// As [`update`](Optimizer::update), less the gradients' checks.
+    fn check(&self, params: usize) -> Result<(), Error> {
+        let _ = params;
+        check_lr(
+            self.lr(),
+            "learning rate (see Optimizer::set_lr)",
+            "learning rate is negative (see Optimizer::set_lr)",
+        )
+    }
 }
 
 /// Loads the `r` values at `p`: a full vector if `r == LANES`, else zero-padded.

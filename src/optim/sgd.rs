@@ -131,11 +131,16 @@ impl<'s> Sgd<'s> {
     }
 
     /// The checks every update makes before writing, except the gradients' finiteness.
-    fn check(&self, what: Names, params: &[f32], grads: &[f32]) -> Result<(), Error> {
+    fn validate(&self, what: Names, params: &[f32], grads: &[f32]) -> Result<(), Error> {
+        self.check_count(what, params.len())?;
+        check_len(what.grads, params.len(), grads.len())
+    }
+
+    /// The checks that do not look at the values: parameter count and learning rate.
+    fn check_count(&self, what: Names, params: usize) -> Result<(), Error> {
         if self.sized() {
-            check_len(what.params, self.buf.len(), params.len())?;
+            check_len(what.params, self.buf.len(), params)?;
         }
-        check_len(what.grads, params.len(), grads.len())?;
         check_lr(self.cfg.lr, what.lr, what.negative_lr)
     }
 
@@ -146,7 +151,7 @@ impl<'s> Sgd<'s> {
     /// # Errors
     /// As [`update`](Optimizer::update); nothing is written then.
     pub fn update_scalar(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
-        self.check(SCALAR_NAMES, params, grads)?;
+        self.validate(SCALAR_NAMES, params, grads)?;
         if !grads.iter().all(|g| g.is_finite()) {
             return Err(Error::NonFinite {
                 what: SCALAR_NAMES.nonfinite,
@@ -193,8 +198,12 @@ const SCALAR_NAMES: Names = Names {
 };
 
 impl Optimizer for Sgd<'_> {
+    fn check(&self, params: usize) -> Result<(), Error> {
+        self.check_count(NAMES, params)
+    }
+
     fn update(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
-        self.check(NAMES, params, grads)?;
+        self.validate(NAMES, params, grads)?;
         let isa = Isa::active();
         if !all_finite(isa, grads) {
             return Err(Error::NonFinite {
