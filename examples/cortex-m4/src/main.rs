@@ -1,4 +1,4 @@
-//! microprop in firmware: trains two networks on a Cortex-M4F with no allocator.
+//! microprop in firmware: trains three networks on a Cortex-M4F with no allocator.
 //!
 //! * XOR with a 2-3-1 sigmoid network (biases on), until the summed squared error over the
 //!   four examples, `Σ (a − y)²` (microprop's loss), is below [`XOR_TARGET`];
