@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Firmware CI: builds examples/cortex-m4 (microprop in a Cortex-M4F firmware with no
 # allocator, its own Cargo package and workspace), runs it on QEMU's mps2-an386 board
-# (it trains XOR and a sine regressor and exits through semihosting with success only if
-# both reach their loss targets), and prints its footprint:
+# with `-icount shift=0` (one instruction per nanosecond of virtual time; it trains XOR and
+# a sine regressor to their loss targets and the digits classifier for 100 epochs, and
+# exits through semihosting with success only if XOR and sine reach their targets and the
+# digits reach 90% test accuracy), and prints its footprint:
 #   flash (.text + .rodata) and RAM (.data + .bss) of the firmware;
 #   microprop's share of the flash, two ways: the sizes of the symbols named microprop::…
 #   (nm), and the difference from a `baseline` build with every microprop call
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
-#   the peak stack of one training step is measured and printed by the firmware itself.
+#   the peak stack of one training step is measured and printed by the firmware itself;
+#   and the digits numbers the firmware printed (test accuracy, instructions per epoch
+#   from SysTick, calibrated by the firmware against a loop of known length).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -49,11 +53,15 @@ step "firmware build (release)"
 cargo build --release --locked
 
 step "firmware run: qemu-system-arm -machine mps2-an386 (timeout ${QEMU_TIMEOUT}s)"
+LOG="$CARGO_TARGET_DIR/firmware-run.log"
 start=$(date +%s)
 status=0
-timeout "$QEMU_TIMEOUT" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 \
-    -semihosting-config enable=on,target=native -nographic -kernel "$ELF" </dev/null || status=$?
-echo "qemu exit status $status after $(($(date +%s) - start)) s of wall time"
+# The same command line as the runner in .cargo/config.toml.
+timeout "$QEMU_TIMEOUT" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -icount shift=0 \
+    -semihosting-config enable=on,target=native -nographic -kernel "$ELF" </dev/null |
+    tee "$LOG" || status=$?
+wall=$(($(date +%s) - start))
+echo "qemu exit status $status after $wall s of wall time"
 if [ "$status" -ne 0 ]; then
     if [ "$status" -eq 124 ]; then
         echo "firmware timed out after ${QEMU_TIMEOUT}s" >&2
@@ -80,6 +88,14 @@ microprop_symbols() {
              if (name ~ /microprop(::|\.\.)/) print $2 + 0, name }'
 }
 
+# Size of the firmware's symbol whose demangled name ends in `::NAME` (and a hash):
+# `symbol_size NAME`.
+symbol_size() {
+    "$NM" -C --print-size --radix=d "$ELF" |
+        awk -v n="$1" 'NF >= 4 && !found && $4 ~ ("::" n "(::h[0-9a-f]+)?$") { size = $2 + 0; found = 1 }
+             END { print found ? size : 0 }'
+}
+
 text=$(section_size "$ELF" .text)
 rodata=$(section_size "$ELF" .rodata)
 data=$(section_size "$ELF" .data)
@@ -99,6 +115,13 @@ echo "RAM:            $((data + bss)) bytes (.data $data + .bss $bss; the stack 
 echo "microprop, symbols named microprop::*:             $sym_total bytes of flash"
 echo "microprop, full minus baseline build ($base_flash): $diff bytes of flash"
 echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
+digits_data=$(symbol_size DIGITS)
+digits_bufs=$(symbol_size DIGITS_BUF)
+echo "digits data in flash (.rodata):                    $digits_data bytes"
+echo "digits buffers in RAM (.bss):                      $digits_bufs bytes (parameters, gradients, Adam state, workspace, batch, orders)"
+echo "firmware run under QEMU: $wall s of wall time"
+echo "firmware's digits and timing lines:"
+grep -E '^(SysTick|stack: digits|digits: (test|[0-9]))' "$LOG" | sed 's/^/    /'
 budget=$((16 * 1024))
 if [ "$sym_total" -gt "$budget" ] || [ "$diff" -gt "$budget" ]; then
     echo "NOTE: microprop's training code is over the 16 KiB flash budget" >&2
