@@ -140,8 +140,35 @@ pub(crate) const DOT_MIN_K: usize = 256;
 /// Widest B the dot-product path takes (one row of C in ≤ 16 lanes).
 pub(crate) const DOT_MAX_N: usize = 16;
 
-/// Largest `NR` of any tile: bounds the stack tile of edge tiles.
-pub(crate) const TILE_MAX: usize = 64;
+/// Largest `NR` of any tile of the instruction sets this build can run (packed,
+/// unpacked, wide unpacked, and the dot-product path's rows where it is used): bounds the
+/// stack tiles of edge tiles and of the dot-product path. A `no_std` Cortex-M build
+/// (the scalar 4 × 4 tile alone) gets 4, which keeps a training step's stack small: at a
+/// fixed 64 the stack tiles took over 1 KiB of the GEMM's frame there.
+pub(crate) const TILE_MAX: usize = {
+    let mut most = 1;
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        let t = tiles(Isa::ALL[i]);
+        if can_run(Isa::ALL[i]) {
+            let widths = [
+                t.packed_mr_nr().1,
+                t.skinny_mr_nr().1,
+                t.wide_mr_nr().1,
+                if t.dot { t.dot_nv() * t.lanes } else { 1 },
+            ];
+            let mut j = 0;
+            while j < widths.len() {
+                if widths[j] > most {
+                    most = widths[j];
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    most
+};
 
 /// Whether this build can run GEMM on `isa`: with `std`, every instruction set of the
 /// target architecture (runtime detection picks one); without it, only
@@ -187,18 +214,19 @@ const _: () = {
         // The workspace formula relies on MR ≤ MR_MAX and NR ≤ NR_MAX for every
         // instruction set this build can run (NR ≤ TILE_MAX for the edge tile, on all of
         // them); MC and NC being multiples of the tile keeps blocks aligned to whole tiles.
+        let run = can_run(isa);
         let (mr, nr) = t.packed_mr_nr();
-        assert!(!can_run(isa) || (mr <= MR_MAX && nr <= NR_MAX));
-        assert!(nr <= TILE_MAX);
+        assert!(!run || (mr <= MR_MAX && nr <= NR_MAX && nr <= TILE_MAX));
         assert!(MC.is_multiple_of(mr) && NC.is_multiple_of(nr));
         // The unpacked path uses no workspace; its edge pads hold TILE_MAX values and its
         // row remainders are split in 8, 4, 2, 1 (so MR ≤ 16).
         let (mr, nr) = t.skinny_mr_nr();
-        assert!(mr <= 16 && nr <= TILE_MAX);
+        assert!(mr <= 16 && (!run || nr <= TILE_MAX));
         let (mr, nr) = t.wide_mr_nr();
-        assert!(mr <= 16 && nr <= TILE_MAX);
+        assert!(mr <= 16 && (!run || nr <= TILE_MAX));
         // The dot-product path's rows of C fit its vectors and the stack tile.
-        assert!(t.dot_nv() * t.lanes >= DOT_MAX_N && t.dot_nv() * t.lanes <= TILE_MAX);
+        assert!(t.dot_nv() * t.lanes >= DOT_MAX_N);
+        assert!(!run || !t.dot || t.dot_nv() * t.lanes <= TILE_MAX);
         i += 1;
     }
     assert!(DOT_MAX_N.is_multiple_of(DOT_JN));

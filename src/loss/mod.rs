@@ -66,6 +66,7 @@ mod squared;
 pub use squared::{squared_error, squared_error_scalar};
 
 use crate::Error;
+use crate::activation::check_len;
 use crate::simd::Isa;
 
 /// What a network's output is compared with.
@@ -196,6 +197,21 @@ impl Loss {
             (Loss::MeanSquared, Target::Values(y)) => squared::squared(isa, true, out, y, grad),
             (Loss::BinaryCrossEntropy, Target::Values(y)) => bce::bce(isa, out, y, grad),
         })
+    }
+
+    /// [`Loss::SumSquared`]'s pass alone, for [`Mlp::train_step`](crate::nn::Mlp::train_step)
+    /// and [`Mlp::loss_and_grad`](crate::nn::Mlp::loss_and_grad): a firmware that trains
+    /// only with them links no other loss's code (the `match` of
+    /// [`loss_and_grad_isa`](Loss::loss_and_grad_isa) links every loss).
+    pub(crate) fn sum_squared_isa(
+        isa: Isa,
+        out: &[f32],
+        target: &[f32],
+        grad: &mut [f32],
+    ) -> Result<f32, Error> {
+        check_len("y must be N x d", out.len(), target.len())?;
+        check_len("loss gradient", out.len(), grad.len())?;
+        Ok(squared::squared(isa, false, out, target, Some(grad)))
     }
 
     /// Every check of the public functions, in the documented order.

@@ -145,13 +145,15 @@ pub(super) fn squared(
     target: &[f32],
     grad: Option<&mut [f32]>,
 ) -> f32 {
-    let n = pred.len();
+    // The callers validate that the lengths agree; the shortest bounds every access
+    // regardless, so no call can reach past a slice.
+    let n = pred.len().min(target.len());
+    let n = grad.as_deref().map_or(n, |g| n.min(g.len()));
     let (pred, target) = (pred.as_ptr(), target.as_ptr());
     // 2/(N·d) is the gradient's factor of the mean; the sum is divided by N·d once.
     let scale = if mean { 2.0 / n as f32 } else { 2.0 };
     let sum = match grad {
-        // The caller passes slices of one length (the struct contract); `grad` is a distinct
-        // `&mut`.
+        // Every slice holds at least `n` values (above); `grad` is a distinct `&mut`.
         Some(g) => dispatch(
             isa,
             SquaredError::<true> {

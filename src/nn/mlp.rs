@@ -532,12 +532,7 @@ impl<'a> Mlp<'a> {
             });
         }
         self.check_param_len(params.len())?;
-        let (loss, n) = self.forward_backward(
-            params,
-            x,
-            workspace,
-            self.builtin_loss(x, Target::Values(y), Loss::SumSquared)?,
-        )?;
+        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
         self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
         Ok(loss)
     }
@@ -559,12 +554,7 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let (loss, n) = self.forward_backward(
-            params,
-            x,
-            workspace,
-            self.builtin_loss(x, Target::Values(y), Loss::SumSquared)?,
-        )?;
+        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
         self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
@@ -685,6 +675,14 @@ impl<'a> Mlp<'a> {
         Ok(loss)
     }
 
+    /// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y`'s length is
+    /// checked: [`Loss::SumSquared`] without the dispatch over every loss.
+    fn sum_squared<'y>(&self, x: &[f32], y: &'y [f32]) -> Result<impl LossPass + 'y, Error> {
+        let n = self.batch(x)?;
+        self.check_out("y must be N x sizes[L]", n, y.len())?;
+        Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| Loss::sum_squared_isa(isa, out, y, g))
+    }
+
     /// The loss pass of a built-in [`Loss`], once the target's length is checked.
     fn builtin_loss<'t>(
         &self,
@@ -710,6 +708,7 @@ impl<'a> Mlp<'a> {
     /// `dest` (a gradient buffer) or subtracted, times `lr`, from it (the parameters:
     /// one GEMM with α = −lr, β = 1, so no weight gradient is materialized). A batch of
     /// `n = 0` writes zero gradients and leaves parameters alone.
+    #[inline(always)]
     fn update(
         &self,
         dest: &mut [f32],
