@@ -255,7 +255,7 @@ fn every_optimizer_follows_its_published_rule_on_every_isa() {
     let mut worst = 0.0f64;
     for_each_isa(|isa| {
         for (name, cfg) in configs() {
-            for n in lengths() {
+            for n in lengths_light() {
                 let mut rng = rng(n as u64 * 31 + 7);
                 let init = fill(&mut rng, n);
                 let mut params = init.clone();
@@ -338,7 +338,7 @@ fn every_optimizer_follows_its_published_rule_on_every_isa() {
 #[test]
 fn plain_sgd_is_sgd_update_bit_for_bit_and_says_so() {
     for_each_isa(|isa| {
-        for n in lengths() {
+        for n in lengths_light() {
             let mut rng = rng(n as u64 + 100);
             let mut a = fill(&mut rng, n);
             let mut b = a.clone();
@@ -730,7 +730,7 @@ fn norm64(v: &[f32]) -> f64 {
 #[test]
 fn clip_grad_norm_returns_the_norm_and_scales_above_max() {
     for_each_isa(|isa| {
-        for n in lengths() {
+        for n in lengths_light() {
             let mut rng = rng(n as u64 + 9);
             let g0 = fill(&mut rng, n);
             let want = norm64(&g0);

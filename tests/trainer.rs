@@ -18,8 +18,8 @@ use microprop::{Error, Loss, Target};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-/// Adam's update takes `libm::sqrt`, inline assembly on x86-64 that Miri cannot run: its
-/// cases are left out there.
+/// The Adam cases are left out under Miri to keep its run short: Adam's own kernel runs
+/// there in tests/optim.rs (with `libm`'s software square root, see `.ci/miri.sh`).
 const ADAM_OK: bool = !cfg!(miri);
 
 #[global_allocator]
@@ -810,7 +810,7 @@ fn predict_is_the_argmax_of_forward_on_one_row() {
     assert_eq!(net.predict(&p, &[0.5; 6], &mut o, &mut ws), Ok(3));
 }
 
-// Not under Miri: `Init::scale` takes `libm::sqrt`, inline assembly on x86-64.
+// Not under Miri, for time: initialisation runs there in tests/init.rs.
 #[test]
 #[cfg_attr(miri, ignore)]
 fn init_zeroes_biases_bounds_weights_and_is_reproducible() {
