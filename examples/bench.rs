@@ -206,12 +206,114 @@ impl Baseline {
     }
 }
 
+/// This core's f32 FMA peak on `isa`, measured now: GFLOP/s of a register-only loop of
+/// independent fused multiply-adds (`None` where the instruction set has no such loop
+/// here or is not supported).
+fn fma_peak_gflops(isa: Isa) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let run: fn(usize) -> f32 = match isa {
+            Isa::Avx512 if std::is_x86_feature_detected!("avx512f") => peak::avx512,
+            Isa::Avx2
+                if std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma") =>
+            {
+                peak::avx2
+            }
+            _ => return None,
+        };
+        let lanes = if isa == Isa::Avx512 { 16 } else { 8 };
+        let iters = 1 << 20;
+        let secs = median_secs(
+            || {
+                black_box(run(black_box(iters)));
+            },
+            0.6,
+            9,
+        );
+        Some((2 * peak::ACC * lanes * iters) as f64 / secs / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        None
+    }
+}
+
+/// Register-only FMA loops: [`ACC`](peak::ACC) independent accumulators (more than the
+/// FMA units' latency × throughput, so the loop runs at the issue rate), nothing loaded or
+/// stored inside the loop.
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::x86_64::*;
+    pub const ACC: usize = 12;
+
+    macro_rules! fma_loop {
+        ($name:ident, $feat:literal, $set1:ident, $fma:ident, $add:ident, $store:ident, $ty:ty, $lanes:expr) => {
+            pub fn $name(iters: usize) -> f32 {
+                #[target_feature(enable = $feat)]
+                unsafe fn body(iters: usize) -> f32 {
+                    let (a, b) = ($set1(0.999_999), $set1(1e-7));
+                    let mut acc: [$ty; ACC] = [$set1(0.0); ACC];
+                    for _ in 0..iters {
+                        for x in acc.iter_mut() {
+                            *x = $fma(*x, a, b);
+                        }
+                    }
+                    let mut sum = acc[0];
+                    for x in &acc[1..] {
+                        sum = $add(sum, *x);
+                    }
+                    let mut out = [0.0f32; $lanes];
+                    // SAFETY: `out` holds one vector of f32 lanes (unaligned store).
+                    unsafe { $store(out.as_mut_ptr(), sum) };
+                    out.iter().sum()
+                }
+                // SAFETY: called only after the feature was detected (fma_peak_gflops).
+                unsafe { body(iters) }
+            }
+        };
+    }
+    fma_loop!(
+        avx512,
+        "avx512f",
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps,
+        __m512,
+        16
+    );
+    fma_loop!(
+        avx2,
+        "avx2,fma",
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps,
+        __m256,
+        8
+    );
+}
+
 fn main() {
     let isa = Isa::active();
     println!("microprop bench: isa = {}, one thread, medians", isa.name());
     println!();
-    println!("| GEMM m×k×n | microprop GFLOP/s | matrixmultiply GFLOP/s | ratio |");
-    println!("|---|---:|---:|---:|");
+    let peaks: Vec<(Isa, f64)> = [Isa::Avx512, Isa::Avx2]
+        .into_iter()
+        .filter_map(|i| Some((i, fma_peak_gflops(i)?)))
+        .collect();
+    for (i, p) in &peaks {
+        println!(
+            "FMA peak, {} (register-only loop, this run): {p:.1} GFLOP/s",
+            i.name()
+        );
+    }
+    let peak = peaks.iter().find(|(i, _)| *i == isa).map(|&(_, p)| p);
+    println!();
+    println!("| GEMM m×k×n | microprop GFLOP/s | % of peak | matrixmultiply GFLOP/s | ratio |");
+    println!("|---|---:|---:|---:|---:|");
     let mut rng = StdRng::seed_from_u64(0);
     let shapes = [
         (64, 1000, 1000, "x·w1"),
@@ -268,8 +370,11 @@ fn main() {
         } else {
             format!("{m}×{k}×{n} ({name})")
         };
+        let pct = peak.map_or("–".to_string(), |p| {
+            format!("{:.0}%", 100.0 * fl / t_ours / 1e9 / p)
+        });
         println!(
-            "| {label} | {:.1} | {:.1} | {:.2}× |",
+            "| {label} | {:.1} | {pct} | {:.1} | {:.2}× |",
             fl / t_ours / 1e9,
             fl / t_mm / 1e9,
             t_mm / t_ours
