@@ -210,6 +210,7 @@ fn trainer(u: &mut Unstructured) {
             let (xg, t) = (xg.to_vec(), match t {
                 Target::Values(v) => (v.to_vec(), vec![]),
                 Target::Classes(c) => (vec![], c.to_vec()),
+                _ => (vec![], vec![]),
             });
             let target = if classes { Target::Classes(&t.1) } else { Target::Values(&t.0) };
             let before = (bits(&params), bits(&grads));
