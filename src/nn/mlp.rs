@@ -1,4 +1,5 @@
-//! The multi-layer perceptron: forward, loss, backward and SGD in place, no allocation.
+//! The multi-layer perceptron: forward, loss, backward and the update in place, no
+//! allocation.
 //!
 //! A training step is four stages with a seam between each: the forward pass (bias and
 //! activation fused into each layer's GEMM), the **loss pass** (one fused kernel writes
@@ -15,8 +16,14 @@ use crate::optim::{all_finite, colsum_isa, sgd_isa};
 use crate::simd::Isa;
 use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
 
-/// A fully connected network: `A₀ = x`, `A_l = act_l(A_{l−1}·W_l + b_l)` for `l = 1..L`,
-/// trained on the summed squared error `Σ (A_L − y)²` by plain gradient descent.
+/// A fully connected network: `A₀ = x`, `A_l = act_l(A_{l−1}·W_l + b_l)` for `l = 1..L`.
+///
+/// Trained in place with no allocation: [`Mlp::train_step`] is the lecture's step (the
+/// summed squared error `Σ (A_L − y)²`, plain gradient descent fused into the weight
+/// update); [`Mlp::train_step_with`] takes any [`Loss`] and any [`Optimizer`], and
+/// [`Mlp::train_epoch`] runs a shuffled pass over a [`Dataset`](crate::data::Dataset).
+/// [`Mlp::init`] initialises the parameters, [`Mlp::evaluate`] and [`Mlp::predict`] measure
+/// the result.
 ///
 /// The network itself is only its shape: layer sizes `[d₀, d₁, …, d_L]`, one activation
 /// per layer, biases on or off. Parameters, data and workspace are the caller's flat

@@ -1,6 +1,7 @@
 //! Networks built from the kernels: the lecture's single [`Neuron`] and the multi-layer
-//! perceptron [`Mlp`], trained in place with no allocation, and its parameters saved to
-//! and loaded from bytes ([`save`]).
+//! perceptron [`Mlp`], trained in place with no allocation (any loss, any optimizer,
+//! minibatch epochs, evaluation: [`Evaluation`]), and its parameters saved to and loaded
+//! from bytes ([`save`]).
 
 mod mlp;
 mod neuron;
