@@ -7,6 +7,13 @@
 //! epoch's order again is exactly as uniform as shuffling the identity (Fisher–Yates gives
 //! every order with equal probability whatever it starts from), so it is never refilled.
 //!
+//! A [`Dataset`] names the sources of a data set's inputs ([`Features`]: `f32` or bytes
+//! with a scale) and targets ([`Labels`]: target values or class indices), read in place;
+//! [`Dataset::gather`] fills a [`Batch`] of caller buffers with the samples of a slice of
+//! the permutation. [`Mlp::train_epoch`](crate::nn::Mlp::train_epoch) runs the whole
+//! epoch that way, and [`Mlp::evaluate`](crate::nn::Mlp::evaluate) measures a data set;
+//! the loop below is what they do, for callers who want it in their own hands.
+//!
 //! Sources are row-major with a row *stride*: row `r` is `src[r·stride ..][..cols]`. For
 //! a plain matrix `stride = cols`; for records that interleave features and labels, like
 //! the digits data (`64` pixel bytes then `1` label byte per `65`-byte record), the pixels

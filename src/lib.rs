@@ -8,12 +8,13 @@
 //! * [`gemm`]: `C ← α·A·B + β·C` over strided [`MatRef`]/[`MatMut`] views, blocked and
 //!   packed into the caller's workspace ([`gemm_workspace_len`]).
 //! * [`activation`]: [`sigmoid`], ReLU, tanh, identity, and their fused backward passes
-//!   ([`sigmoid_backward`]); [`sgd_update`], [`bias_add`], [`bias_grad`].
+//!   ([`sigmoid_backward`]).
 //! * [`loss`]: each [`Loss`] (sum and mean of squares, softmax and binary cross-entropy on
 //!   logits) fused with its gradient; [`squared_error`], the lecture's.
 //! * [`optim`]: the [`Optimizer`] trait, [`Sgd`] (momentum, Nesterov, weight decay) and
 //!   [`Adam`] (and AdamW) over caller-owned state sized by `const fn`s, learning-rate
-//!   [schedules](optim::schedule) and [gradient clipping](optim::clip_grad_norm).
+//!   [schedules](optim::schedule) and [gradient clipping](optim::clip_grad_norm); the
+//!   lecture's [`sgd_update`], and [`bias_add`], [`bias_grad`].
 //! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
 //!   `train_step` runs forward, loss, backward and the update with no allocation.
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.

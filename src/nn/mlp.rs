@@ -641,7 +641,9 @@ impl<'a> Mlp<'a> {
     ///
     /// An optimizer that is plain SGD ([`Optimizer::plain_sgd_lr`], e.g. [`Sgd`] without
     /// momentum or weight decay) is fused into the weight-update GEMM as in
-    /// [`Mlp::train_step`]: no gradient is materialized and `grads` is not written.
+    /// [`Mlp::train_step`]: no gradient is materialized and `grads` is not written (it
+    /// must still hold [`Mlp::param_len`] values; a firmware that only ever trains with
+    /// plain SGD can call [`Mlp::train_step`] and spare that buffer).
     ///
     /// # Errors
     /// As [`Mlp::loss_and_grad_with`], plus what [`Optimizer::check`] refuses (a NaN,

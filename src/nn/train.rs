@@ -18,7 +18,9 @@ impl Mlp<'_> {
     /// generator gives the same parameters on every target.
     ///
     /// Pick [`Init::HeUniform`] or [`Init::HeNormal`] for ReLU layers and the Xavier
-    /// variants for sigmoid, tanh and identity layers; one `init` serves every layer.
+    /// variants for sigmoid, tanh and identity layers; one `init` serves every layer. For
+    /// one per layer, call [`init_weights`] on each [`Mlp::layer_mut`]'s weights (fans
+    /// `d_l`, `d_{l+1}` for the 0-based layer `l`) and zero its bias.
     ///
     /// ```
     /// use microprop::{Activation::*, init::Init, nn::Mlp};
@@ -85,8 +87,11 @@ impl Mlp<'_> {
     ///
     /// The batch size `B` is `batch.x.len() / d₀`; every batch has `B` rows except a
     /// shorter last one when `B` does not divide `order.len()` (it is trained on like the
-    /// others; to drop it, pass `order` cut to a multiple of `B`). `workspace` must hold
-    /// [`Mlp::workspace_len`]`(sizes, B)` values, `grads` [`Mlp::param_len`].
+    /// others; to drop it, pass `order` cut to a multiple of `B`). Buffers: `batch.x` holds
+    /// `B × d₀` values (a length that is not a multiple of `d₀` is rounded down to one),
+    /// `batch.labels` at least `B` (class labels) or `batch.y` at least `B × d_L` (target
+    /// values); `workspace` [`Mlp::workspace_len`]`(sizes, B)` values, `grads`
+    /// [`Mlp::param_len`].
     ///
     /// # Errors
     /// Checked before the first update, so nothing is changed then: the lengths of
