@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight decay: the rule
 //! of PyTorch's `torch.optim.SGD` with dampening 0.
 
-use super::{Names, Optimizer, all_finite, check_hyper, check_lr, load_n, sgd_raw, store_n};
+use super::{Names, Optimizer, all_finite, check_hyper, check_lr, load_n, sgd_isa, store_n};
 use crate::Error;
 use crate::activation::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
@@ -217,9 +217,7 @@ impl Optimizer for Sgd<'_> {
             weight_decay,
         } = self.cfg;
         if momentum == 0.0 && weight_decay == 0.0 {
-            // SAFETY: `grads` has `params.len()` values (checked above); `params` is read
-            // before written.
-            unsafe { sgd_raw(isa, params.as_mut_ptr(), grads.as_ptr(), lr, params.len()) };
+            sgd_isa(isa, params, grads, lr)?;
         } else {
             let with_momentum = momentum != 0.0;
             let buf: &mut [f32] = if with_momentum {
@@ -259,7 +257,7 @@ impl Optimizer for Sgd<'_> {
     }
 }
 
-/// One pass of [`Sgd`] with momentum or weight decay (plain SGD runs `sgd_raw`).
+/// One pass of [`Sgd`] with momentum or weight decay (plain SGD runs `sgd_isa`, the kernel of `sgd_update`).
 struct SgdStep<'a> {
     params: &'a mut [f32],
     grads: &'a [f32],
