@@ -64,6 +64,7 @@ pub mod loss;
 pub mod mat;
 pub mod metrics;
 pub mod optim;
+pub mod par;
 pub mod simd;
 
 pub use activation::{
@@ -71,7 +72,7 @@ pub use activation::{
 };
 pub use dot::dot;
 pub use error::Error;
-pub use gemm::{gemm, gemm_scalar, gemm_workspace_len};
+pub use gemm::{gemm, gemm_on, gemm_on_workspace_len, gemm_scalar, gemm_workspace_len};
 pub use loss::{Loss, Target, squared_error, squared_error_scalar};
 pub use mat::{MatMut, MatRef};
 pub use optim::{

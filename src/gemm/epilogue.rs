@@ -112,6 +112,27 @@ pub(crate) enum Epilogue {
 }
 
 impl Epilogue {
+    /// The epilogue of the block of C that starts at `(row0, col0)`: its operands moved
+    /// along to that block.
+    pub(crate) fn moved(&self, row0: usize, col0: usize) -> Epilogue {
+        match *self {
+            Epilogue::None => Epilogue::None,
+            Epilogue::BiasAct {
+                act,
+                has_bias,
+                bias,
+            } => Epilogue::BiasAct {
+                act,
+                has_bias,
+                bias: bias.wrapping_add(col0),
+            },
+            Epilogue::MulDeriv { act, h, h_rs } => Epilogue::MulDeriv {
+                act,
+                h: h.wrapping_add(row0 * h_rs + col0),
+                h_rs,
+            },
+        }
+    }
     /// The bias of columns `col0..`, if there is one.
     pub(crate) fn bias_ptr_opt(&self, col0: usize) -> Option<*const f32> {
         match *self {

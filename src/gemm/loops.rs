@@ -9,18 +9,24 @@ use super::tiles::{
     SKINNY_B_MAX, tiles,
 };
 use crate::MatRef;
+use crate::par::Executor;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
-/// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set.
+/// `C ← α·A·B + β·C` followed by `epi`, on the given instruction set, split into
+/// `parts` parts run by `exec` (one part: on the calling thread, `exec` unused).
 ///
 /// # Safety
 /// Shapes agree (`a` is m×k, `b` k×n, C m×n); every in-range element of C at
 /// `c + i·rs + j·cs` is writable, distinct, disjoint from A, B and the workspace (and
-/// readable unless `beta == 0`); `ws` is writable for `gemm_workspace_len(m, k, n)` values;
-/// the epilogue's pointers are valid for an m×n C (bias: `n` values; h: m rows of `n`).
+/// readable unless `beta == 0`); `ws` is writable for `parts · ws_part` values, where
+/// `ws_part ≥ gemm_workspace_len(m, k, n)`; the epilogue's pointers are valid for an m×n
+/// C (bias: `n` values; h: m rows of `n`); nothing else accesses C or the workspace
+/// until the call returns.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_raw(
     isa: Isa,
+    exec: &dyn Executor,
+    parts: usize,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
@@ -29,6 +35,7 @@ pub(crate) unsafe fn gemm_raw(
     rs: usize,
     cs: usize,
     ws: *mut f32,
+    ws_part: usize,
     epi: Epilogue,
 ) {
     // The view constructors leave a stride unchecked where it never moves to another
@@ -62,10 +69,37 @@ pub(crate) unsafe fn gemm_raw(
         ws,
         epi,
     };
-    dispatch(isa, g)
+    let parts = parts.max(1);
+    if parts == 1 {
+        return run_part(isa, &g, 0, 1, ws_part);
+    }
+    let shared = Shared(g);
+    exec.run(parts, &|part| {
+        if part < parts {
+            run_part(isa, shared.gemm(), part, parts, ws_part);
+        }
+    });
 }
 
-/// The arguments of [`gemm_raw`]; built only there, so they meet its safety contract.
+/// Part `part` of `parts` of `g`, on `isa`. Not inlined: the one copy of the whole GEMM
+/// for both callers in [`gemm_raw`] (one part, and each part of a split), so a build
+/// carries its kernels once.
+#[inline(never)]
+fn run_part(isa: Isa, g: &Gemm, part: usize, parts: usize, ws_part: usize) {
+    dispatch(
+        isa,
+        Job {
+            g,
+            part,
+            parts,
+            ws_part,
+        },
+    )
+}
+
+/// The arguments of [`gemm_raw`]; built only there, so they meet its safety contract
+/// (or, for a part, [`Gemm::part`] made them from ones that do).
+#[derive(Clone, Copy)]
 struct Gemm {
     m: usize,
     k: usize,
@@ -85,7 +119,71 @@ struct Gemm {
     epi: Epilogue,
 }
 
-impl WithSimd for Gemm {
+/// A [`Gemm`] the parts of a split share.
+struct Shared(Gemm);
+// SAFETY: the parts only read A, B and the epilogue's operands (which nothing writes
+// during the call, by `gemm_raw`'s contract), and each part writes only its own block of
+// C and its own slice of the workspace ([`Gemm::part`]): the blocks are disjoint.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The product (a method, so that closures capture the whole `Shared`, which is
+    /// `Sync`, not its field).
+    fn gemm(&self) -> &Gemm {
+        &self.0
+    }
+}
+
+/// Part `part` of `parts` of the product `g`, with `ws_part` values of workspace a part.
+struct Job<'g> {
+    g: &'g Gemm,
+    part: usize,
+    parts: usize,
+    ws_part: usize,
+}
+
+/// The path a product takes, chosen from the whole product so that every part of a
+/// split takes the same one (the paths sum in different orders).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    /// The dot-product path ([`dot_body`]).
+    Dot,
+    /// The unpacked path with the narrow tile.
+    Skinny,
+    /// The unpacked path with the wide tile.
+    Wide,
+    /// The packed loop nest ([`gemm_body`]).
+    Packed,
+}
+
+impl Gemm {
+    /// Block `part` of `parts` of this product: rows `r0..r1` of A and C (all of B), or
+    /// columns `c0..c1` of B and C (all of A), with the epilogue's operands moved along
+    /// and the workspace slice `part · ws_part ..`. Blocks are whole tiles of `unit` rows
+    /// (or columns), spread as evenly as possible; some may be empty.
+    fn part(&self, rows: bool, unit: usize, part: usize, parts: usize, ws_part: usize) -> Gemm {
+        let len = if rows { self.m } else { self.n };
+        let tiles = len.div_ceil(unit);
+        let cut = |p: usize| (tiles * p / parts * unit).min(len);
+        let (lo, hi) = (cut(part), cut(part + 1));
+        let mut g = *self;
+        g.ws = self.ws.wrapping_add(part * ws_part);
+        if rows {
+            g.m = hi - lo;
+            g.a = self.a.wrapping_add(lo * self.ars);
+            g.c = self.c.wrapping_add(lo * self.crs);
+            g.epi = self.epi.moved(lo, 0);
+        } else {
+            g.n = hi - lo;
+            g.b = self.b.wrapping_add(lo * self.bcs);
+            g.c = self.c.wrapping_add(lo * self.ccs);
+            g.epi = self.epi.moved(0, lo);
+        }
+        g
+    }
+}
+
+impl WithSimd for Job<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
@@ -119,12 +217,15 @@ impl WithSimd for Gemm {
     }
 }
 
-/// The product on one instruction set's tiles (see [`super::tiles`]): the dot-product path
-/// if `DOT` and the product fits it, else the unpacked path (`SMR × SNV`, then the wide
-/// `WMR × WNV`) if B is narrow enough, else the packed loop nest (`MR × NV`).
+/// One part of the product on one instruction set's tiles (see [`super::tiles`]): the
+/// dot-product path if `DOT` and the product fits it, else the unpacked path (`SMR × SNV`,
+/// then the wide `WMR × WNV`) if B is narrow enough, else the packed loop nest
+/// (`MR × NV`). The path is chosen from the whole product; the part then runs it over its
+/// own block of C. The paths that read B whole split rows; the packed one splits the
+/// dimension with more tiles.
 ///
 /// # Safety
-/// `g` satisfies the contract of [`gemm_raw`]; the tiles are those of `S::ISA`.
+/// `job` satisfies the contract of [`gemm_raw`]; the tiles are those of `S::ISA`.
 #[inline(always)]
 unsafe fn run<
     S: Simd,
@@ -138,19 +239,46 @@ unsafe fn run<
     const DNV: usize,
 >(
     s: S,
-    g: &Gemm,
+    job: &Job<'_>,
 ) {
     const { assert!(tiles(S::ISA).lanes == S::LANES) };
-    // SAFETY: each path's condition is checked first (caller for the rest).
+    let g = job.g;
+    let path = if DOT && dot_fits::<S>(g) {
+        Path::Dot
+    } else if skinny_fits::<S>(g, SNV) {
+        Path::Skinny
+    } else if WNV > SNV && skinny_fits::<S>(g, WNV) {
+        Path::Wide
+    } else {
+        Path::Packed
+    };
+    let part = if job.parts == 1 {
+        *g
+    } else {
+        let (rows, unit) = match path {
+            Path::Dot => (true, DOT_ROWS),
+            Path::Skinny => (true, SMR),
+            Path::Wide => (true, WMR),
+            Path::Packed => {
+                let nr = NV * S::LANES;
+                let rows = g.m.div_ceil(MR) >= g.n.div_ceil(nr);
+                (rows, if rows { MR } else { nr })
+            }
+        };
+        let p = g.part(rows, unit, job.part, job.parts, job.ws_part);
+        if p.m == 0 || p.n == 0 {
+            return;
+        }
+        p
+    };
+    // SAFETY: each path's condition was checked on the whole product, and a part is a
+    // block of it (caller for the rest).
     unsafe {
-        if DOT && dot_fits::<S>(g) {
-            dot_body::<S, DOT_ROWS, DNV>(s, g);
-        } else if skinny_fits::<S>(g, SNV) {
-            skinny_body::<S, SMR, SNV>(s, g);
-        } else if WNV > SNV && skinny_fits::<S>(g, WNV) {
-            skinny_body::<S, WMR, WNV>(s, g);
-        } else {
-            gemm_body::<S, MR, NV>(s, g);
+        match path {
+            Path::Dot => dot_body::<S, DOT_ROWS, DNV>(s, &part),
+            Path::Skinny => skinny_body::<S, SMR, SNV>(s, &part),
+            Path::Wide => skinny_body::<S, WMR, WNV>(s, &part),
+            Path::Packed => gemm_body::<S, MR, NV>(s, &part),
         }
     }
 }

@@ -33,6 +33,7 @@ use loops::gemm_raw;
 use tiles::{KC, MC, MR_MAX, NC, NR_MAX};
 
 use crate::error::check_workspace;
+use crate::par::{Executor, Serial};
 use crate::simd::Isa;
 use crate::{Error, MatMut, MatRef};
 
@@ -115,6 +116,52 @@ pub fn gemm(
     gemm_fused(Isa::active(), alpha, a, b, beta, c, workspace, Epi::None)
 }
 
+/// Workspace length (in `f32`s) that [`gemm_on`] needs to split an `m × k` by `k × n`
+/// product into `parts` parts: [`gemm_workspace_len`] for each part (`parts = 0` counts
+/// as 1). A `const fn`, like the one-part length. Saturates instead of overflowing.
+pub const fn gemm_on_workspace_len(m: usize, k: usize, n: usize, parts: usize) -> usize {
+    let parts = if parts == 0 { 1 } else { parts };
+    gemm_workspace_len(m, k, n).saturating_mul(parts)
+}
+
+/// [`gemm`] split into parts that `exec` runs, perhaps on several cores: the same
+/// result, bit for bit, whatever the executor and however many parts (see [`par`]).
+///
+/// A product of at least [`Executor::min_work`] multiply-adds ([`PAR_MIN_WORK`] unless
+/// the executor says otherwise) is split into as many parts as
+/// `exec` runs at once ([`Executor::parts`]) and the workspace has room for (each needs
+/// [`gemm_workspace_len`]`(m, k, n)`: [`gemm_on_workspace_len`]); a smaller one runs as
+/// one part on the calling thread. Otherwise the contract of [`gemm`].
+///
+/// # Errors
+/// As for [`gemm`]: the workspace must hold at least one part's packing space.
+///
+/// [`par`]: crate::par
+/// [`PAR_MIN_WORK`]: crate::par::PAR_MIN_WORK
+/// [`Executor::min_work`]: crate::par::Executor::min_work
+/// [`Executor::parts`]: crate::par::Executor::parts
+pub fn gemm_on(
+    exec: &dyn Executor,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+    workspace: &mut [f32],
+) -> Result<(), Error> {
+    gemm_fused_on(
+        Isa::active(),
+        exec,
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+        workspace,
+        Epi::None,
+    )
+}
+
 /// [`gemm`] on a given instruction set, followed by the epilogue `epi` while each tile
 /// of C is still in registers: the networks' fused layers. Same contract as [`gemm`].
 ///
@@ -129,22 +176,57 @@ pub(crate) fn gemm_fused(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
+    c: MatMut<'_>,
+    ws: &mut [f32],
+    epi: Epi<'_>,
+) -> Result<(), Error> {
+    gemm_fused_on(isa, &Serial::ONE, alpha, a, b, beta, c, ws, epi)
+}
+
+/// How many parts a product of `m·k·n` multiply-adds is split into on `exec` with a
+/// workspace of `ws_len` values, `one` of them a part.
+pub(crate) fn parts_for(exec: &dyn Executor, work: usize, one: usize, ws_len: usize) -> usize {
+    if work < exec.min_work() || one == 0 {
+        return 1;
+    }
+    exec.parts().min(ws_len / one).max(1)
+}
+
+/// [`gemm_fused`] split into parts run by `exec` (see [`gemm_on`]).
+///
+/// # Errors
+/// As for [`gemm_fused`]; the workspace must hold one part's packing space.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_fused_on(
+    isa: Isa,
+    exec: &dyn Executor,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
     mut c: MatMut<'_>,
     ws: &mut [f32],
     epi: Epi<'_>,
 ) -> Result<(), Error> {
     check_shapes(&a, &b, &c)?;
     epi.check(c.rows(), c.cols())?;
-    check_workspace(gemm_workspace_len(a.rows(), a.cols(), b.cols()), ws.len())?;
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let one = gemm_workspace_len(m, k, n);
+    check_workspace(one, ws.len())?;
+    let work = m.saturating_mul(k).saturating_mul(n);
+    let parts = parts_for(exec, work, one, ws.len());
     // SAFETY: the views guarantee every in-range element is accessible (C's distinct and
     // exclusively borrowed, so it cannot alias A, B, the workspace or the epilogue's
-    // operands, all borrowed for the call); shapes agree; the workspace holds
-    // `gemm_workspace_len` elements, which covers every backend's packing (any `isa`:
-    // one this CPU or build cannot run is dispatched to one it can); `epi.check` passed,
-    // so the bias holds `n` values and `h` is `m × n` with contiguous rows.
+    // operands, all borrowed for the call, and nothing else touches them meanwhile);
+    // shapes agree; the workspace holds `parts · one` values (`parts_for`), and `one` =
+    // `gemm_workspace_len` covers every backend's packing (any `isa`: one this CPU or
+    // build cannot run is dispatched to one it can); `epi.check` passed, so the bias
+    // holds `n` values and `h` is `m × n` with contiguous rows.
     unsafe {
         gemm_raw(
             isa,
+            exec,
+            parts,
             alpha,
             a,
             b,
@@ -153,6 +235,7 @@ pub(crate) fn gemm_fused(
             c.row_stride(),
             c.col_stride(),
             ws.as_mut_ptr(),
+            one,
             epi.raw(),
         )
     };

@@ -10,9 +10,10 @@
 
 use crate::activation::{backward_inplace_isa, check_len, flush_tiny_inplace_isa};
 use crate::error::check_workspace;
-use crate::gemm::{Epi, gemm_fused, gemm_workspace_len};
+use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
 use crate::optim::Optimizer;
 use crate::optim::{all_finite, colsum_isa, sgd_isa};
+use crate::par::{Executor, Serial};
 use crate::simd::Isa;
 use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
 
@@ -56,11 +57,24 @@ use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
 /// assert!(second < first);
 /// # Ok::<(), microprop::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Mlp<'a> {
     pub(super) sizes: &'a [usize],
     acts: &'a [Activation],
     bias: bool,
+    /// Runs the parts of the step's large products ([`Mlp::on`]).
+    exec: &'a dyn Executor,
+}
+
+impl core::fmt::Debug for Mlp<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Mlp")
+            .field("sizes", &self.sizes)
+            .field("acts", &self.acts)
+            .field("bias", &self.bias)
+            .field("parts", &self.exec.parts())
+            .finish()
+    }
 }
 
 const fn max(a: usize, b: usize) -> usize {
@@ -246,7 +260,38 @@ impl<'a> Mlp<'a> {
                 what: "Mlp parameter count",
             });
         }
-        Ok(Mlp { sizes, acts, bias })
+        Ok(Mlp {
+            sizes,
+            acts,
+            bias,
+            exec: &Serial::ONE,
+        })
+    }
+
+    /// This network with its large products split into parts that `exec` runs, perhaps
+    /// on several cores (see [`par`](crate::par)): the results are bit-identical to one
+    /// part's, only sooner. Every method uses it: training steps, epochs, the forward
+    /// pass and evaluation. A network from [`Mlp::new`] runs on [`Serial::ONE`].
+    ///
+    /// Each part needs its own GEMM packing space: size the workspace with
+    /// [`Mlp::workspace_len_parts`] (or [`Mlp::forward_workspace_len_parts`]) for
+    /// [`Executor::parts`] parts. A workspace with room for fewer runs fewer parts (one,
+    /// for [`Mlp::workspace_len`]), with the same results.
+    pub const fn on<'e>(self, exec: &'e dyn Executor) -> Mlp<'e>
+    where
+        'a: 'e,
+    {
+        Mlp {
+            sizes: self.sizes,
+            acts: self.acts,
+            bias: self.bias,
+            exec,
+        }
+    }
+
+    /// The executor the network's products run on ([`Mlp::on`]).
+    pub fn executor(&self) -> &'a dyn Executor {
+        self.exec
     }
 
     /// Layer sizes `[d₀, …, d_L]`.
@@ -299,10 +344,31 @@ impl<'a> Mlp<'a> {
         StepLayout::new(sizes, n).len()
     }
 
+    /// [`Mlp::workspace_len`] with GEMM packing space for `parts` parts (see [`Mlp::on`]):
+    /// one more part's packing space for each part after the first (`parts = 0` counts
+    /// as 1). Saturates on overflow.
+    pub const fn workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
+        let layout = StepLayout::new(sizes, n);
+        let more = if parts == 0 { 0 } else { parts - 1 };
+        layout
+            .len()
+            .saturating_add(layout.gemm.saturating_mul(more))
+    }
+
     /// Workspace [`Mlp::forward`] needs for a batch of `n` examples: two ping-pong
     /// activation buffers of `N·max d_l` (hidden layers only) and GEMM packing space.
     pub const fn forward_workspace_len(sizes: &[usize], n: usize) -> usize {
         ForwardLayout::new(sizes, n).len()
+    }
+
+    /// [`Mlp::forward_workspace_len`] with GEMM packing space for `parts` parts (see
+    /// [`Mlp::on`]). Saturates on overflow.
+    pub const fn forward_workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
+        let layout = ForwardLayout::new(sizes, n);
+        let more = if parts == 0 { 0 } else { parts - 1 };
+        layout
+            .len()
+            .saturating_add(layout.gemm.saturating_mul(more))
     }
 
     /// Offset of layer `l`'s weights (0-based) in the parameter buffer.
@@ -491,7 +557,7 @@ impl<'a> Mlp<'a> {
     ) -> Result<(), Error> {
         let (w, bias) = self.layer(params, l)?;
         let a = MatRef::row_major(input, n, self.sizes[l])?;
-        gemm_forward(isa, a, w, bias, self.acts[l], output, gemm_ws)
+        gemm_forward(isa, self.exec, a, w, bias, self.acts[l], output, gemm_ws)
     }
 
     /// One step of plain gradient descent on `Σ (A_L − y)²`, in place: forward, loss,
@@ -755,7 +821,7 @@ impl<'a> Mlp<'a> {
             let a_t = MatRef::row_major(prev, n, di)?.t();
             let d = MatRef::row_major(delta, n, dout)?;
             let (w, b) = self.layer_slices_mut(dest, l);
-            gemm_update(isa, alpha, a_t, d, beta, w, gemm)?;
+            gemm_update(isa, self.exec, alpha, a_t, d, beta, w, gemm)?;
             if let Some(b) = b {
                 let db = &mut scratch[..dout];
                 colsum_isa(isa, d, db)?;
@@ -834,7 +900,7 @@ impl<'a> Mlp<'a> {
             let d = MatRef::row_major(&upper[..n * dout], n, dout)?;
             let h = MatRef::row_major(&acts[layout.offset(l - 1)..][..n * di], n, di)?;
             let dprev = &mut lower[layout.offset(l - 1)..][..n * di];
-            gemm_delta(isa, d, w.t(), self.acts[l - 1], h, dprev, gemm)?;
+            gemm_delta(isa, self.exec, d, w.t(), self.acts[l - 1], h, dprev, gemm)?;
         }
         if !all_finite(isa, deltas) {
             return Err(Error::NonFinite {
@@ -848,8 +914,10 @@ impl<'a> Mlp<'a> {
 // The kernel calls of a step: safe crate-internal kernels that check what they rely on.
 
 /// `out = act(a·w + bias)`, one GEMM with the bias and activation fused.
+#[allow(clippy::too_many_arguments)]
 fn gemm_forward(
     isa: Isa,
+    exec: &dyn Executor,
     a: MatRef<'_>,
     w: MatRef<'_>,
     bias: Option<&[f32]>,
@@ -858,12 +926,14 @@ fn gemm_forward(
     ws: &mut [f32],
 ) -> Result<(), Error> {
     let c = MatMut::row_major(out, a.rows(), w.cols())?;
-    gemm_fused(isa, 1.0, a, w, 0.0, c, ws, Epi::BiasAct { act, bias })
+    gemm_fused_on(isa, exec, 1.0, a, w, 0.0, c, ws, Epi::BiasAct { act, bias })
 }
 
 /// `dprev = (d·w_t) ⊙ act'(h)`, one GEMM with the derivative fused.
+#[allow(clippy::too_many_arguments)]
 fn gemm_delta(
     isa: Isa,
+    exec: &dyn Executor,
     d: MatRef<'_>,
     w_t: MatRef<'_>,
     act: Activation,
@@ -872,12 +942,14 @@ fn gemm_delta(
     ws: &mut [f32],
 ) -> Result<(), Error> {
     let c = MatMut::row_major(dprev, d.rows(), w_t.cols())?;
-    gemm_fused(isa, 1.0, d, w_t, 0.0, c, ws, Epi::MulDeriv { act, h })
+    gemm_fused_on(isa, exec, 1.0, d, w_t, 0.0, c, ws, Epi::MulDeriv { act, h })
 }
 
 /// `w ← α·a_t·d + β·w` (the weight update, or the weight gradient).
+#[allow(clippy::too_many_arguments)]
 fn gemm_update(
     isa: Isa,
+    exec: &dyn Executor,
     alpha: f32,
     a_t: MatRef<'_>,
     d: MatRef<'_>,
@@ -886,5 +958,5 @@ fn gemm_update(
     ws: &mut [f32],
 ) -> Result<(), Error> {
     let c = MatMut::row_major(w, a_t.rows(), d.cols())?;
-    gemm_fused(isa, alpha, a_t, d, beta, c, ws, Epi::None)
+    gemm_fused_on(isa, exec, alpha, a_t, d, beta, c, ws, Epi::None)
 }

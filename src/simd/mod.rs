@@ -417,32 +417,35 @@ pub(crate) fn dispatch<K: WithSimd>(isa: Isa, kernel: K) -> K::Output {
         debug_assert!(isa == Isa::compile_time_best());
         Isa::compile_time_best()
     };
+    // One arm a backend, and one `Portable` call for every fallback: each `with_simd`
+    // call site is a whole copy of the kernel (inlined), and unoptimized test builds
+    // give every copy its own stack slots.
     match isa {
-        Isa::Scalar => kernel.with_simd(Scalar),
+        Isa::Scalar => return kernel.with_simd(Scalar),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => match Avx512::new() {
-            // SAFETY: the token exists only if the CPU supports AVX-512F.
-            Some(s) => unsafe { x86_wrappers::avx512(s, kernel) },
-            None => kernel.with_simd(Portable),
-        },
+        Isa::Avx512 => {
+            if let Some(s) = Avx512::new() {
+                // SAFETY: the token exists only if the CPU supports AVX-512F.
+                return unsafe { x86_wrappers::avx512(s, kernel) };
+            }
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => match Avx2::new() {
-            // SAFETY: the token exists only if the CPU supports AVX2 and FMA.
-            Some(s) => unsafe { x86_wrappers::avx2(s, kernel) },
-            None => kernel.with_simd(Portable),
-        },
+        Isa::Avx2 => {
+            if let Some(s) = Avx2::new() {
+                // SAFETY: the token exists only if the CPU supports AVX2 and FMA.
+                return unsafe { x86_wrappers::avx2(s, kernel) };
+            }
+        }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        Isa::Neon => match Neon::new() {
-            // SAFETY: the token exists only if the target has NEON.
-            Some(s) => unsafe { arm_wrappers::neon(s, kernel) },
-            None => kernel.with_simd(Portable),
-        },
-        Isa::Portable => kernel.with_simd(Portable),
-        #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2 | Isa::Avx512 => kernel.with_simd(Portable),
-        #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-        Isa::Neon => kernel.with_simd(Portable),
+        Isa::Neon => {
+            if let Some(s) = Neon::new() {
+                // SAFETY: the token exists only if the target has NEON.
+                return unsafe { arm_wrappers::neon(s, kernel) };
+            }
+        }
+        _ => {}
     }
+    kernel.with_simd(Portable)
 }
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]

@@ -8,10 +8,13 @@
 //! ```
 //!
 //! and measures with [`count_allocs`]. Counts are per thread, so tests running in
-//! parallel do not disturb each other.
+//! parallel do not disturb each other; [`count_allocs_all_threads`] counts every
+//! thread's, for code that runs on a thread pool (its test binary must run nothing else
+//! at the same time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The system allocator, counting the allocations (and reallocations) of each thread.
 pub struct Counting;
@@ -20,7 +23,11 @@ thread_local! {
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Every thread's allocations.
+static ALL_THREADS: AtomicUsize = AtomicUsize::new(0);
+
 fn bump() {
+    ALL_THREADS.fetch_add(1, Ordering::Relaxed);
     // `try_with`: during thread teardown the counter may be gone; such allocations are
     // never inside a `count_allocs`.
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
@@ -69,4 +76,16 @@ pub fn count_allocs(f: impl FnOnce()) -> usize {
     let before = allocs_so_far();
     f();
     allocs_so_far() - before
+}
+
+/// Allocations (including reallocations) any thread makes while `f` runs. Only
+/// meaningful when nothing else runs meanwhile: a test binary of one test.
+pub fn count_allocs_all_threads(f: impl FnOnce()) -> usize {
+    assert_eq!(
+        count_allocs(|| drop(std::hint::black_box(Box::new(0u8)))),
+        1
+    );
+    let before = ALL_THREADS.load(Ordering::SeqCst);
+    f();
+    ALL_THREADS.load(Ordering::SeqCst) - before
 }
