@@ -2,12 +2,17 @@
 //! groups and the same run. Every contender's output is checked against the others
 //! before it is timed.
 //!
-//! `cargo bench --bench kernels` (add `-- gemm` to run one group). `MICROPROP_ISA=avx2`
-//! (or `portable`, `scalar`) forces an instruction set.
+//! `cargo bench --bench kernels` (add `-- gemm` to run one group; `--features rayon` adds
+//! the threaded variants, on every core, beside the single-thread ones). The `gemm`
+//! group first prints this core's FMA peak, measured in the same run, the yardstick of
+//! its GFLOP/s ("elem/s"). `MICROPROP_ISA=avx2` (or `portable`, `scalar`) forces an
+//! instruction set.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use microprop::Activation::{Identity, Sigmoid};
 use microprop::nn::Mlp;
+#[cfg(feature = "rayon")]
+use microprop::par::Executor;
 use microprop::simd::Isa;
 use microprop::{MatMut, MatRef, gemm, gemm_workspace_len, sigmoid};
 use rand::rngs::StdRng;
@@ -52,10 +57,36 @@ fn ours(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], ws: &
     .expect("gemm");
 }
 
+#[path = "../examples/common/peak.rs"]
+mod peak;
+
+/// Threads of the threaded variants: every core this process may use.
+#[cfg(feature = "rayon")]
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn bench_gemm(cr: &mut Criterion) {
-    let mut group = cr.benchmark_group(format!("gemm/{}", Isa::active().name()));
+    let isa = Isa::active();
+    let mut group = cr.benchmark_group(format!("gemm/{}", isa.name()));
+    // The yardstick, in the same run and the same unit (FLOP/s as "elem/s"): this core's
+    // FMA peak, from a register-only loop.
+    if let Some(p) = peak::fma_peak_gflops(isa) {
+        eprintln!(
+            "FMA peak, {} (register-only loop, this run): {p:.1} GFLOP/s",
+            isa.name()
+        );
+    }
+    #[cfg(feature = "rayon")]
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads())
+        .build()
+        .expect("pool");
+    #[cfg(feature = "rayon")]
+    let exec = microprop::par::Rayon::new(&pool);
     let mut rng = StdRng::seed_from_u64(0);
-    // The lecture's five products (x·w1, h·w2, hᵀ·grad_y, grad_y·w2ᵀ, xᵀ·grad_h) and 256³.
+    // The lecture's five products (x·w1, h·w2, hᵀ·grad_y, grad_y·w2ᵀ, xᵀ·grad_h), 256³
+    // and 1024³.
     let shapes = [
         (64, 1000, 1000),
         (64, 1000, 10),
@@ -63,6 +94,7 @@ fn bench_gemm(cr: &mut Criterion) {
         (64, 10, 1000),
         (1000, 64, 1000),
         (256, 256, 256),
+        (1024, 1024, 1024),
     ];
     for (m, k, n) in shapes {
         let a = fill(&mut rng, m * k);
@@ -88,6 +120,26 @@ fn bench_gemm(cr: &mut Criterion) {
         group.bench_function(BenchmarkId::new("matrixmultiply", &id), |bch| {
             bch.iter(|| mm_sgemm(m, k, n, black_box(&a), black_box(&b), &mut c2))
         });
+        #[cfg(feature = "rayon")]
+        {
+            let t = exec.parts();
+            let mut wst = vec![0.0; microprop::gemm_on_workspace_len(m, k, n, t)];
+            let name = format!("microprop {t} threads");
+            group.bench_function(BenchmarkId::new(name, &id), |bch| {
+                bch.iter(|| {
+                    microprop::gemm_on(
+                        &exec,
+                        1.0,
+                        MatRef::row_major(black_box(&a), m, k).expect("shape"),
+                        MatRef::row_major(black_box(&b), k, n).expect("shape"),
+                        0.0,
+                        MatMut::row_major(&mut c1, m, n).expect("shape"),
+                        &mut wst,
+                    )
+                    .expect("gemm")
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -150,6 +202,24 @@ fn bench_train_step(cr: &mut Criterion) {
                 .expect("finite")
         })
     });
+    #[cfg(feature = "rayon")]
+    {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads())
+            .build()
+            .expect("pool");
+        let exec = microprop::par::Rayon::new(&pool);
+        let net_t = net.on(&exec);
+        let t = exec.parts();
+        let mut wst = vec![0.0; Mlp::workspace_len_parts(&sizes, n, t)];
+        group.bench_function(format!("lecture N=64 1000-1000-10, {t} threads"), |b| {
+            b.iter(|| {
+                net_t
+                    .train_step(&mut params, black_box(&x), &y, 1e-4, &mut wst)
+                    .expect("finite")
+            })
+        });
+    }
     group.finish();
 }
 

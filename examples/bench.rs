@@ -5,8 +5,10 @@
 //! one epoch of the digits classifier (`examples/digits.rs`: 45 steps of batch 32 through
 //! 64-32-10 with softmax cross-entropy and Adam).
 //!
-//! Run: `cargo run --release --example bench` (`MICROPROP_ISA=avx2` etc. to force one
-//! instruction set). Each figure is the median of several timed repetitions.
+//! Run: `cargo run --release --features rayon --example bench` (`-- --threads N` for N
+//! threads, default every core; without the `rayon` feature, one thread only;
+//! `MICROPROP_ISA=avx2` etc. to force one instruction set). Each figure is the median of
+//! several timed repetitions.
 
 use microprop::Activation::{Identity, Relu, Sigmoid};
 use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation, shuffle};
@@ -206,99 +208,96 @@ impl Baseline {
     }
 }
 
-/// This core's f32 FMA peak on `isa`, measured now: GFLOP/s of a register-only loop of
-/// independent fused multiply-adds (`None` where the instruction set has no such loop
-/// here or is not supported).
-fn fma_peak_gflops(isa: Isa) -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let run: fn(usize) -> f32 = match isa {
-            Isa::Avx512 if std::is_x86_feature_detected!("avx512f") => peak::avx512,
-            Isa::Avx2
-                if std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("fma") =>
-            {
-                peak::avx2
-            }
-            _ => return None,
-        };
-        let lanes = if isa == Isa::Avx512 { 16 } else { 8 };
-        let iters = 1 << 20;
-        let secs = median_secs(
-            || {
-                black_box(run(black_box(iters)));
-            },
-            0.6,
-            9,
-        );
-        Some((2 * peak::ACC * lanes * iters) as f64 / secs / 1e9)
+#[path = "common/peak.rs"]
+mod peak;
+use peak::fma_peak_gflops;
+
+/// `(one thread, threads threads)` seconds per lecture step, timed in alternating
+/// batches inside a rayon pool; `None` with one thread or without the `rayon` feature.
+fn threaded_step(
+    threads: usize,
+    net: &Mlp<'_>,
+    params: &mut [f32],
+    xs: &[f32],
+    ys: &[f32],
+) -> Option<(f64, f64)> {
+    #[cfg(feature = "rayon")]
+    if threads > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        let exec = microprop::par::Rayon::new(&pool);
+        let net_n = net.on(&exec);
+        let sizes = net.sizes();
+        let mut ws1 = vec![0.0; Mlp::workspace_len(sizes, 64)];
+        let mut wsn = vec![0.0; Mlp::workspace_len_parts(sizes, 64, threads)];
+        let mut p2 = params.to_vec();
+        return Some(pool.install(|| {
+            paired_secs(
+                || {
+                    net.train_step(params, black_box(xs), ys, 1e-4, &mut ws1)
+                        .expect("finite");
+                },
+                || {
+                    net_n
+                        .train_step(&mut p2, black_box(xs), ys, 1e-4, &mut wsn)
+                        .expect("finite");
+                },
+                2.0,
+                15,
+            )
+        }));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = isa;
-        None
-    }
+    let _ = (threads, net, params, xs, ys);
+    None
 }
 
-/// Register-only FMA loops: [`ACC`](peak::ACC) independent accumulators (more than the
-/// FMA units' latency × throughput, so the loop runs at the issue rate), nothing loaded or
-/// stored inside the loop.
-#[cfg(target_arch = "x86_64")]
-mod peak {
-    use std::arch::x86_64::*;
-    pub const ACC: usize = 12;
+/// The CPU's model name (Linux: `/proc/cpuinfo`), or "unknown".
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|n| n.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
 
-    macro_rules! fma_loop {
-        ($name:ident, $feat:literal, $set1:ident, $fma:ident, $add:ident, $store:ident, $ty:ty, $lanes:expr) => {
-            pub fn $name(iters: usize) -> f32 {
-                #[target_feature(enable = $feat)]
-                unsafe fn body(iters: usize) -> f32 {
-                    let (a, b) = ($set1(0.999_999), $set1(1e-7));
-                    let mut acc: [$ty; ACC] = [$set1(0.0); ACC];
-                    for _ in 0..iters {
-                        for x in acc.iter_mut() {
-                            *x = $fma(*x, a, b);
-                        }
-                    }
-                    let mut sum = acc[0];
-                    for x in &acc[1..] {
-                        sum = $add(sum, *x);
-                    }
-                    let mut out = [0.0f32; $lanes];
-                    // SAFETY: `out` holds one vector of f32 lanes (unaligned store).
-                    unsafe { $store(out.as_mut_ptr(), sum) };
-                    out.iter().sum()
-                }
-                // SAFETY: called only after the feature was detected (fma_peak_gflops).
-                unsafe { body(iters) }
+/// Threads for the threaded rows: `--threads N`, else every core this process may use.
+fn threads_arg() -> usize {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--threads" {
+            if let Some(n) = args.next().and_then(|n| n.parse().ok()) {
+                return n;
             }
-        };
+            eprintln!("--threads needs a count");
+            std::process::exit(2);
+        }
     }
-    fma_loop!(
-        avx512,
-        "avx512f",
-        _mm512_set1_ps,
-        _mm512_fmadd_ps,
-        _mm512_add_ps,
-        _mm512_storeu_ps,
-        __m512,
-        16
-    );
-    fma_loop!(
-        avx2,
-        "avx2,fma",
-        _mm256_set1_ps,
-        _mm256_fmadd_ps,
-        _mm256_add_ps,
-        _mm256_storeu_ps,
-        __m256,
-        8
-    );
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn main() {
     let isa = Isa::active();
-    println!("microprop bench: isa = {}, one thread, medians", isa.name());
+    let threads = threads_arg();
+    let with_threads = if cfg!(feature = "rayon") {
+        format!("1 and {threads} threads")
+    } else {
+        "one thread (build with --features rayon for more)".to_string()
+    };
+    println!(
+        "microprop bench: isa = {}, {with_threads}, medians",
+        isa.name()
+    );
+    println!(
+        "cpu: {} ({} cores available to this process)",
+        cpu_name(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!();
     let peaks: Vec<(Isa, f64)> = [Isa::Avx512, Isa::Avx2]
         .into_iter()
@@ -441,17 +440,45 @@ fn main() {
         2.0,
         15,
     );
-    println!("| lecture train_step (N=64, 1000→1000→10) | ms/step | speed-up |");
-    println!("|---|---:|---:|");
+    // The same step on `threads` threads (the `rayon` feature), timed against one thread
+    // in alternating batches, both from inside the pool (where a step allocates nothing).
+    let t_step_n = threaded_step(threads, &net, &mut params, &xs, &ys);
+    // The GEMM floor: the step's 2·Σ m·k·n flops at this core's FMA peak.
+    let step_flops = 2.0 * (2 * 64 * 1000 * 1000 + 3 * 64 * 1000 * 10) as f64;
+    let floor = peak.map(|p| step_flops / (p * 1e9));
+    let vs_floor = |t: f64, cores: usize| {
+        floor.map_or("–".to_string(), |f| {
+            format!("{:.2}×", t / (f / cores as f64))
+        })
+    };
+    println!("| lecture train_step (N=64, 1000→1000→10) | ms/step | vs GEMM floor | speed-up |");
+    println!("|---|---:|---:|---:|");
     println!(
-        "| microprop (fused) | {:.3} | {:.2}× |",
+        "| microprop (fused), 1 thread | {:.3} | {} | {:.2}× |",
         t_step * 1e3,
+        vs_floor(t_step, 1),
         t_base / t_step
     );
+    if let Some((t1, tn)) = t_step_n {
+        println!(
+            "| microprop (fused), {threads} threads | {:.3} | {} | {:.2}× ({:.2}× one thread) |",
+            tn * 1e3,
+            vs_floor(tn, threads),
+            t_base / tn,
+            t1 / tn
+        );
+    }
     println!(
-        "| matrixmultiply + scalar loops (unfused) | {:.3} | 1.00× |",
+        "| matrixmultiply + scalar loops (unfused) | {:.3} | | 1.00× |",
         t_base * 1e3
     );
+    if let Some(f) = floor {
+        println!(
+            "| GEMM floor: 2·Σmkn = {:.0} MFLOP at the FMA peak | {:.3} | 1.00× | |",
+            step_flops / 1e6,
+            f * 1e3
+        );
+    }
 
     // Where the step's time goes: its five GEMMs, timed alone in the exact form the step
     // runs them (transposed views, α = −lr and β = 1 for the updates) but without their

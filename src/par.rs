@@ -22,16 +22,17 @@
 //!
 //! ```
 //! use microprop::{gemm_on, gemm_on_workspace_len, MatMut, MatRef, par::Serial};
-//! let (m, k, n) = (64, 300, 200);
+//! let (m, k, n) = (24, 30, 20);
 //! let a = vec![0.5f32; m * k];
 //! let b = vec![0.25f32; k * n];
 //! let mut c = vec![0.0f32; m * n];
-//! // Two parts, run one after the other: the same bits as one part.
-//! let two = Serial::new(2);
+//! // Two parts run one after the other (for a product of any size): the same bits as
+//! // one part.
+//! let two = Serial::new(2).with_min_work(0);
 //! let mut ws = vec![0.0; gemm_on_workspace_len(m, k, n, two.parts())];
 //! gemm_on(&two, 1.0, MatRef::row_major(&a, m, k)?, MatRef::row_major(&b, k, n)?, 0.0,
 //!         MatMut::row_major(&mut c, m, n)?, &mut ws)?;
-//! assert!(c.iter().all(|&v| v == 37.5));
+//! assert!(c.iter().all(|&v| v == 3.75));
 //! # Ok::<(), microprop::Error>(())
 //! ```
 
