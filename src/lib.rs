@@ -20,6 +20,9 @@
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
 //! * [`init`]: Xavier/Glorot and He/Kaiming weight initialisation from any
 //!   [`rand_core::Rng`].
+//! * [`par`]: large products and training steps split into parts that any
+//!   [`Executor`](par::Executor) runs on several cores, bit-identical for any number of
+//!   parts ([`gemm_on`], [`Mlp::on`](nn::Mlp::on)); a rayon pool with the `rayon` feature.
 //! * [`data`]: shuffled minibatches gathered into caller batch buffers (from `f32` or
 //!   byte sources); [`metrics`]: argmax, accuracy and the confusion matrix.
 //!
@@ -34,6 +37,7 @@
 //! | views, errors | `mat.rs`, `error.rs` | error: a variant of [`Error`] with a `Display` that says what to fix |
 //! | SIMD | `simd/` | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs` |
 //! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
+//! | parts | `par.rs` (the split: `gemm/loops.rs`) | executor: a type implementing [`par::Executor`] (in the crate only if it needs no dependency beyond a feature) |
 //! | trainer | `init.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
 //! | networks | `nn/` (`mlp.rs` the step, `train.rs` epochs and evaluation, `save.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments |
 //! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, an `Op` variant in `store.rs`, its builder method in `build.rs`, its forward and backward arms in `pass.rs` |
@@ -45,6 +49,9 @@
 //! * `std` (default): runtime CPU detection (cached), the `MICROPROP_ISA` override and
 //!   [`simd::with_isa`]. Without it the crate is `#![no_std]`, needs no allocator, and
 //!   chooses the instruction set from compile-time target features.
+//! * `rayon`: [`par`]'s `Rayon` executor, the parts of large products and training steps
+//!   on a rayon thread pool. The split itself ([`par::Executor`], [`gemm_on`],
+//!   [`Mlp::on`](nn::Mlp::on)) is in every build.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
