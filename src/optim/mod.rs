@@ -452,13 +452,38 @@ impl WithSimd for ColsumRows {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        for i in 0..self.rows {
-            // SAFETY: row `i` of `g` holds `cols` contiguous readable values, `out` `cols`
-            // writable ones disjoint from `g` (the contract of `colsum_raw` with `cs == 1`).
-            unsafe {
-                let row = self.g.add(i * self.rs);
-                map2(s, row, self.out, self.out, self.cols, AddFn);
+        // Blocks of up to NV vectors of columns, each summed over every row in registers
+        // and stored once (a sum through `out` in memory waited on a store and a reload
+        // per row). Each column is still summed from +0 in row order, so the bits are
+        // those of `out[j] += g[i][j]` row after row.
+        const NV: usize = 4;
+        let block = NV * S::LANES;
+        let mut j = 0;
+        while j < self.cols {
+            let cols = (self.cols - j).min(block);
+            let mut acc = [s.splat(0.0); NV];
+            for i in 0..self.rows {
+                // SAFETY: row `i` of `g` holds `cols` contiguous readable values from column
+                // `j` on (the contract of `colsum_raw` with `cs == 1`); each load reads
+                // `min(cols − off, LANES)` of them.
+                unsafe {
+                    let row = self.g.add(i * self.rs + j);
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        let off = v * S::LANES;
+                        if off < cols {
+                            *a = s.add(*a, load_n(s, row.add(off), (cols - off).min(S::LANES)));
+                        }
+                    }
+                }
             }
+            for (v, &a) in acc.iter().enumerate() {
+                let off = v * S::LANES;
+                if off < cols {
+                    // SAFETY: `out` holds `self.cols ≥ j + cols` writable values.
+                    unsafe { store_n(s, self.out.add(j + off), a, (cols - off).min(S::LANES)) };
+                }
+            }
+            j += block;
         }
     }
 }
