@@ -334,6 +334,53 @@ fn next_tile(
     }
 }
 
+/// One [`microkernel`] call; a last strip of B at most one or two vectors wide (such as
+/// the 16 columns left of 1024 by 48) runs with that many vectors instead of `NV`, which
+/// saves the FMAs on its zero padding. Each element of C gets the same operations either
+/// way. (Vector backends with `NV ≥ 3` only: the scalar tile keeps one kernel.)
+///
+/// # Safety
+/// As for [`microkernel`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    b_step: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+    pf: Prefetch,
+) {
+    let narrow = NV >= 3 && S::LANES >= 8;
+    // SAFETY: the narrower kernels read a prefix of each step of the strip and `cols`
+    // fits their width (caller for the rest).
+    unsafe {
+        if narrow && cols <= S::LANES {
+            microkernel::<S, MR, 1>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        } else if narrow && cols <= 2 * S::LANES {
+            microkernel::<S, MR, 2>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        } else {
+            microkernel::<S, MR, NV>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        }
+    }
+}
+
 /// The loop nest with an `MR × NV·LANES` register tile.
 ///
 /// # Safety
@@ -446,7 +493,7 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                         // packed; the tile's `rows × cols` part lies inside C; the caller
                         // vouches for C and the epilogue pointers.
                         unsafe {
-                            microkernel::<S, MR, NV>(
+                            tile::<S, MR, NV>(
                                 s,
                                 kc,
                                 ap.add(ir * kc),
