@@ -106,6 +106,16 @@ fn mm(
     }
 }
 
+/// The `rows × cols` view of `d`: row-major, or if `t` the transpose of a row-major
+/// `cols × rows` matrix.
+fn view(d: &[f32], rows: usize, cols: usize, t: bool) -> MatRef<'_> {
+    if t {
+        MatRef::row_major(d, cols, rows).expect("shape").t()
+    } else {
+        MatRef::row_major(d, rows, cols).expect("shape")
+    }
+}
+
 fn ulp(a: f32, b: f32) -> u32 {
     let key = |x: f32| {
         let i = x.to_bits() as i32;
@@ -314,60 +324,103 @@ fn main() {
     println!("| GEMM m×k×n | microprop GFLOP/s | % of peak | matrixmultiply GFLOP/s | ratio |");
     println!("|---|---:|---:|---:|---:|");
     let mut rng = StdRng::seed_from_u64(0);
+    // Each row in the form the lecture's step runs it: `ta` / `tb` make A / B a transposed
+    // view of a row-major matrix (the updates read xᵀ and hᵀ, the backward pass w2ᵀ), and
+    // the updates accumulate into the weights (α = −lr, β = 1).
+    struct Shape {
+        m: usize,
+        k: usize,
+        n: usize,
+        ta: bool,
+        tb: bool,
+        update: bool,
+        name: &'static str,
+    }
+    let sh = |m, k, n, ta, tb, update, name| Shape {
+        m,
+        k,
+        n,
+        ta,
+        tb,
+        update,
+        name,
+    };
     let shapes = [
-        (64, 1000, 1000, "x·w1"),
-        (1000, 64, 1000, "xᵀ·grad_h"),
-        (64, 1000, 10, "h·w2"),
-        (1000, 64, 10, "hᵀ·grad_y"),
-        (64, 10, 1000, "grad_y·w2ᵀ"),
-        (256, 256, 256, ""),
-        (512, 512, 512, ""),
-        (1024, 1024, 1024, ""),
+        sh(64, 1000, 1000, false, false, false, "x·w1"),
+        sh(1000, 64, 1000, true, false, true, "w1 −= lr·xᵀ·Δ_h"),
+        sh(64, 1000, 10, false, false, false, "h·w2"),
+        sh(1000, 64, 10, true, false, true, "w2 −= lr·hᵀ·Δ"),
+        sh(64, 10, 1000, false, true, false, "Δ·w2ᵀ"),
+        sh(256, 256, 256, false, false, false, ""),
+        sh(512, 512, 512, false, false, false, ""),
+        sh(1024, 1024, 1024, false, false, false, ""),
     ];
-    for (m, k, n, name) in shapes {
+    for Shape {
+        m,
+        k,
+        n,
+        ta,
+        tb,
+        update,
+        name,
+    } in shapes
+    {
         let a = fill(&mut rng, m * k, 1.0);
         let b = fill(&mut rng, k * n, 1.0);
-        let mut c = vec![0.0; m * n];
-        let mut c2 = vec![0.0; m * n];
+        let (alpha, beta) = if update { (-1e-4, 1.0) } else { (1.0, 0.0) };
+        let c0 = fill(&mut rng, m * n, 1.0);
+        let mut c = c0.clone();
+        let mut c2 = c0.clone();
         let mut ws = vec![0.0; gemm_workspace_len(m, k, n)];
-        let mut ours = || {
+        // A transposed A is stored k × m row-major (element (i, p) at p·m + i); B alike.
+        let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
+        let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
+        let mut ours = |c: &mut [f32]| {
             gemm(
-                1.0,
-                MatRef::row_major(black_box(&a), m, k).expect("shape"),
-                MatRef::row_major(black_box(&b), k, n).expect("shape"),
-                0.0,
-                MatMut::row_major(&mut c, m, n).expect("shape"),
+                alpha,
+                view(black_box(&a), m, k, ta),
+                view(black_box(&b), k, n, tb),
+                beta,
+                MatMut::row_major(c, m, n).expect("shape"),
                 &mut ws,
             )
             .expect("gemm")
         };
-        let (t_ours, t_mm) = paired_secs(
-            &mut ours,
-            || {
-                mm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    (black_box(&a), k as isize, 1),
-                    (black_box(&b), n as isize, 1),
-                    0.0,
-                    &mut c2,
-                )
-            },
-            0.8,
-            15,
-        );
+        let theirs = |c: &mut [f32]| {
+            mm(
+                m,
+                k,
+                n,
+                alpha,
+                (black_box(&a), a_rs, a_cs),
+                (black_box(&b), b_rs, b_cs),
+                beta,
+                c,
+            )
+        };
+        let (t_ours, t_mm) = paired_secs(|| ours(&mut c), || theirs(&mut c2), 0.8, 15);
+        // One call each from the same C (β = 1 accumulated over a different number of
+        // calls above).
+        c.copy_from_slice(&c0);
+        c2.copy_from_slice(&c0);
+        ours(&mut c);
+        theirs(&mut c2);
         let worst = c
             .iter()
             .zip(&c2)
             .fold(0.0f32, |w, (x, y)| w.max((x - y).abs()));
         assert!(worst <= 1e-5 * k as f32, "results disagree by {worst}");
         let fl = 2.0 * (m * k * n) as f64;
+        let form = format!(
+            "{}{}{}",
+            if ta { ", Aᵀ" } else { "" },
+            if tb { ", Bᵀ" } else { "" },
+            if update { ", β = 1" } else { "" }
+        );
         let label = if name.is_empty() {
             format!("{m}×{k}×{n}")
         } else {
-            format!("{m}×{k}×{n} ({name})")
+            format!("{m}×{k}×{n} ({name}{form})")
         };
         let pct = peak.map_or("–".to_string(), |p| {
             format!("{:.0}%", 100.0 * fl / t_ours / 1e9 / p)

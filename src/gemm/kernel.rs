@@ -5,6 +5,35 @@ use super::tiles::{DOT_JN, TILE_MAX};
 use crate::activation::{act_v, deriv_mul_v};
 use crate::simd::{Simd, flush_tiny};
 
+/// Lines the [`microkernel`] asks the cache for while its K loop runs, spread over the
+/// loop (one row every few steps) so that the misses overlap the FMAs instead of
+/// stalling them: the rows of C of the tile that comes next, and, when B is read in place,
+/// a share of the rows of the next strip of B. Hints only: any address is fine.
+#[derive(Clone, Copy)]
+pub(crate) struct Prefetch {
+    /// First row of the next tile of C (`MR` rows `c_rs` apart, `NR` values each), or null.
+    pub(crate) c: *const f32,
+    /// Row stride of C.
+    pub(crate) c_rs: usize,
+    /// First row of the share of the next B strip (`b_rows` rows `b_rs` apart), or null.
+    pub(crate) b: *const f32,
+    /// Row stride of B.
+    pub(crate) b_rs: usize,
+    /// Rows of B to prefetch (at most `kc / 2` are).
+    pub(crate) b_rows: usize,
+}
+
+impl Prefetch {
+    /// No prefetching.
+    pub(crate) const NONE: Prefetch = Prefetch {
+        c: core::ptr::null(),
+        c_rs: 0,
+        b: core::ptr::null(),
+        b_rs: 0,
+        b_rows: 0,
+    };
+}
+
 /// Computes one `MR × NR` tile (`NR = NV·LANES`) of `A·B` from packed strips, then
 /// `C ← α·AB + β·C` and the epilogue for the `rows × cols` part that lies inside C.
 ///
@@ -34,58 +63,91 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     // Offsets of this tile in C, for the epilogue's bias and `h` pointers.
     row0: usize,
     col0: usize,
+    pf: Prefetch,
 ) {
     let mut acc = [[s.splat(0.0); NV]; MR];
-    if kc >= PREFETCH_MIN_KC && rows == MR && cols == NV * S::LANES {
-        prefetch_tile::<S, MR, NV>(c, rs, cs);
-    }
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.
     unsafe {
         let (mut a, mut b) = (ap, bp);
-        for _ in 0..kc {
-            let mut bv = [s.splat(0.0); NV];
-            for (v, bv) in bv.iter_mut().enumerate() {
-                *bv = s.load(b.add(v * S::LANES));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = s.splat(*a.add(i));
-                for v in 0..NV {
-                    row[v] = s.mul_add(av, bv[v], row[v]);
+        // One K step: NV loads of B, MR broadcasts of A, MR·NV FMAs.
+        macro_rules! step {
+            () => {
+                let mut bv = [s.splat(0.0); NV];
+                for (v, bv) in bv.iter_mut().enumerate() {
+                    *bv = s.load(b.add(v * S::LANES));
                 }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = s.splat(*a.add(i));
+                    for v in 0..NV {
+                        row[v] = s.mul_add(av, bv[v], row[v]);
+                    }
+                }
+                a = a.add(MR);
+                // Wrapping: when B is read in place (`b_step` = its row stride), the step
+                // after the last one points past B's allocation, and `add` there is UB.
+                b = b.wrapping_add(b_step);
+            };
+        }
+        // Groups of four steps, each asking for one row of the next C tile (the first MR
+        // groups) and two rows of B (the first `b_rows / 2` groups).
+        // (None where `prefetch` is a no-op: the plain loop is smaller code.)
+        let groups = if HAS_PREFETCH { kc / 4 } else { 0 };
+        let c_groups = if pf.c.is_null() { 0 } else { MR };
+        let b_groups = if pf.b.is_null() {
+            0
+        } else {
+            pf.b_rows.div_ceil(2)
+        };
+        let pf_groups = if c_groups > b_groups {
+            c_groups
+        } else {
+            b_groups
+        };
+        let pf_groups = if pf_groups < groups {
+            pf_groups
+        } else {
+            groups
+        };
+        let (mut pc, mut pb) = (pf.c, pf.b);
+        for q in 0..pf_groups {
+            step!();
+            if q < c_groups {
+                prefetch_row::<S, NV>(pc);
+                pc = pc.wrapping_add(pf.c_rs);
             }
-            a = a.add(MR);
-            // Wrapping: when B is read in place (`b_step` = its row stride), the step after
-            // the last one points past B's allocation, and `add` there is UB.
-            b = b.wrapping_add(b_step);
+            step!();
+            if q < b_groups {
+                prefetch_row::<S, NV>(pb);
+                pb = pb.wrapping_add(pf.b_rs);
+            }
+            step!();
+            step!();
+            if q < b_groups {
+                prefetch_row::<S, NV>(pb);
+                pb = pb.wrapping_add(pf.b_rs);
+            }
+        }
+        for _ in pf_groups * 4..kc {
+            step!();
         }
 
         store_tile::<S, MR, NV>(s, &acc, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
     }
 }
 
-/// Depth below which [`prefetch_tile`] is not worth its instructions (the K loop is too
-/// short to hide a miss anyway, and small products keep C in cache).
-const PREFETCH_MIN_KC: usize = 32;
-
-/// Asks the cache for a full tile's rows of C (contiguous rows only), so that they arrive
-/// while the K loop runs instead of stalling the stores at its end: a large C lives in L3
-/// or memory, and every K block reads and writes each tile once.
+/// Asks the cache for the lines of `NV·LANES` values from `row` (which need not start on
+/// a line boundary): one touch per 64 bytes plus the last value.
 #[inline(always)]
-fn prefetch_tile<S: Simd, const MR: usize, const NV: usize>(c: *const f32, rs: usize, cs: usize) {
-    if cs != 1 {
-        return;
+fn prefetch_row<S: Simd, const NV: usize>(row: *const f32) {
+    for v in 0..NV * S::LANES / 16 {
+        prefetch(row.wrapping_add(v * 16));
     }
-    for i in 0..MR {
-        let row = c.wrapping_add(i * rs);
-        // One touch per 64-byte line of the row, plus its last value (the row need not
-        // start on a line boundary).
-        for v in 0..NV * S::LANES / 16 {
-            prefetch(row.wrapping_add(v * 16));
-        }
-        prefetch(row.wrapping_add(NV * S::LANES - 1));
-    }
+    prefetch(row.wrapping_add(NV * S::LANES - 1));
 }
+
+/// Whether [`prefetch`] does anything on this target.
+const HAS_PREFETCH: bool = cfg!(target_arch = "x86_64");
 
 /// A hint to load the line holding `p` into all cache levels; never faults, whatever `p`.
 #[inline(always)]

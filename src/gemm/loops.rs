@@ -2,7 +2,7 @@
 
 use super::epilogue::Epilogue;
 use super::gemm_workspace_len;
-use super::kernel::{dot_rows, microkernel, skinny_tile};
+use super::kernel::{Prefetch, dot_rows, microkernel, skinny_tile};
 use super::pack::{pack_a, pack_b, pack_bt};
 use super::tiles::{
     AVX2, AVX512, DOT_JN, DOT_MAX_N, DOT_MIN_K, DOT_ROWS, KC, MC, NC, NEON, PORTABLE, SCALAR,
@@ -438,6 +438,77 @@ fn align64(p: *mut f32) -> *mut f32 {
     p.wrapping_add(skip)
 }
 
+/// The position (row, column) in C of the tile after the one at `(jc, pc, ic, jr, ir)`
+/// in the loop order of [`gemm_body`] (`ir` fastest), given the current block sizes
+/// `(nc, kc, mc, nr, MR)`; `None` after the last.
+#[inline(always)]
+fn next_tile(
+    g: &Gemm,
+    (jc, pc, ic, jr, ir): (usize, usize, usize, usize, usize),
+    (nc, kc, mc, nr, mr): (usize, usize, usize, usize, usize),
+) -> Option<(usize, usize)> {
+    if ir + mr < mc {
+        Some((ic + ir + mr, jc + jr))
+    } else if jr + nr < nc {
+        Some((ic, jc + jr + nr))
+    } else if ic + MC < g.m {
+        Some((ic + MC, jc))
+    } else if pc + kc < g.k {
+        Some((0, jc))
+    } else if jc + NC < g.n {
+        Some((0, jc + NC))
+    } else {
+        None
+    }
+}
+
+/// One [`microkernel`] call; a last strip of B at most one or two vectors wide (such as
+/// the 16 columns left of 1024 by 48) runs with that many vectors instead of `NV`, which
+/// saves the FMAs on its zero padding. Each element of C gets the same operations either
+/// way. (Vector backends with `NV ≥ 3` only: the scalar tile keeps one kernel.)
+///
+/// # Safety
+/// As for [`microkernel`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    b_step: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+    pf: Prefetch,
+) {
+    let narrow = NV >= 3 && S::LANES >= 8;
+    // SAFETY: the narrower kernels read a prefix of each step of the strip and `cols`
+    // fits their width (caller for the rest).
+    unsafe {
+        if narrow && cols <= S::LANES {
+            microkernel::<S, MR, 1>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        } else if narrow && cols <= 2 * S::LANES {
+            microkernel::<S, MR, 2>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        } else {
+            microkernel::<S, MR, NV>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0, pf,
+            )
+        }
+    }
+}
+
 /// The loop nest with an `MR × NV·LANES` register tile.
 ///
 /// # Safety
@@ -499,7 +570,8 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                 let mc = if g.m - ic < MC { g.m - ic } else { MC };
                 // SAFETY: the A block is inside A; `ap` has room for round_up(mc, MR)·kc.
                 unsafe {
-                    pack_a::<MR>(
+                    pack_a::<S, MR>(
+                        s,
                         mc,
                         kc,
                         g.a.wrapping_add(ic * g.ars + pc * g.acs),
@@ -509,8 +581,22 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                     )
                 };
                 let mut jr = 0;
+                // B read in place is not in cache the first time a strip is used: each
+                // tile of the strip asks for `pf_share` rows of the next strip (on from
+                // the current strip's rows; the next K block's first strip after the last).
+                let tiles = mc.div_ceil(MR);
+                let pf_share = if direct { kc.div_ceil(tiles) } else { 0 };
                 while jr < nc {
                     let cols = if nc - jr < nr { nc - jr } else { nr };
+                    let b_next = if !direct {
+                        core::ptr::null()
+                    } else if jr + nr < pack_from {
+                        g.b.wrapping_add(pc * g.brs + jc + jr + nr)
+                    } else if jr + nr >= nc && pc + kc < k {
+                        g.b.wrapping_add((pc + kc) * g.brs + jc)
+                    } else {
+                        core::ptr::null()
+                    };
                     let mut ir = 0;
                     while ir < mc {
                         let rows = if mc - ir < MR { mc - ir } else { MR };
@@ -520,12 +606,22 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                         } else {
                             (bp.wrapping_add((jr - pack_from) * kc).cast_const(), nr)
                         };
+                        let pf = Prefetch {
+                            c: next_tile(g, (jc, pc, ic, jr, ir), (nc, kc, mc, nr, MR))
+                                .map_or(core::ptr::null(), |(i, j)| {
+                                    g.c.wrapping_add(i * g.crs + j * g.ccs).cast_const()
+                                }),
+                            c_rs: g.crs,
+                            b: b_next.wrapping_add(pf_share * (ir / MR) * g.brs),
+                            b_rs: g.brs,
+                            b_rows: pf_share,
+                        };
                         // SAFETY: strip `ir / MR` of A is packed; strip `jr / NR` of B is
                         // either whole in B (direct: kc rows of NR values, `brs` apart) or
                         // packed; the tile's `rows × cols` part lies inside C; the caller
                         // vouches for C and the epilogue pointers.
                         unsafe {
-                            microkernel::<S, MR, NV>(
+                            tile::<S, MR, NV>(
                                 s,
                                 kc,
                                 ap.add(ir * kc),
@@ -541,6 +637,7 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
                                 epi,
                                 row0,
                                 col0,
+                                if g.ccs == 1 { pf } else { Prefetch::NONE },
                             )
                         };
                         ir += MR;

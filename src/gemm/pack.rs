@@ -1,6 +1,8 @@
 //! Packing: copies a block of A or B into the workspace in the order the microkernel
 //! reads it, zero-padding the last strip so the kernel never needs a bounds check.
 
+use crate::simd::Simd;
+
 /// Packs the `mc × kc` block of A at `a` (element `(i, p)` at `a + i·rs + p·cs`) into
 /// `ceil(mc / MR)` strips; strip `s` holds, for each `p`, the `MR` values
 /// `A[s·MR .. s·MR + MR][p]` (zeros past `mc`).
@@ -9,7 +11,8 @@
 /// Every `(i, p)` with `i < mc`, `p < kc` readable; `dst` writable for
 /// `ceil(mc / MR)·MR·kc` values and disjoint from A.
 #[inline(always)]
-pub(crate) unsafe fn pack_a<const MR: usize>(
+pub(crate) unsafe fn pack_a<S: Simd, const MR: usize>(
+    s: S,
     mc: usize,
     kc: usize,
     a: *const f32,
@@ -29,7 +32,30 @@ pub(crate) unsafe fn pack_a<const MR: usize>(
         while i0 < mc {
             let rows = if mc - i0 < MR { mc - i0 } else { MR };
             let base = a.add(i0 * rs);
-            if rows == MR {
+            if rows == MR && rs == 1 && S::LANES > 1 {
+                // A transposed view (the updates' xᵀ): each step's MR values are
+                // contiguous.
+                for p in 0..kc {
+                    core::ptr::copy_nonoverlapping(base.add(p * cs), d, MR);
+                    d = d.add(MR);
+                }
+            } else if rows == MR && cs == 1 && S::LANES > 1 {
+                // Row-major A: LANES steps at a time by a vector transpose, then the rest
+                // value by value.
+                let mut p = 0;
+                while p + S::LANES <= kc {
+                    s.transpose_rows::<MR>(base.add(p), rs, d);
+                    d = d.add(MR * S::LANES);
+                    p += S::LANES;
+                }
+                while p < kc {
+                    for i in 0..MR {
+                        *d.add(i) = *base.add(i * rs + p);
+                    }
+                    d = d.add(MR);
+                    p += 1;
+                }
+            } else if rows == MR {
                 for p in 0..kc {
                     let col = base.add(p * cs);
                     for i in 0..MR {

@@ -152,6 +152,57 @@ unsafe impl Simd for Avx512 {
         unsafe { _mm512_reduce_add_ps(v) }
     }
     #[inline(always)]
+    unsafe fn transpose_rows<const R: usize>(self, src: *const f32, rs: usize, dst: *mut f32) {
+        if R != 8 {
+            // SAFETY: the caller's contract is that of the scalar copy.
+            return unsafe { super::transpose_rows_scalar::<R>(16, src, rs, dst) };
+        }
+        // SAFETY: AVX-512F is supported (token); 8 rows of 16 values are read and 128
+        // values written, as the caller vouches for.
+        unsafe {
+            let r: [__m512; 8] = core::array::from_fn(|i| _mm512_loadu_ps(src.add(i * rs)));
+            // In each 128-bit lane L (values 4L..4L + 3 of a row): pairs of rows
+            // interleaved, then quads of rows: b[j] holds rows 0–3 at p = 4L + j, b[j + 4]
+            // rows 4–7.
+            let mut a = [_mm512_setzero_ps(); 8];
+            for h in 0..4 {
+                a[2 * h] = _mm512_unpacklo_ps(r[2 * h], r[2 * h + 1]);
+                a[2 * h + 1] = _mm512_unpackhi_ps(r[2 * h], r[2 * h + 1]);
+            }
+            let mut b = [_mm512_setzero_ps(); 8];
+            for g in 0..2 {
+                let (lo, hi) = (4 * g, 4 * g + 2);
+                b[4 * g] = _mm512_shuffle_ps::<0x44>(a[lo], a[hi]);
+                b[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(a[lo], a[hi]);
+                b[4 * g + 2] = _mm512_shuffle_ps::<0x44>(a[lo + 1], a[hi + 1]);
+                b[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(a[lo + 1], a[hi + 1]);
+            }
+            // d[j][0] = lanes [b[j].0, b[j + 4].0, b[j].1, b[j + 4].1], d[j][1] the same for
+            // lanes 2 and 3.
+            let lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+            let hi =
+                _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+            let d: [[__m512; 2]; 4] = core::array::from_fn(|j| {
+                [
+                    _mm512_permutex2var_ps(b[j], lo, b[j + 4]),
+                    _mm512_permutex2var_ps(b[j], hi, b[j + 4]),
+                ]
+            });
+            // Output q holds p = 2q and 2q + 1: lanes [b[j0].L, b[j0 + 4].L, b[j0 + 1].L,
+            // b[j0 + 5].L] with L = q / 2, j0 = 2·(q % 2).
+            for q in 0..8 {
+                let (l, j0) = (q / 2, 2 * (q % 2));
+                let (x, y) = (d[j0][l / 2], d[j0 + 1][l / 2]);
+                let o = if l % 2 == 0 {
+                    _mm512_shuffle_f32x4::<0x44>(x, y)
+                } else {
+                    _mm512_shuffle_f32x4::<0xEE>(x, y)
+                };
+                _mm512_storeu_ps(dst.add(16 * q), o);
+            }
+        }
+    }
+    #[inline(always)]
     unsafe fn load_partial(self, p: *const f32, n: usize) -> __m512 {
         // SAFETY: AVX-512F is supported (token); masked-off lanes are neither read nor
         // fault, so only the `n < 16` values the caller vouches for are accessed.

@@ -123,6 +123,20 @@ pub(crate) unsafe trait Simd: Copy {
         self.mul(p, self.pow2i(n))
     }
 
+    /// Copies `R` rows of `LANES` values (row `r` at `src + r·rs`) transposed, as the
+    /// packed A of the GEMM wants them: `dst[p·R + r] = src[r·rs + p]` for `p < LANES`,
+    /// `r < R`. The default copies value by value; a backend overrides it with a vector
+    /// transpose for its packed tile's `R`.
+    ///
+    /// # Safety
+    /// `src + r·rs + p` readable and `dst..dst + R·LANES` writable for those `r`, `p`;
+    /// the two disjoint.
+    #[inline(always)]
+    unsafe fn transpose_rows<const R: usize>(self, src: *const f32, rs: usize, dst: *mut f32) {
+        // SAFETY: the caller vouches for exactly these reads and writes.
+        unsafe { transpose_rows_scalar::<R>(Self::LANES, src, rs, dst) }
+    }
+
     /// Loads `n < LANES` values and zero-fills the rest.
     ///
     /// # Safety
@@ -148,6 +162,27 @@ pub(crate) unsafe trait Simd: Copy {
         unsafe {
             self.store(buf.as_mut_ptr(), v);
             core::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+        }
+    }
+}
+
+/// [`Simd::transpose_rows`] value by value, for `lanes` values per row.
+///
+/// # Safety
+/// As for [`Simd::transpose_rows`] with `LANES = lanes`.
+#[inline(always)]
+pub(crate) unsafe fn transpose_rows_scalar<const R: usize>(
+    lanes: usize,
+    src: *const f32,
+    rs: usize,
+    dst: *mut f32,
+) {
+    // SAFETY: reads at r·rs + p, writes at p·R + r, for r < R, p < lanes (caller).
+    unsafe {
+        for p in 0..lanes {
+            for r in 0..R {
+                *dst.add(p * R + r) = *src.add(r * rs + p);
+            }
         }
     }
 }
@@ -511,6 +546,63 @@ mod tests {
                 if i < n {
                     let v = s.sqrt(s.load_partial(x.add(i), n - i));
                     s.store_partial(out.add(i), v, n - i);
+                }
+            }
+        }
+    }
+
+    /// [`Simd::transpose_rows`] for 8 and 6 rows into `out8` and `out6`, from rows of
+    /// `src` that are 37 values apart.
+    struct Transposes<'a> {
+        src: &'a [f32],
+        out8: &'a mut [f32],
+        out6: &'a mut [f32],
+    }
+
+    impl WithSimd for Transposes<'_> {
+        /// The lanes of the backend.
+        type Output = usize;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> usize {
+            assert!(self.src.len() >= 7 * 37 + S::LANES);
+            assert!(self.out8.len() >= 8 * S::LANES && self.out6.len() >= 6 * S::LANES);
+            // SAFETY: rows r < 8 of LANES values 37 apart lie in `src` (asserted), and the
+            // outputs hold R·LANES values.
+            unsafe {
+                s.transpose_rows::<8>(self.src.as_ptr(), 37, self.out8.as_mut_ptr());
+                s.transpose_rows::<6>(self.src.as_ptr(), 37, self.out6.as_mut_ptr());
+            }
+            S::LANES
+        }
+    }
+
+    #[test]
+    fn transpose_rows_is_an_exact_transpose_on_every_isa() {
+        let src: [f32; 8 * 37 + MAX_LANES] = core::array::from_fn(|i| i as f32 + 0.5);
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            let (mut out8, mut out6) = ([f32::NAN; 8 * MAX_LANES], [f32::NAN; 6 * MAX_LANES]);
+            let lanes = dispatch(
+                isa,
+                Transposes {
+                    src: &src,
+                    out8: &mut out8,
+                    out6: &mut out6,
+                },
+            );
+            for p in 0..lanes {
+                for r in 0..8 {
+                    assert_eq!(
+                        out8[p * 8 + r],
+                        src[r * 37 + p],
+                        "{isa:?} 8 rows, ({r}, {p})"
+                    );
+                }
+                for r in 0..6 {
+                    assert_eq!(
+                        out6[p * 6 + r],
+                        src[r * 37 + p],
+                        "{isa:?} 6 rows, ({r}, {p})"
+                    );
                 }
             }
         }
