@@ -15,7 +15,10 @@ use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation, sh
 use microprop::init::Init;
 use microprop::nn::Mlp;
 use microprop::simd::Isa;
-use microprop::{Adam, AdamConfig, Loss, MatMut, MatRef, gemm, gemm_workspace_len, sigmoid};
+use microprop::{
+    Adam, AdamConfig, Loss, MatMut, MatRef, gemm, gemm_on, gemm_on_workspace_len,
+    gemm_workspace_len, sigmoid,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::hint::black_box;
@@ -222,45 +225,81 @@ impl Baseline {
 mod peak;
 use peak::fma_peak_gflops;
 
-/// `(one thread, threads threads)` seconds per lecture step, timed in alternating
-/// batches inside a rayon pool; `None` with one thread or without the `rayon` feature.
-fn threaded_step(
+/// The threaded rows' pool (`rayon` feature, more than one thread), and their timing:
+/// one thread against `threads` threads in alternating batches, both run from inside
+/// the pool (where a split step allocates nothing).
+struct Threads {
     threads: usize,
+    #[cfg(feature = "rayon")]
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Threads {
+    fn new(threads: usize) -> Self {
+        Threads {
+            threads,
+            #[cfg(feature = "rayon")]
+            pool: (threads > 1).then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool")
+            }),
+        }
+    }
+
+    /// `(one thread, N threads)` seconds of `one(&Serial::ONE)` against `one(pool)`;
+    /// `None` without a pool.
+    fn paired(
+        &self,
+        mut run: impl FnMut(&dyn microprop::par::Executor, bool) + Send,
+        target: f64,
+    ) -> Option<(f64, f64)> {
+        #[cfg(feature = "rayon")]
+        if let Some(pool) = &self.pool {
+            let exec = microprop::par::Rayon::new(pool);
+            return Some(pool.install(|| {
+                // One closure for both contenders (they share the caller's buffers): the
+                // flag says which one runs.
+                let run = std::cell::RefCell::new(&mut run);
+                paired_secs(
+                    || (run.borrow_mut())(&microprop::par::Serial::ONE, false),
+                    || (run.borrow_mut())(&exec, true),
+                    target,
+                    15,
+                )
+            }));
+        }
+        let _ = (&mut run, target, self.threads);
+        None
+    }
+}
+
+/// `(one thread, threads threads)` seconds per lecture step; `None` without a pool.
+fn threaded_step(
+    threads: &Threads,
     net: &Mlp<'_>,
     params: &mut [f32],
     xs: &[f32],
     ys: &[f32],
 ) -> Option<(f64, f64)> {
-    #[cfg(feature = "rayon")]
-    if threads > 1 {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("pool");
-        let exec = microprop::par::Rayon::new(&pool);
-        let net_n = net.on(&exec);
-        let sizes = net.sizes();
-        let mut ws1 = vec![0.0; Mlp::workspace_len(sizes, 64)];
-        let mut wsn = vec![0.0; Mlp::workspace_len_parts(sizes, 64, threads)];
-        let mut p2 = params.to_vec();
-        return Some(pool.install(|| {
-            paired_secs(
-                || {
-                    net.train_step(params, black_box(xs), ys, 1e-4, &mut ws1)
-                        .expect("finite");
-                },
-                || {
-                    net_n
-                        .train_step(&mut p2, black_box(xs), ys, 1e-4, &mut wsn)
-                        .expect("finite");
-                },
-                2.0,
-                15,
-            )
-        }));
-    }
-    let _ = (threads, net, params, xs, ys);
-    None
+    let sizes = net.sizes();
+    let mut ws1 = vec![0.0; Mlp::workspace_len(sizes, 64)];
+    let mut wsn = vec![0.0; Mlp::workspace_len_parts(sizes, 64, threads.threads)];
+    let mut p2 = params.to_vec();
+    threads.paired(
+        |exec, split| {
+            let (p, ws) = if split {
+                (&mut p2[..], &mut wsn[..])
+            } else {
+                (&mut params[..], &mut ws1[..])
+            };
+            net.on(exec)
+                .train_step(p, black_box(xs), ys, 1e-4, ws)
+                .expect("finite");
+        },
+        2.0,
+    )
 }
 
 /// The CPU's model name (Linux: `/proc/cpuinfo`), or "unknown".
@@ -321,8 +360,12 @@ fn main() {
     }
     let peak = peaks.iter().find(|(i, _)| *i == isa).map(|&(_, p)| p);
     println!();
-    println!("| GEMM m×k×n | microprop GFLOP/s | % of peak | matrixmultiply GFLOP/s | ratio |");
-    println!("|---|---:|---:|---:|---:|");
+    let pool = Threads::new(threads);
+    println!(
+        "| GEMM m×k×n | microprop GFLOP/s | % of peak | matrixmultiply GFLOP/s | ratio | \
+         {threads} threads GFLOP/s | × one thread |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut rng = StdRng::seed_from_u64(0);
     // Each row in the form the lecture's step runs it: `ta` / `tb` make A / B a transposed
     // view of a row-major matrix (the updates read xᵀ and hᵀ, the backward pass w2ᵀ), and
@@ -425,8 +468,30 @@ fn main() {
         let pct = peak.map_or("–".to_string(), |p| {
             format!("{:.0}%", 100.0 * fl / t_ours / 1e9 / p)
         });
+        // The same product split over the pool's threads (`gemm_on`), against one thread.
+        let mut wsn = vec![0.0; gemm_on_workspace_len(m, k, n, threads)];
+        let mut cn = c0.clone();
+        let split = pool.paired(
+            |exec, split| {
+                let ws = if split { &mut wsn[..] } else { &mut ws[..] };
+                gemm_on(
+                    exec,
+                    alpha,
+                    view(black_box(&a), m, k, ta),
+                    view(black_box(&b), k, n, tb),
+                    beta,
+                    MatMut::row_major(&mut cn, m, n).expect("shape"),
+                    ws,
+                )
+                .expect("gemm")
+            },
+            0.8,
+        );
+        let (par, speedup) = split.map_or(("–".into(), "–".into()), |(t1, tn)| {
+            (format!("{:.1}", fl / tn / 1e9), format!("{:.2}×", t1 / tn))
+        });
         println!(
-            "| {label} | {:.1} | {pct} | {:.1} | {:.2}× |",
+            "| {label} | {:.1} | {pct} | {:.1} | {:.2}× | {par} | {speedup} |",
             fl / t_ours / 1e9,
             fl / t_mm / 1e9,
             t_mm / t_ours
@@ -495,7 +560,7 @@ fn main() {
     );
     // The same step on `threads` threads (the `rayon` feature), timed against one thread
     // in alternating batches, both from inside the pool (where a step allocates nothing).
-    let t_step_n = threaded_step(threads, &net, &mut params, &xs, &ys);
+    let t_step_n = threaded_step(&pool, &net, &mut params, &xs, &ys);
     // The GEMM floor: the step's 2·Σ m·k·n flops at this core's FMA peak.
     let step_flops = 2.0 * (2 * 64 * 1000 * 1000 + 3 * 64 * 1000 * 10) as f64;
     let floor = peak.map(|p| step_flops / (p * 1e9));
