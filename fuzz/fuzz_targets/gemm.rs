@@ -13,7 +13,8 @@
 //!   inputs are finite, every element agrees with an f64 reference within
 //!   `(k + 4)·2ε·(|α|·Σ|a||b| + |β·c|)`; with β = 0 the NaN-poisoned C is never read;
 //!   with α = 0 (or k = 0) the result is exactly `β·c` (0 for β = 0); repeating the call
-//!   with a different workspace content gives bit-identical results.
+//!   with a different workspace content gives bit-identical results, and so does
+//!   `gemm_on` split into 2–5 parts.
 #![no_main]
 
 mod common;
@@ -22,7 +23,10 @@ use arbitrary::Unstructured;
 use common::{dim, fill, len_around, scalar};
 use libfuzzer_sys::fuzz_target;
 use microprop::simd::{Isa, with_isa};
-use microprop::{Error, MatMut, MatRef, gemm, gemm_scalar, gemm_workspace_len};
+use microprop::par::Serial;
+use microprop::{
+    Error, MatMut, MatRef, gemm, gemm_on, gemm_on_workspace_len, gemm_scalar, gemm_workspace_len,
+};
 
 /// Largest buffer the target allocates for one matrix.
 const CAP: usize = 1 << 16;
@@ -432,6 +436,28 @@ fn run(u: &mut Unstructured) {
         assert!(
             c.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
             "{who}: result depends on the workspace's contents"
+        );
+        // Split into 2–5 parts (each product, however small): the same bits.
+        let parts = 2 + (m + k + n) % 4;
+        let exec = Serial::new(parts).with_min_work(0);
+        let mut ws3 = vec![f32::NAN; gemm_on_workspace_len(m, k, n, parts)];
+        let mut c3 = case.c0.clone();
+        with_isa(isa, || {
+            gemm_on(
+                &exec,
+                alpha,
+                av,
+                bv,
+                beta,
+                make_mut(&mut c3, &case.lc).unwrap(),
+                &mut ws3,
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert!(
+            c.iter().zip(&c3).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{who}: {parts} parts differ from one"
         );
     }
 }
