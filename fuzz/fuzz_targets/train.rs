@@ -12,6 +12,7 @@
 
 mod common;
 
+use microprop::par::Serial;
 use arbitrary::Unstructured;
 use common::{Rng, fill, isa, len_around, scalar};
 use libfuzzer_sys::fuzz_target;
@@ -121,7 +122,10 @@ fn trainer(u: &mut Unstructured) {
         .map(|_| Activation::ALL[byte(u) as usize % Activation::ALL.len()])
         .collect();
     let bias = byte(u) % 2 == 0;
-    let net = Mlp::new(&sizes, &acts, bias).unwrap();
+    // One to three parts for every product, however small (whatever the workspace
+    // has room for).
+    let split = Serial::new(1 + byte(u) as usize % 3).with_min_work(0);
+    let net = Mlp::new(&sizes, &acts, bias).unwrap().on(&split);
     let (d0, d) = (sizes[0], sizes[layers]);
     let p = Mlp::param_len(&sizes, bias);
     let loss = Loss::ALL[byte(u) as usize % Loss::ALL.len()];
