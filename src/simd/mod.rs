@@ -122,6 +122,17 @@ pub(crate) unsafe trait Simd: Copy {
     fn mul_pow2i(self, p: Self::V, n: Self::V) -> Self::V {
         self.mul(p, self.pow2i(n))
     }
+    /// The sigmoid `1 / (1 + e^{−x})` of each lane, to the contract of
+    /// [`crate::sigmoid`]: within 2.5 ULP of the exact value for every normal result,
+    /// NaN for NaN, `+∞ → 1`, `−∞ → +0`, `+0.0` where the exact result is subnormal
+    /// (`x < −87.33654`), and no subnormal intermediate in any lane. The default is the
+    /// generic kernel built from the operations above (`activation::sigmoid_generic`);
+    /// AVX-512 overrides it with a table-driven kernel that needs three fewer vector
+    /// instructions per vector.
+    #[inline(always)]
+    fn sigmoid(self, x: Self::V) -> Self::V {
+        crate::activation::sigmoid_generic(self, x)
+    }
 
     /// Copies `R` rows of `LANES` values (row `r` at `src + r·rs`) transposed, as the
     /// packed A of the GEMM wants them: `dst[p·R + r] = src[r·rs + p]` for `p < LANES`,
