@@ -18,7 +18,9 @@
 //!
 //! Any executor can run the parts: a dual-core microcontroller (an RP2040, an STM32H7)
 //! implements [`Executor::run`] by starting some parts on its second core and running the
-//! rest on the first, then waiting; nothing here needs `std` or an allocator.
+//! rest on the first, then waiting; nothing here needs `std` or an allocator. The trait
+//! is `unsafe` to implement: the kernels trust an executor to run each part exactly once
+//! (see [`Executor`]'s safety section).
 //!
 //! ```
 //! use microprop::{gemm_on, gemm_on_workspace_len, MatMut, MatRef, par::Serial};
@@ -38,10 +40,21 @@
 
 /// Runs the numbered parts of a computation, perhaps at the same time on several cores.
 ///
-/// Implementations must call `part(i)` exactly once for each `i < parts` and return only
-/// after every call has returned. The parts write disjoint memory, so any order and any
-/// overlap in time is fine. A part never panics on the kernels' own account.
-pub trait Executor: Sync {
+/// # Safety
+/// The kernels hand [`run`](Executor::run) parts that write disjoint blocks of the
+/// caller's memory through raw pointers, and rely on this contract for memory safety:
+/// an implementation must call `part(i)` **exactly once** for each `i < parts` (never
+/// twice, never for `i ≥ parts`, none skipped) and return only after every call has
+/// returned, with each call's effects visible to the caller (as joining a thread, a
+/// rayon `join` or a multicore FIFO handshake that includes a memory barrier makes them).
+/// Any order and any overlap in time is fine. A part never panics on the kernels' own
+/// account. [`parts`](Executor::parts) and [`min_work`](Executor::min_work) may return
+/// anything: they only choose how the work is cut.
+///
+/// An executor that starts parts on another core has to send `part` there for the
+/// duration of the call (it borrows the caller's data): that is the implementation's own
+/// unsafe code, sound because `run` waits for every part before it returns.
+pub unsafe trait Executor: Sync {
     /// How many parts this executor runs at once (its threads or cores); at least 1.
     /// The kernels split work into at most this many parts.
     fn parts(&self) -> usize;
@@ -100,7 +113,8 @@ impl Default for Serial {
     }
 }
 
-impl Executor for Serial {
+// SAFETY: each part is called once, in turn, on the calling thread, before `run` returns.
+unsafe impl Executor for Serial {
     fn parts(&self) -> usize {
         self.parts
     }
@@ -162,8 +176,11 @@ impl<'p> Rayon<'p> {
     }
 }
 
+// SAFETY: `tree` calls each index of `0..parts` exactly once (it halves the range down to
+// single indices), and `rayon::join` and `ThreadPool::install` return only after both
+// closures have run, with their effects visible to the caller.
 #[cfg(feature = "rayon")]
-impl Executor for Rayon<'_> {
+unsafe impl Executor for Rayon<'_> {
     fn parts(&self) -> usize {
         self.pool.current_num_threads().max(1)
     }

@@ -74,6 +74,9 @@ pub(crate) unsafe fn gemm_raw(
         return run_part(isa, &g, 0, 1, ws_part);
     }
     let shared = Shared(g);
+    // The executor runs each part once and returns after all of them (the safety
+    // contract of `Executor`), so the parts' blocks of C and slices of the workspace are
+    // written by one part each, all before this function returns.
     exec.run(parts, &|part| {
         if part < parts {
             run_part(isa, shared.gemm(), part, parts, ws_part);
@@ -123,7 +126,9 @@ struct Gemm {
 struct Shared(Gemm);
 // SAFETY: the parts only read A, B and the epilogue's operands (which nothing writes
 // during the call, by `gemm_raw`'s contract), and each part writes only its own block of
-// C and its own slice of the workspace ([`Gemm::part`]): the blocks are disjoint.
+// C and its own slice of the workspace ([`Gemm::part`]): the blocks are disjoint, and an
+// `Executor` runs each part exactly once (its safety contract), so no two threads write
+// the same memory.
 unsafe impl Sync for Shared {}
 
 impl Shared {
