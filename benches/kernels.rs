@@ -124,6 +124,9 @@ fn bench_gemm(cr: &mut Criterion) {
         {
             let t = exec.parts();
             let mut wst = vec![0.0; microprop::gemm_on_workspace_len(m, k, n, t)];
+            // Called from the bench thread, outside the pool: each call hands the product
+            // to the pool and waits (criterion's state cannot move into the pool), so this
+            // includes that handoff; `examples/bench` times from inside the pool.
             let name = format!("microprop {t} threads");
             group.bench_function(BenchmarkId::new(name, &id), |bch| {
                 bch.iter(|| {
