@@ -42,21 +42,65 @@
 ///
 /// # Safety
 /// The kernels hand [`run`](Executor::run) parts that write disjoint blocks of the
-/// caller's memory through raw pointers, and rely on this contract for memory safety:
-/// an implementation must call `part(i)` **exactly once** for each `i < parts` (never
-/// twice, never for `i ≥ parts`, none skipped) and return only after every call has
-/// returned, with each call's effects visible to the caller (as joining a thread, a
-/// rayon `join` or a multicore FIFO handshake that includes a memory barrier makes them).
-/// Any order and any overlap in time is fine. A part never panics on the kernels' own
-/// account. [`parts`](Executor::parts) and [`min_work`](Executor::min_work) may return
-/// anything: they only choose how the work is cut.
+/// caller's memory through raw pointers. An implementation must:
 ///
-/// An executor that starts parts on another core has to send `part` there for the
-/// duration of the call (it borrows the caller's data): that is the implementation's own
-/// unsafe code, sound because `run` waits for every part before it returns.
+/// * **never run the same part twice at the same time** (that is a data race: undefined
+///   behaviour), and
+/// * **return only after every call of `part` has returned**, with its effects visible to
+///   the caller (as joining a thread, a rayon `join`, or a multicore FIFO handshake with
+///   a memory barrier makes them); a part still running after `run` returns writes into
+///   memory the caller owns again (undefined behaviour).
+///
+/// To compute the right result it must also call `part(i)` exactly once for each
+/// `i < parts`: a skipped part leaves its block of C unwritten, a repeated one (after
+/// the first returned) applies `β` twice; neither is undefined behaviour, and calls
+/// with `i ≥ parts` are ignored. Any order and any overlap in time of different parts is
+/// fine. A part never panics on the kernels' own account. [`parts`](Executor::parts) and
+/// [`min_work`](Executor::min_work) may return anything (0 parts counts as 1): they only
+/// choose how the work is cut.
+///
+/// With `std`, scoped threads keep this contract with no other unsafe code:
+///
+/// ```
+/// use microprop::par::Executor;
+/// /// Runs part 0 on the calling thread and every other part on a thread of its own.
+/// struct Scoped(usize);
+/// // SAFETY: each part runs once; the scope joins every thread before `run` returns.
+/// unsafe impl Executor for Scoped {
+///     fn parts(&self) -> usize {
+///         self.0
+///     }
+///     fn run(&self, parts: usize, part: &(dyn Fn(usize) + Sync)) {
+///         std::thread::scope(|s| {
+///             for i in 1..parts {
+///                 s.spawn(move || part(i));
+///             }
+///             part(0);
+///         });
+///     }
+/// }
+/// # use microprop::{gemm_on, gemm_on_workspace_len, MatMut, MatRef};
+/// # let (m, k, n) = (16, 8, 12);
+/// # let (a, b, mut c) = (vec![1.0f32; m * k], vec![1.0f32; k * n], vec![0.0f32; m * n]);
+/// # let mut ws = vec![0.0; gemm_on_workspace_len(m, k, n, 2)];
+/// # let two = Scoped(2);
+/// # gemm_on(&two, 1.0, MatRef::row_major(&a, m, k)?, MatRef::row_major(&b, k, n)?, 0.0,
+/// #         MatMut::row_major(&mut c, m, n)?, &mut ws)?;
+/// # assert!(c.iter().all(|&v| v == 8.0));
+/// # Ok::<(), microprop::Error>(())
+/// ```
+///
+/// (Spawning threads allocates; a pool such as `Rayon`'s does not.) A firmware
+/// executor that starts parts on a second core sends it `&part` (a reference to the
+/// two-word `&dyn Fn`, e.g. through the inter-core FIFO), which core 1 calls before it
+/// signals back; since its runtime wants `'static` closures, that takes a lifetime
+/// transmute, the implementation's own `unsafe`, sound because `run` waits for the
+/// signal before returning. Each part is one GEMM block on the core that runs it: its
+/// stack is that of [`gemm`](crate::gemm) (a training step's peak is printed by this
+/// crate's firmware CI).
 pub unsafe trait Executor: Sync {
-    /// How many parts this executor runs at once (its threads or cores); at least 1.
-    /// The kernels split work into at most this many parts.
+    /// How many parts this executor runs at once (its threads or cores). The kernels
+    /// split work into at most this many parts (0 counts as 1).
     fn parts(&self) -> usize;
 
     /// Least work (`m·k·n` multiply-adds) of a product worth splitting on this executor;
@@ -131,9 +175,9 @@ unsafe impl Executor for Serial {
 /// Runs the parts on a rayon thread pool that the caller builds once (`rayon` feature).
 ///
 /// [`Executor::parts`] is the pool's thread count. The parts run by a tree of
-/// `rayon::join`, which allocates nothing; called from outside the pool, each run
-/// first enters it by `ThreadPool::install`, whose job queue allocates a block once
-/// every 63 entries. So for a training loop that allocates nothing after its first step,
+/// `rayon::join`, which allocates nothing; called from outside the pool (including from
+/// a worker of another pool, which blocks meanwhile), each run first enters it by
+/// `ThreadPool::install`, whose job queue allocates a block once every 63 entries. So for a training loop that allocates nothing after its first step,
 /// run the loop itself inside the pool:
 ///
 /// ```

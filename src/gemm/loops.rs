@@ -169,7 +169,10 @@ impl Gemm {
     fn part(&self, rows: bool, unit: usize, part: usize, parts: usize, ws_part: usize) -> Gemm {
         let len = if rows { self.m } else { self.n };
         let tiles = len.div_ceil(unit);
-        let cut = |p: usize| (tiles * p / parts * unit).min(len);
+        // Part p starts after p·q tiles plus one more for each earlier part among the first
+        // r (q, r: quotient and remainder of tiles by parts): no product that can overflow.
+        let (q, r) = (tiles / parts, tiles % parts);
+        let cut = |p: usize| ((p * q + p.min(r)) * unit).min(len);
         let (lo, hi) = (cut(part), cut(part + 1));
         let mut g = *self;
         g.ws = self.ws.wrapping_add(part * ws_part);
@@ -677,6 +680,76 @@ mod tests {
                 (*seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
             })
             .collect()
+    }
+
+    /// [`Gemm::part`] cuts rows (or columns) into consecutive blocks of whole tiles that
+    /// cover the product exactly, with no overflow for any length and part count.
+    #[test]
+    fn parts_tile_the_product_exactly() {
+        let g = |m: usize, n: usize| Gemm {
+            m,
+            k: 1,
+            n,
+            alpha: 1.0,
+            a: core::ptr::null(),
+            ars: 1,
+            acs: 1,
+            b: core::ptr::null(),
+            brs: 1,
+            bcs: 1,
+            beta: 0.0,
+            c: core::ptr::null_mut(),
+            crs: 1,
+            ccs: 1,
+            ws: core::ptr::null_mut(),
+            epi: Epilogue::None,
+        };
+        // Up to the longest f32 slice there can be (isize::MAX bytes).
+        let lens = [
+            1,
+            7,
+            8,
+            9,
+            1000,
+            1 << 20,
+            usize::MAX / 64,
+            isize::MAX as usize / 4,
+        ];
+        let counts = [1, 2, 3, 5, 64, 1 << 15, usize::MAX / 1024];
+        for &len in &lens {
+            for &parts in &counts {
+                for unit in [1, 4, 8, 48] {
+                    for rows in [true, false] {
+                        let whole = if rows { g(len, 3) } else { g(3, len) };
+                        let mut next = 0;
+                        // Every part for small counts; the first and last few otherwise.
+                        let check: Vec<usize> = if parts <= 64 {
+                            (0..parts).collect()
+                        } else {
+                            (0..3).chain(parts - 3..parts).collect()
+                        };
+                        for p in check {
+                            let b = whole.part(rows, unit, p, parts, 0);
+                            // C starts at address 0 with unit strides: its offset in f32s.
+                            let start = b.c.addr() / size_of::<f32>();
+                            let size = if rows { b.m } else { b.n };
+                            assert!(size <= len, "{len} {parts} {unit}: part {p} has {size}");
+                            if parts <= 64 {
+                                assert_eq!(start, next, "{len} {parts} {unit}: part {p}");
+                                next = start + size;
+                                assert!(
+                                    next == len || size % unit == 0,
+                                    "{len} {parts} {unit}: part {p} not whole tiles"
+                                );
+                            }
+                        }
+                        if parts <= 64 {
+                            assert_eq!(next, len, "{len} {parts} {unit}: not covered");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -185,11 +185,18 @@ pub(crate) fn gemm_fused(
 
 /// How many parts a product of `m·k·n` multiply-adds is split into on `exec` with a
 /// workspace of `ws_len` values, `one` of them a part.
-pub(crate) fn parts_for(exec: &dyn Executor, work: usize, one: usize, ws_len: usize) -> usize {
+/// At most one part a row (or column) of the longer side of C, `most`.
+pub(crate) fn parts_for(
+    exec: &dyn Executor,
+    work: usize,
+    one: usize,
+    ws_len: usize,
+    most: usize,
+) -> usize {
     if work < exec.min_work() || one == 0 {
         return 1;
     }
-    exec.parts().min(ws_len / one).max(1)
+    exec.parts().min(ws_len / one).min(most).max(1)
 }
 
 /// [`gemm_fused`] split into parts run by `exec` (see [`gemm_on`]).
@@ -214,7 +221,7 @@ pub(crate) fn gemm_fused_on(
     let one = gemm_workspace_len(m, k, n);
     check_workspace(one, ws.len())?;
     let work = m.saturating_mul(k).saturating_mul(n);
-    let parts = parts_for(exec, work, one, ws.len());
+    let parts = parts_for(exec, work, one, ws.len(), m.max(n));
     // SAFETY: the views guarantee every in-range element is accessible (C's distinct and
     // exclusively borrowed, so it cannot alias A, B, the workspace or the epilogue's
     // operands, all borrowed for the call, and nothing else touches them meanwhile);

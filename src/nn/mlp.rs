@@ -66,6 +66,12 @@ pub struct Mlp<'a> {
     exec: &'a dyn Executor,
 }
 
+// A network is a description (sizes, activations, an executor it only calls through
+// `&self`); a panic in a caller's closure or executor leaves nothing of it half-updated,
+// so it may cross `catch_unwind` as it could before it held an executor.
+impl core::panic::UnwindSafe for Mlp<'_> {}
+impl core::panic::RefUnwindSafe for Mlp<'_> {}
+
 impl core::fmt::Debug for Mlp<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Mlp")

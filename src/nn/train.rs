@@ -90,7 +90,8 @@ impl Mlp<'_> {
     /// others; to drop it, pass `order` cut to a multiple of `B`). Buffers: `batch.x` holds
     /// `B × d₀` values (a length that is not a multiple of `d₀` is rounded down to one),
     /// `batch.labels` at least `B` (class labels) or `batch.y` at least `B × d_L` (target
-    /// values); `workspace` [`Mlp::workspace_len`]`(sizes, B)` values, `grads`
+    /// values); `workspace` [`Mlp::workspace_len`]`(sizes, B)` values
+    /// ([`Mlp::workspace_len_parts`] for a network [on](Mlp::on) several threads), `grads`
     /// [`Mlp::param_len`].
     ///
     /// # Errors
@@ -138,7 +139,7 @@ impl Mlp<'_> {
     /// batch at a time, with no gradient: forward passes only. `out` receives each
     /// batch's outputs (`B × d_L` values, `B = batch.x.len() / d₀`); `workspace` needs
     /// [`Mlp::forward_workspace_len`]`(sizes, B)` values (a training workspace for `B`
-    /// is large enough). With `confusion` (`d_L × d_L` counts, row = true class, column =
+    /// is large enough; [`Mlp::forward_workspace_len_parts`] on several threads). With `confusion` (`d_L × d_L` counts, row = true class, column =
     /// predicted; class labels only) each row's outcome is added to it.
     ///
     /// # Errors
