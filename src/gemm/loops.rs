@@ -3,7 +3,7 @@
 use super::epilogue::Epilogue;
 use super::gemm_workspace_len;
 use super::kernel::{Prefetch, col_tile, dot_rows, microkernel, skinny_tile};
-use super::pack::{pack_a, pack_b, pack_bt};
+use super::pack::{pack_a, pack_b, pack_b_transposed, pack_bt};
 use super::tiles::{
     AVX2, AVX512, DOT_JN, DOT_MAX_N, DOT_MIN_K, DOT_ROWS, KC, MC, NC, NEON, PORTABLE, SCALAR,
     SKINNY_B_MAX, tiles,
@@ -656,6 +656,10 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     // 16, the first part of `gemm_workspace_len`; B's panel follows it.
     let bp = unsafe { ap.add(a_len) };
 
+    // One past the last element of B (k ≥ 1 here whenever B is read): its slice holds
+    // every value from `b` up to there.
+    let b_end =
+        g.b.wrapping_add((k.max(1) - 1) * g.brs + (g.n - 1) * g.bcs + 1);
     let mut jc = 0;
     while jc < g.n {
         let nc = if g.n - jc < NC { g.n - jc } else { NC };
@@ -674,18 +678,16 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             } else {
                 (0, nc)
             };
-            // SAFETY: the packed columns are inside B (p < k, j < n); `bp` has room for
-            // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
+            // SAFETY: the packed columns are inside B (p < k, j < n), whose slice holds
+            // every value up to `b_end`; `bp` has room for round_up(nc, NR)·kc ≤ the second
+            // part of `gemm_workspace_len`.
             unsafe {
-                pack_b(
-                    kc,
-                    pack_cols,
-                    g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs),
-                    g.brs,
-                    g.bcs,
-                    bp,
-                    nr,
-                )
+                let from = g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs);
+                if const { tiles(S::ISA).bt_transpose } && g.brs == 1 && nr.is_multiple_of(8) {
+                    pack_b_transposed(s, kc, pack_cols, from, g.bcs, bp, nr, b_end)
+                } else {
+                    pack_b(kc, pack_cols, from, g.brs, g.bcs, bp, nr)
+                }
             };
             let beta = if first { g.beta } else { 1.0 };
             let epi = if last { g.epi } else { Epilogue::None };

@@ -55,6 +55,10 @@ pub(crate) struct Tiles {
     /// `(MV, NJ)` of the Aᵀ narrow tile (`MV·lanes` rows × `NJ` columns, vectors down
     /// the columns; see [`col_tile`](super::kernel::col_tile)); `(0, 0)`: no such path.
     pub(crate) col: (usize, usize),
+    /// Whether the packed path packs a transposed B with vector transposes of 8 of its
+    /// columns ([`Simd::transpose_rows`](crate::simd::Simd::transpose_rows)`::<8>`, vector
+    /// code only on AVX-512; elsewhere value by value, which is faster there).
+    pub(crate) bt_transpose: bool,
 }
 
 impl Tiles {
@@ -89,6 +93,7 @@ pub(crate) const SCALAR: Tiles = Tiles {
     wide: (4, 4),
     dot: false,
     col: (0, 0),
+    bt_transpose: false,
 };
 /// Portable (eight emulated lanes).
 pub(crate) const PORTABLE: Tiles = Tiles {
@@ -98,6 +103,7 @@ pub(crate) const PORTABLE: Tiles = Tiles {
     wide: (8, 1),
     dot: false,
     col: (0, 0),
+    bt_transpose: false,
 };
 /// NEON: packed 8 × 12, 24 accumulators of 4 lanes, three B vectors and a broadcast of
 /// A (28 of aarch64's 32 vector registers).
@@ -108,6 +114,7 @@ pub(crate) const NEON: Tiles = Tiles {
     wide: (8, 3),
     dot: false,
     col: (0, 0),
+    bt_transpose: false,
 };
 /// AVX2: packed 6 × 16, 12 accumulators of 8 lanes, two B vectors, broadcasts of A
 /// (16 ymm registers).
@@ -118,6 +125,7 @@ pub(crate) const AVX2: Tiles = Tiles {
     wide: (8, 2),
     dot: true,
     col: (0, 0),
+    bt_transpose: false,
 };
 /// AVX-512: packed 8 × 48, 24 accumulators of 16 lanes, three B vectors and a broadcast
 /// of A (28 of the 32 zmm registers); 24 independent FMAs cover 2 pipes × 4 cycles of
@@ -130,6 +138,7 @@ pub(crate) const AVX512: Tiles = Tiles {
     wide: (8, 2),
     dot: true,
     col: (2, 10),
+    bt_transpose: true,
 };
 
 /// The tiles of `isa`.
