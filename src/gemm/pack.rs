@@ -116,8 +116,12 @@ pub(crate) unsafe fn pack_b(
                 // value compiled, on AVX2, to a compare against a spilled `cols` per value.)
                 for p in 0..kc {
                     let row = base.add(p * rs);
-                    for j in 0..cols {
-                        *d.add(j) = *row.add(j * cs);
+                    if cs == 1 {
+                        core::ptr::copy_nonoverlapping(row, d, cols);
+                    } else {
+                        for j in 0..cols {
+                            *d.add(j) = *row.add(j * cs);
+                        }
                     }
                     for j in cols..nr {
                         *d.add(j) = 0.0;
