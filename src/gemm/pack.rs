@@ -112,19 +112,22 @@ pub(crate) unsafe fn pack_b(
                     d = d.add(nr);
                 }
             } else {
-                // (The columns and the zero padding in two loops: one loop with a test per
-                // value compiled, on AVX2, to a compare against a spilled `cols` per value.)
+                // (Strided: the columns and the zero padding in two loops; one loop with a
+                // test per value compiled, on AVX2, to a compare against a spilled `cols` per
+                // value. Contiguous: one loop, which LLVM vectorizes.)
                 for p in 0..kc {
                     let row = base.add(p * rs);
                     if cs == 1 {
-                        core::ptr::copy_nonoverlapping(row, d, cols);
+                        for j in 0..nr {
+                            *d.add(j) = if j < cols { *row.add(j) } else { 0.0 };
+                        }
                     } else {
                         for j in 0..cols {
                             *d.add(j) = *row.add(j * cs);
                         }
-                    }
-                    for j in cols..nr {
-                        *d.add(j) = 0.0;
+                        for j in cols..nr {
+                            *d.add(j) = 0.0;
+                        }
                     }
                     d = d.add(nr);
                 }
