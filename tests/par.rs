@@ -67,6 +67,10 @@ fn shapes() -> &'static [(usize, usize, usize, bool, bool)] {
         &[
             (37, 300, 10, false, false),  // dot product (AVX2, AVX-512)
             (29, 300, 16, true, false),   // Aᵀ: unpacked
+            (77, 50, 10, true, false),    // Aᵀ narrow (AVX-512), a partial last tile
+            (45, 20, 3, true, true),      // Aᵀ narrow, Bᵀ
+            (50, 12, 7, false, true),     // Bᵀ copied row-major: unpacked
+            (40, 10, 30, false, true),    // Bᵀ copied row-major: wide unpacked (AVX-512)
             (50, 40, 13, false, false),   // unpacked
             (45, 50, 29, false, false),   // wide unpacked (AVX-512)
             (70, 90, 130, false, false),  // packed, more row tiles: rows

@@ -487,3 +487,140 @@ pub(crate) unsafe fn dot_rows<S: Simd, const R: usize, const NV: usize>(
         res
     }
 }
+
+/// Values of the stack buffers of [`col_tile`]: its `MR × NJ` tile of C, column by column
+/// and row by row.
+pub(crate) const COL_BUF: usize = 512;
+
+/// Rows `0..rows` (`rows ≤ MR = MV·LANES`) and columns `0..cols` (`cols ≤ NJ`) of `A·B`
+/// over the whole depth `k`, for an A whose columns are contiguous (a transposed view,
+/// like the update's `hᵀ`: element `(i, p)` at `a + i + p·acs`) and a narrow B packed as
+/// `k` rows of `NJ` values (zeros past `cols`). Vectors run down the columns of C: each
+/// step loads `MV` vectors of a column of A, broadcasts the `NJ` values of a row of B and
+/// does `MV·NJ` FMAs, so every lane is useful whatever `cols` (the row-vector tiles waste
+/// the lanes past `cols` and broadcast every value of A). The tile is then transposed
+/// through the stack into rows of `NV` vectors and finished by [`store_tile`]; each
+/// element gets the same operations as on the row-vector paths (a sum from zero over
+/// `p` in order, one FMA per step, then `store_tile`).
+///
+/// # Safety
+/// `a + i + p·acs` readable for `i < rows`, `p < k`; `bp` readable for `k·NJ` values;
+/// C and the epilogue as for [`microkernel`] with an `MR × cols` tile; `MR = MV·LANES`,
+/// `NJ ≤ NV·LANES`, `MR·NJ ≤ COL_BUF`, `MR·NV·LANES ≤ COL_BUF`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn col_tile<
+    S: Simd,
+    const MR: usize,
+    const MV: usize,
+    const NJ: usize,
+    const NV: usize,
+>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    acs: usize,
+    rows: usize,
+    bp: *const f32,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+) {
+    debug_assert!(MR == MV * S::LANES && NJ <= NV * S::LANES);
+    debug_assert!(MR * NJ <= COL_BUF && MR * NV * S::LANES <= COL_BUF);
+    let mut acc = [[s.splat(0.0); MV]; NJ];
+    // SAFETY: A reads are at i < rows (a masked load for the last vector of a partial
+    // tile), p < k; B reads at p < k, j < NJ (caller).
+    unsafe {
+        macro_rules! steps {
+            ($load:expr) => {
+                let (mut a, mut b) = (a, bp);
+                for _ in 0..k {
+                    let av: [S::V; MV] = core::array::from_fn(|v| $load(a, v));
+                    for (j, row) in acc.iter_mut().enumerate() {
+                        let bj = s.splat(*b.add(j));
+                        for v in 0..MV {
+                            row[v] = s.mul_add(bj, av[v], row[v]);
+                        }
+                    }
+                    // Wrapping: after the last step `a` points past A.
+                    a = a.wrapping_add(acs);
+                    b = b.add(NJ);
+                }
+            };
+        }
+        if rows == MR {
+            steps!(|a: *const f32, v: usize| s.load(a.add(v * S::LANES)));
+        } else {
+            steps!(|a: *const f32, v: usize| {
+                let off = v * S::LANES;
+                if off + S::LANES <= rows {
+                    s.load(a.add(off))
+                } else if off < rows {
+                    s.load_partial(a.add(off), rows - off)
+                } else {
+                    s.splat(0.0)
+                }
+            });
+        }
+        // Column j of the tile to `by_col[j·MR ..]`.
+        let mut by_col = [0.0f32; COL_BUF];
+        let bc = by_col.as_mut_ptr();
+        for (j, col) in acc.iter().enumerate() {
+            for (v, &x) in col.iter().enumerate() {
+                s.store(bc.add(j * MR + v * S::LANES), x);
+            }
+        }
+        let mut by_row = [0.0f32; COL_BUF];
+        let br = by_row.as_mut_ptr();
+        if cs == 1 && rs == cols && matches!(epi, Epilogue::None) {
+            // The tile's rows are contiguous in C (a row-major C as wide as B): it is one
+            // run of `rows·cols` values, finished a vector at a time, only the last one
+            // masked. (Row by row, each masked load of C would wait on the masked store of
+            // the row before, whose vector overlaps it.) The same operations per element
+            // as `store_tile`'s.
+            for i in 0..rows {
+                for j in 0..cols {
+                    *br.add(i * cols + j) = *bc.add(j * MR + i);
+                }
+            }
+            let (va, vb) = (s.splat(alpha), s.splat(beta));
+            let len = rows * cols;
+            let mut q = 0;
+            while q < len {
+                let live = if len - q < S::LANES {
+                    len - q
+                } else {
+                    S::LANES
+                };
+                let mut val = s.mul(va, s.load(br.add(q)));
+                if beta != 0.0 {
+                    val = s.mul_add(vb, load_n(s, c.add(q), live), val);
+                }
+                if live == S::LANES {
+                    s.store(c.add(q), val);
+                } else {
+                    s.store_partial(c.add(q), val, live);
+                }
+                q += S::LANES;
+            }
+            return;
+        }
+        // Row i to `by_row[i·NV·LANES ..]` (zeros past `cols`), for `store_tile`.
+        let nr = NV * S::LANES;
+        for i in 0..rows {
+            for j in 0..cols {
+                *br.add(i * nr + j) = *bc.add(j * MR + i);
+            }
+        }
+        let tile: [[S::V; NV]; MR] = core::array::from_fn(|i| {
+            core::array::from_fn(|v| s.load(br.add(i * nr + v * S::LANES)))
+        });
+        store_tile::<S, MR, NV>(s, &tile, alpha, beta, c, rs, cs, rows, cols, epi, row0, 0);
+    }
+}

@@ -2,8 +2,8 @@
 
 use super::epilogue::Epilogue;
 use super::gemm_workspace_len;
-use super::kernel::{Prefetch, dot_rows, microkernel, skinny_tile};
-use super::pack::{pack_a, pack_b, pack_bt};
+use super::kernel::{Prefetch, col_tile, dot_rows, microkernel, skinny_tile};
+use super::pack::{pack_a, pack_b, pack_b_transposed, pack_bt};
 use super::tiles::{
     AVX2, AVX512, DOT_JN, DOT_MAX_N, DOT_MIN_K, DOT_ROWS, KC, MC, NC, NEON, PORTABLE, SCALAR,
     SKINNY_B_MAX, tiles,
@@ -153,6 +153,8 @@ struct Job<'g> {
 enum Path {
     /// The dot-product path ([`dot_body`]).
     Dot,
+    /// The Aᵀ narrow path ([`col_body`]).
+    Col,
     /// The unpacked path with the narrow tile.
     Skinny,
     /// The unpacked path with the wide tile.
@@ -208,6 +210,10 @@ impl WithSimd for Job<'_> {
                     { $t.wide.1 },
                     { $t.dot },
                     { $t.dot_nv() },
+                    { $t.col.0 },
+                    { $t.col.1 },
+                    { $t.col_mr_nv().0 },
+                    { $t.col_mr_nv().1 },
                 >(s, &self)
             };
         }
@@ -245,17 +251,30 @@ unsafe fn run<
     const WNV: usize,
     const DOT: bool,
     const DNV: usize,
+    const CMV: usize,
+    const CNJ: usize,
+    const CMR: usize,
+    const CNV: usize,
 >(
     s: S,
     job: &Job<'_>,
 ) {
     const { assert!(tiles(S::ISA).lanes == S::LANES) };
     let g = job.g;
+    // A small transposed B (such as `Δ·w2ᵀ` of a small network) is copied row-major into
+    // the workspace when that lets the unpacked paths read it (one K block: the packed
+    // path would sum the same way).
+    let bt = repack_b_fits(g) && {
+        let r = Gemm { bcs: 1, ..*g };
+        skinny_fits::<S>(&r, SNV) || (WNV > SNV && skinny_fits::<S>(&r, WNV))
+    };
     let path = if DOT && dot_fits::<S>(g) {
         Path::Dot
-    } else if skinny_fits::<S>(g, SNV) {
+    } else if CMV > 0 && col_fits::<S>(g, CNJ) {
+        Path::Col
+    } else if skinny_fits::<S>(g, SNV) || (bt && g.n <= SNV * S::LANES) {
         Path::Skinny
-    } else if WNV > SNV && skinny_fits::<S>(g, WNV) {
+    } else if WNV > SNV && (skinny_fits::<S>(g, WNV) || bt) {
         Path::Wide
     } else {
         Path::Packed
@@ -265,6 +284,7 @@ unsafe fn run<
     } else {
         let (rows, unit) = match path {
             Path::Dot => (true, DOT_ROWS),
+            Path::Col => (true, CMR),
             Path::Skinny => (true, SMR),
             Path::Wide => (true, WMR),
             Path::Packed => {
@@ -279,11 +299,23 @@ unsafe fn run<
         }
         p
     };
+    let mut part = part;
+    // (Only these two read B in place; `bcs ≠ 1` rules out their own conditions.)
+    if bt && matches!(path, Path::Skinny | Path::Wide) {
+        let dst = align64(part.ws);
+        // SAFETY: B is k × n; the workspace holds k·n + 16 values (`repack_b_fits`), and
+        // the unpacked paths use no other.
+        unsafe { repack_b(&part, dst) };
+        part.b = dst;
+        part.brs = part.n;
+        part.bcs = 1;
+    }
     // SAFETY: each path's condition was checked on the whole product, and a part is a
     // block of it (caller for the rest).
     unsafe {
         match path {
             Path::Dot => dot_body::<S, DOT_ROWS, DNV>(s, &part),
+            Path::Col => col_body::<S, CMR, CMV, CNJ, CNV>(s, &part),
             Path::Skinny => skinny_body::<S, SMR, SNV>(s, &part),
             Path::Wide => skinny_body::<S, WMR, WNV>(s, &part),
             Path::Packed => gemm_body::<S, MR, NV>(s, &part),
@@ -359,6 +391,98 @@ unsafe fn dot_body<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm) {
             );
         }
         i += R;
+    }
+}
+
+/// Whether B is a transposed view (`bcs ≠ 1`) of one K block whose row-major copy fits in
+/// the workspace the caller was asked for.
+#[inline(always)]
+fn repack_b_fits(g: &Gemm) -> bool {
+    g.bcs != 1
+        && g.n >= 1
+        && g.k <= KC
+        && g.k.saturating_mul(g.n).saturating_add(16) <= gemm_workspace_len(g.m, g.k, g.n)
+}
+
+/// Copies B row-major to `dst` (`k` rows of `n` values), column by column of B (its
+/// contiguous direction when it is a transposed view).
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `dst` is writable for `k·n` values inside
+/// the workspace.
+#[inline(always)]
+unsafe fn repack_b(g: &Gemm, dst: *mut f32) {
+    let (k, _) = depth_alpha(g);
+    // SAFETY: reads at p < k, j < n inside B; writes at p·n + j < k·n (caller).
+    unsafe {
+        for j in 0..g.n {
+            let col = g.b.wrapping_add(j * g.bcs);
+            for p in 0..k {
+                *dst.add(p * g.n + j) = *col.add(p * g.brs);
+            }
+        }
+    }
+}
+
+/// Whether the Aᵀ narrow path with `nj` columns takes this product: A's columns are
+/// contiguous (a transposed view, `ars == 1`), B has at most `nj` columns, and B packed
+/// as `k` rows of `nj` values fits in the workspace the caller was asked for.
+#[inline(always)]
+fn col_fits<S: Simd>(g: &Gemm, nj: usize) -> bool {
+    g.ars == 1
+        && g.n >= 1
+        && g.n <= nj
+        && g.k.saturating_mul(nj).saturating_add(16) <= gemm_workspace_len(g.m, g.k, g.n)
+}
+
+/// The Aᵀ narrow path: packs B into the workspace (`k` rows of `NJ` values, zeros past
+/// `n`), then runs [`col_tile`] over tiles of `MR` rows (the last one partial).
+///
+/// # Safety
+/// `g` satisfies the contract of [`gemm_raw`]; `col_fits(g, NJ)`; the tile constants
+/// are those of [`col_tile`].
+#[inline(always)]
+unsafe fn col_body<S: Simd, const MR: usize, const MV: usize, const NJ: usize, const NV: usize>(
+    s: S,
+    g: &Gemm,
+) {
+    let (k, alpha) = depth_alpha(g);
+    let bp = align64(g.ws);
+    // SAFETY: B is k × n (reads at p < k, j < n); `bp` is at most 15 values into the
+    // workspace, which holds at least k·NJ + 16 values (`col_fits`).
+    unsafe {
+        for p in 0..k {
+            let row = g.b.add(p * g.brs);
+            let d = bp.add(p * NJ);
+            for j in 0..NJ {
+                *d.add(j) = if j < g.n { *row.add(j * g.bcs) } else { 0.0 };
+            }
+        }
+    }
+    let mut i = 0;
+    while i < g.m {
+        let rows = if g.m - i < MR { g.m - i } else { MR };
+        // SAFETY: rows i..i + rows of A (columns contiguous, `ars == 1`) and of C exist; B
+        // is packed as `col_tile` reads it.
+        unsafe {
+            col_tile::<S, MR, MV, NJ, NV>(
+                s,
+                k,
+                g.a.wrapping_add(i),
+                g.acs,
+                rows,
+                bp,
+                alpha,
+                g.beta,
+                g.c.add(i * g.crs),
+                g.crs,
+                g.ccs,
+                g.n,
+                g.epi,
+                i,
+            )
+        };
+        i += MR;
     }
 }
 
@@ -540,6 +664,10 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     // 16, the first part of `gemm_workspace_len`; B's panel follows it.
     let bp = unsafe { ap.add(a_len) };
 
+    // One past the last element of B (k ≥ 1 here whenever B is read): its slice holds
+    // every value from `b` up to there.
+    let b_end =
+        g.b.wrapping_add((k.max(1) - 1) * g.brs + (g.n - 1) * g.bcs + 1);
     let mut jc = 0;
     while jc < g.n {
         let nc = if g.n - jc < NC { g.n - jc } else { NC };
@@ -558,18 +686,16 @@ unsafe fn gemm_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
             } else {
                 (0, nc)
             };
-            // SAFETY: the packed columns are inside B (p < k, j < n); `bp` has room for
-            // round_up(nc, NR)·kc ≤ the second part of `gemm_workspace_len`.
+            // SAFETY: the packed columns are inside B (p < k, j < n), whose slice holds
+            // every value up to `b_end`; `bp` has room for round_up(nc, NR)·kc ≤ the second
+            // part of `gemm_workspace_len`.
             unsafe {
-                pack_b(
-                    kc,
-                    pack_cols,
-                    g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs),
-                    g.brs,
-                    g.bcs,
-                    bp,
-                    nr,
-                )
+                let from = g.b.wrapping_add(pc * g.brs + (jc + pack_from) * g.bcs);
+                if const { tiles(S::ISA).bt_transpose } && g.brs == 1 && nr.is_multiple_of(8) {
+                    pack_b_transposed(s, kc, pack_cols, from, g.bcs, bp, nr, b_end)
+                } else {
+                    pack_b(kc, pack_cols, from, g.brs, g.bcs, bp, nr)
+                }
             };
             let beta = if first { g.beta } else { 1.0 };
             let epi = if last { g.epi } else { Epilogue::None };

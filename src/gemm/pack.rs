@@ -112,10 +112,22 @@ pub(crate) unsafe fn pack_b(
                     d = d.add(nr);
                 }
             } else {
+                // (Strided: the columns and the zero padding in two loops; one loop with a
+                // test per value compiled, on AVX2, to a compare against a spilled `cols` per
+                // value. Contiguous: one loop, which LLVM vectorizes.)
                 for p in 0..kc {
                     let row = base.add(p * rs);
-                    for j in 0..nr {
-                        *d.add(j) = if j < cols { *row.add(j * cs) } else { 0.0 };
+                    if cs == 1 {
+                        for j in 0..nr {
+                            *d.add(j) = if j < cols { *row.add(j) } else { 0.0 };
+                        }
+                    } else {
+                        for j in 0..cols {
+                            *d.add(j) = *row.add(j * cs);
+                        }
+                        for j in cols..nr {
+                            *d.add(j) = 0.0;
+                        }
                     }
                     d = d.add(nr);
                 }
@@ -124,6 +136,121 @@ pub(crate) unsafe fn pack_b(
         }
     }
 }
+
+/// [`pack_b`] for a transposed view (`rs = 1`, like `Δ·w2ᵀ`) on a backend whose
+/// [`Simd::transpose_rows`]`::<8>` is vector code (`bt_transpose` in `tiles.rs`): the same
+/// packed strips, built by [`pack_bt_strip`].
+///
+/// # Safety
+/// As for [`pack_b`] with `rs = 1`, and every value from `b` up to `end` (B's slice)
+/// readable: a column is read a vector at a time, which may run past its `kc` values
+/// into the next; `nr` a multiple of 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn pack_b_transposed<S: Simd>(
+    s: S,
+    kc: usize,
+    nc: usize,
+    b: *const f32,
+    cs: usize,
+    dst: *mut f32,
+    nr: usize,
+    end: *const f32,
+) {
+    if kc == 0 {
+        // Nothing to pack, and B may be empty (a dangling pointer): offsetting it is UB.
+        return;
+    }
+    let mut j0 = 0;
+    // SAFETY: each strip's reads stay in the `kc × nc` panel or end by `end`; writes are
+    // exactly `ceil(nc/nr)·nr·kc` values from `dst` (caller).
+    unsafe {
+        while j0 < nc {
+            let cols = if nc - j0 < nr { nc - j0 } else { nr };
+            pack_bt_strip(
+                s,
+                kc,
+                cols,
+                b.add(j0 * cs),
+                cs,
+                dst.add(j0 / nr * nr * kc),
+                nr,
+                end,
+            );
+            j0 += nr;
+        }
+    }
+}
+
+/// One strip of [`pack_b`] for a transposed view (`rs = 1`, `Δ·w2ᵀ`): its columns are
+/// contiguous, so groups of `T` columns are transposed `LANES` steps at a time with
+/// vectors ([`Simd::transpose_rows`]) where the reads stay inside B's slice, value by
+/// value elsewhere (and past `cols`: zeros).
+///
+/// # Safety
+/// As for [`pack_b_transposed`], for the strip at `base` (`cols ≤ nr` columns, `cs` apart) and `d`
+/// (`kc·nr` values); `nr` a multiple of `T`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_bt_strip<S: Simd>(
+    s: S,
+    kc: usize,
+    cols: usize,
+    base: *const f32,
+    cs: usize,
+    d: *mut f32,
+    nr: usize,
+    end: *const f32,
+) {
+    debug_assert!(nr.is_multiple_of(T));
+    // SAFETY: vector reads end at `last ≤ end` (inside B's slice); scalar reads are at
+    // p < kc, j < cols; writes at p < kc, j < nr of the strip (caller).
+    unsafe {
+        // A transposed view (`Δ·w2ᵀ`): its columns are contiguous, so groups of
+        // `T` columns are transposed `LANES` steps at a time with vectors
+        // ([`Simd::transpose_rows`]) where the reads stay inside B's slice, value
+        // by value elsewhere (and past `cols`: zeros).
+        let mut tmp = [0.0f32; T * crate::simd::MAX_LANES];
+        for g in 0..nr / T {
+            let j0 = g * T;
+            let mut p0 = 0;
+            while p0 < kc {
+                let steps = if kc - p0 < S::LANES {
+                    kc - p0
+                } else {
+                    S::LANES
+                };
+                let src = base.wrapping_add(j0 * cs + p0);
+                let last = src.wrapping_add((T - 1) * cs + S::LANES);
+                if j0 + T <= cols && last.addr() <= end.addr() {
+                    s.transpose_rows::<T>(src, cs, tmp.as_mut_ptr());
+                    for p in 0..steps {
+                        core::ptr::copy_nonoverlapping(
+                            tmp.as_ptr().add(p * T),
+                            d.add((p0 + p) * nr + j0),
+                            T,
+                        );
+                    }
+                } else {
+                    for p in 0..steps {
+                        for j in 0..T {
+                            *d.add((p0 + p) * nr + j0 + j) = if j0 + j < cols {
+                                *src.add(j * cs + p)
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+                p0 += steps;
+            }
+        }
+    }
+}
+
+/// Columns per vector transpose of [`pack_b`] for a transposed B (the AVX-512 backend
+/// transposes 8 rows in registers).
+const T: usize = 8;
 
 /// Packs the `k × n` matrix B at `b` (element `(p, j)` at `b + p·rs + j·cs`) transposed:
 /// row `j < n_pad` of the result holds `B[0..k][j]` followed by zeros up to `k_pad`

@@ -1,13 +1,13 @@
 //! Every instruction set's GEMM tiles, the blocking around them and the thresholds that
 //! pick a path, in one place.
 //!
-//! | instruction set | lanes | packed tile | unpacked tile | wide unpacked | dot-product path |
-//! |-----------------|-------|-------------|---------------|---------------|------------------|
-//! | scalar          | 1     | 4 × 4       | 4 × 4         | 4 × 4         | no               |
-//! | portable        | 8     | 6 × 8       | 8 × 8         | 8 × 8         | no               |
-//! | neon            | 4     | 8 × 12      | 8 × 12        | 8 × 12        | no               |
-//! | avx2            | 8     | 6 × 16      | 8 × 16        | 8 × 16        | 4 × 16           |
-//! | avx512          | 16    | 8 × 48      | 16 × 16       | 8 × 32        | 4 × 16           |
+//! | instruction set | lanes | packed tile | unpacked tile | wide unpacked | dot-product path | Aᵀ narrow tile |
+//! |-----------------|-------|-------------|---------------|---------------|------------------|----------------|
+//! | scalar          | 1     | 4 × 4       | 4 × 4         | 4 × 4         | no               | no             |
+//! | portable        | 8     | 6 × 8       | 8 × 8         | 8 × 8         | no               | no             |
+//! | neon            | 4     | 8 × 12      | 8 × 12        | 8 × 12        | no               | no             |
+//! | avx2            | 8     | 6 × 16      | 8 × 16        | 8 × 16        | 4 × 16           | no             |
+//! | avx512          | 16    | 8 × 48      | 16 × 16       | 8 × 32        | 4 × 16           | 32 × 10        |
 //!
 //! Tiles are rows × columns of C. The packed path is the Goto/BLIS loop nest (blocks of
 //! [`MC`] × [`KC`] of A and [`KC`] × [`NC`] of B packed into the workspace); the unpacked
@@ -19,8 +19,20 @@
 //! 17–32 columns, such as a 32-unit hidden layer), where the packed path would pack both
 //! operands and spend a third of its 48-column tile on padding; measured on the digits
 //! epoch (64-32-10, batch 32) it cut the epoch from about 0.55 to 0.42 ms.
+//! The Aᵀ narrow tile serves a narrow B (at most its columns) times an A whose columns
+//! are contiguous (a transposed view, like the update `w2 −= lr·hᵀ·Δ`: 1000 × 64 × 10):
+//! vectors run down the columns of C, so no lane is padding and A is loaded, not
+//! broadcast (B is packed into the workspace, `k` rows of the tile's columns); measured on
+//! 1000 × 64 × 10 (Aᵀ, β = 1) it took 30 µs down to 13–15 µs (matrixmultiply: 23 µs). Columns `n < NJ` still cost
+//! `NJ` FMAs a step; 10 columns (20 accumulators) fit the lecture's and the digits
+//! classifier's output layers exactly.
+//! A transposed B (`Δ·w2ᵀ` of a small network) of one K block (`k ≤ KC`, so the packed
+//! path would sum the same way) that the unpacked paths could take row-major is copied
+//! row-major into the workspace first: the digits classifier's 32 × 10 × 32 (Bᵀ) went from
+//! 0.67 to 0.43 µs, instead of packing both operands for the packed path.
 //! The unit test below holds this table to [`tiles`].
 
+use super::kernel::COL_BUF;
 use crate::simd::Isa;
 
 /// The GEMM tiles of one instruction set. A tile is `MR` rows by `NV` vectors of
@@ -40,6 +52,13 @@ pub(crate) struct Tiles {
     /// Whether the dot-product path is used: it pays off only where a horizontal
     /// reduction is cheap next to the FMAs it saves (AVX2, AVX-512).
     pub(crate) dot: bool,
+    /// `(MV, NJ)` of the Aᵀ narrow tile (`MV·lanes` rows × `NJ` columns, vectors down
+    /// the columns; see [`col_tile`](super::kernel::col_tile)); `(0, 0)`: no such path.
+    pub(crate) col: (usize, usize),
+    /// Whether the packed path packs a transposed B with vector transposes of 8 of its
+    /// columns ([`Simd::transpose_rows`](crate::simd::Simd::transpose_rows)`::<8>`, vector
+    /// code only on AVX-512; elsewhere value by value, which is faster there).
+    pub(crate) bt_transpose: bool,
 }
 
 impl Tiles {
@@ -55,6 +74,11 @@ impl Tiles {
     pub(crate) const fn wide_mr_nr(&self) -> (usize, usize) {
         (self.wide.0, self.wide.1 * self.lanes)
     }
+    /// `(MR, NV)` of the Aᵀ narrow tile: its rows, and the vectors per row of its
+    /// transposed copy for [`store_tile`](super::kernel::store_tile).
+    pub(crate) const fn col_mr_nv(&self) -> (usize, usize) {
+        (self.col.0 * self.lanes, self.col.1.div_ceil(self.lanes))
+    }
     /// Vectors per row of C on the dot-product path: enough for [`DOT_MAX_N`] columns.
     pub(crate) const fn dot_nv(&self) -> usize {
         DOT_MAX_N.div_ceil(self.lanes)
@@ -68,6 +92,8 @@ pub(crate) const SCALAR: Tiles = Tiles {
     skinny: (4, 4),
     wide: (4, 4),
     dot: false,
+    col: (0, 0),
+    bt_transpose: false,
 };
 /// Portable (eight emulated lanes).
 pub(crate) const PORTABLE: Tiles = Tiles {
@@ -76,6 +102,8 @@ pub(crate) const PORTABLE: Tiles = Tiles {
     skinny: (8, 1),
     wide: (8, 1),
     dot: false,
+    col: (0, 0),
+    bt_transpose: false,
 };
 /// NEON: packed 8 × 12, 24 accumulators of 4 lanes, three B vectors and a broadcast of
 /// A (28 of aarch64's 32 vector registers).
@@ -85,6 +113,8 @@ pub(crate) const NEON: Tiles = Tiles {
     skinny: (8, 3),
     wide: (8, 3),
     dot: false,
+    col: (0, 0),
+    bt_transpose: false,
 };
 /// AVX2: packed 6 × 16, 12 accumulators of 8 lanes, two B vectors, broadcasts of A
 /// (16 ymm registers).
@@ -94,6 +124,8 @@ pub(crate) const AVX2: Tiles = Tiles {
     skinny: (8, 2),
     wide: (8, 2),
     dot: true,
+    col: (0, 0),
+    bt_transpose: false,
 };
 /// AVX-512: packed 8 × 48, 24 accumulators of 16 lanes, three B vectors and a broadcast
 /// of A (28 of the 32 zmm registers); 24 independent FMAs cover 2 pipes × 4 cycles of
@@ -105,6 +137,8 @@ pub(crate) const AVX512: Tiles = Tiles {
     skinny: (16, 1),
     wide: (8, 2),
     dot: true,
+    col: (2, 10),
+    bt_transpose: true,
 };
 
 /// The tiles of `isa`.
@@ -158,6 +192,7 @@ pub(crate) const TILE_MAX: usize = {
                 t.skinny_mr_nr().1,
                 t.wide_mr_nr().1,
                 if t.dot { t.dot_nv() * t.lanes } else { 1 },
+                t.col_mr_nv().1 * t.lanes,
             ];
             let mut j = 0;
             while j < widths.len() {
@@ -229,6 +264,9 @@ const _: () = {
         // The dot-product path's rows of C fit its vectors and the stack tile.
         assert!(t.dot_nv() * t.lanes >= DOT_MAX_N);
         assert!(!run || !t.dot || t.dot_nv() * t.lanes <= TILE_MAX);
+        // The Aᵀ narrow tile and its transposed copy fit the stack buffers.
+        let (mr, nv) = t.col_mr_nv();
+        assert!(mr * t.col.1 <= COL_BUF && mr * nv * t.lanes <= COL_BUF);
         i += 1;
     }
     assert!(DOT_MAX_N.is_multiple_of(DOT_JN));
@@ -253,14 +291,20 @@ mod tests {
             } else {
                 "no".into()
             };
+            let col = if t.col.0 > 0 {
+                format!("{} × {}", t.col_mr_nv().0, t.col.1)
+            } else {
+                "no".into()
+            };
             let row = format!(
-                "| {:<15} | {:<5} | {:<11} | {:<13} | {:<13} | {:<16} |",
+                "| {:<15} | {:<5} | {:<11} | {:<13} | {:<13} | {:<16} | {:<14} |",
                 isa.name(),
                 t.lanes,
                 format!("{pm} × {pn}"),
                 format!("{sm} × {sn}"),
                 format!("{wm} × {wn}"),
-                dot
+                dot,
+                col
             );
             assert!(src.contains(&row), "no doc row {row}");
         }
