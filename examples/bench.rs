@@ -579,11 +579,13 @@ fn main() {
     );
     if let Some((t1, tn)) = t_step_n {
         println!(
-            "| microprop (fused), {threads} threads | {:.3} | {} | {:.2}× ({:.2}× one thread) |",
+            "| microprop (fused), {threads} threads | {:.3} | {} | {:.2}× ({:.2}× one thread, \
+             {:.3} ms in the same batches) |",
             tn * 1e3,
             vs_floor(tn, threads),
             t_base / tn,
-            t1 / tn
+            t1 / tn,
+            t1 * 1e3
         );
     }
     println!(
