@@ -19,8 +19,9 @@
 //! Any executor can run the parts: a dual-core microcontroller (an RP2040, an STM32H7)
 //! implements [`Executor::run`] by starting some parts on its second core and running the
 //! rest on the first, then waiting; nothing here needs `std` or an allocator. The trait
-//! is `unsafe` to implement: the kernels trust an executor to run each part exactly once
-//! (see [`Executor`]'s safety section).
+//! is `unsafe` to implement: the kernels trust an executor never to run a part twice at
+//! the same time and to wait for every part before it returns (see [`Executor`]'s safety
+//! section).
 //!
 //! ```
 //! use microprop::{gemm_on, gemm_on_workspace_len, MatMut, MatRef, par::Serial};
