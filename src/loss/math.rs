@@ -268,15 +268,7 @@ mod tests {
     /// finite f32.
     #[test]
     fn ln_ge1_within_bound_against_f64() {
-        let stride: u32 = if cfg!(miri) {
-            1 << 20
-        } else {
-            std::env::var("MICROPROP_SWEEP_STRIDE")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|&s| s > 0)
-                .unwrap_or(997)
-        };
+        let stride = sweep_stride(1 << 20);
         let (lo, hi) = (1.0f32.to_bits(), 16_777_216.0f32.to_bits());
         let mut xs: std::vec::Vec<f32> = (lo..=hi)
             .step_by(stride as usize)
@@ -333,6 +325,19 @@ mod tests {
         }
     }
 
+    /// The sweeps' stride: `MICROPROP_SWEEP_STRIDE` (1 = every f32), else 997; `miri`
+    /// under Miri.
+    fn sweep_stride(miri: u32) -> u32 {
+        if cfg!(miri) {
+            return miri;
+        }
+        std::env::var("MICROPROP_SWEEP_STRIDE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|&s| s > 0)
+            .unwrap_or(997)
+    }
+
     /// Error in ULP of the f32 result (the spacing at the exact value).
     fn ulps(got: f32, exact: f64) -> f64 {
         let e = exact as f32;
@@ -343,15 +348,7 @@ mod tests {
     /// Every `stride`-th f32 in [0, 1] (`MICROPROP_SWEEP_STRIDE`, 1 = all of them).
     #[test]
     fn log1p_unit_within_bound_against_f64() {
-        let stride: u32 = if cfg!(miri) {
-            1 << 22
-        } else {
-            std::env::var("MICROPROP_SWEEP_STRIDE")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|&s| s > 0)
-                .unwrap_or(997)
-        };
+        let stride = sweep_stride(1 << 22);
         // Streamed a chunk at a time (the exhaustive sweep is 10⁹ points).
         let top = 1.0f32.to_bits();
         let special = [
