@@ -87,6 +87,14 @@ const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
 
+/// A one-part workspace of `len` values, `gemm` of them packing space, with packing space
+/// for `parts` parts (0 counts as 1): the GEMM region, last in both layouts, grows by
+/// one part's packing space for each part after the first. Saturates.
+const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
+    let more = if parts == 0 { 0 } else { parts - 1 };
+    len.saturating_add(gemm.saturating_mul(more))
+}
+
 /// The workspace of a training step for a batch of `n`, described once: the size
 /// functions ([`Mlp::workspace_len`]) and the code that splits the workspace
 /// ([`StepLayout::split`]) both read it.
@@ -355,10 +363,7 @@ impl<'a> Mlp<'a> {
     /// as 1). Saturates on overflow.
     pub const fn workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
         let layout = StepLayout::new(sizes, n);
-        let more = if parts == 0 { 0 } else { parts - 1 };
-        layout
-            .len()
-            .saturating_add(layout.gemm.saturating_mul(more))
+        with_parts(layout.len(), layout.gemm, parts)
     }
 
     /// Workspace [`Mlp::forward`] needs for a batch of `n` examples: two ping-pong
@@ -371,10 +376,7 @@ impl<'a> Mlp<'a> {
     /// [`Mlp::on`]). Saturates on overflow.
     pub const fn forward_workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
         let layout = ForwardLayout::new(sizes, n);
-        let more = if parts == 0 { 0 } else { parts - 1 };
-        layout
-            .len()
-            .saturating_add(layout.gemm.saturating_mul(more))
+        with_parts(layout.len(), layout.gemm, parts)
     }
 
     /// Offset of layer `l`'s weights (0-based) in the parameter buffer.
