@@ -36,6 +36,8 @@ use microprop::Activation::{Identity, Relu, Sigmoid, Tanh};
 use microprop::data::{Batch, Dataset, Features, Labels};
 use microprop::{Adam, AdamConfig, Error, nn::Mlp};
 
+mod plain;
+
 // ---- XOR: 2-3-1, sigmoid, biases on -------------------------------------------------
 
 const XOR_SIZES: [usize; 3] = [2, 3, 1];
@@ -107,10 +109,32 @@ const DIGITS_SEED: u64 = 2;
 /// Target for the accuracy on the 360 test records after the last epoch.
 const DIGITS_TARGET: f32 = 0.90;
 
+// ---- the race: plain loops against microprop, instructions per training step ----------
+
+/// A 16-32-16-1 sigmoid network (biases on, 1,089 parameters) on a batch of 32: the race's
+/// wider network, beside XOR.
+const WIDE_SIZES: [usize; 4] = [16, 32, 16, 1];
+const WIDE_NET: Mlp<'static> = match Mlp::new(&WIDE_SIZES, &[Sigmoid, Sigmoid, Sigmoid], true) {
+    Ok(net) => net,
+    Err(_) => panic!("bad 16-32-16-1 shape"),
+};
+const WIDE_N: usize = 32;
+const WIDE_PARAMS: usize = Mlp::param_len(&WIDE_SIZES, true);
+const WIDE_WORK: usize = Mlp::workspace_len(&WIDE_SIZES, WIDE_N);
+const WIDE_LR: f32 = 0.05;
+/// Steps each trainer takes in the race, per network.
+const RACE_STEPS_XOR: u32 = 200;
+const RACE_STEPS_WIDE: u32 = 20;
+/// Largest relative difference of the two trainers' losses accepted as rounding: after
+/// the race's steps (each trainer rounds its own way; microprop's sigmoid is not libm's).
+const RACE_TOLERANCE: f32 = 1e-3;
+
 const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
 
+// cortex-m-rt passes each `static mut` below to the real entry function as an argument.
+#[allow(clippy::too_many_arguments)]
 #[entry]
 fn main() -> ! {
     // cortex-m-rt turns these into `&'static mut` references, safely: `main` runs once.
@@ -121,6 +145,7 @@ fn main() -> ! {
     static mut SINE_X: [f32; SINE_N] = [0.0; SINE_N];
     static mut SINE_Y: [f32; SINE_N] = [0.0; SINE_N];
     static mut DIGITS_BUF: DigitsBuffers = DigitsBuffers::ZERO;
+    static mut RACE: RaceBuffers = RaceBuffers::ZERO;
 
     // SysTick from the core clock, reload 2²⁴ − 1, its wraps counted by the exception.
     let Some(mut cp) = cortex_m::Peripherals::take() else {
@@ -160,6 +185,7 @@ fn main() -> ! {
         *y = libm::sinf(*x);
     }
 
+    let xor_init = *XOR_P;
     // Peak stack of one training step of each network (the first step; the parameters it
     // updates are the real ones, so it counts as step 0 of training).
     let (xor_first, xor_stack) = measure_stack(XOR_NET, XOR_P, &XOR_X, &XOR_Y, XOR_LR, XOR_WS);
@@ -167,6 +193,10 @@ fn main() -> ! {
         measure_stack(SINE_NET, SINE_P, SINE_X, SINE_Y, SINE_LR, SINE_WS);
     report_stack("XOR train_step", xor_stack);
     report_stack("sine train_step", sine_stack);
+
+    // The race, from the parameters step 0 started from (`XOR_INIT`, taken before it) and
+    // the 16-32-16-1 network's own.
+    let race_ok = race_all(RACE, &xor_init, &mut rng, per_tick);
 
     hprintln!(
         "XOR: lr {}, target sum of squared errors < {}",
@@ -211,12 +241,13 @@ fn main() -> ! {
 
     let digits = digits(DIGITS_BUF, DIGITS_SEED, DIGITS_EPOCHS, per_tick);
 
-    let ok = xor && sine && digits;
+    let ok = xor && sine && digits && race_ok;
     hprintln!(
-        "result: XOR {}, sine {}, digits {} => {}",
+        "result: XOR {}, sine {}, digits {}, race losses {} => {}",
         verdict(xor),
         verdict(sine),
         verdict(digits),
+        if race_ok { "agree" } else { "DISAGREE" },
         if ok { "EXIT_SUCCESS" } else { "EXIT_FAILURE" }
     );
     debug::exit(if ok {
@@ -317,6 +348,154 @@ fn forward(
         black_box((net.layers(), params, x, out, ws));
         Ok(())
     }
+}
+
+// ---- the race ----------------------------------------------------------------------------
+
+/// The race's buffers (one `static` of `main`).
+struct RaceBuffers {
+    init: [f32; WIDE_PARAMS],
+    plain: [f32; WIDE_PARAMS],
+    micro: [f32; WIDE_PARAMS],
+    ws: [f32; max(WIDE_WORK, XOR_WORK)],
+    x: [f32; WIDE_N * WIDE_SIZES[0]],
+    y: [f32; WIDE_N],
+    scratch: plain::Scratch,
+}
+
+impl RaceBuffers {
+    const ZERO: RaceBuffers = RaceBuffers {
+        init: [0.0; WIDE_PARAMS],
+        plain: [0.0; WIDE_PARAMS],
+        micro: [0.0; WIDE_PARAMS],
+        ws: [0.0; max(WIDE_WORK, XOR_WORK)],
+        x: [0.0; WIDE_N * WIDE_SIZES[0]],
+        y: [0.0; WIDE_N],
+        scratch: plain::Scratch::ZERO,
+    };
+}
+
+/// Races the plain-loop trainer ([`plain::train_step`]) against `Mlp::train_step` on XOR
+/// (from `xor_init`) and on the 16-32-16-1 network (parameters and data drawn from `rng`):
+/// the same steps from the same parameters, instructions per step counted by SysTick.
+/// Prints one `race:` line a network; returns whether the losses agree to rounding.
+fn race_all(
+    b: &mut RaceBuffers,
+    xor_init: &[f32],
+    rng: &mut XorShift32,
+    per_tick: PerTick,
+) -> bool {
+    let mut ok = true;
+    b.init[..XOR_PARAMS].copy_from_slice(xor_init);
+    ok &= race(
+        b,
+        "XOR",
+        XOR_NET,
+        &XOR_SIZES,
+        XOR_PARAMS,
+        Inputs::Xor,
+        XOR_N,
+        XOR_LR,
+        RACE_STEPS_XOR,
+        per_tick,
+    );
+    init_params(rng, &WIDE_SIZES, &mut b.init, 1.0);
+    for (i, y) in b.y.iter_mut().enumerate() {
+        let x = &mut b.x[i * WIDE_SIZES[0]..][..WIDE_SIZES[0]];
+        for v in x.iter_mut() {
+            *v = rng.uniform();
+        }
+        // A smooth target in (0, 1) of a few inputs.
+        *y = 0.5 + 0.4 * libm::sinf(x[0] + x[1] * x[2] - x[3]);
+    }
+    ok &= race(
+        b,
+        "16-32-16-1",
+        WIDE_NET,
+        &WIDE_SIZES,
+        WIDE_PARAMS,
+        Inputs::Wide,
+        WIDE_N,
+        WIDE_LR,
+        RACE_STEPS_WIDE,
+        per_tick,
+    );
+    ok
+}
+
+/// Which data a race trains on.
+#[derive(Clone, Copy)]
+enum Inputs {
+    Xor,
+    Wide,
+}
+
+/// One network's race: `steps` steps of each trainer from `b.init[..len]`.
+#[allow(clippy::too_many_arguments)]
+fn race(
+    b: &mut RaceBuffers,
+    name: &str,
+    net: Mlp<'static>,
+    sizes: &[usize],
+    len: usize,
+    inputs: Inputs,
+    n: usize,
+    lr: f32,
+    steps: u32,
+    per_tick: PerTick,
+) -> bool {
+    let (x, y): (&[f32], &[f32]) = match inputs {
+        Inputs::Xor => (&XOR_X, &XOR_Y),
+        Inputs::Wide => (&b.x, &b.y),
+    };
+    let (plain_p, micro_p) = (&mut b.plain[..len], &mut b.micro[..len]);
+    plain_p.copy_from_slice(&b.init[..len]);
+    micro_p.copy_from_slice(&b.init[..len]);
+
+    let t0 = ticks();
+    let mut plain_loss = 0.0;
+    for _ in 0..steps {
+        plain_loss =
+            plain::train_step(sizes, black_box(&mut *plain_p), x, y, n, lr, &mut b.scratch);
+    }
+    let plain_ticks = ticks() - t0;
+
+    let t0 = ticks();
+    let mut micro_loss = Ok(0.0);
+    for _ in 0..steps {
+        micro_loss = step(net, black_box(&mut *micro_p), x, y, lr, &mut b.ws);
+    }
+    let micro_ticks = ticks() - t0;
+
+    let per_step = |t: u64| per_tick.insns_of(t) / u64::from(steps.max(1));
+    let (plain_i, micro_i) = (per_step(plain_ticks), per_step(micro_ticks));
+    let micro_loss = match micro_loss {
+        Ok(loss) => loss,
+        Err(e) => {
+            hprintln!("race {}: microprop step failed: {:?}", name, e);
+            return false;
+        }
+    };
+    // Rounding apart, both trainers take the same steps (the baseline build has no
+    // microprop, so nothing to compare).
+    let rel = (plain_loss - micro_loss).abs() / plain_loss.abs().max(f32::MIN_POSITIVE);
+    let agree = cfg!(feature = "baseline") || rel <= RACE_TOLERANCE;
+    hprintln!(
+        "race: {} {:?} batch {}, {} steps: plain loops {} instructions per step, microprop {} ({}.{:02}x fewer); last loss plain {} microprop {} (relative difference {}{})",
+        name,
+        sizes,
+        n,
+        steps,
+        plain_i,
+        micro_i,
+        plain_i / micro_i.max(1),
+        (plain_i % micro_i.max(1)) * 100 / micro_i.max(1),
+        plain_loss,
+        micro_loss,
+        rel,
+        if agree { "" } else { ": DISAGREE" }
+    );
+    agree
 }
 
 // ---- digits ----------------------------------------------------------------------------
