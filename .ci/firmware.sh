@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Firmware CI: builds examples/cortex-m4 (microprop in a Cortex-M4F firmware with no
-# allocator, its own Cargo package and workspace), runs it on QEMU's mps2-an386 board
+# allocator, its own Cargo package and workspace) at opt-level "s" (the `release`
+# profile) and at opt-level 3 (`release-o3`), runs each on QEMU's mps2-an386 board
 # with `-icount shift=0` (one instruction per nanosecond of virtual time; it trains XOR and
 # a sine regressor to their loss targets and the digits classifier for 100 epochs, and
 # exits through semihosting with success only if XOR and sine reach their targets and the
@@ -10,8 +11,11 @@
 #   (nm), and the difference from a `baseline` build with every microprop call
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
 #   the peak stack of one training step is measured and printed by the firmware itself;
-#   and the digits numbers the firmware printed (test accuracy, instructions per epoch
-#   from SysTick, calibrated by the firmware against a loop of known length).
+#   the digits numbers the firmware printed (test accuracy, instructions per epoch
+#   from SysTick, calibrated by the firmware against a loop of known length);
+#   and a table of both builds: instructions per training step of the firmware's race
+#   (plain nested loops against microprop, from the same parameters), the digits epoch,
+#   microprop's flash by difference and the peak stacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -46,33 +50,6 @@ qemu-system-arm --version | head -n 1
 cd "$FW"
 # The package's own target directory (git-ignored), whatever the caller exported.
 export CARGO_TARGET_DIR="$PWD/target"
-ELF="$CARGO_TARGET_DIR/$TARGET/release/microprop-cortex-m4"
-BASELINE_ELF="$CARGO_TARGET_DIR/$TARGET/baseline/microprop-cortex-m4"
-
-step "firmware build (release)"
-cargo build --release --locked
-
-step "firmware run: qemu-system-arm -machine mps2-an386 (timeout ${QEMU_TIMEOUT}s)"
-LOG="$CARGO_TARGET_DIR/firmware-run.log"
-start=$(date +%s)
-status=0
-# The same command line as the runner in .cargo/config.toml.
-timeout "$QEMU_TIMEOUT" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -icount shift=0 \
-    -semihosting-config enable=on,target=native -nographic -kernel "$ELF" </dev/null |
-    tee "$LOG" || status=$?
-wall=$(($(date +%s) - start))
-echo "qemu exit status $status after $wall s of wall time"
-if [ "$status" -ne 0 ]; then
-    if [ "$status" -eq 124 ]; then
-        echo "firmware timed out after ${QEMU_TIMEOUT}s" >&2
-    else
-        echo "firmware failed (exit status $status)" >&2
-    fi
-    exit 1
-fi
-
-step "firmware footprint"
-cargo build --profile baseline --features baseline --locked
 
 # Section sizes in bytes: `section_size ELF NAME`.
 section_size() {
@@ -81,50 +58,104 @@ section_size() {
 flash() { echo $(($(section_size "$1" .text) + $(section_size "$1" .rodata))); }
 ram() { echo $(($(section_size "$1" .data) + $(section_size "$1" .bss))); }
 
-# microprop's symbols (code and read-only data), sizes summed.
+# microprop's symbols (code and read-only data) in ELF $1, sizes summed.
 microprop_symbols() {
-    "$NM" -C --print-size --size-sort --radix=d "$ELF" |
+    "$NM" -C --print-size --size-sort --radix=d "$1" |
         awk 'NF >= 4 && $3 ~ /^[tTrR]$/ { name = $0; for (i = 0; i < 3; i++) sub(/^[^ ]+ +/, "", name);
              if (name ~ /microprop(::|\.\.)/) print $2 + 0, name }'
 }
 
-# Size of the firmware's symbol whose demangled name ends in `::NAME` (and a hash):
-# `symbol_size NAME`.
+# Size of the symbol of ELF $1 whose demangled name ends in `::NAME` (and a hash):
+# `symbol_size ELF NAME`.
 symbol_size() {
-    "$NM" -C --print-size --radix=d "$ELF" |
-        awk -v n="$1" 'NF >= 4 && !found && $4 ~ ("::" n "(::h[0-9a-f]+)?$") { size = $2 + 0; found = 1 }
+    "$NM" -C --print-size --radix=d "$1" |
+        awk -v n="$2" 'NF >= 4 && !found && $4 ~ ("::" n "(::h[0-9a-f]+)?$") { size = $2 + 0; found = 1 }
              END { print found ? size : 0 }'
 }
 
-text=$(section_size "$ELF" .text)
-rodata=$(section_size "$ELF" .rodata)
-data=$(section_size "$ELF" .data)
-bss=$(section_size "$ELF" .bss)
-vt=$(section_size "$ELF" .vector_table)
-sym_total=$(microprop_symbols | awk '{ s += $1 } END { print s + 0 }')
-base_flash=$(flash "$BASELINE_ELF")
-diff=$(($(flash "$ELF") - base_flash))
+# One build: `firmware PROFILE BASELINE_PROFILE OPT_LEVEL`. Builds, runs under QEMU
+# (failing the script if the firmware fails or times out), builds the baseline, prints
+# the footprint, and appends the build's row to $ROWS.
+ROWS=$(mktemp)
+firmware() {
+    local profile=$1 baseline=$2 opt=$3
+    local elf="$CARGO_TARGET_DIR/$TARGET/$profile/microprop-cortex-m4"
+    local base_elf="$CARGO_TARGET_DIR/$TARGET/$baseline/microprop-cortex-m4"
+    local log="$CARGO_TARGET_DIR/firmware-run-$profile.log"
 
-echo "largest microprop symbols (bytes):"
-microprop_symbols | sort -rn | head -n 12 | sed 's/^/    /'
-echo
-echo "rustc:          $(rustc --version)"
-echo "profile:        release (opt-level \"s\", lto, codegen-units 1, panic abort)"
-echo "flash:          $((text + rodata)) bytes (.text $text + .rodata $rodata; plus .vector_table $vt)"
-echo "RAM:            $((data + bss)) bytes (.data $data + .bss $bss; the stack comes on top)"
-echo "microprop, symbols named microprop::*:             $sym_total bytes of flash"
-echo "microprop, full minus baseline build ($base_flash): $diff bytes of flash"
-echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
-digits_data=$(symbol_size DIGITS)
-digits_bufs=$(symbol_size DIGITS_BUF)
-echo "digits data in flash (.rodata):                    $digits_data bytes"
-echo "digits buffers in RAM (.bss):                      $digits_bufs bytes (parameters, gradients, Adam state, workspace, batch, orders)"
-echo "firmware run under QEMU: $wall s of wall time"
-echo "firmware's digits and timing lines:"
-grep -E '^(SysTick|stack: digits|digits: (test|[0-9]))' "$LOG" | sed 's/^/    /'
-budget=$((16 * 1024))
-if [ "$sym_total" -gt "$budget" ] || [ "$diff" -gt "$budget" ]; then
-    echo "NOTE: microprop's training code is over the 16 KiB flash budget" >&2
-fi
+    step "firmware build ($profile: opt-level $opt)"
+    cargo build --profile "$profile" --locked
+
+    step "firmware run ($profile): qemu-system-arm -machine mps2-an386 (timeout ${QEMU_TIMEOUT}s)"
+    local start status=0 wall
+    start=$(date +%s)
+    # The same command line as the runner in .cargo/config.toml.
+    timeout "$QEMU_TIMEOUT" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -icount shift=0 \
+        -semihosting-config enable=on,target=native -nographic -kernel "$elf" </dev/null |
+        tee "$log" || status=$?
+    wall=$(($(date +%s) - start))
+    echo "qemu exit status $status after $wall s of wall time"
+    if [ "$status" -ne 0 ]; then
+        if [ "$status" -eq 124 ]; then
+            echo "firmware ($profile) timed out after ${QEMU_TIMEOUT}s" >&2
+        else
+            echo "firmware ($profile) failed (exit status $status)" >&2
+        fi
+        exit 1
+    fi
+
+    step "firmware footprint ($profile: opt-level $opt)"
+    cargo build --profile "$baseline" --features baseline --locked
+    local text rodata data bss vt sym_total base_flash diff
+    text=$(section_size "$elf" .text)
+    rodata=$(section_size "$elf" .rodata)
+    data=$(section_size "$elf" .data)
+    bss=$(section_size "$elf" .bss)
+    vt=$(section_size "$elf" .vector_table)
+    sym_total=$(microprop_symbols "$elf" | awk '{ s += $1 } END { print s + 0 }')
+    base_flash=$(flash "$base_elf")
+    diff=$(($(flash "$elf") - base_flash))
+
+    echo "largest microprop symbols (bytes):"
+    microprop_symbols "$elf" | sort -rn | head -n 12 | sed 's/^/    /'
+    echo
+    echo "rustc:          $(rustc --version)"
+    echo "profile:        $profile (opt-level \"$opt\", lto, codegen-units 1, panic abort)"
+    echo "flash:          $((text + rodata)) bytes (.text $text + .rodata $rodata; plus .vector_table $vt)"
+    echo "RAM:            $((data + bss)) bytes (.data $data + .bss $bss; the stack comes on top)"
+    echo "microprop, symbols named microprop::*:             $sym_total bytes of flash"
+    echo "microprop, full minus baseline build ($base_flash): $diff bytes of flash"
+    echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
+    echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
+    echo "digits data in flash (.rodata):                    $(symbol_size "$elf" DIGITS) bytes"
+    echo "digits buffers in RAM (.bss):                      $(symbol_size "$elf" DIGITS_BUF) bytes (parameters, gradients, Adam state, workspace, batch, orders)"
+    echo "firmware run under QEMU: $wall s of wall time"
+    echo "firmware's race, digits and timing lines:"
+    grep -E '^(SysTick|race:|stack: digits|digits: (test|[0-9]))' "$log" | sed 's/^/    /'
+
+    # The row: instructions per step of the race (plain, microprop, ratio) for XOR and
+    # 16-32-16-1, the digits epoch, microprop's flash by difference, the peak stacks.
+    local xor wide epoch stacks
+    race_cols() {
+        grep -E "^race: $1 " "$log" |
+            sed -E 's/.*plain loops ([0-9]+) instructions per step, microprop ([0-9]+) \(([0-9.]+)x fewer\).*/\1 | \2 | \3×/'
+    }
+    xor=$(race_cols XOR)
+    wide=$(race_cols 16-32-16-1)
+    epoch=$(sed -nE 's/^digits: ([0-9]+) instructions per epoch.*/\1/p' "$log")
+    stacks=$(sed -nE 's/^stack: (XOR|sine|digits) [a-z_]+ used ([0-9]+) bytes.*/\2/p' "$log" | paste -sd / -)
+    echo "| \"$opt\" | $xor | $wide | $epoch | $diff | $stacks |" >>"$ROWS"
+}
+
+firmware release baseline s
+firmware release-o3 baseline-o3 3
+
+step "firmware table (Cortex-M4F, mps2-an386, instructions counted under -icount shift=0)"
+echo "| opt-level | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | peak stack XOR/sine/digits |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+cat "$ROWS"
+echo "(instructions per training step, not cycles: QEMU counts one per instruction; on a"
+echo " real M4, vmla.f32 takes 3 cycles against 1 for vadd.f32, and loads 2)"
+rm -f "$ROWS"
 echo
 echo "firmware passed"
