@@ -53,6 +53,7 @@
 //!   on a rayon thread pool. The split itself ([`par::Executor`], [`gemm_on`],
 //!   [`Mlp::on`](nn::Mlp::on)) is in every build.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]

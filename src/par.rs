@@ -199,6 +199,7 @@ unsafe impl Executor for Serial {
 /// # }
 /// ```
 #[cfg(feature = "rayon")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 #[derive(Clone, Copy, Debug)]
 pub struct Rayon<'p> {
     pool: &'p rayon::ThreadPool,

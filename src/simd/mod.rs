@@ -322,6 +322,7 @@ impl Isa {
 /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if this CPU does not support
 /// `isa` (then `f` is not run).
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Result<R, crate::Error> {
     if !isa.is_supported() {
         return Err(crate::Error::InvalidArgument {
