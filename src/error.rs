@@ -30,10 +30,22 @@ pub enum Error {
     },
     /// The caller's workspace is too short; give it at least `needed` elements.
     WorkspaceTooSmall {
-        /// The workspace length needed (see the `*_workspace_len` functions).
+        /// The workspace length needed.
         needed: usize,
         /// The length given.
         len: usize,
+        /// The `const fn` that sizes this workspace, e.g. `"Mlp::workspace_len"`.
+        sized_by: &'static str,
+    },
+    /// A flat buffer of rows is not a whole number of rows long (e.g. an `x` of
+    /// `N × d₀` values whose length is no multiple of `d₀`).
+    PartialRow {
+        /// Which buffer and what its rows are, e.g. `"x (N rows of sizes[0] values)"`.
+        what: &'static str,
+        /// The length given.
+        len: usize,
+        /// The length of one row; the buffer's length must be a multiple of it.
+        row: usize,
     },
     /// A dimension or stride is so large that an index into the buffer would overflow
     /// `usize`/`isize`.
@@ -117,11 +129,23 @@ impl fmt::Display for Error {
             ),
             Error::BufferTooSmall { what, needed, len } => write!(
                 f,
-                "buffer `{what}` too small: it has {len} elements, its shape needs at least {needed}"
+                "buffer `{what}` too small: its length is {len}, it needs at least {needed}"
             ),
-            Error::WorkspaceTooSmall { needed, len } => write!(
+            Error::WorkspaceTooSmall {
+                needed,
+                len,
+                sized_by,
+            } => write!(
                 f,
-                "workspace too small: it has {len} elements, give it at least {needed}"
+                "workspace too small: it has {len} elements, give it at least {needed} \
+                 (size it with {sized_by})"
+            ),
+            Error::PartialRow { what, len, row } => write!(
+                f,
+                "{what}: a length of {len} is not a whole number of rows of {row} \
+                 ({} rows and {} values over); give it N·{row} values",
+                len / row.max(1),
+                len % row.max(1)
             ),
             Error::Overflow { what } => {
                 write!(
@@ -180,10 +204,27 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {}
 
 /// The one "workspace too small" check of the crate: a workspace of `len` values where
-/// `needed` (from the routine's `*_workspace_len`) are required.
-pub(crate) fn check_workspace(needed: usize, len: usize) -> Result<(), Error> {
+/// `needed` (from `sized_by`, the routine's `*_workspace_len`) are required.
+pub(crate) fn check_workspace(
+    needed: usize,
+    len: usize,
+    sized_by: &'static str,
+) -> Result<(), Error> {
     if len < needed {
-        return Err(Error::WorkspaceTooSmall { needed, len });
+        return Err(Error::WorkspaceTooSmall {
+            needed,
+            len,
+            sized_by,
+        });
     }
     Ok(())
+}
+
+/// `len` must be a whole number of rows of `row` values (`row ≥ 1`), else
+/// [`Error::PartialRow`] naming `what`.
+pub(crate) fn check_rows(what: &'static str, len: usize, row: usize) -> Result<usize, Error> {
+    if row == 0 || !len.is_multiple_of(row) {
+        return Err(Error::PartialRow { what, len, row });
+    }
+    Ok(len / row)
 }

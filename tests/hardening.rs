@@ -182,7 +182,7 @@ fn gemm_errors_write_nothing() {
             MatMut::row_major(&mut c, 2, 2).unwrap(),
             &mut ws[..len],
         );
-        assert_eq!(r, Err(Error::WorkspaceTooSmall { needed, len }));
+        assert_ws_error(r, needed, len, "gemm_workspace_len");
     }
     assert!(c.iter().chain(&ws).all(|&x| x == SENTINEL));
 }
@@ -509,18 +509,14 @@ fn every_short_workspace_is_rejected_with_the_length_needed() {
     let mut out = vec![SENTINEL; setup.n * 2];
     let mut grads = vec![SENTINEL; p.len()];
     for len in 0..needed {
-        let e = Error::WorkspaceTooSmall { needed, len };
-        assert_eq!(net.train_step(&mut p, &x, &y, 0.1, &mut ws[..len]), Err(e));
-        assert_eq!(
-            net.loss_and_grad(&p, &x, &y, &mut grads, &mut ws[..len]),
-            Err(e)
-        );
+        let step = "Mlp::workspace_len";
+        let r = net.train_step(&mut p, &x, &y, 0.1, &mut ws[..len]);
+        assert_ws_error(r, needed, len, step);
+        let r = net.loss_and_grad(&p, &x, &y, &mut grads, &mut ws[..len]);
+        assert_ws_error(r, needed, len, step);
         if len < fneeded {
-            let e = Error::WorkspaceTooSmall {
-                needed: fneeded,
-                len,
-            };
-            assert_eq!(net.forward(&p, &x, &mut out, &mut ws[..len]), Err(e));
+            let r = net.forward(&p, &x, &mut out, &mut ws[..len]);
+            assert_ws_error(r, fneeded, len, "Mlp::forward_workspace_len");
         }
     }
     assert_eq!(bits(&p), before);
@@ -540,14 +536,29 @@ fn wrong_shapes_are_rejected_before_anything_is_written() {
     let plen = p.len();
     let shape =
         |r: Result<f32, Error>| assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+    // An x that is not whole rows: its length and the row length, no guessed shape.
+    let rows = |r: Result<f32, Error>, len| {
+        let want = Error::PartialRow {
+            what: "x (N rows of sizes[0] values)",
+            len,
+            row: setup.sizes[0],
+        };
+        assert_eq!(r, Err(want));
+    };
     shape(net.train_step(&mut p[..plen - 1], &x, &y, 0.1, &mut ws));
-    shape(net.train_step(&mut p, &x[..x.len() - 1], &y, 0.1, &mut ws));
+    rows(
+        net.train_step(&mut p, &x[..x.len() - 1], &y, 0.1, &mut ws),
+        x.len() - 1,
+    );
     shape(net.train_step(&mut p, &x, &y[..y.len() - 2], 0.1, &mut ws));
-    shape(net.train_step(&mut p, &x[..3], &y, 0.1, &mut ws));
+    shape(net.train_step(&mut p, &x[..setup.sizes[0]], &y, 0.1, &mut ws));
     shape(net.loss_and_grad(&p, &x, &y, &mut grads[..plen - 1], &mut ws));
     shape(net.loss_and_grad(&p[..1], &x, &y, &mut grads, &mut ws));
     shape(net.forward(&p, &x, &mut out[..3], &mut ws).map(|_| 0.0));
-    shape(net.forward(&p, &x[..4], &mut out, &mut ws).map(|_| 0.0));
+    shape(
+        net.forward(&p, &x[..setup.sizes[0]], &mut out, &mut ws)
+            .map(|_| 0.0),
+    );
     shape(net.check_params(&p[1..]).map(|_| 0.0));
     assert_eq!(bits(&p), before);
     assert!(ws.iter().chain(&out).chain(&grads).all(|&v| v == SENTINEL));
@@ -611,4 +622,29 @@ fn graph_store_and_arena_limits_are_errors() {
         Err(Error::ShapeMismatch { .. })
     ));
     assert!(g.is_empty());
+}
+
+/// `r` is `WorkspaceTooSmall` with `needed` and `len`, naming the `const fn` `sizer` (at
+/// the start of its `sized_by`, which its Display carries).
+#[track_caller]
+fn assert_ws_error<T: std::fmt::Debug>(
+    r: Result<T, Error>,
+    needed: usize,
+    len: usize,
+    sizer: &str,
+) {
+    match r {
+        Err(
+            e @ Error::WorkspaceTooSmall {
+                needed: n,
+                len: l,
+                sized_by,
+            },
+        ) => {
+            assert_eq!((n, l), (needed, len));
+            assert!(sized_by.starts_with(sizer), "{sized_by}");
+            assert!(e.to_string().contains(sizer), "{e}");
+        }
+        r => panic!("expected WorkspaceTooSmall from {sizer}, got {r:?}"),
+    }
 }

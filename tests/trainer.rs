@@ -905,11 +905,12 @@ fn is(e: &Error, want: &str) -> bool {
     match (e, want) {
         (Error::ShapeMismatch { .. }, "shape") => true,
         (Error::BufferTooSmall { .. }, "buffer") => true,
-        (Error::WorkspaceTooSmall { needed, len }, "workspace") => len < needed,
+        (Error::WorkspaceTooSmall { needed, len, .. }, "workspace") => len < needed,
         (Error::NonFinite { .. }, "nonfinite") => true,
         (Error::InvalidArgument { .. }, "invalid") => true,
         (Error::LabelOutOfRange { .. }, "label") => true,
         (Error::RowOutOfRange { .. }, "row") => true,
+        (Error::PartialRow { .. }, "rows") => true,
         _ => false,
     }
 }
@@ -985,7 +986,7 @@ fn bad_calls() -> Vec<BadCall> {
         }),
         with("params long", "shape", &|c| c.params.push(0.0)),
         with("grads short", "shape", &|c| c.grads_len = p - 1),
-        with("x ragged", "shape", &|c| c.x.push(0.0)),
+        with("x ragged", "rows", &|c| c.x.push(0.0)),
         with("y short", "shape", &|c| {
             c.target = Owned::Values(vec![0.0; H_N * 2 - 1])
         }),

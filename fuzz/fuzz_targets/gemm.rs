@@ -358,6 +358,7 @@ fn run(u: &mut Unstructured) {
     let ws_err = (case.ws_len < ws_needed).then_some(Error::WorkspaceTooSmall {
         needed: ws_needed,
         len: case.ws_len,
+        sized_by: "gemm_workspace_len (gemm_on_workspace_len for parts)",
     });
 
     // The scalar reference first.

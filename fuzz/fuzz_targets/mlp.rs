@@ -6,9 +6,10 @@
 //!
 //! Properties:
 //! * Nothing panics; `Mlp::new` fails exactly for the documented reasons.
-//! * Errors are the documented ones, in order: `forward` → `ShapeMismatch` /
+//! * Errors are the documented ones, in order: `forward` → `ShapeMismatch` / `PartialRow` /
 //!   `WorkspaceTooSmall { needed: forward_workspace_len }`; `train_step` → `NonFinite`
-//!   for a non-finite lr first, then `ShapeMismatch`, `WorkspaceTooSmall { needed:
+//!   for a non-finite lr first (`InvalidArgument` for a negative one), then
+//!   `ShapeMismatch` / `PartialRow`, `WorkspaceTooSmall { needed:
 //!   workspace_len }`, then `NonFinite` for a non-finite loss or delta.
 //! * On any `Err` from `train_step`, `params` is bit-identical to before.
 //! * On `Ok`, the loss is finite and equals `loss_and_grad`'s loss bit for bit (both run
@@ -181,8 +182,8 @@ fn run(u: &mut Unstructured) {
         let r = net.forward(&params, &x, &mut out, &mut ws);
         let fshape_ok = p_len == param_len && batch.is_some_and(|b| out_len == b * dl);
         match (fshape_ok, r) {
-            (false, Err(Error::ShapeMismatch { .. })) => {}
-            (true, Err(Error::WorkspaceTooSmall { needed, len })) => {
+            (false, Err(Error::ShapeMismatch { .. } | Error::PartialRow { .. })) => {}
+            (true, Err(Error::WorkspaceTooSmall { needed, len, .. })) => {
                 assert_eq!((Some(needed), len), (fneed, ws.len()));
                 assert!(len < needed);
             }
@@ -217,9 +218,12 @@ fn run(u: &mut Unstructured) {
                 assert!(bits_eq(&params, &before), "train_step changed params on {e:?}");
                 match e {
                     Error::NonFinite { what: "learning rate" } => assert!(!lr.is_finite()),
-                    Error::ShapeMismatch { .. } => assert!(lr.is_finite() && !shape_ok),
-                    Error::WorkspaceTooSmall { needed, len } => {
-                        assert!(lr.is_finite() && shape_ok);
+                    Error::InvalidArgument { .. } => assert!(lr < 0.0),
+                    Error::ShapeMismatch { .. } | Error::PartialRow { .. } => {
+                        assert!(lr >= 0.0 && !shape_ok)
+                    }
+                    Error::WorkspaceTooSmall { needed, len, .. } => {
+                        assert!(lr >= 0.0 && shape_ok);
                         assert_eq!((Some(needed), len), (need, ws_len));
                         assert!(len < needed);
                     }
@@ -231,7 +235,7 @@ fn run(u: &mut Unstructured) {
                 }
             }
             Ok(loss) => {
-                assert!(lr.is_finite() && shape_ok && ws_len >= need.unwrap());
+                assert!(lr >= 0.0 && lr.is_finite() && shape_ok && ws_len >= need.unwrap());
                 assert!(loss.is_finite(), "train_step returned loss {loss}");
                 // The same loss from loss_and_grad on the parameters before the step.
                 let mut grads = vec![f32::NAN; param_len];
@@ -273,7 +277,9 @@ fn run(u: &mut Unstructured) {
         let mut ws = vec![f32::NAN; ws_len];
         match net.loss_and_grad(&before, &x, &y, &mut grads, &mut ws) {
             Ok(loss) => assert!(loss.is_finite() && g_len == param_len && shape_ok),
-            Err(Error::ShapeMismatch { .. }) => assert!(g_len != param_len || !shape_ok),
+            Err(Error::ShapeMismatch { .. } | Error::PartialRow { .. }) => {
+                assert!(g_len != param_len || !shape_ok)
+            }
             Err(Error::WorkspaceTooSmall { needed, .. }) => assert_eq!(Some(needed), need),
             Err(Error::NonFinite { .. }) => assert!(!moderate),
             Err(e) => panic!("loss_and_grad: unexpected {e:?}"),

@@ -219,7 +219,11 @@ pub(crate) fn gemm_fused_on(
     epi.check(c.rows(), c.cols())?;
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     let one = gemm_workspace_len(m, k, n);
-    check_workspace(one, ws.len())?;
+    check_workspace(
+        one,
+        ws.len(),
+        "gemm_workspace_len (gemm_on_workspace_len for parts)",
+    )?;
     let work = m.saturating_mul(k).saturating_mul(n);
     let parts = parts_for(exec, work, one, ws.len(), m.max(n));
     // SAFETY: the views guarantee every in-range element is accessible (C's distinct and

@@ -15,9 +15,11 @@ use crate::{MatMut, MatRef};
 /// The first `n` elements of the scratch region (the graph sizes it for every gate).
 fn prefix(scratch: &mut [f32], n: usize) -> Result<&mut [f32], Error> {
     let len = scratch.len();
-    scratch
-        .get_mut(..n)
-        .ok_or(Error::WorkspaceTooSmall { needed: n, len })
+    scratch.get_mut(..n).ok_or(Error::WorkspaceTooSmall {
+        needed: n,
+        len,
+        sized_by: "matmul_scratch_len",
+    })
 }
 
 /// `d_input[i] += dz[i]`: the add gate's backward, for each of its inputs.

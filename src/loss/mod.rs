@@ -67,6 +67,7 @@ pub use squared::{squared_error, squared_error_scalar};
 
 use crate::Error;
 use crate::activation::check_len;
+use crate::error::check_rows;
 use crate::simd::Isa;
 
 /// What a network's output is compared with.
@@ -230,14 +231,7 @@ impl Loss {
                 found: (n, 0),
             });
         }
-        let rows = n / d;
-        if !n.is_multiple_of(d) {
-            return Err(Error::ShapeMismatch {
-                what: "loss: out.len() must be a multiple of d (out is N x d)",
-                expected: (n.div_ceil(d), d),
-                found: (1, n),
-            });
-        }
+        let rows = check_rows("loss: out (N rows of d values)", n, d)?;
         match target {
             Target::Values(y) if y.len() != n => {
                 return Err(Error::ShapeMismatch {

@@ -9,10 +9,17 @@
 //! update are arguments of the step, not code inside it.
 
 use crate::activation::{backward_inplace_isa, check_len, flush_tiny_inplace_isa};
-use crate::error::check_workspace;
+use crate::error::{check_rows, check_workspace};
+
+/// What sizes a training step's workspace, for [`Error::WorkspaceTooSmall`].
+pub(super) const STEP_WORKSPACE: &str =
+    "Mlp::workspace_len (Mlp::workspace_len_parts for an executor's parts)";
+/// What sizes an inference workspace, for [`Error::WorkspaceTooSmall`].
+pub(super) const FORWARD_WORKSPACE: &str =
+    "Mlp::forward_workspace_len (Mlp::forward_workspace_len_parts for an executor's parts)";
 use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
 use crate::optim::Optimizer;
-use crate::optim::{all_finite, colsum_isa, sgd_isa};
+use crate::optim::{all_finite, check_lr, colsum_isa, sgd_isa};
 use crate::par::{Executor, Serial};
 use crate::simd::Isa;
 use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
@@ -483,15 +490,7 @@ impl<'a> Mlp<'a> {
 
     /// Batch size of `x`, checked against `d₀`.
     fn batch(&self, x: &[f32]) -> Result<usize, Error> {
-        let d0 = self.sizes[0];
-        if !x.len().is_multiple_of(d0) {
-            return Err(Error::ShapeMismatch {
-                what: "x must be N rows of sizes[0] values",
-                expected: (x.len() / d0, d0),
-                found: (1, x.len()),
-            });
-        }
-        Ok(x.len() / d0)
+        check_rows("x (N rows of sizes[0] values)", x.len(), self.sizes[0])
     }
 
     fn check_out(&self, what: &'static str, n: usize, len: usize) -> Result<(), Error> {
@@ -525,7 +524,7 @@ impl<'a> Mlp<'a> {
         let n = self.batch(x)?;
         self.check_out("out must be N x sizes[L]", n, out.len())?;
         let layout = ForwardLayout::new(self.sizes, n);
-        check_workspace(layout.len(), workspace.len())?;
+        check_workspace(layout.len(), workspace.len(), FORWARD_WORKSPACE)?;
         if n == 0 {
             return Ok(());
         }
@@ -585,6 +584,8 @@ impl<'a> Mlp<'a> {
     /// first parameter changes.
     /// * [`Error::ShapeMismatch`]: `params`, `x` or `y` of the wrong length.
     /// * [`Error::WorkspaceTooSmall`]: shorter than [`Mlp::workspace_len`]`(sizes, N)`.
+    /// * [`Error::InvalidArgument`]: `lr` is negative (gradient descent only; `lr = 0`
+    ///   computes the loss and leaves `params` as they are).
     /// * [`Error::NonFinite`]: `lr` or any value of `x` is NaN or ±∞, or the step itself
     ///   is not finite: the loss (so also any NaN or ±∞ in `y`), a hidden layer's
     ///   activations, or a delta `Δ_l` (e.g. from diverging training).
@@ -607,11 +608,12 @@ impl<'a> Mlp<'a> {
         lr: f32,
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        if !lr.is_finite() {
-            return Err(Error::NonFinite {
-                what: "learning rate",
-            });
-        }
+        check_lr(
+            lr,
+            "learning rate",
+            "train_step: the learning rate is negative (that would climb the loss; \
+             for gradient ascent negate the loss instead)",
+        )?;
         self.check_param_len(params.len())?;
         let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
         self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
@@ -858,7 +860,7 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         let n = self.batch(x)?;
         let layout = StepLayout::new(self.sizes, n);
-        check_workspace(layout.len(), workspace.len())?;
+        check_workspace(layout.len(), workspace.len(), STEP_WORKSPACE)?;
         if n == 0 {
             return Ok((0.0, 0));
         }
@@ -889,7 +891,9 @@ impl<'a> Mlp<'a> {
         let g = &mut deltas[layout.offset(lay - 1)..][..n * dl];
         let loss = loss_pass(isa, out, g)?;
         if !loss.is_finite() {
-            return Err(Error::NonFinite { what: "loss" });
+            return Err(Error::NonFinite {
+                what: "loss (look for NaN or ±∞ in y, or in the parameters: Mlp::check_params)",
+            });
         }
         // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
         // loss through a saturated sigmoid; their weight gradient would not be finite.

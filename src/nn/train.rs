@@ -3,6 +3,7 @@
 //! accuracy, confusion matrix).
 
 use super::Mlp;
+use super::mlp::{FORWARD_WORKSPACE, STEP_WORKSPACE};
 use crate::data::{Batch, Dataset, Labels, batches};
 use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
@@ -116,7 +117,11 @@ impl Mlp<'_> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let b = self.batch_size(batch)?;
-        check_workspace(Self::workspace_len(self.sizes, b), workspace.len())?;
+        check_workspace(
+            Self::workspace_len(self.sizes, b),
+            workspace.len(),
+            STEP_WORKSPACE,
+        )?;
         let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
         data.check(d0, d_out)?;
         check_order(order, data.len)?;
@@ -170,7 +175,11 @@ impl Mlp<'_> {
                 len: out.len(),
             });
         }
-        check_workspace(Self::forward_workspace_len(self.sizes, b), workspace.len())?;
+        check_workspace(
+            Self::forward_workspace_len(self.sizes, b),
+            workspace.len(),
+            FORWARD_WORKSPACE,
+        )?;
         if let Some(c) = confusion.as_deref() {
             if !matches!(data.y, Labels::Classes(_) | Labels::ClassesU8 { .. }) {
                 return Err(Error::InvalidArgument {

@@ -186,7 +186,11 @@ unsafe fn store_n<S: Simd>(s: S, p: *mut f32, v: S::V, r: usize) {
 
 /// Checks a learning rate: finite (else [`Error::NonFinite`] naming `nonfinite`) and ≥ 0
 /// (else [`Error::InvalidArgument`] naming `negative`).
-fn check_lr(lr: f32, nonfinite: &'static str, negative: &'static str) -> Result<(), Error> {
+pub(crate) fn check_lr(
+    lr: f32,
+    nonfinite: &'static str,
+    negative: &'static str,
+) -> Result<(), Error> {
     check_hyper(lr, nonfinite, negative, lr >= 0.0)
 }
 
