@@ -86,7 +86,23 @@ impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS
         let rows = self.z.len().checked_div(d).unwrap_or(0);
         let inv_n = 1.0 / rows as f32;
         let mut acc = Losses::new(s);
-        for r in 0..rows {
+        let mut r = 0;
+        while r < rows {
+            // Class labels and a row that fits one vector: a block of `LANES` rows at a
+            // time, rows in lanes (where the sums' order is the halving one, see
+            // [`label_block`]), when the block starts a vector of `Losses`.
+            if !PROBS
+                && halving_sums(S::ISA)
+                && d <= S::LANES
+                && acc.n == 0
+                && r + S::LANES <= rows
+                && let Some((se, a)) =
+                    label_block::<S, GRAD>(s, self.z, self.l, &mut *self.g, r, d, inv_n)
+            {
+                acc.push_block(s, se, a, d);
+                r += S::LANES;
+                continue;
+            }
             let at = r * d;
             let label = self.l.get(r).map_or(usize::MAX, |&l| l as usize);
             let (z, p, g) = (self.z, self.p, &mut *self.g);
@@ -112,6 +128,7 @@ impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS
                 wide_row::<S, GRAD, PROBS>(s, z, p, label, g, inv_n)
             };
             acc.push(s, se, a, sp, d);
+            r += 1;
         }
         acc.finish(s, d) / rows as f32
     }
@@ -155,6 +172,14 @@ impl<S: Simd> Losses<S> {
         }
     }
 
+    /// `LANES` rows' `s` and `a` at once, `Σp = 1` (class labels), when no row is
+    /// pending: the arithmetic of [`flush`](Self::flush) on those vectors.
+    #[inline(always)]
+    fn push_block(&mut self, s: S, se: S::V, a: S::V, d: usize) {
+        let ln = ln_ge1(s, se, d as f32 + 1.0);
+        self.total = s.add(self.total, s.sub(s.mul(ln, s.splat(1.0)), a));
+    }
+
     #[inline(always)]
     fn flush(&mut self, s: S, d: usize) {
         // s ≤ Σ e ≤ d (each e ≤ 1), so d + 1 bounds every sum with its rounding.
@@ -179,6 +204,130 @@ impl<S: Simd> Losses<S> {
             self.flush(s, d);
         }
         s.reduce_add(self.total)
+    }
+}
+
+/// Whether `reduce_add` of `isa` sums by halving (lane `i` plus lane `i + LANES/2`, and so
+/// on down to one lane) and so [`label_block`] can repeat its order across lanes. (NEON's
+/// `vaddvq` adds neighbours first; the portable and scalar ones keep the row path.)
+const fn halving_sums(isa: Isa) -> bool {
+    matches!(isa, Isa::Avx2 | Isa::Avx512)
+}
+
+/// Rows `r0..r0 + LANES` of `d ≤ LANES` logits with class labels, a row in each lane: the
+/// block is copied transposed to the stack (column `j` of the rows in one vector), the
+/// maximum and `s` are taken down the columns with the halving trees of
+/// [`reduce_max`] and `reduce_add` ([`halving_sums`]), so every lane gets the bits
+/// [`narrow_row`] gives its row, and the gradient (if `GRAD`) is copied back. Returns the
+/// rows' `s` and `a = z_l − m` as vectors for [`Losses::push_block`]; `None` (nothing
+/// written) if the slices do not hold the block.
+#[inline(always)]
+fn label_block<S: Simd, const GRAD: bool>(
+    s: S,
+    z: &[f32],
+    l: &[u32],
+    g: &mut [f32],
+    r0: usize,
+    d: usize,
+    inv_n: f32,
+) -> Option<(S::V, S::V)> {
+    const L: usize = MAX_LANES;
+    let lanes = S::LANES;
+    if d == 0 || d > lanes {
+        return None;
+    }
+    let span = r0 * d..(r0 + lanes) * d;
+    let zb = z.get(span.clone())?;
+    let lb = l.get(r0..r0 + lanes)?;
+    // Column j of the block at `zt[j·L..]`, lanes past the block's rows unused.
+    let mut zt = [0.0f32; L * L];
+    transpose_in(zb, d, &mut zt);
+    let col = |j: usize| load_from(s, &zt, j * L);
+    // The maximum: narrow_row's lanes past the row are −∞.
+    let mut t = [s.splat(f32::NEG_INFINITY); L];
+    for (j, tj) in t.iter_mut().enumerate().take(d) {
+        *tj = col(j);
+    }
+    let mut n = lanes;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            t[i] = max_v(s, t[i], t[i + n]);
+        }
+    }
+    let m = t[0];
+    // e^{z − m} (0 past the row), then s by the halving tree of `reduce_add`.
+    let zero = s.splat(0.0);
+    let mut e = [zero; L];
+    for (j, ej) in e.iter_mut().enumerate().take(d) {
+        *ej = exp_nonpos(s, s.sub(col(j), m));
+    }
+    let mut sum = e;
+    let mut n = lanes;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            sum[i] = s.add(sum[i], sum[i + n]);
+        }
+    }
+    let se = sum[0];
+    // a = z_l − m (labels are below d: checked by the caller of the loss); the logit
+    // of each row's label, then one vector subtraction.
+    let mut zl = [f32::NAN; L];
+    for (r, (row, &lab)) in zb.chunks_exact(d).zip(lb).enumerate() {
+        if let Some(v) = zl.get_mut(r) {
+            *v = row.get(lab as usize).copied().unwrap_or(f32::NAN);
+        }
+    }
+    let a = s.sub(load_from(s, &zl, 0), m);
+    if GRAD {
+        let gb = g.get_mut(span)?;
+        let c = s.div(s.splat(inv_n), se);
+        let inv = s.splat(inv_n);
+        let mut labf = [0.0f32; L];
+        for (f, &lab) in labf.iter_mut().zip(lb) {
+            *f = lab as f32; // below d ≤ 16: exact
+        }
+        let labf = load_from(s, &labf, 0);
+        let (one, half) = (s.splat(1.0), s.splat(0.5));
+        let mut gt = [0.0f32; L * L];
+        for (j, &ej) in e.iter().enumerate().take(d) {
+            // 1 where the label is j, else 0 (narrow_row's one-hot row, down a column).
+            let jf = s.splat(j as f32);
+            let hot = s.lt_select(
+                labf,
+                s.sub(jf, half),
+                zero,
+                s.lt_select(labf, s.add(jf, half), one, zero),
+            );
+            let gj = s.sub(s.mul(ej, c), s.mul(hot, inv));
+            store_to(s, &mut gt, j * L, gj);
+        }
+        transpose_out(&gt, d, gb);
+    }
+    Some((se, a))
+}
+
+/// `t[j·MAX_LANES + r] = rows[r·d + j]` for the rows of `rows` (at most `MAX_LANES`).
+/// Not inlined, so it is compiled without the caller's target features: with AVX-512 the
+/// compiler would turn the copy into scatters, several times slower than plain moves.
+#[inline(never)]
+fn transpose_in(rows: &[f32], d: usize, t: &mut [f32; MAX_LANES * MAX_LANES]) {
+    for (r, row) in rows.chunks_exact(d).take(MAX_LANES).enumerate() {
+        for (j, &v) in row.iter().enumerate().take(MAX_LANES) {
+            t[j * MAX_LANES + r] = v; // j, r < MAX_LANES
+        }
+    }
+}
+
+/// The inverse copy: `rows[r·d + j] = t[j·MAX_LANES + r]` (not inlined, as
+/// [`transpose_in`]).
+#[inline(never)]
+fn transpose_out(t: &[f32; MAX_LANES * MAX_LANES], d: usize, rows: &mut [f32]) {
+    for (r, row) in rows.chunks_exact_mut(d).take(MAX_LANES).enumerate() {
+        for (j, v) in row.iter_mut().enumerate().take(MAX_LANES) {
+            *v = t[j * MAX_LANES + r]; // j, r < MAX_LANES
+        }
     }
 }
 
@@ -435,4 +584,90 @@ pub(super) fn softmax_ce_scalar(z: &[f32], d: usize, target: Target<'_>, grad: &
         };
     }
     total / rows as f32
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! The block path ([`label_block`]) against the row path ([`narrow_row`]) it stands
+    //! in for: the same bits, loss and gradient.
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Runs the kernel (blocks where it takes them) and the row path alone on `z`, `l`.
+    struct Both<'a> {
+        z: &'a [f32],
+        d: usize,
+        l: &'a [u32],
+    }
+
+    impl WithSimd for Both<'_> {
+        type Output = (f32, Vec<f32>, f32, Vec<f32>);
+        fn with_simd<S: Simd>(self, s: S) -> Self::Output {
+            let (z, d, l) = (self.z, self.d, self.l);
+            let rows = z.len() / d;
+            if d > S::LANES {
+                return (0.0, vec![], 0.0, vec![]); // the row path is another one
+            }
+            let mut g = vec![f32::NAN; z.len()];
+            let got = SoftmaxCe::<true, false> {
+                z,
+                d,
+                p: &[],
+                l,
+                g: &mut g,
+            }
+            .with_simd(s);
+            let inv_n = 1.0 / rows as f32;
+            let mut gr = vec![f32::NAN; z.len()];
+            let mut acc = Losses::new(s);
+            for (r, &lab) in l.iter().enumerate().take(rows) {
+                let (se, a, sp) = narrow_row::<S, 1, true, false>(
+                    s,
+                    z,
+                    &[],
+                    &mut gr,
+                    r * d,
+                    d,
+                    lab as usize,
+                    inv_n,
+                );
+                acc.push(s, se, a, sp, d);
+            }
+            let want = acc.finish(s, d) / rows as f32;
+            (got, g, want, gr)
+        }
+    }
+
+    #[test]
+    fn label_blocks_match_the_row_path_bit_for_bit() {
+        let mut seed = 5u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        };
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            for d in [1, 2, 3, 7, 8, 10, 15, 16] {
+                for rows in [1, 8, 15, 16, 17, 32, 33, 40, 64] {
+                    for scale in [1.0f32, 30.0, 200.0] {
+                        let z: Vec<f32> = (0..rows * d)
+                            .map(|_| (next() * 2.0 - 1.0) * scale)
+                            .collect();
+                        let l: Vec<u32> = (0..rows)
+                            .map(|_| (next() * d as f32) as u32 % d as u32)
+                            .collect();
+                        let (got, g, want, gr) = dispatch(isa, Both { z: &z, d, l: &l });
+                        assert_eq!(got.to_bits(), want.to_bits(), "{isa:?} d={d} rows={rows}");
+                        for (i, (a, b)) in g.iter().zip(&gr).enumerate() {
+                            assert_eq!(
+                                a.to_bits(),
+                                b.to_bits(),
+                                "{isa:?} d={d} rows={rows} at {i}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
