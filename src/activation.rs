@@ -80,6 +80,12 @@ pub(crate) trait ActivationOp: Copy {
     /// `f(z)`, one vector.
     fn forward_v<S: Simd>(s: S, z: S::V) -> S::V;
 
+    /// `f(z)` of four vectors, the step of [`map1`]; by default one at a time.
+    #[inline(always)]
+    fn forward_v4<S: Simd>(s: S, z: [S::V; 4]) -> [S::V; 4] {
+        z.map(|v| Self::forward_v(s, v))
+    }
+
     /// `dh · f'(z)`, one vector, with `f'` computed from the forward output `h = f(z)`.
     fn deriv_mul_v<S: Simd>(s: S, dh: S::V, h: S::V) -> S::V;
 
@@ -239,6 +245,10 @@ impl ActivationOp for SigmoidOp {
     #[inline(always)]
     fn forward_v<S: Simd>(s: S, z: S::V) -> S::V {
         sigmoid_v(s, z)
+    }
+    #[inline(always)]
+    fn forward_v4<S: Simd>(s: S, z: [S::V; 4]) -> [S::V; 4] {
+        s.sigmoid4(z)
     }
     /// `dh · h · (1 − h)`.
     #[inline(always)]
@@ -631,6 +641,11 @@ pub fn tanh(x: &[f32], out: &mut [f32]) -> Result<(), Error> {
 /// intrinsics would stay out-of-line calls. Implementations are `#[inline(always)]`.
 pub(crate) trait Lanewise1: Copy {
     fn apply<S: Simd>(self, s: S, v: S::V) -> S::V;
+    /// `apply` of four vectors; by default one at a time.
+    #[inline(always)]
+    fn apply4<S: Simd>(self, s: S, v: [S::V; 4]) -> [S::V; 4] {
+        v.map(|v| self.apply(s, v))
+    }
 }
 
 /// A lanewise function of two vectors; see [`Lanewise1`].
@@ -666,6 +681,10 @@ impl<A: ActivationOp> Lanewise1 for ForwardOf<A> {
     #[inline(always)]
     fn apply<S: Simd>(self, s: S, v: S::V) -> S::V {
         A::forward_v(s, v)
+    }
+    #[inline(always)]
+    fn apply4<S: Simd>(self, s: S, v: [S::V; 4]) -> [S::V; 4] {
+        A::forward_v4(s, v)
     }
 }
 
@@ -715,12 +734,7 @@ pub(crate) unsafe fn map1<S: Simd, F: Lanewise1>(
             let v1 = s.load(x.add(i + S::LANES));
             let v2 = s.load(x.add(i + 2 * S::LANES));
             let v3 = s.load(x.add(i + 3 * S::LANES));
-            let (v0, v1, v2, v3) = (
-                f.apply(s, v0),
-                f.apply(s, v1),
-                f.apply(s, v2),
-                f.apply(s, v3),
-            );
+            let [v0, v1, v2, v3] = f.apply4(s, [v0, v1, v2, v3]);
             s.store(out.add(i), v0);
             s.store(out.add(i + S::LANES), v1);
             s.store(out.add(i + 2 * S::LANES), v2);

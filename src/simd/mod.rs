@@ -133,6 +133,12 @@ pub(crate) unsafe trait Simd: Copy {
     fn sigmoid(self, x: Self::V) -> Self::V {
         crate::activation::sigmoid_generic(self, x)
     }
+    /// [`Simd::sigmoid`] of four vectors (the slice kernel's step). The default takes
+    /// them one at a time; AVX-512 interleaves the four computations.
+    #[inline(always)]
+    fn sigmoid4(self, x: [Self::V; 4]) -> [Self::V; 4] {
+        x.map(|v| self.sigmoid(v))
+    }
 
     /// Copies `R` rows of `LANES` values (row `r` at `src + r·rs`) transposed, as the
     /// packed A of the GEMM wants them: `dst[p·R + r] = src[r·rs + p]` for `p < LANES`,
