@@ -65,7 +65,8 @@ impl Avx512 {
         use crate::activation::{EXP_FLUSH, LN2_HI, LN2_LO, LOG2E, SIGMOID_MAGIC8, SIGMOID_Q};
         use core::array::from_fn;
         // σ(x) = 1/(1 + e^{−x}) with e^{−x} = 2^⌊k⌋·S_j·Q(r) (see SIGMOID_T8 for k, j, r,
-        // S_j and Q): 17 vector instructions, where the generic kernel needs 20.
+        // S_j and Q): 15 vector instructions (about 17 port slots, `vrcp14ps` taking two),
+        // where the generic kernel needs 18.
         // * Lanes with x < EXP_FLUSH (exact result subnormal) are written +0 by the
         //   zero-masked last step; their scale is zero-masked too, so d is 1 (NaN for
         //   x = −∞) and no huge d reaches the reciprocal, whose result would be subnormal.
