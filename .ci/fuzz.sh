@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${1:-${FUZZ_SECONDS:-25}}"
-TARGETS=(gemm mlp graph mat train)
+TARGETS=(gemm mlp graph mat train safetensors)
 
 if ! rustup toolchain list | grep '^nightly' >/dev/null; then
     rustup toolchain install nightly --profile minimal
@@ -28,7 +28,7 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for t in "${TARGETS[@]}"; do
     secs="$SECONDS_PER_TARGET"
-    if [ "$t" = mat ]; then secs=$(( (secs + 2) / 3 )); fi
+    if [ "$t" = mat ] || [ "$t" = safetensors ]; then secs=$(( (secs + 2) / 3 )); fi
     if [ "$t" = train ]; then secs=$(( (secs * 4 + 2) / 5 )); fi
     echo "=== fuzz $t for ${secs}s ==="
     mkdir -p "$scratch/$t"

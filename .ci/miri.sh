@@ -22,7 +22,7 @@ echo "miri build: $((SECONDS - start)) s"
 
 logs=$(mktemp -d)
 group_a=(--lib --test kernels --test save --test alloc --test regressions --test trainer --test data --test metrics --test data_alloc --test digits_data --test par)
-group_b=(--test gemm --test graph --test nn --test isa_kernels --test hardening --test determinism --test init --test loss --test optim)
+group_b=(--test gemm --test graph --test nn --test isa_kernels --test hardening --test determinism --test init --test loss --test optim --test safetensors)
 cargo +nightly miri test "${soft[@]}" "${group_a[@]}" >"$logs/a" 2>&1 &
 pid_a=$!
 cargo +nightly miri test "${soft[@]}" "${group_b[@]}" >"$logs/b" 2>&1 &

@@ -104,6 +104,16 @@ pub enum Error {
         /// What differs, in words, e.g. `"its layer sizes differ"`.
         what: &'static str,
     },
+    /// A tensor of a safetensors file does not fit the network loading it (see
+    /// [`nn::safetensors`](crate::nn::safetensors)).
+    Tensor {
+        /// The layer (from 0) of the tensor: `layers.{layer}.{tensor}`.
+        layer: usize,
+        /// `"weight"` or `"bias"`.
+        tensor: &'static str,
+        /// What is wrong with it, e.g. `"missing from the file"`.
+        what: &'static str,
+    },
     /// A row index names a row the source does not have.
     RowOutOfRange {
         /// Position of the row index in the index slice.
@@ -192,6 +202,14 @@ impl fmt::Display for Error {
                 f,
                 "saved weights are from a different network ({what}); nothing was loaded: \
                  load them into an Mlp with the sizes, activations and bias they were saved with"
+            ),
+            Error::Tensor {
+                layer,
+                tensor,
+                what,
+            } => write!(
+                f,
+                "safetensors tensor `layers.{layer}.{tensor}`: {what}; nothing was loaded"
             ),
             Error::RowOutOfRange { index, row, rows } => write!(
                 f,

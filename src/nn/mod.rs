@@ -5,10 +5,12 @@
 
 mod mlp;
 mod neuron;
+pub mod safetensors;
 pub mod save;
 mod train;
 
 pub use mlp::Mlp;
 pub use neuron::Neuron;
+pub use safetensors::SAFETENSORS_MAX_LAYERS;
 pub use save::SavedInfo;
 pub use train::Evaluation;
