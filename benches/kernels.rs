@@ -2,8 +2,10 @@
 //! groups and the same run. Every contender's output is checked against the others
 //! before it is timed.
 //!
-//! `cargo bench --bench kernels` (add `-- gemm` to run one group; `--features rayon` adds
-//! the threaded variants, on every core, beside the single-thread ones). The `gemm`
+//! `cargo bench --manifest-path benches/Cargo.toml` (add `-- gemm` to run one group;
+//! `--features rayon` adds the threaded variants, on every core, beside the
+//! single-thread ones). This is a package of its own, so that criterion's dependencies
+//! are not built for microprop's examples and tests. The `gemm`
 //! group first prints this core's FMA peak, measured in the same run, the yardstick of
 //! its GFLOP/s ("elem/s"). `MICROPROP_ISA=avx2` (or `portable`, `scalar`) forces an
 //! instruction set.
