@@ -1,7 +1,8 @@
 //! Puts the board's memory map on the linker's search path as `memory.x` (cortex-m-rt's
-//! `link.x` includes it), chosen by the target:
+//! `link.x` includes it), chosen by the target (none of the files is named `memory.x`
+//! itself: the linker would find that one in the package directory first):
 //!
-//! * `memory.x`: QEMU's MPS2 boards AN385 (Cortex-M3), AN386 (Cortex-M4F) and AN500
+//! * `memory-mps2.x`: QEMU's MPS2 boards AN385 (Cortex-M3), AN386 (Cortex-M4F) and AN500
 //!   (Cortex-M7), which share one map: 4 MiB of code SRAM at 0, 4 MiB of SRAM at
 //!   0x2000_0000 (thumbv7m, thumbv7em);
 //! * `memory-an547.x`: QEMU's MPS3 AN547 (Cortex-M55, thumbv8m.main): the SSE-300's
@@ -19,11 +20,11 @@ fn main() {
     } else if target.starts_with("thumbv6m") {
         "memory-microbit.x"
     } else {
-        "memory.x"
+        "memory-mps2.x"
     };
     fs::copy(memory, out.join("memory.x")).expect("copy the memory map");
     println!("cargo:rustc-link-search={}", out.display());
-    for file in ["memory.x", "memory-an547.x", "memory-microbit.x", "build.rs"] {
+    for file in ["memory-mps2.x", "memory-an547.x", "memory-microbit.x", "build.rs"] {
         println!("cargo:rerun-if-changed={file}");
     }
 }
