@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Firmware CI: builds examples/cortex-m4 (microprop in a Cortex-M4F firmware with no
+# Firmware CI: builds examples/cortex-m4 (microprop in a Cortex-M firmware with no
 # allocator, its own Cargo package and workspace) at opt-level "s" (the `release`
 # profile) and at opt-level 3 (`release-o3`), runs each on QEMU's mps2-an386 board
-# with `-icount shift=0` (one instruction per nanosecond of virtual time; it trains XOR and
-# a sine regressor to their loss targets and the digits classifier for 100 epochs, and
-# exits through semihosting with success only if XOR and sine reach their targets and the
-# digits reach 90% test accuracy), and prints its footprint:
+# (Cortex-M4F) with `-icount shift=0` (one instruction per nanosecond of virtual time; it
+# trains XOR and a sine regressor to their loss targets and the digits classifier for 100
+# epochs, and exits through semihosting with success only if XOR and sine reach their
+# targets and the digits reach 90% test accuracy); then more cores in short runs (feature
+# `short`: the race, XOR to its target and 2 digits epochs): the Cortex-M7F (mps2-an500,
+# target-cpu=cortex-m7) at opt-level 3, the Cortex-M3 without FPU (mps2-an385,
+# thumbv7m-none-eabi, soft float) at "s", and the Cortex-M55 with Helium (mps3-an547,
+# thumbv8m.main-none-eabihf, target-cpu=cortex-m55) at both. For each build it prints the
+# footprint:
 #   flash (.text + .rodata) and RAM (.data + .bss) of the firmware;
 #   microprop's share of the flash, two ways: the sizes of the symbols named microprop::…
 #   (nm), and the difference from a `baseline` build with every microprop call
@@ -20,7 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-TARGET=thumbv7em-none-eabihf
+# thumbv7em: Cortex-M4F and M7F; thumbv7m: Cortex-M3 (soft float); thumbv8m.main: Cortex-M55.
+TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf)
 FW=examples/cortex-m4
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
 
@@ -31,7 +37,7 @@ if ! command -v qemu-system-arm >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
 fi
-rustup target add "$TARGET"
+rustup target add "${TARGETS[@]}"
 # llvm-size and llvm-nm from rustup's llvm-tools; GNU binutils for ARM as a fallback.
 rustup component add llvm-tools >/dev/null 2>&1 || true
 LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
@@ -73,39 +79,64 @@ symbol_size() {
              END { print found ? size : 0 }'
 }
 
-# One build: `firmware PROFILE BASELINE_PROFILE OPT_LEVEL`. Builds, runs under QEMU
-# (failing the script if the firmware fails or times out), builds the baseline, prints
-# the footprint, and appends the build's row to $ROWS.
+# One build: `firmware CORE PROFILE OPT_LEVEL`, with the core's settings in the globals
+# below (set by `core_*`). Builds the baseline and the firmware, runs the firmware under
+# QEMU (failing the script if it fails or times out), prints the footprint, and appends
+# the build's row to $ROWS.
 ROWS=$(mktemp)
+# The core being built: its Rust target, Cargo's target directory, extra `cargo` arguments,
+# the QEMU board and CPU, and "full" or "short" (the `short` feature).
+TARGET= TDIR= CARGO_EXTRA=() MACHINE= CPU= RUN=
+core_m4() { TARGET=thumbv7em-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an386 CPU=cortex-m4 RUN=full; }
+# The M7 is the M4's target built for its core, in a directory of its own (other rustflags).
+core_m7() {
+    TARGET=thumbv7em-none-eabihf TDIR=$PWD/target/m7 MACHINE=mps2-an500 CPU=cortex-m7 RUN=short
+    CARGO_EXTRA=(--config 'target.thumbv7em-none-eabihf.rustflags=["-C","target-cpu=cortex-m7"]')
+}
+core_m3() { TARGET=thumbv7m-none-eabi TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an385 CPU=cortex-m3 RUN=short; }
+# target-cpu=cortex-m55 comes from .cargo/config.toml.
+core_m55() { TARGET=thumbv8m.main-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps3-an547 CPU=cortex-m55 RUN=short; }
+
 firmware() {
-    local profile=$1 baseline=$2 opt=$3
-    local elf="$CARGO_TARGET_DIR/$TARGET/$profile/microprop-cortex-m4"
-    local base_elf="$CARGO_TARGET_DIR/$TARGET/$baseline/microprop-cortex-m4"
-    local log="$CARGO_TARGET_DIR/firmware-run-$profile.log"
+    local core=$1 profile=$2 opt=$3
+    local features=() base_features=(--features baseline)
+    if [ "$RUN" = short ]; then
+        features=(--features short) base_features=(--features baseline,short)
+    fi
+    local elf="$TDIR/$TARGET/$profile/microprop-cortex-m4"
+    local base_elf="$elf.baseline"
+    local log="$CARGO_TARGET_DIR/firmware-run-$CPU-$profile.log"
 
-    step "firmware build ($profile: opt-level $opt)"
-    cargo build --profile "$profile" --locked
+    # The baseline first, in the same profile (only the firmware crate differs, so microprop
+    # and the other dependencies are compiled once a profile), set aside; then the firmware.
+    step "firmware baseline build ($core, $TARGET, $profile: opt-level $opt)"
+    CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
+        --profile "$profile" "${base_features[@]}" --locked
+    cp "$elf" "$base_elf"
 
-    step "firmware run ($profile): qemu-system-arm -machine mps2-an386 (timeout ${QEMU_TIMEOUT}s)"
+    step "firmware build ($core, $TARGET, $profile: opt-level $opt, $RUN run)"
+    CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
+        --profile "$profile" "${features[@]}" --locked
+
+    step "firmware run ($core, $profile): qemu-system-arm -machine $MACHINE (timeout ${QEMU_TIMEOUT}s)"
     local start status=0 wall
     start=$(date +%s)
-    # The same command line as the runner in .cargo/config.toml.
-    timeout "$QEMU_TIMEOUT" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -icount shift=0 \
+    # The same command line as the runners in .cargo/config.toml.
+    timeout "$QEMU_TIMEOUT" qemu-system-arm -machine "$MACHINE" -cpu "$CPU" -icount shift=0 \
         -semihosting-config enable=on,target=native -nographic -kernel "$elf" </dev/null |
         tee "$log" || status=$?
     wall=$(($(date +%s) - start))
     echo "qemu exit status $status after $wall s of wall time"
     if [ "$status" -ne 0 ]; then
         if [ "$status" -eq 124 ]; then
-            echo "firmware ($profile) timed out after ${QEMU_TIMEOUT}s" >&2
+            echo "firmware ($core, $profile) timed out after ${QEMU_TIMEOUT}s" >&2
         else
-            echo "firmware ($profile) failed (exit status $status)" >&2
+            echo "firmware ($core, $profile) failed (exit status $status)" >&2
         fi
         exit 1
     fi
 
-    step "firmware footprint ($profile: opt-level $opt)"
-    cargo build --profile "$baseline" --features baseline --locked
+    step "firmware footprint ($core, $profile: opt-level $opt)"
     local text rodata data bss vt sym_total base_flash diff
     text=$(section_size "$elf" .text)
     rodata=$(section_size "$elf" .rodata)
@@ -120,6 +151,7 @@ firmware() {
     microprop_symbols "$elf" | sort -rn | head -n 12 | sed 's/^/    /'
     echo
     echo "rustc:          $(rustc --version)"
+    echo "core:           $core ($TARGET${CARGO_EXTRA[*]:+, ${CARGO_EXTRA[*]}}; QEMU $MACHINE)"
     echo "profile:        $profile (opt-level \"$opt\", lto, codegen-units 1, panic abort)"
     echo "flash:          $((text + rodata)) bytes (.text $text + .rodata $rodata; plus .vector_table $vt)"
     echo "RAM:            $((data + bss)) bytes (.data $data + .bss $bss; the stack comes on top)"
@@ -131,7 +163,7 @@ firmware() {
     echo "digits buffers in RAM (.bss):                      $(symbol_size "$elf" DIGITS_BUF) bytes (parameters, gradients, Adam state, workspace, batch, orders)"
     echo "firmware run under QEMU: $wall s of wall time"
     echo "firmware's race, digits and timing lines:"
-    grep -E '^(SysTick|race:|stack: digits|digits: (test|[0-9]))' "$log" | sed 's/^/    /'
+    grep -E '^(core:|SysTick|race:|stack: digits|digits: (test|[0-9]))' "$log" | sed 's/^/    /'
 
     # The row: instructions per step of the race (plain, microprop, ratio) for XOR and
     # 16-32-16-1, the digits epoch, microprop's flash by difference, the peak stacks.
@@ -144,18 +176,32 @@ firmware() {
     wide=$(race_cols 16-32-16-1)
     epoch=$(sed -nE 's/^digits: ([0-9]+) instructions per epoch.*/\1/p' "$log")
     stacks=$(sed -nE 's/^stack: (XOR|sine|digits) [a-z_]+ used ([0-9]+) bytes.*/\2/p' "$log" | paste -sd / -)
-    echo "| \"$opt\" | $xor | $wide | $epoch | $diff | $stacks |" >>"$ROWS"
+    echo "| $core | \"$opt\" | $RUN | $xor | $wide | $epoch | $diff | $stacks |" >>"$ROWS"
 }
 
-firmware release baseline s
-firmware release-o3 baseline-o3 3
+# The Cortex-M4F at both opt-levels, full runs (XOR, sine, 100 digits epochs to 90%); the
+# other cores run short (the race, XOR, 2 digits epochs for the time per epoch): the M7 at
+# opt-level 3, the soft-float M3 at "s", the M55 (Helium) at both (LLVM vectorises for MVE
+# at 3 only).
+core_m4
+firmware "Cortex-M4F" release s
+firmware "Cortex-M4F" release-o3 3
+core_m7
+firmware "Cortex-M7F" release-o3 3
+core_m3
+firmware "Cortex-M3 (soft float)" release s
+core_m55
+firmware "Cortex-M55 (MVE)" release s
+firmware "Cortex-M55 (MVE)" release-o3 3
 
-step "firmware table (Cortex-M4F, mps2-an386, instructions counted under -icount shift=0)"
-echo "| opt-level | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | peak stack XOR/sine/digits |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+step "firmware table (QEMU: Cortex-M4F mps2-an386, M7F mps2-an500, M3 mps2-an385, M55 mps3-an547; instructions counted under -icount shift=0)"
+echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | peak stack XOR/sine/digits |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$ROWS"
 echo "(instructions per training step, not cycles: QEMU counts one per instruction; on a"
-echo " real M4, vmla.f32 takes 3 cycles against 1 for vadd.f32, and loads 2)"
+echo " real M4, vmla.f32 takes 3 cycles against 1 for vadd.f32, and loads 2; the M7 issues two"
+echo " a cycle; an M55 MVE instruction works on 4 lanes in 2 beats. Short runs: the race, XOR"
+echo " and 2 digits epochs (feature \`short\`); the M4F's full runs reach every target.)"
 rm -f "$ROWS"
 echo
 echo "firmware passed"
