@@ -52,6 +52,7 @@ fn main() {
         .copied()
         .filter(|i| i.is_supported() && only_isa.is_none_or(|o| o == *i))
         .collect();
+    println!("median GFLOP/s (2·m·k·n floating-point operations per second / 10⁹), one thread");
     print!("{:>16}", "m,k,n");
     for isa in &isas {
         print!("{:>10}", isa.name());

@@ -1,9 +1,39 @@
 //! # microprop
 //!
 //! Train small neural networks with SIMD kernels that never allocate: the ideas of a
-//! lecture on backpropagation (gates with `forward`/`backward`, a 2-layer network trained
-//! by gradient descent, a sigmoid neuron, a 3-layer forward pass) as fast, tested,
-//! `no_std` kernels over flat `&[f32]` buffers and a caller-provided workspace.
+//! lecture on backpropagation (Stanford CS231n, Lecture 4, "Backpropagation and Neural
+//! Networks": gates with `forward`/`backward`, a 2-layer network trained by gradient
+//! descent, a sigmoid neuron, a 3-layer forward pass) as fast, tested, `no_std` kernels
+//! over flat `&[f32]` buffers and a caller-provided workspace.
+//!
+//! # Quick start
+//! XOR with a 2-3-1 sigmoid network: every buffer is the caller's, sized by `const fn`s,
+//! and a training step allocates nothing.
+//!
+//! ```
+//! use microprop::{Activation::Sigmoid, nn::Mlp};
+//!
+//! const SIZES: [usize; 3] = [2, 3, 1];
+//! let net = Mlp::new(&SIZES, &[Sigmoid, Sigmoid], true)?;
+//! let mut params = [0.0f32; Mlp::param_len(&SIZES, true)];
+//! let mut work = [0.0f32; Mlp::workspace_len(&SIZES, 4)];
+//! // Small fixed weights; `Mlp::init` draws Xavier or He weights from any rand_core Rng.
+//! for (i, p) in params.iter_mut().enumerate() {
+//!     *p = [0.9, -0.7, 0.4, -0.8, 0.6, 0.5][i % 6];
+//! }
+//! let x = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]; // 4 rows of 2 inputs
+//! let y = [0.0, 1.0, 1.0, 0.0];
+//! let mut loss = f32::INFINITY;
+//! for _ in 0..5000 {
+//!     loss = net.train_step(&mut params, &x, &y, 0.5, &mut work)?; // Σ(a − y)², then SGD
+//! }
+//! assert!(loss < 0.05, "loss {loss}");
+//! let mut out = [0.0f32; 4];
+//! let mut fwork = [0.0f32; Mlp::forward_workspace_len(&SIZES, 4)];
+//! net.forward(&params, &x, &mut out, &mut fwork)?;
+//! assert!(out[1] > 0.5 && out[2] > 0.5 && out[0] < 0.5 && out[3] < 0.5);
+//! # Ok::<(), microprop::Error>(())
+//! ```
 //!
 //! * [`gemm`]: `C ← α·A·B + β·C` over strided [`MatRef`]/[`MatMut`] views, blocked and
 //!   packed into the caller's workspace ([`gemm_workspace_len`]).
