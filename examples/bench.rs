@@ -122,7 +122,10 @@ fn view(d: &[f32], rows: usize, cols: usize, t: bool) -> MatRef<'_> {
 /// Fractions (summing to 1) as whole percentages that sum to exactly 100: each rounded
 /// down, then the largest remainders rounded up.
 fn shares_to_100(fractions: &[f64]) -> Vec<u32> {
-    let mut pct: Vec<u32> = fractions.iter().map(|f| (f * 100.0).floor() as u32).collect();
+    let mut pct: Vec<u32> = fractions
+        .iter()
+        .map(|f| (f * 100.0).floor() as u32)
+        .collect();
     let mut order: Vec<usize> = (0..fractions.len()).collect();
     order.sort_by(|&a, &b| {
         let r = |i: usize| fractions[i] * 100.0 - f64::from(pct[i]);
@@ -728,7 +731,10 @@ fn main() {
     let sum: f64 = parts.iter().map(|(_, t)| t).sum();
     let rest = (t_step - sum).max(0.0);
     let mut rows: Vec<(&str, f64)> = parts.to_vec();
-    rows.push(("everything else (the step timed whole, minus the products)", rest));
+    rows.push((
+        "everything else (the step timed whole, minus the products)",
+        rest,
+    ));
     let total = sum + rest;
     let shares = shares_to_100(&rows.iter().map(|r| r.1 / total).collect::<Vec<_>>());
     println!("| where a microprop step goes | ms | share |");
