@@ -10,7 +10,6 @@
 //! `store_tile`'s finish), so the results are the generic kernels' bit for bit.
 
 use super::epilogue::Epilogue;
-use super::kernel::store_tile;
 use crate::activation::{ActivationOp, ActivationVisitor};
 use crate::simd::{Simd, flush_tiny};
 
@@ -44,23 +43,16 @@ fn zero_tile<S: Simd>(s: S) -> [[S::V; 4]; 4] {
     [[z, z, z, z], [z, z, z, z], [z, z, z, z], [z, z, z, z]]
 }
 
-/// A copy of `acc` made element by element with constant indices: the tile handed to the
-/// epilogue, so that the epilogue's loops (runtime indices at opt-level `"s"`) keep only
-/// this copy in memory and not the accumulators of the K loop.
+/// A copy of `acc` made element by element with constant indices, for a call that takes
+/// the tile by reference: `acc` itself must not escape, or LLVM keeps it in memory during
+/// the K loop.
 #[inline(always)]
-fn detach<S: Simd, const MR: usize, const NV: usize>(
-    s: S,
-    acc: &[[S::V; 4]; 4],
-) -> [[S::V; NV]; MR] {
-    let mut out = [[s.splat(0.0); NV]; MR];
+fn detach<S: Simd>(s: S, acc: &[[S::V; 4]; 4]) -> [[S::V; 4]; 4] {
+    let mut out = zero_tile(s);
     seq4!(I, {
-        if I < MR {
-            seq4!(V, {
-                if V < NV {
-                    out[I][V] = acc[I][V];
-                }
-            });
-        }
+        seq4!(V, {
+            out[I][V] = acc[I][V];
+        });
     });
     out
 }
@@ -119,8 +111,7 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
         if rows == MR && cols == NV && cs == 1 {
             return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        let tile = detach(s, &acc);
-        store_tile::<S, MR, NV>(s, &tile, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
     }
 }
 
@@ -178,8 +169,7 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
         if cs == 1 {
             return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        let tile = detach(s, &acc);
-        store_tile::<S, MR, NV>(s, &tile, alpha, beta, c, rs, cs, MR, NV, epi, row0, col0);
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, MR, NV, epi, row0, col0);
     }
 }
 
@@ -189,7 +179,7 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
 /// `store_tile`'s `finish`, in its order, so the results are bit-identical to it.
 ///
 /// # Safety
-/// As for [`store_tile`] with `rows == MR`, `cols == NV`, `cs == 1`; `MR, NV ≤ 4`.
+/// As for [`store_tile`](super::kernel::store_tile) with `rows == MR`, `cols == NV`, `cs == 1`; `MR, NV ≤ 4`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
@@ -255,42 +245,105 @@ pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
                 });
             }
         });
-        match epi {
-            Epilogue::None => {}
-            Epilogue::BiasAct { act, .. } => act.dispatch(ActTile::<S> {
-                s,
-                c,
-                rs,
-                rows: MR,
-                cols: NV,
-            }),
-            Epilogue::MulDeriv { act, .. } => {
-                let h = epi.h_ptr_opt(row0, col0).unwrap_or(core::ptr::null());
-                let h_rs = match epi {
-                    Epilogue::MulDeriv { h_rs, .. } => h_rs,
-                    _ => 0,
-                };
-                act.dispatch(DerivTile::<S> {
-                    s,
-                    c,
-                    rs,
-                    h,
-                    h_rs,
-                    rows: MR,
-                    cols: NV,
-                })
-            }
-        }
+        after_store_1(s, epi, c, rs, 1, MR, NV, row0, col0);
     }
 }
 
-/// `C ← act(C)` over a tile of `rows × cols` (contiguous rows `rs` apart), one value at a
-/// time. (`rows` and `cols` are the tile's constants, passed as values so that the loop,
-/// whose body is a whole activation, stays rolled.)
+/// The epilogue's second half over a stored tile of `rows × cols` values of
+/// `α·AB + β·C (+ bias)` at `c` (element `(i, j)` at `c + i·rs + j·cs`): the activation,
+/// or `· act'(h)` and the flush, in place, with one dispatch on the activation. Not
+/// inlined: one copy of each activation's loop for every tile shape.
+///
+/// # Safety
+/// The tile's elements of C readable and writable; for [`Epilogue::MulDeriv`], `h`'s rows
+/// `row0..row0 + rows`, columns `col0..col0 + cols` readable (contiguous rows).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn after_store_1<S: Simd>(
+    s: S,
+    epi: Epilogue,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    row0: usize,
+    col0: usize,
+) {
+    match epi {
+        Epilogue::None => {}
+        Epilogue::BiasAct { act, .. } => act.dispatch(ActTile::<S> {
+            s,
+            c,
+            rs,
+            cs,
+            rows,
+            cols,
+        }),
+        Epilogue::MulDeriv { act, h_rs, .. } => act.dispatch(DerivTile::<S> {
+            s,
+            c,
+            rs,
+            cs,
+            h: epi.h_ptr_opt(row0, col0).unwrap_or(core::ptr::null()),
+            h_rs,
+            rows,
+            cols,
+        }),
+    }
+}
+
+/// The epilogue of any part of a tile, `rows × cols` of the 4 × 4 accumulators `acc`
+/// into C at any strides: [`store_full_1`]'s operations with runtime bounds (edge tiles
+/// and strided C; the full tiles of a row-major C take `store_full_1`). Not inlined: one
+/// copy for every tile shape.
+///
+/// # Safety
+/// As for [`store_tile`](super::kernel::store_tile), with `rows, cols ≤ 4`.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn store_part_1<S: Simd>(
+    s: S,
+    acc: &[[S::V; 4]; 4],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let bias = epi.bias_ptr_opt(col0);
+    // SAFETY: the `rows × cols` elements of C, the bias's `col0..+cols` and `h`'s part of
+    // the tile are inside their operands (caller).
+    unsafe {
+        for (i, row) in acc.iter().enumerate().take(rows) {
+            for (j, &x) in row.iter().enumerate().take(cols) {
+                let p = c.add(i * rs + j * cs);
+                let mut val = s.mul(s.splat(alpha), x);
+                if beta != 0.0 {
+                    val = s.mul_add(s.splat(beta), s.load(p), val);
+                }
+                if let Some(b) = bias {
+                    val = s.add(val, s.load(b.add(j)));
+                }
+                s.store(p, val);
+            }
+        }
+        after_store_1(s, epi, c, rs, cs, rows, cols, row0, col0);
+    }
+}
+
+/// `C ← act(C)` over a tile of `rows × cols` (element `(i, j)` at `c + i·rs + j·cs`),
+/// one value at a time.
 struct ActTile<S: Simd> {
     s: S,
     c: *mut f32,
     rs: usize,
+    cs: usize,
     rows: usize,
     cols: usize,
 }
@@ -305,7 +358,7 @@ impl<S: Simd> ActivationVisitor for ActTile<S> {
             for j in 0..self.cols {
                 // SAFETY: inside the tile of C that `store_full_1`'s caller vouches for.
                 unsafe {
-                    let p = row.add(j);
+                    let p = row.add(j * self.cs);
                     s.store(p, A::forward_v(s, s.load(p)));
                 }
             }
@@ -319,6 +372,7 @@ struct DerivTile<S: Simd> {
     s: S,
     c: *mut f32,
     rs: usize,
+    cs: usize,
     h: *const f32,
     h_rs: usize,
     rows: usize,
@@ -336,7 +390,7 @@ impl<S: Simd> ActivationVisitor for DerivTile<S> {
                 // SAFETY: inside the tile of C and of `h` that `store_full_1`'s caller
                 // vouches for.
                 unsafe {
-                    let p = row.add(j);
+                    let p = row.add(j * self.cs);
                     let h = s.load(hrow.add(j));
                     s.store(p, flush_tiny(s, A::deriv_mul_v(s, s.load(p), h)));
                 }
