@@ -392,10 +392,12 @@ pub(crate) fn exp_neg<S: Simd>(s: S, x: S::V) -> S::V {
     let rn = s.mul_add(n, s.splat(LN2_HI), x);
     let rn = s.mul_add(n, s.splat(LN2_LO), rn);
     // e^r = e^{−r'} by Horner in r' (odd coefficients negated): 1 − r' + r'²·P(−r').
-    let mut p = s.splat(EXP_P[0]);
-    for (i, &c) in EXP_P[1..].iter().enumerate() {
-        p = s.mul_add(p, rn, s.splat(if i % 2 == 0 { -c } else { c }));
-    }
+    // (Written out: at opt-level "s" LLVM keeps a loop over the coefficients rolled.)
+    let p = s.splat(EXP_P[0]);
+    let p = s.mul_add(p, rn, s.splat(-EXP_P[1]));
+    let p = s.mul_add(p, rn, s.splat(EXP_P[2]));
+    let p = s.mul_add(p, rn, s.splat(-EXP_P[3]));
+    let p = s.mul_add(p, rn, s.splat(EXP_P[4]));
     let p = s.mul_add(p, rn, s.splat(-1.0));
     let p = s.mul_add(p, rn, s.splat(1.0));
     s.mul_pow2i(p, n)

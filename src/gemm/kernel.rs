@@ -1,6 +1,7 @@
 //! The register-tile microkernel and its epilogue, written once over [`Simd`].
 
 use super::epilogue::Epilogue;
+use super::scalar::microkernel_1;
 use super::tiles::{DOT_JN, TILE_MAX};
 use crate::activation::{act_v, deriv_mul_v};
 use crate::simd::{Simd, flush_tiny};
@@ -65,6 +66,14 @@ pub(crate) unsafe fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
     pf: Prefetch,
 ) {
+    if S::LANES == 1 && MR <= 4 && NV <= 4 {
+        // SAFETY: the same contract.
+        return unsafe {
+            microkernel_1::<S, MR, NV>(
+                s, kc, ap, bp, b_step, alpha, beta, c, rs, cs, rows, cols, epi, row0, col0,
+            )
+        };
+    }
     let mut acc = [[s.splat(0.0); NV]; MR];
     // SAFETY: packed strips hold `kc` steps of MR (resp. NR) values; C and epilogue
     // accesses are limited to the `rows × cols` part of the tile inside C.

@@ -511,6 +511,10 @@ fn depth_alpha(g: &Gemm) -> (usize, f32) {
 /// `g` satisfies the contract of [`gemm_raw`]; `skinny_fits(g, NV)`.
 #[inline(always)]
 unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
+    if S::LANES == 1 && MR <= 4 && NV <= 4 {
+        // SAFETY: the same contract.
+        return unsafe { skinny_body_1::<S, MR>(s, g) };
+    }
     let mut i = 0;
     // SAFETY: each call covers rows i..i + R with i + R ≤ m, inside A and C; B's `n`
     // columns are contiguous (`bcs == 1`) and `n ≤ NV·LANES`.
@@ -528,6 +532,71 @@ unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm)
             } else {
                 skinny_rows::<S, 1, NV>(s, g, i)
             };
+        }
+    }
+}
+
+/// [`skinny_body`] for one lane: tiles exactly as wide as B (`n ≤ 4` columns, so none
+/// is padding) of `MR` rows, then single rows.
+///
+/// # Safety
+/// As for [`skinny_body`], with `S::LANES == 1`, `n ≤ 4`, `MR ≤ 4`.
+#[inline(always)]
+unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
+    /// Rows `i..i + R` with `NV` columns.
+    ///
+    /// # Safety
+    /// As for [`skinny_body_1`], with `i + R ≤ m` and `NV == n`.
+    #[inline(always)]
+    unsafe fn rows<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm, i: usize) {
+        let (k, alpha) = depth_alpha(g);
+        // SAFETY: rows i..i + R of A and C exist; B is k × NV with contiguous rows.
+        unsafe {
+            super::scalar::skinny_tile_1::<S, R, NV>(
+                s,
+                k,
+                g.a.wrapping_add(i * g.ars),
+                g.ars,
+                g.acs,
+                g.b,
+                g.brs,
+                alpha,
+                g.beta,
+                g.c.add(i * g.crs),
+                g.crs,
+                g.ccs,
+                g.epi,
+                i,
+                0,
+            )
+        }
+    }
+    /// All rows with `NV` columns.
+    ///
+    /// # Safety
+    /// As for [`skinny_body_1`], with `NV == n`.
+    #[inline(always)]
+    unsafe fn all<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
+        let mut i = 0;
+        // SAFETY: each call covers rows inside A and C.
+        unsafe {
+            while g.m - i >= MR {
+                rows::<S, MR, NV>(s, g, i);
+                i += MR;
+            }
+            while i < g.m {
+                rows::<S, 1, NV>(s, g, i);
+                i += 1;
+            }
+        }
+    }
+    // SAFETY: `n` (1 ≤ n ≤ 4) picks the tile as wide as B.
+    unsafe {
+        match g.n {
+            1 => all::<S, MR, 1>(s, g),
+            2 => all::<S, MR, 2>(s, g),
+            3 => all::<S, MR, 3>(s, g),
+            _ => all::<S, MR, 4>(s, g),
         }
     }
 }

@@ -26,6 +26,7 @@ mod epilogue;
 mod kernel;
 mod loops;
 mod pack;
+mod scalar;
 mod tiles;
 
 pub(crate) use epilogue::Epi;

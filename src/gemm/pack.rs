@@ -55,6 +55,17 @@ pub(crate) unsafe fn pack_a<S: Simd, const MR: usize>(
                     d = d.add(MR);
                     p += 1;
                 }
+            } else if rows == MR && MR == 4 && S::LANES == 1 {
+                // The scalar tile's four rows written out (at opt-level "s" LLVM keeps the
+                // loop below rolled: six instructions a value).
+                for p in 0..kc {
+                    let col = base.add(p * cs);
+                    *d = *col;
+                    *d.add(1) = *col.add(rs);
+                    *d.add(2) = *col.add(2 * rs);
+                    *d.add(3) = *col.add(3 * rs);
+                    d = d.add(4);
+                }
             } else if rows == MR {
                 for p in 0..kc {
                     let col = base.add(p * cs);

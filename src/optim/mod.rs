@@ -465,21 +465,31 @@ impl WithSimd for ColsumRows {
         let mut j = 0;
         while j < self.cols {
             let cols = (self.cols - j).min(block);
-            let mut acc = [s.splat(0.0); NV];
+            // The NV accumulators written out: at opt-level "s" LLVM keeps a loop over an
+            // array of them rolled, and the array in memory.
+            let z = s.splat(0.0);
+            let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
             for i in 0..self.rows {
                 // SAFETY: row `i` of `g` holds `cols` contiguous readable values from column
                 // `j` on (the contract of `colsum_raw` with `cs == 1`); each load reads
-                // `min(cols − off, LANES)` of them.
+                // `min(cols − off, LANES)` of them (`cols ≥ 1`, so vector 0 always has some).
                 unsafe {
                     let row = self.g.add(i * self.rs + j);
-                    for (v, a) in acc.iter_mut().enumerate() {
+                    let add = |a: S::V, v: usize| {
                         let off = v * S::LANES;
                         if off < cols {
-                            *a = s.add(*a, load_n(s, row.add(off), (cols - off).min(S::LANES)));
+                            s.add(a, load_n(s, row.add(off), (cols - off).min(S::LANES)))
+                        } else {
+                            a
                         }
-                    }
+                    };
+                    a0 = add(a0, 0);
+                    a1 = add(a1, 1);
+                    a2 = add(a2, 2);
+                    a3 = add(a3, 3);
                 }
             }
+            let acc: [S::V; NV] = [a0, a1, a2, a3];
             for (v, &a) in acc.iter().enumerate() {
                 let off = v * S::LANES;
                 if off < cols {
@@ -525,28 +535,30 @@ impl WithSimd for AllFinite {
         // later addition: the sum is NaN exactly when some value is not finite. Four
         // accumulators hide the addition latency; no branch per value.
         let AllFinite { p, n } = self;
-        let mut acc = [s.splat(0.0); 4];
+        // (Written out: at opt-level "s" LLVM keeps a loop over an array of accumulators
+        // rolled, and the array in memory.)
+        let z = s.splat(0.0);
+        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
         let mut i = 0;
         // SAFETY: every load reads below `n` (the loop bounds), and `p` holds `n` values.
         unsafe {
+            let add_self_diff = |a: S::V, v: S::V| s.add(a, s.sub(v, v));
             while i + 4 * S::LANES <= n {
-                for (j, a) in acc.iter_mut().enumerate() {
-                    let v = s.load(p.add(i + j * S::LANES));
-                    *a = s.add(*a, s.sub(v, v));
-                }
+                a0 = add_self_diff(a0, s.load(p.add(i)));
+                a1 = add_self_diff(a1, s.load(p.add(i + S::LANES)));
+                a2 = add_self_diff(a2, s.load(p.add(i + 2 * S::LANES)));
+                a3 = add_self_diff(a3, s.load(p.add(i + 3 * S::LANES)));
                 i += 4 * S::LANES;
             }
             while i + S::LANES <= n {
-                let v = s.load(p.add(i));
-                acc[0] = s.add(acc[0], s.sub(v, v));
+                a0 = add_self_diff(a0, s.load(p.add(i)));
                 i += S::LANES;
             }
             if i < n {
-                let v = s.load_partial(p.add(i), n - i);
-                acc[0] = s.add(acc[0], s.sub(v, v));
+                a0 = add_self_diff(a0, s.load_partial(p.add(i), n - i));
             }
         }
-        let sum = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
+        let sum = s.add(s.add(a0, a1), s.add(a2, a3));
         !s.reduce_add(sum).is_nan()
     }
 }

@@ -62,12 +62,13 @@ pub(crate) unsafe trait Simd: Copy {
     /// Loads `LANES` values.
     ///
     /// # Safety
-    /// `p..p + LANES` must be readable.
+    /// `p..p + LANES` must be readable, and `p` aligned for `f32` (every pointer the
+    /// kernels pass comes from an `f32` slice or array; no vector alignment is needed).
     unsafe fn load(self, p: *const f32) -> Self::V;
     /// Stores `LANES` values.
     ///
     /// # Safety
-    /// `p..p + LANES` must be writable.
+    /// `p..p + LANES` must be writable, and `p` aligned for `f32`.
     unsafe fn store(self, p: *mut f32, v: Self::V);
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;

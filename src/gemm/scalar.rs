@@ -1,0 +1,402 @@
+//! The one-lane (`LANES = 1`) forms of the microkernels and of the full-tile epilogue:
+//! the scalar backend, the only one a Cortex-M or RISC-V build carries.
+//!
+//! The generic kernels index their tile of accumulators in loops that LLVM unrolls at
+//! opt-level 3 but not at `"s"`, where the tile then lives on the stack (about nine
+//! instructions a multiply-add on a Cortex-M4F). Here every index into a tile is a
+//! constant ([`seq4!`] expands its body once for each of 0..4), so the accumulators are
+//! registers at any opt-level. Each element of C gets the same operations as in the
+//! generic kernels (a sum from zero over `p` in order, one `mul_add` a step, then
+//! `store_tile`'s finish), so the results are the generic kernels' bit for bit.
+
+use super::epilogue::Epilogue;
+use crate::activation::{ActivationOp, ActivationVisitor};
+use crate::simd::{Simd, flush_tiny};
+
+/// Expands `$body` four times with the constant `$i` = 0, 1, 2, 3.
+macro_rules! seq4 {
+    ($i:ident, $body:block) => {{
+        {
+            const $i: usize = 0;
+            $body
+        }
+        {
+            const $i: usize = 1;
+            $body
+        }
+        {
+            const $i: usize = 2;
+            $body
+        }
+        {
+            const $i: usize = 3;
+            $body
+        }
+    }};
+}
+
+/// A 4 × 4 tile of zeros, written out (an array repeat of a generic length can be a loop,
+/// which keeps the array in memory); tiles narrower than 4 × 4 use its top left corner.
+#[inline(always)]
+fn zero_tile<S: Simd>(s: S) -> [[S::V; 4]; 4] {
+    let z = s.splat(0.0);
+    [[z, z, z, z], [z, z, z, z], [z, z, z, z], [z, z, z, z]]
+}
+
+/// A copy of `acc` made element by element with constant indices, for a call that takes
+/// the tile by reference: `acc` itself must not escape, or LLVM keeps it in memory during
+/// the K loop.
+#[inline(always)]
+fn detach<S: Simd>(s: S, acc: &[[S::V; 4]; 4]) -> [[S::V; 4]; 4] {
+    let mut out = zero_tile(s);
+    seq4!(I, {
+        seq4!(V, {
+            out[I][V] = acc[I][V];
+        });
+    });
+    out
+}
+
+/// [`microkernel`](super::kernel::microkernel) for one lane (`MR, NV ≤ 4`), without
+/// prefetching.
+///
+/// # Safety
+/// As for [`microkernel`](super::kernel::microkernel).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    b_step: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    let mut acc = zero_tile(s);
+    // SAFETY: the packed strips hold `kc` steps of MR (resp. NR = NV) values (caller).
+    unsafe {
+        let (mut a, mut b) = (ap, bp);
+        for _ in 0..kc {
+            let z = s.splat(0.0);
+            let mut bv = [z, z, z, z];
+            seq4!(V, {
+                if V < NV {
+                    bv[V] = s.load(b.add(V));
+                }
+            });
+            seq4!(I, {
+                if I < MR {
+                    let av = s.splat(*a.add(I));
+                    seq4!(V, {
+                        if V < NV {
+                            acc[I][V] = s.mul_add(av, bv[V], acc[I][V]);
+                        }
+                    });
+                }
+            });
+            a = a.add(MR);
+            // Wrapping: B read in place ends past its allocation (see `microkernel`).
+            b = b.wrapping_add(b_step);
+        }
+        if rows == MR && cols == NV && cs == 1 {
+            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+        }
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
+    }
+}
+
+/// [`skinny_tile`](super::kernel::skinny_tile) for one lane (`MR, NV ≤ 4`; the tile's
+/// `cols` = `NV`, so no column is padding).
+///
+/// # Safety
+/// As for [`skinny_tile`](super::kernel::skinny_tile), with `cols == NV`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    k: usize,
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    b: *const f32,
+    brs: usize,
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    let mut acc = zero_tile(s);
+    // SAFETY: every read is at p < k, a row i < MR and a column j < NV (caller).
+    unsafe {
+        let (mut a, mut b) = (a, b);
+        for _ in 0..k {
+            let z = s.splat(0.0);
+            let mut bv = [z, z, z, z];
+            seq4!(V, {
+                if V < NV {
+                    bv[V] = s.load(b.add(V));
+                }
+            });
+            seq4!(I, {
+                if I < MR {
+                    let av = s.splat(*a.wrapping_add(I * ars));
+                    seq4!(V, {
+                        if V < NV {
+                            acc[I][V] = s.mul_add(av, bv[V], acc[I][V]);
+                        }
+                    });
+                }
+            });
+            // Wrapping: after the last step both point past their operand.
+            a = a.wrapping_add(acs);
+            b = b.wrapping_add(brs);
+        }
+        if cs == 1 {
+            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+        }
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, MR, NV, epi, row0, col0);
+    }
+}
+
+/// The full-tile epilogue for one lane: `C ← α·acc + β·C` plus the bias with constant
+/// indices, stored, then the activation (or `· act'(h)` and the flush) over the tile in
+/// place with one dispatch on the activation for the whole tile. The operations of
+/// `store_tile`'s `finish`, in its order, so the results are bit-identical to it.
+///
+/// # Safety
+/// As for [`store_tile`](super::kernel::store_tile) with `rows == MR`, `cols == NV`, `cs == 1`; `MR, NV ≤ 4`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    acc: &[[S::V; 4]; 4],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    let mut val = *acc;
+    if alpha != 1.0 {
+        // (1·x is exact: skipping the multiply changes no bit.)
+        let va = s.splat(alpha);
+        seq4!(I, {
+            if I < MR {
+                seq4!(V, {
+                    if V < NV {
+                        val[I][V] = s.mul(va, acc[I][V]);
+                    }
+                });
+            }
+        });
+    }
+    // SAFETY: the tile's MR × NV elements of C (contiguous rows), the bias's `col0..+NV`
+    // and `h`'s rows `row0..+MR`, columns `col0..+NV`, are inside their operands (caller).
+    unsafe {
+        if beta != 0.0 {
+            let vb = s.splat(beta);
+            seq4!(I, {
+                if I < MR {
+                    seq4!(V, {
+                        if V < NV {
+                            let old = s.load(c.add(I * rs + V));
+                            val[I][V] = s.mul_add(vb, old, val[I][V]);
+                        }
+                    });
+                }
+            });
+        }
+        if let Some(bias) = epi.bias_ptr_opt(col0) {
+            seq4!(V, {
+                if V < NV {
+                    let b = s.load(bias.add(V));
+                    seq4!(I, {
+                        if I < MR {
+                            val[I][V] = s.add(val[I][V], b);
+                        }
+                    });
+                }
+            });
+        }
+        seq4!(I, {
+            if I < MR {
+                seq4!(V, {
+                    if V < NV {
+                        s.store(c.add(I * rs + V), val[I][V]);
+                    }
+                });
+            }
+        });
+        after_store_1(s, epi, c, rs, 1, MR, NV, row0, col0);
+    }
+}
+
+/// The epilogue's second half over a stored tile of `rows × cols` values of
+/// `α·AB + β·C (+ bias)` at `c` (element `(i, j)` at `c + i·rs + j·cs`): the activation,
+/// or `· act'(h)` and the flush, in place, with one dispatch on the activation. Not
+/// inlined: one copy of each activation's loop for every tile shape.
+///
+/// # Safety
+/// The tile's elements of C readable and writable; for [`Epilogue::MulDeriv`], `h`'s rows
+/// `row0..row0 + rows`, columns `col0..col0 + cols` readable (contiguous rows).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn after_store_1<S: Simd>(
+    s: S,
+    epi: Epilogue,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    row0: usize,
+    col0: usize,
+) {
+    match epi {
+        Epilogue::None => {}
+        Epilogue::BiasAct { act, .. } => act.dispatch(ActTile::<S> {
+            s,
+            c,
+            rs,
+            cs,
+            rows,
+            cols,
+        }),
+        Epilogue::MulDeriv { act, h_rs, .. } => act.dispatch(DerivTile::<S> {
+            s,
+            c,
+            rs,
+            cs,
+            h: epi.h_ptr_opt(row0, col0).unwrap_or(core::ptr::null()),
+            h_rs,
+            rows,
+            cols,
+        }),
+    }
+}
+
+/// The epilogue of any part of a tile, `rows × cols` of the 4 × 4 accumulators `acc`
+/// into C at any strides: [`store_full_1`]'s operations with runtime bounds (edge tiles
+/// and strided C; the full tiles of a row-major C take `store_full_1`). Not inlined: one
+/// copy for every tile shape.
+///
+/// # Safety
+/// As for [`store_tile`](super::kernel::store_tile), with `rows, cols ≤ 4`.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn store_part_1<S: Simd>(
+    s: S,
+    acc: &[[S::V; 4]; 4],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+) {
+    let bias = epi.bias_ptr_opt(col0);
+    // SAFETY: the `rows × cols` elements of C, the bias's `col0..+cols` and `h`'s part of
+    // the tile are inside their operands (caller).
+    unsafe {
+        for (i, row) in acc.iter().enumerate().take(rows) {
+            for (j, &x) in row.iter().enumerate().take(cols) {
+                let p = c.add(i * rs + j * cs);
+                let mut val = s.mul(s.splat(alpha), x);
+                if beta != 0.0 {
+                    val = s.mul_add(s.splat(beta), s.load(p), val);
+                }
+                if let Some(b) = bias {
+                    val = s.add(val, s.load(b.add(j)));
+                }
+                s.store(p, val);
+            }
+        }
+        after_store_1(s, epi, c, rs, cs, rows, cols, row0, col0);
+    }
+}
+
+/// `C ← act(C)` over a tile of `rows × cols` (element `(i, j)` at `c + i·rs + j·cs`),
+/// one value at a time.
+struct ActTile<S: Simd> {
+    s: S,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl<S: Simd> ActivationVisitor for ActTile<S> {
+    type Output = ();
+    #[inline(always)]
+    fn call<A: ActivationOp>(self) {
+        let s = self.s;
+        let mut row = self.c;
+        for _ in 0..self.rows {
+            for j in 0..self.cols {
+                // SAFETY: inside the tile of C that `store_full_1`'s caller vouches for.
+                unsafe {
+                    let p = row.add(j * self.cs);
+                    s.store(p, A::forward_v(s, s.load(p)));
+                }
+            }
+            row = row.wrapping_add(self.rs);
+        }
+    }
+}
+
+/// `C ← flush(C · act'(h))` over a tile of `rows × cols` (see [`ActTile`]).
+struct DerivTile<S: Simd> {
+    s: S,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    h: *const f32,
+    h_rs: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl<S: Simd> ActivationVisitor for DerivTile<S> {
+    type Output = ();
+    #[inline(always)]
+    fn call<A: ActivationOp>(self) {
+        let s = self.s;
+        let (mut row, mut hrow) = (self.c, self.h);
+        for _ in 0..self.rows {
+            for j in 0..self.cols {
+                // SAFETY: inside the tile of C and of `h` that `store_full_1`'s caller
+                // vouches for.
+                unsafe {
+                    let p = row.add(j * self.cs);
+                    let h = s.load(hrow.add(j));
+                    s.store(p, flush_tiny(s, A::deriv_mul_v(s, s.load(p), h)));
+                }
+            }
+            row = row.wrapping_add(self.rs);
+            hrow = hrow.wrapping_add(self.h_rs);
+        }
+    }
+}
