@@ -77,7 +77,7 @@
 //!
 //! # Features
 //! * `std` (default): runtime CPU detection (cached), the `MICROPROP_ISA` override and
-//!   [`simd::with_isa`]. Without it the crate is `#![no_std]`, needs no allocator, and
+//!   `simd::with_isa`. Without it the crate is `#![no_std]`, needs no allocator, and
 //!   chooses the instruction set from compile-time target features.
 //! * `rayon`: [`par`]'s `Rayon` executor, the parts of large products and training steps
 //!   on a rayon thread pool. The split itself ([`par::Executor`], [`gemm_on`],

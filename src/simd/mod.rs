@@ -17,7 +17,7 @@
 //!
 //! With the `std` feature the CPU is inspected once and the choice cached; without it the
 //! choice is made from compile-time target features. Tests force each variant with
-//! [`with_isa`] (or the `MICROPROP_ISA` environment variable) so every variant the
+//! `with_isa` (with `std`) (or the `MICROPROP_ISA` environment variable) so every variant the
 //! machine supports is held to the same scalar references.
 
 #[cfg(target_arch = "x86_64")]
@@ -307,7 +307,7 @@ impl Isa {
         }
     }
 
-    /// The variant the kernels use on this thread now: the one forced by [`with_isa`] if
+    /// The variant the kernels use on this thread now: the one forced by `with_isa` (with `std`) if
     /// any, else [`Isa::detected`].
     pub fn active() -> Isa {
         #[cfg(feature = "std")]
