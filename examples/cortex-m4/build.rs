@@ -24,7 +24,12 @@ fn main() {
     };
     fs::copy(memory, out.join("memory.x")).expect("copy the memory map");
     println!("cargo:rustc-link-search={}", out.display());
-    for file in ["memory-mps2.x", "memory-an547.x", "memory-microbit.x", "build.rs"] {
+    for file in [
+        "memory-mps2.x",
+        "memory-an547.x",
+        "memory-microbit.x",
+        "build.rs",
+    ] {
         println!("cargo:rerun-if-changed={file}");
     }
 }

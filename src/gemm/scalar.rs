@@ -111,7 +111,20 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
         if rows == MR && cols == NV && cs == 1 {
             return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
+        store_part_1(
+            s,
+            &detach(s, &acc),
+            alpha,
+            beta,
+            c,
+            rs,
+            cs,
+            rows,
+            cols,
+            epi,
+            row0,
+            col0,
+        );
     }
 }
 
@@ -169,7 +182,20 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
         if cs == 1 {
             return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, MR, NV, epi, row0, col0);
+        store_part_1(
+            s,
+            &detach(s, &acc),
+            alpha,
+            beta,
+            c,
+            rs,
+            cs,
+            MR,
+            NV,
+            epi,
+            row0,
+            col0,
+        );
     }
 }
 

@@ -696,7 +696,11 @@ fn digits(buffers: &mut DigitsBuffers, seed: u64, epochs: u32, per_tick: PerTick
         last.1,
         epochs,
         Percent((DIGITS_TARGET * 1000.0) as usize, 1000),
-        if SHORT { " (not checked in a short run)" } else { "" }
+        if SHORT {
+            " (not checked in a short run)"
+        } else {
+            ""
+        }
     );
     hprintln!(
         "digits: {} instructions per epoch (train_epoch: {} steps of batch {}, shuffle excluded; {} ticks in all)",
@@ -859,7 +863,10 @@ static SYST_WRAPS: AtomicU32 = AtomicU32::new(0);
 fn SysTick() {
     // A load and a store (ARMv6-M has no atomic read-modify-write): the exception is the
     // only writer, and `ticks` reads with interrupts masked.
-    SYST_WRAPS.store(SYST_WRAPS.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    SYST_WRAPS.store(
+        SYST_WRAPS.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
 }
 
 /// Starts SysTick counting down from [`SYST_RELOAD`] at the core clock, with its exception
