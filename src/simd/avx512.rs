@@ -91,7 +91,8 @@ impl Avx512 {
             let table = _mm512_loadu_ps(SIGMOID_T16.as_ptr());
             let s: [__m512; N] =
                 from_fn(|i| _mm512_permutexvar_ps(_mm512_castps_si512(t[i]), table));
-            let [q0, q1, q2, q3] = SIGMOID_Q.map(|c| _mm512_set1_ps(c));
+            // (Not `SIGMOID_Q.map`: `array::map` is not inlined into the kernel.)
+            let [q0, q1, q2, q3]: [__m512; 4] = from_fn(|i| _mm512_set1_ps(SIGMOID_Q[i]));
             let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q3, r[i], q2));
             let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q[i], r[i], q1));
             let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q[i], r[i], q0));

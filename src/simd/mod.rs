@@ -137,7 +137,10 @@ pub(crate) unsafe trait Simd: Copy {
     /// them one at a time; AVX-512 interleaves the four computations.
     #[inline(always)]
     fn sigmoid4(self, x: [Self::V; 4]) -> [Self::V; 4] {
-        x.map(|v| self.sigmoid(v))
+        // Not `x.map`: `array::map` is not inlined into the kernel (it lacks the kernel's
+        // target features), and neither is anything called from it.
+        let [a, b, c, d] = x;
+        [self.sigmoid(a), self.sigmoid(b), self.sigmoid(c), self.sigmoid(d)]
     }
 
     /// Copies `R` rows of `LANES` values (row `r` at `src + r·rs`) transposed, as the
