@@ -140,7 +140,12 @@ pub(crate) unsafe trait Simd: Copy {
         // Not `x.map`: `array::map` is not inlined into the kernel (it lacks the kernel's
         // target features), and neither is anything called from it.
         let [a, b, c, d] = x;
-        [self.sigmoid(a), self.sigmoid(b), self.sigmoid(c), self.sigmoid(d)]
+        [
+            self.sigmoid(a),
+            self.sigmoid(b),
+            self.sigmoid(c),
+            self.sigmoid(d),
+        ]
     }
 
     /// Copies `R` rows of `LANES` values (row `r` at `src + r·rs`) transposed, as the
