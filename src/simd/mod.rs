@@ -437,7 +437,10 @@ pub const FLUSH_BELOW: f32 = 1e-30;
 /// `0` where `|v| <` [`FLUSH_BELOW`], else `v` (NaN stays NaN).
 #[inline(always)]
 pub(crate) fn flush_tiny<S: Simd>(s: S, v: S::V) -> S::V {
-    s.lt_select(s.abs(v), s.splat(FLUSH_BELOW), s.splat(0.0), v)
+    // `zero_where_lt`, not `lt_select` with a zero: the same lanes, but on AVX-512 the
+    // compare gives the keep mask directly (no `knotw`) and the zero-masked move can fold
+    // into the instruction that uses it (3 instructions or fewer instead of 4).
+    s.zero_where_lt(s.abs(v), s.splat(FLUSH_BELOW), v)
 }
 
 /// The scalar form of [`flush_tiny`].
