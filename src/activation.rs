@@ -83,7 +83,15 @@ pub(crate) trait ActivationOp: Copy {
     /// `f(z)` of four vectors, the step of [`map1`]; by default one at a time.
     #[inline(always)]
     fn forward_v4<S: Simd>(s: S, z: [S::V; 4]) -> [S::V; 4] {
-        z.map(|v| Self::forward_v(s, v))
+        let [a, b, c, d] = z;
+        // Not `z.map`: `array::map` is not inlined into the kernel (it lacks the kernel's
+        // target features), and neither is anything called from it.
+        [
+            Self::forward_v(s, a),
+            Self::forward_v(s, b),
+            Self::forward_v(s, c),
+            Self::forward_v(s, d),
+        ]
     }
 
     /// `dh · f'(z)`, one vector, with `f'` computed from the forward output `h = f(z)`.
@@ -646,7 +654,15 @@ pub(crate) trait Lanewise1: Copy {
     /// `apply` of four vectors; by default one at a time.
     #[inline(always)]
     fn apply4<S: Simd>(self, s: S, v: [S::V; 4]) -> [S::V; 4] {
-        v.map(|v| self.apply(s, v))
+        // Not `v.map`: `array::map` is not inlined into the kernel (it lacks the kernel's
+        // target features), and neither is anything called from it.
+        let [a, b, c, d] = v;
+        [
+            self.apply(s, a),
+            self.apply(s, b),
+            self.apply(s, c),
+            self.apply(s, d),
+        ]
     }
 }
 

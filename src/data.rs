@@ -483,6 +483,19 @@ pub struct Batch<'b> {
     pub labels: &'b mut [u32],
 }
 
+impl Features<'_> {
+    /// Whether every gathered value is finite whatever the data: bytes times a scale
+    /// whose product with 255 is finite (each `byte · scale` is at most that in
+    /// magnitude, and rounding is monotonic), so a training step can skip scanning a
+    /// batch gathered from them. `f32` rows may hold anything: `false`.
+    pub(crate) fn always_finite(&self) -> bool {
+        match *self {
+            Features::F32 { .. } => false,
+            Features::U8 { scale, .. } => (255.0 * scale).is_finite(),
+        }
+    }
+}
+
 impl Dataset<'_> {
     /// Gathers the samples `rows` (indices below [`Dataset::len`]) into `batch`: inputs
     /// of `d0` values and targets of `d_out` values (or one class index), and returns the

@@ -2184,3 +2184,82 @@ fn the_trainer_allocates_nothing() {
         assert_eq!(count, 0, "{isa:?}: the trainer allocated");
     });
 }
+
+/// `train_epoch` skips the scan of a batch gathered from bytes when the scale times 255
+/// is finite (no byte can then give NaN or ±∞), and keeps it otherwise: a scale whose
+/// product with a large byte overflows is still reported as non-finite input, with
+/// nothing changed; with a finite range it trains as the f32 copy of the same data does.
+#[test]
+fn train_epoch_on_bytes_scans_only_batches_that_can_overflow() {
+    let net = Mlp::new(&H_SIZES, &H_ACTS, true).unwrap();
+    let p = Mlp::param_len(&H_SIZES, true);
+    let bytes: Vec<u8> = (0..21).map(|i| (i * 12) as u8).collect();
+    let labels: Vec<u32> = (0..7).map(|i| i % 2).collect();
+    let mut order = vec![0u32; 7];
+    identity_permutation(&mut order).unwrap();
+    let params0: Vec<f32> = (0..p).map(|i| (i as f32 * 0.37).sin() * 0.5).collect();
+    let run = |x: Features<'_>, params: &mut [f32]| {
+        let data = Dataset {
+            x,
+            y: Labels::Classes(&labels),
+            len: 7,
+        };
+        let (mut xb, mut lb) = (vec![0.0f32; 3 * 3], vec![0u32; 3]);
+        let mut batch = Batch {
+            x: &mut xb,
+            y: &mut [],
+            labels: &mut lb,
+        };
+        let mut grads = vec![0.0f32; p];
+        let mut ws = vec![0.0f32; Mlp::workspace_len(&H_SIZES, 3)];
+        let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+        net.train_epoch(
+            params,
+            &data,
+            &order,
+            Loss::SoftmaxCrossEntropy,
+            &mut sgd,
+            &mut batch,
+            &mut grads,
+            &mut ws,
+        )
+    };
+    // 255 · f32::MAX / 100 overflows to +∞: the first batch is refused, nothing changed.
+    let mut bad = bytes.clone();
+    bad[0] = 255;
+    let mut params = params0.clone();
+    let huge = Features::U8 {
+        data: &bad,
+        stride: 3,
+        scale: f32::MAX / 100.0,
+    };
+    let r = run(huge, &mut params);
+    assert!(
+        matches!(r, Err(Error::NonFinite { what }) if what.starts_with("x")),
+        "{r:?}"
+    );
+    assert_eq!(bits(&params), bits(&params0));
+    // A finite range: the same result as the f32 copy of the scaled bytes.
+    let scale = 1.0 / 64.0;
+    let xf: Vec<f32> = bytes.iter().map(|&b| f32::from(b) * scale).collect();
+    let (mut a, mut b) = (params0.clone(), params0.clone());
+    let la = run(
+        Features::U8 {
+            data: &bytes,
+            stride: 3,
+            scale,
+        },
+        &mut a,
+    )
+    .unwrap();
+    let lb = run(
+        Features::F32 {
+            data: &xf,
+            stride: 3,
+        },
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(la.to_bits(), lb.to_bits());
+    assert_eq!(bits(&a), bits(&b));
+}

@@ -615,7 +615,8 @@ impl<'a> Mlp<'a> {
              for gradient ascent negate the loss instead)",
         )?;
         self.check_param_len(params.len())?;
-        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        let (loss, n) =
+            self.forward_backward(params, x, false, workspace, self.sum_squared(x, y)?)?;
         self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
         Ok(loss)
     }
@@ -637,7 +638,8 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let (loss, n) = self.forward_backward(params, x, workspace, self.sum_squared(x, y)?)?;
+        let (loss, n) =
+            self.forward_backward(params, x, false, workspace, self.sum_squared(x, y)?)?;
         self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
@@ -667,7 +669,7 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = self.builtin_loss(x, target, loss)?;
-        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        let (loss, n) = self.forward_backward(params, x, false, workspace, pass)?;
         self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
@@ -707,7 +709,7 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = |_: Isa, out: &[f32], g: &mut [f32]| loss(out, g);
-        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        let (loss, n) = self.forward_backward(params, x, false, workspace, pass)?;
         self.update(grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
@@ -741,6 +743,24 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
+        self.train_step_inner(params, x, false, target, loss, opt, grads, workspace)
+    }
+
+    /// [`Mlp::train_step_with`]; `x_finite` says that every value of `x` is known to be
+    /// finite (a batch the epoch helper gathered from bytes with a finite scale, see
+    /// `Features::always_finite`), so its scan is skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn train_step_inner<O: Optimizer + ?Sized>(
+        &self,
+        params: &mut [f32],
+        x: &[f32],
+        x_finite: bool,
+        target: Target<'_>,
+        loss: Loss,
+        opt: &mut O,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         // What the update would refuse whatever the gradients (the learning rate, state
@@ -749,7 +769,7 @@ impl<'a> Mlp<'a> {
         opt.check(params.len())?;
         let fused = opt.plain_sgd_lr();
         let pass = self.builtin_loss(x, target, loss)?;
-        let (loss, n) = self.forward_backward(params, x, workspace, pass)?;
+        let (loss, n) = self.forward_backward(params, x, x_finite, workspace, pass)?;
         match fused {
             Some(lr) => self.update(params, x, n, workspace, Update::FusedSgd { lr })?,
             None => {
@@ -845,7 +865,7 @@ impl<'a> Mlp<'a> {
     }
 
     /// Validates, runs the forward pass, the loss pass and every delta, and checks them
-    /// for finiteness. Returns the loss and the batch size; afterwards the workspace holds
+    /// for finiteness (`x` itself unless `x_finite` says it is). Returns the loss and the batch size; afterwards the workspace holds
     /// every `A_l` and `Δ_l` (see [`StepLayout`]) for the update stage.
     ///
     /// `loss_pass(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`; it runs only
@@ -854,6 +874,7 @@ impl<'a> Mlp<'a> {
         &self,
         params: &[f32],
         x: &[f32],
+        x_finite: bool,
         workspace: &mut [f32],
         loss_pass: impl LossPass,
     ) -> Result<(f32, usize), Error> {
@@ -865,7 +886,7 @@ impl<'a> Mlp<'a> {
             return Ok((0.0, 0));
         }
         let isa = Isa::active();
-        if !all_finite(isa, x) {
+        if !x_finite && !all_finite(isa, x) {
             return Err(Error::NonFinite {
                 what: "x (input data)",
             });

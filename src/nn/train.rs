@@ -125,11 +125,14 @@ impl Mlp<'_> {
         let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
         data.check(d0, d_out)?;
         check_order(order, data.len)?;
+        // A batch of bytes times a finite scale cannot hold NaN or ±∞: no scan of it.
+        let x_finite = data.x.always_finite();
         let mut total = 0.0f64;
         for rows in batches(order.len(), b)? {
             let rows = &order[rows];
             let (x, target) = data.gather(rows, d0, d_out, batch)?;
-            let l = self.train_step_with(params, x, target, loss, opt, grads, workspace)?;
+            let l =
+                self.train_step_inner(params, x, x_finite, target, loss, opt, grads, workspace)?;
             total += per_row_sum(loss, l, rows.len());
         }
         Ok(if order.is_empty() {

@@ -370,7 +370,7 @@ impl WithSimd for AdamStep<'_> {
                     gv = s.mul_add(l2, th, gv);
                 }
                 gv = flush_tiny(s, gv);
-                let gq = s.lt_select(s.abs(gv), sq_min, s.splat(0.0), gv);
+                let gq = s.zero_where_lt(s.abs(gv), sq_min, gv);
                 if decay {
                     th = s.mul(th, keep);
                 }

@@ -63,7 +63,18 @@ impl Avx512 {
     #[inline(always)]
     fn sigmoid_n<const N: usize>(self, x: [__m512; N]) -> [__m512; N] {
         use crate::activation::{EXP_FLUSH, LN2_HI, LN2_LO, LOG2E, SIGMOID_MAGIC8, SIGMOID_Q};
-        use core::array::from_fn;
+        // `[expr for i in 0..N]`, by a loop: `array::from_fn`'s closures are compiled
+        // without AVX-512 (a closure does not inherit the kernel's target features), and
+        // LLVM kept several of them, with the intrinsics they call, out of line.
+        macro_rules! each {
+            ($init:expr, |$i:ident| $e:expr) => {{
+                let mut out = [$init; N];
+                for ($i, o) in out.iter_mut().enumerate() {
+                    *o = $e;
+                }
+                out
+            }};
+        }
         // σ(x) = 1/(1 + e^{−x}) with e^{−x} = 2^⌊k⌋·S_j·Q(r) (see SIGMOID_T8 for k, j, r,
         // S_j and Q): 15 vector instructions (about 17 port slots, `vrcp14ps` taking two),
         // where the generic kernel needs 18.
@@ -79,30 +90,38 @@ impl Avx512 {
         // here needs (and no more); the table load reads the 16 values of SIGMOID_T16.
         unsafe {
             let one = _mm512_set1_ps(1.0);
+            let zero = _mm512_setzero_ps();
             let flush = _mm512_set1_ps(EXP_FLUSH);
-            let keep: [__mmask16; N] = from_fn(|i| _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(x[i], flush));
-            let xc: [__m512; N] = from_fn(|i| _mm512_min_ps(_mm512_set1_ps(-EXP_FLUSH), x[i]));
+            let neg_flush = _mm512_set1_ps(-EXP_FLUSH);
+            let keep: [__mmask16; N] = each!(0, |i| _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(x[i], flush));
+            let xc: [__m512; N] = each!(zero, |i| _mm512_min_ps(neg_flush, x[i]));
             let magic = _mm512_set1_ps(SIGMOID_MAGIC8);
+            let nlog2e = _mm512_set1_ps(-LOG2E);
+            let (ln2_hi, ln2_lo) = (_mm512_set1_ps(LN2_HI), _mm512_set1_ps(LN2_LO));
             // t = k + magic; its low mantissa bits are 8·k mod 16 = j + 8·(⌊k⌋ mod 2).
-            let t: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(xc[i], _mm512_set1_ps(-LOG2E), magic));
-            let k: [__m512; N] = from_fn(|i| _mm512_sub_ps(t[i], magic));
-            let r: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(k[i], _mm512_set1_ps(LN2_HI), xc[i]));
-            let r: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(k[i], _mm512_set1_ps(LN2_LO), r[i]));
+            let t: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(xc[i], nlog2e, magic));
+            let k: [__m512; N] = each!(zero, |i| _mm512_sub_ps(t[i], magic));
+            let r: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(k[i], ln2_hi, xc[i]));
+            let r: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(k[i], ln2_lo, r[i]));
             let table = _mm512_loadu_ps(SIGMOID_T16.as_ptr());
-            let s: [__m512; N] =
-                from_fn(|i| _mm512_permutexvar_ps(_mm512_castps_si512(t[i]), table));
-            let [q0, q1, q2, q3] = SIGMOID_Q.map(|c| _mm512_set1_ps(c));
-            let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q3, r[i], q2));
-            let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q[i], r[i], q1));
-            let q: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q[i], r[i], q0));
+            let s: [__m512; N] = each!(zero, |i| _mm512_permutexvar_ps(
+                _mm512_castps_si512(t[i]),
+                table
+            ));
+            let [q0, q1, q2, q3] = SIGMOID_Q;
+            let (q0, q1) = (_mm512_set1_ps(q0), _mm512_set1_ps(q1));
+            let (q2, q3) = (_mm512_set1_ps(q2), _mm512_set1_ps(q3));
+            let q: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(q3, r[i], q2));
+            let q: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(q[i], r[i], q1));
+            let q: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(q[i], r[i], q0));
             // S_j·2^⌊k⌋ (`vscalefps` scales by the floor of k), exact and normal.
-            let s: [__m512; N] = from_fn(|i| _mm512_maskz_scalef_ps(keep[i], s[i], k[i]));
+            let s: [__m512; N] = each!(zero, |i| _mm512_maskz_scalef_ps(keep[i], s[i], k[i]));
             // d = 1 + e^{−x} in [1, 2¹²⁶), rounded once; 1/d by `vrcp14ps` and one Newton
             // step, as `recip_fast`.
-            let d: [__m512; N] = from_fn(|i| _mm512_fmadd_ps(q[i], s[i], one));
-            let y: [__m512; N] = from_fn(|i| _mm512_rcp14_ps(d[i]));
-            let e: [__m512; N] = from_fn(|i| _mm512_fnmadd_ps(d[i], y[i], one));
-            from_fn(|i| _mm512_maskz_fmadd_ps(keep[i], e[i], y[i], y[i]))
+            let d: [__m512; N] = each!(zero, |i| _mm512_fmadd_ps(q[i], s[i], one));
+            let y: [__m512; N] = each!(zero, |i| _mm512_rcp14_ps(d[i]));
+            let e: [__m512; N] = each!(zero, |i| _mm512_fnmadd_ps(d[i], y[i], one));
+            each!(zero, |i| _mm512_maskz_fmadd_ps(keep[i], e[i], y[i], y[i]))
         }
     }
 }
