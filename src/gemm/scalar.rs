@@ -116,10 +116,14 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
 }
 
 /// [`skinny_tile`](super::kernel::skinny_tile) for one lane (`MR, NV ≤ 4`; the tile's
-/// `cols` = `NV`, so no column is padding).
+/// `cols` = `NV`, so no column is padding) on the first `rows` (1 ≤ `rows` ≤ `MR`) of its
+/// `MR` rows: the rows past `rows` (a last, partial tile) compute row 0 again and are not
+/// stored, so one copy of the loop serves full and partial tiles (the code size of a
+/// Cortex-M build); each stored element gets the same operations either way.
 ///
 /// # Safety
-/// As for [`skinny_tile`](super::kernel::skinny_tile), with `cols == NV`.
+/// As for [`skinny_tile`](super::kernel::skinny_tile), with `cols == NV` and rows
+/// `0..rows` of A and C.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
@@ -135,13 +139,22 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
     c: *mut f32,
     rs: usize,
     cs: usize,
+    rows: usize,
     epi: Epilogue,
     row0: usize,
     col0: usize,
 ) {
     assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    debug_assert!(1 <= rows && rows <= MR);
     let mut acc = zero_tile(s);
-    // SAFETY: every read is at p < k, a row i < MR and a column j < NV (caller).
+    // Offsets of the tile's rows in A: row 0's for the rows past `rows`.
+    let mut off = [0; 4];
+    seq4!(I, {
+        if I < MR && I < rows {
+            off[I] = I * ars;
+        }
+    });
+    // SAFETY: every read is at p < k, a row i < rows and a column j < NV (caller).
     unsafe {
         let (mut a, mut b) = (a, b);
         for _ in 0..k {
@@ -154,7 +167,7 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
             });
             seq4!(I, {
                 if I < MR {
-                    let av = s.splat(*a.wrapping_add(I * ars));
+                    let av = s.splat(*a.wrapping_add(off[I]));
                     seq4!(V, {
                         if V < NV {
                             acc[I][V] = s.mul_add(av, bv[V], acc[I][V]);
@@ -166,10 +179,10 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
             a = a.wrapping_add(acs);
             b = b.wrapping_add(brs);
         }
-        if cs == 1 {
+        if cs == 1 && rows == MR {
             return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, MR, NV, epi, row0, col0);
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, NV, epi, row0, col0);
     }
 }
 
