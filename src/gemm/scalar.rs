@@ -109,7 +109,7 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
             b = b.wrapping_add(b_step);
         }
         if rows == MR && cols == NV && cs == 1 {
-            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+            return store_full_1::<S, MR, NV, true>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
         store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, cols, epi, row0, col0);
     }
@@ -179,8 +179,11 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
             a = a.wrapping_add(acs);
             b = b.wrapping_add(brs);
         }
-        if cs == 1 && rows == MR {
-            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+        // The inlined store only for `α = 1, β = 0` (forward and delta products); the
+        // rest (the fused SGD update's α = −lr, β = 1) takes the shared one: less code for
+        // each tile width, and the same operations.
+        if cs == 1 && rows == MR && alpha == 1.0 && beta == 0.0 {
+            return store_full_1::<S, MR, NV, false>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
         store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, NV, epi, row0, col0);
     }
@@ -191,11 +194,14 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
 /// place with one dispatch on the activation for the whole tile. The operations of
 /// `store_tile`'s `finish`, in its order, so the results are bit-identical to it.
 ///
+/// With `AB` false the caller has checked `alpha == 1` and `beta == 0`, and the code for
+/// other values is left out.
+///
 /// # Safety
 /// As for [`store_tile`](super::kernel::store_tile) with `rows == MR`, `cols == NV`, `cs == 1`; `MR, NV ≤ 4`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize, const AB: bool>(
     s: S,
     acc: &[[S::V; 4]; 4],
     alpha: f32,
@@ -207,8 +213,9 @@ pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    debug_assert!(AB || (alpha == 1.0 && beta == 0.0));
     let mut val = *acc;
-    if alpha != 1.0 {
+    if AB && alpha != 1.0 {
         // (1·x is exact: skipping the multiply changes no bit.)
         let va = s.splat(alpha);
         seq4!(I, {
@@ -224,7 +231,7 @@ pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
     // SAFETY: the tile's MR × NV elements of C (contiguous rows), the bias's `col0..+NV`
     // and `h`'s rows `row0..+MR`, columns `col0..+NV`, are inside their operands (caller).
     unsafe {
-        if beta != 0.0 {
+        if AB && beta != 0.0 {
             let vb = s.splat(beta);
             seq4!(I, {
                 if I < MR {
