@@ -15,12 +15,15 @@
 #   microprop's share of the flash, two ways: the sizes of the symbols named microprop::…
 #   (nm), and the difference from a `baseline` build with every microprop call
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
+#   on the Cortex-M4F also the training step alone, the issue's measurement: a `step_only`
+#   build (built, not run) whose only microprop calls are the race's `Mlp::train_step`
+#   (XOR 2-3-1 and the 16-32-16-1 sigmoid MLP), minus the baseline;
 #   the peak stack of one training step is measured and printed by the firmware itself;
 #   the digits numbers the firmware printed (test accuracy, instructions per epoch
 #   from SysTick, calibrated by the firmware against a loop of known length);
 #   and a table of both builds: instructions per training step of the firmware's race
 #   (plain nested loops against microprop, from the same parameters), the digits epoch,
-#   microprop's flash by difference and the peak stacks.
+#   microprop's flash by difference, train_step's alone (M4F) and the peak stacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -86,16 +89,17 @@ symbol_size() {
 ROWS=$(mktemp)
 # The core being built: its Rust target, Cargo's target directory, extra `cargo` arguments,
 # the QEMU board and CPU, and "full" or "short" (the `short` feature).
-TARGET= TDIR= CARGO_EXTRA=() MACHINE= CPU= RUN=
-core_m4() { TARGET=thumbv7em-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an386 CPU=cortex-m4 RUN=full; }
+# STEP_ONLY=1: also build the `step_only` firmware for the flash of `train_step` alone.
+TARGET= TDIR= CARGO_EXTRA=() MACHINE= CPU= RUN= STEP_ONLY=
+core_m4() { TARGET=thumbv7em-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an386 CPU=cortex-m4 RUN=full STEP_ONLY=1; }
 # The M7 is the M4's target built for its core, in a directory of its own (other rustflags).
 core_m7() {
-    TARGET=thumbv7em-none-eabihf TDIR=$PWD/target/m7 MACHINE=mps2-an500 CPU=cortex-m7 RUN=short
+    TARGET=thumbv7em-none-eabihf TDIR=$PWD/target/m7 MACHINE=mps2-an500 CPU=cortex-m7 RUN=short STEP_ONLY=
     CARGO_EXTRA=(--config 'target.thumbv7em-none-eabihf.rustflags=["-C","target-cpu=cortex-m7"]')
 }
-core_m3() { TARGET=thumbv7m-none-eabi TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an385 CPU=cortex-m3 RUN=short; }
+core_m3() { TARGET=thumbv7m-none-eabi TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an385 CPU=cortex-m3 RUN=short STEP_ONLY=; }
 # target-cpu=cortex-m55 comes from .cargo/config.toml.
-core_m55() { TARGET=thumbv8m.main-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps3-an547 CPU=cortex-m55 RUN=short; }
+core_m55() { TARGET=thumbv8m.main-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps3-an547 CPU=cortex-m55 RUN=short STEP_ONLY=; }
 
 firmware() {
     local core=$1 profile=$2 opt=$3
@@ -104,7 +108,7 @@ firmware() {
         features=(--features short) base_features=(--features baseline,short)
     fi
     local elf="$TDIR/$TARGET/$profile/microprop-cortex-m4"
-    local base_elf="$elf.baseline"
+    local base_elf="$elf.baseline" step_elf="$elf.step_only"
     local log="$CARGO_TARGET_DIR/firmware-run-$CPU-$profile.log"
 
     # The baseline first, in the same profile (only the firmware crate differs, so microprop
@@ -113,6 +117,13 @@ firmware() {
     CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
         --profile "$profile" "${base_features[@]}" --locked
     cp "$elf" "$base_elf"
+
+    if [ -n "$STEP_ONLY" ]; then
+        step "firmware step_only build ($core, $TARGET, $profile: opt-level $opt; built, not run)"
+        CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
+            --profile "$profile" --features step_only --locked
+        cp "$elf" "$step_elf"
+    fi
 
     step "firmware build ($core, $TARGET, $profile: opt-level $opt, $RUN run)"
     CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
@@ -137,7 +148,7 @@ firmware() {
     fi
 
     step "firmware footprint ($core, $profile: opt-level $opt)"
-    local text rodata data bss vt sym_total base_flash diff
+    local text rodata data bss vt sym_total base_flash diff step_diff=—
     text=$(section_size "$elf" .text)
     rodata=$(section_size "$elf" .rodata)
     data=$(section_size "$elf" .data)
@@ -146,6 +157,7 @@ firmware() {
     sym_total=$(microprop_symbols "$elf" | awk '{ s += $1 } END { print s + 0 }')
     base_flash=$(flash "$base_elf")
     diff=$(($(flash "$elf") - base_flash))
+    [ -z "$STEP_ONLY" ] || step_diff=$(($(flash "$step_elf") - base_flash))
 
     echo "largest microprop symbols (bytes):"
     microprop_symbols "$elf" | sort -rn | head -n 12 | sed 's/^/    /'
@@ -157,6 +169,11 @@ firmware() {
     echo "RAM:            $((data + bss)) bytes (.data $data + .bss $bss; the stack comes on top)"
     echo "microprop, symbols named microprop::*:             $sym_total bytes of flash"
     echo "microprop, full minus baseline build ($base_flash): $diff bytes of flash"
+    if [ -n "$STEP_ONLY" ]; then
+        echo "train_step alone, step_only minus baseline build:  $step_diff bytes of flash"
+        echo "largest microprop symbols of the step_only build (bytes):"
+        microprop_symbols "$step_elf" | sort -rn | head -n 8 | sed 's/^/    /'
+    fi
     echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
     echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
     echo "digits data in flash (.rodata):                    $(symbol_size "$elf" DIGITS) bytes"
@@ -176,7 +193,7 @@ firmware() {
     wide=$(race_cols 16-32-16-1)
     epoch=$(sed -nE 's/^digits: ([0-9]+) instructions per epoch.*/\1/p' "$log")
     stacks=$(sed -nE 's/^stack: (XOR|sine|digits) [a-z_]+ used ([0-9]+) bytes.*/\2/p' "$log" | paste -sd / -)
-    echo "| $core | \"$opt\" | $RUN | $xor | $wide | $epoch | $diff | $stacks |" >>"$ROWS"
+    echo "| $core | \"$opt\" | $RUN | $xor | $wide | $epoch | $diff | $step_diff | $stacks |" >>"$ROWS"
 }
 
 # The Cortex-M4F at both opt-levels, full runs (XOR, sine, 100 digits epochs to 90%); the
@@ -195,13 +212,15 @@ firmware "Cortex-M55 (MVE)" release s
 firmware "Cortex-M55 (MVE)" release-o3 3
 
 step "firmware table (QEMU: Cortex-M4F mps2-an386, M7F mps2-an500, M3 mps2-an385, M55 mps3-an547; instructions counted under -icount shift=0)"
-echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | peak stack XOR/sine/digits |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | train_step alone (by difference) | peak stack XOR/sine/digits |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$ROWS"
 echo "(instructions per training step, not cycles: QEMU counts one per instruction; on a"
 echo " real M4, vmla.f32 takes 3 cycles against 1 for vadd.f32, and loads 2; the M7 issues two"
 echo " a cycle; an M55 MVE instruction works on 4 lanes in 2 beats. Short runs: the race, XOR"
-echo " and 2 digits epochs (feature \`short\`); the M4F's full runs reach every target.)"
+echo " and 2 digits epochs (feature \`short\`); the M4F's full runs reach every target."
+echo " train_step alone: the \`step_only\` build, only the race's Mlp::train_step calls, minus"
+echo " the baseline; the issue's measurement, M4F only.)"
 rm -f "$ROWS"
 echo
 echo "firmware passed"

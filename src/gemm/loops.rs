@@ -537,20 +537,20 @@ unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm)
 }
 
 /// [`skinny_body`] for one lane: tiles exactly as wide as B (`n ≤ 4` columns, so none
-/// is padding) of `MR` rows, then single rows.
+/// is padding) of `MR` rows, the last one partial (one copy of the tile for both).
 ///
 /// # Safety
 /// As for [`skinny_body`], with `S::LANES == 1`, `n ≤ 4`, `MR ≤ 4`.
 #[inline(always)]
 unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
-    /// Rows `i..i + R` with `NV` columns.
+    /// Rows `i..i + r` with `NV` columns on an `R`-row tile (1 ≤ r ≤ R).
     ///
     /// # Safety
-    /// As for [`skinny_body_1`], with `i + R ≤ m` and `NV == n`.
+    /// As for [`skinny_body_1`], with `i + r ≤ m` and `NV == n`.
     #[inline(always)]
-    unsafe fn rows<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm, i: usize) {
+    unsafe fn rows<S: Simd, const R: usize, const NV: usize>(s: S, g: &Gemm, i: usize, r: usize) {
         let (k, alpha) = depth_alpha(g);
-        // SAFETY: rows i..i + R of A and C exist; B is k × NV with contiguous rows.
+        // SAFETY: rows i..i + r of A and C exist; B is k × NV with contiguous rows.
         unsafe {
             super::scalar::skinny_tile_1::<S, R, NV>(
                 s,
@@ -565,6 +565,7 @@ unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
                 g.c.add(i * g.crs),
                 g.crs,
                 g.ccs,
+                r,
                 g.epi,
                 i,
                 0,
@@ -578,15 +579,12 @@ unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
     #[inline(always)]
     unsafe fn all<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
         let mut i = 0;
-        // SAFETY: each call covers rows inside A and C.
+        // SAFETY: each call covers rows i..i + r inside A and C.
         unsafe {
-            while g.m - i >= MR {
-                rows::<S, MR, NV>(s, g, i);
-                i += MR;
-            }
             while i < g.m {
-                rows::<S, 1, NV>(s, g, i);
-                i += 1;
+                let left = g.m - i;
+                rows::<S, MR, NV>(s, g, i, if left < MR { left } else { MR });
+                i += MR;
             }
         }
     }

@@ -109,7 +109,7 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
             b = b.wrapping_add(b_step);
         }
         if rows == MR && cols == NV && cs == 1 {
-            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+            return store_full_1::<S, MR, NV, true>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
         store_part_1(
             s,
@@ -129,10 +129,14 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
 }
 
 /// [`skinny_tile`](super::kernel::skinny_tile) for one lane (`MR, NV ≤ 4`; the tile's
-/// `cols` = `NV`, so no column is padding).
+/// `cols` = `NV`, so no column is padding) on the first `rows` (1 ≤ `rows` ≤ `MR`) of its
+/// `MR` rows: the rows past `rows` (a last, partial tile) compute row 0 again and are not
+/// stored, so one copy of the loop serves full and partial tiles (the code size of a
+/// Cortex-M build); each stored element gets the same operations either way.
 ///
 /// # Safety
-/// As for [`skinny_tile`](super::kernel::skinny_tile), with `cols == NV`.
+/// As for [`skinny_tile`](super::kernel::skinny_tile), with `cols == NV` and rows
+/// `0..rows` of A and C.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
@@ -148,13 +152,22 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
     c: *mut f32,
     rs: usize,
     cs: usize,
+    rows: usize,
     epi: Epilogue,
     row0: usize,
     col0: usize,
 ) {
     assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    debug_assert!(1 <= rows && rows <= MR);
     let mut acc = zero_tile(s);
-    // SAFETY: every read is at p < k, a row i < MR and a column j < NV (caller).
+    // Offsets of the tile's rows in A: row 0's for the rows past `rows`.
+    let mut off = [0; 4];
+    seq4!(I, {
+        if I < MR && I < rows {
+            off[I] = I * ars;
+        }
+    });
+    // SAFETY: every read is at p < k, a row i < rows and a column j < NV (caller).
     unsafe {
         let (mut a, mut b) = (a, b);
         for _ in 0..k {
@@ -167,7 +180,7 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
             });
             seq4!(I, {
                 if I < MR {
-                    let av = s.splat(*a.wrapping_add(I * ars));
+                    let av = s.splat(*a.wrapping_add(off[I]));
                     seq4!(V, {
                         if V < NV {
                             acc[I][V] = s.mul_add(av, bv[V], acc[I][V]);
@@ -179,23 +192,13 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
             a = a.wrapping_add(acs);
             b = b.wrapping_add(brs);
         }
-        if cs == 1 {
-            return store_full_1::<S, MR, NV>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
+        // The inlined store only for `α = 1, β = 0` (forward and delta products); the
+        // rest (the fused SGD update's α = −lr, β = 1) takes the shared one: less code for
+        // each tile width, and the same operations.
+        if cs == 1 && rows == MR && alpha == 1.0 && beta == 0.0 {
+            return store_full_1::<S, MR, NV, false>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        store_part_1(
-            s,
-            &detach(s, &acc),
-            alpha,
-            beta,
-            c,
-            rs,
-            cs,
-            MR,
-            NV,
-            epi,
-            row0,
-            col0,
-        );
+        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, NV, epi, row0, col0);
     }
 }
 
@@ -204,11 +207,14 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
 /// place with one dispatch on the activation for the whole tile. The operations of
 /// `store_tile`'s `finish`, in its order, so the results are bit-identical to it.
 ///
+/// With `AB` false the caller has checked `alpha == 1` and `beta == 0`, and the code for
+/// other values is left out.
+///
 /// # Safety
 /// As for [`store_tile`](super::kernel::store_tile) with `rows == MR`, `cols == NV`, `cs == 1`; `MR, NV ≤ 4`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
+pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize, const AB: bool>(
     s: S,
     acc: &[[S::V; 4]; 4],
     alpha: f32,
@@ -220,8 +226,9 @@ pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
     col0: usize,
 ) {
     assert!(S::LANES == 1 && MR <= 4 && NV <= 4);
+    debug_assert!(AB || (alpha == 1.0 && beta == 0.0));
     let mut val = *acc;
-    if alpha != 1.0 {
+    if AB && alpha != 1.0 {
         // (1·x is exact: skipping the multiply changes no bit.)
         let va = s.splat(alpha);
         seq4!(I, {
@@ -237,7 +244,7 @@ pub(crate) unsafe fn store_full_1<S: Simd, const MR: usize, const NV: usize>(
     // SAFETY: the tile's MR × NV elements of C (contiguous rows), the bias's `col0..+NV`
     // and `h`'s rows `row0..+MR`, columns `col0..+NV`, are inside their operands (caller).
     unsafe {
-        if beta != 0.0 {
+        if AB && beta != 0.0 {
             let vb = s.splat(beta);
             seq4!(I, {
                 if I < MR {

@@ -20,7 +20,9 @@
 //!
 //! Run it with `cargo run --release` (the runner is QEMU's `mps2-an386` board, see
 //! `.cargo/config.toml`). With `--features baseline` every microprop call is compiled
-//! out, for measuring how much flash microprop takes (see `.ci/firmware.sh`).
+//! out, for measuring how much flash microprop takes (see `.ci/firmware.sh`); with
+//! `--features step_only` only the race's `Mlp::train_step` calls are left, for the flash of
+//! the training step alone.
 #![no_std]
 #![no_main]
 
@@ -365,6 +367,28 @@ fn step(
     lr: f32,
     ws: &mut [f32],
 ) -> Result<f32, Error> {
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    {
+        net.train_step(params, x, y, lr, ws)
+    }
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    {
+        black_box((net.layers(), params, x, y, lr, ws));
+        Ok(black_box(1.0))
+    }
+}
+
+/// One training step of the race (compiled out in the `baseline` build; the only microprop
+/// call left in the `step_only` build).
+#[inline(always)]
+fn race_step(
+    net: Mlp<'static>,
+    params: &mut [f32],
+    x: &[f32],
+    y: &[f32],
+    lr: f32,
+    ws: &mut [f32],
+) -> Result<f32, Error> {
     #[cfg(not(feature = "baseline"))]
     {
         net.train_step(params, x, y, lr, ws)
@@ -385,11 +409,11 @@ fn forward(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     {
         net.forward(params, x, out, ws)
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     {
         black_box((net.layers(), params, x, out, ws));
         Ok(())
@@ -509,7 +533,7 @@ fn race(
     let t0 = ticks();
     let mut micro_loss = Ok(0.0);
     for _ in 0..steps {
-        micro_loss = step(net, black_box(&mut *micro_p), x, y, lr, &mut b.ws);
+        micro_loss = race_step(net, black_box(&mut *micro_p), x, y, lr, &mut b.ws);
     }
     let micro_ticks = ticks() - t0;
 
@@ -718,9 +742,9 @@ fn digits(buffers: &mut DigitsBuffers, seed: u64, epochs: u32, per_tick: PerTick
 }
 
 /// The optimizer of the digits network ([`Adam`]; its state alone in the `baseline` build).
-#[cfg(not(feature = "baseline"))]
+#[cfg(not(any(feature = "baseline", feature = "step_only")))]
 type DigitsOpt<'s> = Adam<'s>;
-#[cfg(feature = "baseline")]
+#[cfg(any(feature = "baseline", feature = "step_only"))]
 type DigitsOpt<'s> = &'s mut [f32];
 
 /// He initialisation, Adam, the identity orders (compiled out in the `baseline` build).
@@ -732,7 +756,7 @@ fn digits_setup<'s>(
     rows: &mut [u32],
     rng: &mut SplitMix64,
 ) -> Result<DigitsOpt<'s>, Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     {
         use microprop::data::identity_permutation;
         use microprop::init::Init;
@@ -741,7 +765,7 @@ fn digits_setup<'s>(
         identity_permutation(rows)?;
         Adam::new(AdamConfig::adam(DIGITS_LR), state)
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     {
         black_box((params, order, rows, rng.0, AdamConfig::adam(DIGITS_LR).lr));
         Ok(black_box(state))
@@ -751,9 +775,9 @@ fn digits_setup<'s>(
 /// Shuffles the training order (compiled out in the `baseline` build).
 #[inline(always)]
 fn digits_shuffle(order: &mut [u32], rng: &mut SplitMix64) {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     microprop::data::shuffle(order, rng);
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     black_box((order, rng.0));
 }
 
@@ -768,7 +792,7 @@ fn digits_epoch(
     grads: &mut [f32],
     ws: &mut [f32],
 ) -> Result<f32, Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     {
         DIGITS_NET.train_epoch(
             params,
@@ -781,7 +805,7 @@ fn digits_epoch(
             ws,
         )
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     {
         black_box((
             DIGITS_NET.layers(),
@@ -807,7 +831,7 @@ fn digits_eval(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(usize, usize), Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     {
         let e = DIGITS_NET.evaluate(
             params,
@@ -821,7 +845,7 @@ fn digits_eval(
         )?;
         Ok((e.correct, e.count))
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     {
         black_box((params, test, rows, batch, out, ws));
         Ok(black_box((0, 1)))
@@ -970,9 +994,9 @@ fn measure_stack(
     lr: f32,
     ws: &mut [f32],
 ) -> (Result<f32, Error>, usize) {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
     let step: StepFn = black_box(Mlp::train_step);
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
     let step: StepFn = black_box(|net, params, x, y, lr, ws| step(*net, params, x, y, lr, ws));
 
     let region = paint_stack();
