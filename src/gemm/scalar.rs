@@ -198,7 +198,20 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
         if cs == 1 && rows == MR && alpha == 1.0 && beta == 0.0 {
             return store_full_1::<S, MR, NV, false>(s, &acc, alpha, beta, c, rs, epi, row0, col0);
         }
-        store_part_1(s, &detach(s, &acc), alpha, beta, c, rs, cs, rows, NV, epi, row0, col0);
+        store_part_1(
+            s,
+            &detach(s, &acc),
+            alpha,
+            beta,
+            c,
+            rs,
+            cs,
+            rows,
+            NV,
+            epi,
+            row0,
+            col0,
+        );
     }
 }
 
