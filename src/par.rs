@@ -6,7 +6,10 @@
 //! product into disjoint blocks of rows or columns of C, a whole register tile at a time,
 //! and hand the blocks to the executor as numbered parts. A part never splits a sum over
 //! K, and every element of C gets the same arithmetic whichever part computes it, so
-//! **results are bit-identical for any number of parts**, one included.
+//! **results are bit-identical for any number of parts**, one included. (Only a NaN
+//! result can differ in its bits, being a NaN either way: Rust leaves the sign and
+//! payload of a NaN produced by arithmetic unspecified, so inputs with NaN or ±∞ may give
+//! NaNs of other bits in another part's tile.)
 //!
 //! Each part packs into its own slice of the workspace, so a workspace for `p` parts is
 //! `p` times the one-part packing space ([`gemm_on_workspace_len`](crate::gemm_on_workspace_len),
