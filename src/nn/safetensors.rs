@@ -703,7 +703,6 @@ impl<'a> Json<'a> {
     /// A non-negative integer (no sign, fraction or exponent).
     fn uint(&mut self) -> Result<u64, Error> {
         let bad = || Self::err("safetensors: header: expected a non-negative integer");
-        let start = self.pos;
         let first = self.peek().ok_or_else(bad)?;
         let mut v: u64 = 0;
         let mut n = 0;
@@ -717,7 +716,7 @@ impl<'a> Json<'a> {
         }
         let leading_zero = first == b'0' && n > 1;
         let more = matches!(self.s.get(self.pos), Some(b'.' | b'e' | b'E'));
-        if n == 0 || leading_zero || more || start > self.pos {
+        if n == 0 || leading_zero || more {
             return Err(bad());
         }
         Ok(v)
