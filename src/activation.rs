@@ -64,7 +64,7 @@
 use core::marker::PhantomData;
 
 use crate::Error;
-use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch, keep_rolled, opaque};
 
 /// Everything about one activation, on a zero-sized type (in the style of candle's
 /// `UnaryOpT`): its name, its save code, its vector forms and its scalar references.
@@ -741,6 +741,9 @@ pub(crate) unsafe fn map1<S: Simd, F: Lanewise1>(
     n: usize,
     f: F,
 ) {
+    // (A length LLVM can see, as in a firmware's fixed network, would otherwise have the
+    // loops written out in full.)
+    let n = opaque(n);
     let mut i = 0;
     // SAFETY: every access is below `n` (full vectors while `i + LANES <= n`, then a
     // partial one of `n − i` elements), inside the caller's ranges.
@@ -748,6 +751,7 @@ pub(crate) unsafe fn map1<S: Simd, F: Lanewise1>(
         // Four independent vectors per step: the kernels are long dependency chains, and
         // interleaving them keeps both vector pipes busy.
         while i + 4 * S::LANES <= n {
+            keep_rolled();
             let v0 = s.load(x.add(i));
             let v1 = s.load(x.add(i + S::LANES));
             let v2 = s.load(x.add(i + 2 * S::LANES));
@@ -760,6 +764,7 @@ pub(crate) unsafe fn map1<S: Simd, F: Lanewise1>(
             i += 4 * S::LANES;
         }
         while i + S::LANES <= n {
+            keep_rolled();
             s.store(out.add(i), f.apply(s, s.load(x.add(i))));
             i += S::LANES;
         }
@@ -783,10 +788,12 @@ pub(crate) unsafe fn map2<S: Simd, F: Lanewise2>(
     n: usize,
     f: F,
 ) {
+    let n = opaque(n);
     let mut i = 0;
     // SAFETY: as in `map1`.
     unsafe {
         while i + S::LANES <= n {
+            keep_rolled();
             let v = f.apply(s, s.load(a.add(i)), s.load(b.add(i)));
             s.store(out.add(i), v);
             i += S::LANES;

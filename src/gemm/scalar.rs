@@ -11,7 +11,7 @@
 
 use super::epilogue::Epilogue;
 use crate::activation::{ActivationOp, ActivationVisitor};
-use crate::simd::{Simd, flush_tiny};
+use crate::simd::{Simd, flush_tiny, keep_rolled, opaque};
 
 /// Expands `$body` four times with the constant `$i` = 0, 1, 2, 3.
 macro_rules! seq4 {
@@ -87,6 +87,7 @@ pub(crate) unsafe fn microkernel_1<S: Simd, const MR: usize, const NV: usize>(
     unsafe {
         let (mut a, mut b) = (ap, bp);
         for _ in 0..kc {
+            keep_rolled();
             let z = s.splat(0.0);
             let mut bv = [z, z, z, z];
             seq4!(V, {
@@ -171,6 +172,7 @@ pub(crate) unsafe fn skinny_tile_1<S: Simd, const MR: usize, const NV: usize>(
     unsafe {
         let (mut a, mut b) = (a, b);
         for _ in 0..k {
+            keep_rolled();
             let z = s.splat(0.0);
             let mut bv = [z, z, z, z];
             seq4!(V, {
@@ -316,6 +318,9 @@ unsafe fn after_store_1<S: Simd>(
     row0: usize,
     col0: usize,
 ) {
+    // At most 4 each at every call site, which LLVM can prove (and would then write each
+    // activation's loop out sixteen times).
+    let (rows, cols) = (opaque(rows), opaque(cols));
     match epi {
         Epilogue::None => {}
         Epilogue::BiasAct { act, .. } => act.dispatch(ActTile::<S> {
@@ -363,11 +368,19 @@ unsafe fn store_part_1<S: Simd>(
     col0: usize,
 ) {
     let bias = epi.bias_ptr_opt(col0);
+    // (As in `after_store_1`: LLVM would write the loops out for every `rows, cols ≤ 4`.)
+    let (rows, cols) = (opaque(rows), opaque(cols));
     // SAFETY: the `rows × cols` elements of C, the bias's `col0..+cols` and `h`'s part of
     // the tile are inside their operands (caller).
     unsafe {
-        for (i, row) in acc.iter().enumerate().take(rows) {
-            for (j, &x) in row.iter().enumerate().take(cols) {
+        // Indexed through a pointer, not by iterating the 4 × 4 array: LLVM writes a loop
+        // over an array of 4 out in full.
+        let acc = acc.as_ptr().cast::<S::V>();
+        for i in 0..rows {
+            for j in 0..cols {
+                keep_rolled();
+                // (`i, j < 4`: inside the array, row-major.)
+                let x = *acc.add(i * 4 + j);
                 let p = c.add(i * rs + j * cs);
                 let mut val = s.mul(s.splat(alpha), x);
                 if beta != 0.0 {
@@ -402,6 +415,7 @@ impl<S: Simd> ActivationVisitor for ActTile<S> {
         let mut row = self.c;
         for _ in 0..self.rows {
             for j in 0..self.cols {
+                keep_rolled();
                 // SAFETY: inside the tile of C that `store_full_1`'s caller vouches for.
                 unsafe {
                     let p = row.add(j * self.cs);
@@ -433,6 +447,7 @@ impl<S: Simd> ActivationVisitor for DerivTile<S> {
         let (mut row, mut hrow) = (self.c, self.h);
         for _ in 0..self.rows {
             for j in 0..self.cols {
+                keep_rolled();
                 // SAFETY: inside the tile of C and of `h` that `store_full_1`'s caller
                 // vouches for.
                 unsafe {

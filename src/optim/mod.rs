@@ -106,7 +106,7 @@ pub use clip::{clip_grad_norm, clip_grad_norm_slices};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::activation::{AddFn, Lanewise2, check_len, map2};
-use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use crate::simd::{Isa, Simd, WithSimd, dispatch, keep_rolled, opaque};
 use crate::{Error, MatMut, MatRef};
 
 /// An update rule: one step of the parameters from their gradients.
@@ -535,6 +535,7 @@ impl WithSimd for AllFinite {
         // later addition: the sum is NaN exactly when some value is not finite. Four
         // accumulators hide the addition latency; no branch per value.
         let AllFinite { p, n } = self;
+        let n = opaque(n);
         // (Written out: at opt-level "s" LLVM keeps a loop over an array of accumulators
         // rolled, and the array in memory.)
         let z = s.splat(0.0);
@@ -544,6 +545,7 @@ impl WithSimd for AllFinite {
         unsafe {
             let add_self_diff = |a: S::V, v: S::V| s.add(a, s.sub(v, v));
             while i + 4 * S::LANES <= n {
+                keep_rolled();
                 a0 = add_self_diff(a0, s.load(p.add(i)));
                 a1 = add_self_diff(a1, s.load(p.add(i + S::LANES)));
                 a2 = add_self_diff(a2, s.load(p.add(i + 2 * S::LANES)));
@@ -551,6 +553,7 @@ impl WithSimd for AllFinite {
                 i += 4 * S::LANES;
             }
             while i + S::LANES <= n {
+                keep_rolled();
                 a0 = add_self_diff(a0, s.load(p.add(i)));
                 i += S::LANES;
             }
