@@ -105,6 +105,24 @@ impl<'a> MatRef<'a> {
         Self::new(data, rows, cols, cols, 1)
     }
 
+    /// `data` as whole row-major rows of `cols` values: `data.len() / cols` rows (none
+    /// for `cols == 0`), any remainder left out. Infallible, since the view lies inside
+    /// `data` by construction: for the crate's own calls on slices it cut to `rows · cols`
+    /// values, so that a step has no error path for a view that cannot fail.
+    pub(crate) const fn rows_of(data: &'a [f32], cols: usize) -> Self {
+        MatRef {
+            ptr: data.as_ptr(),
+            rows: match data.len().checked_div(cols) {
+                Some(rows) => rows,
+                None => 0,
+            },
+            cols,
+            rs: cols,
+            cs: 1,
+            _life: PhantomData,
+        }
+    }
+
     /// The transpose: a `cols × rows` view of the same memory, strides swapped.
     #[must_use]
     pub const fn t(self) -> Self {
@@ -228,6 +246,19 @@ impl<'a> MatMut<'a> {
             cs: col_stride,
             _life: PhantomData,
         })
+    }
+
+    /// [`MatRef::rows_of`], writable: `data` as whole row-major rows of `cols` values
+    /// (distinct elements: row stride `cols`, column stride 1).
+    pub(crate) fn rows_of(data: &'a mut [f32], cols: usize) -> Self {
+        MatMut {
+            ptr: data.as_mut_ptr(),
+            rows: data.len().checked_div(cols).unwrap_or_default(),
+            cols,
+            rs: cols,
+            cs: 1,
+            _life: PhantomData,
+        }
     }
 
     /// A row-major `rows × cols` view (row stride `cols`, column stride 1).

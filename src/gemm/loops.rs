@@ -513,7 +513,7 @@ fn depth_alpha(g: &Gemm) -> (usize, f32) {
 unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     if S::LANES == 1 && MR <= 4 && NV <= 4 {
         // SAFETY: the same contract.
-        return unsafe { skinny_body_1::<S, MR>(s, g) };
+        return unsafe { skinny_body_1::<S, MR, NV>(s, g) };
     }
     let mut i = 0;
     // SAFETY: each call covers rows i..i + R with i + R ≤ m, inside A and C; B's `n`
@@ -542,7 +542,7 @@ unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm)
 /// # Safety
 /// As for [`skinny_body`], with `S::LANES == 1`, `n ≤ 4`, `MR ≤ 4`.
 #[inline(always)]
-unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
+unsafe fn skinny_body_1<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     /// Rows `i..i + r` with `NV` columns on an `R`-row tile (1 ≤ r ≤ R).
     ///
     /// # Safety
@@ -592,9 +592,10 @@ unsafe fn skinny_body_1<S: Simd, const MR: usize>(s: S, g: &Gemm) {
     unsafe {
         match g.n {
             1 => all::<S, MR, 1>(s, g),
-            2 => all::<S, MR, 2>(s, g),
-            3 => all::<S, MR, 3>(s, g),
-            _ => all::<S, MR, 4>(s, g),
+            2 if NV >= 2 => all::<S, MR, 2>(s, g),
+            3 if NV >= 3 => all::<S, MR, 3>(s, g),
+            _ if NV >= 4 => all::<S, MR, 4>(s, g),
+            _ => debug_assert!(false, "skinny_body_1: n > NV"),
         }
     }
 }

@@ -409,23 +409,19 @@ impl<'a> Mlp<'a> {
     ) -> Result<(MatRef<'p>, Option<&'p [f32]>), Error> {
         self.check_param_len(params.len())?;
         self.check_layer(l)?;
-        self.layer_of_checked(params, l)
+        Ok(self.layer_of_checked(params, l))
     }
 
     /// [`Mlp::layer`] for this module's own calls, whose `params` has `param_len` values
     /// (checked by the caller) and `l < L`: the same views, without checking both again
     /// for every layer of every step (less code in a firmware's step, and less time).
-    fn layer_of_checked<'p>(
-        &self,
-        params: &'p [f32],
-        l: usize,
-    ) -> Result<(MatRef<'p>, Option<&'p [f32]>), Error> {
+    fn layer_of_checked<'p>(&self, params: &'p [f32], l: usize) -> (MatRef<'p>, Option<&'p [f32]>) {
         debug_assert!(l < self.layers());
         debug_assert_eq!(params.len(), Self::param_len(self.sizes, self.bias));
         let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
         let (w, rest) = params[self.layer_offset(l)..].split_at(di * dout);
         let bias = if self.bias { Some(&rest[..dout]) } else { None };
-        Ok((MatRef::row_major(w, di, dout)?, bias))
+        (MatRef::rows_of(w, dout), bias)
     }
 
     /// Layer `l`'s parameters inside `params`, writable; see [`Mlp::layer`].
@@ -558,7 +554,7 @@ impl<'a> Mlp<'a> {
             } else {
                 &mut dst[..n * dout]
             };
-            self.layer_forward(isa, params, l, n, input, output, gemm_ws)?;
+            self.layer_forward(isa, params, l, input, output, gemm_ws)?;
         }
         Ok(())
     }
@@ -570,14 +566,14 @@ impl<'a> Mlp<'a> {
         isa: Isa,
         params: &[f32],
         l: usize,
-        n: usize,
         input: &[f32],
         output: &mut [f32],
         gemm_ws: &mut [f32],
     ) -> Result<(), Error> {
         // (Both callers checked `params`'s length; `l < L`.)
-        let (w, bias) = self.layer_of_checked(params, l)?;
-        let a = MatRef::row_major(input, n, self.sizes[l])?;
+        // (`input` is `n × d_l`: every caller cuts it to `n · d_l` values.)
+        let (w, bias) = self.layer_of_checked(params, l);
+        let a = MatRef::rows_of(input, self.sizes[l]);
         gemm_forward(isa, self.exec, a, w, bias, self.acts[l], output, gemm_ws)
     }
 
@@ -862,8 +858,8 @@ impl<'a> Mlp<'a> {
                 &acts[layout.offset(l - 1)..][..n * di]
             };
             let delta = &deltas[layout.offset(l)..][..n * dout];
-            let a_t = MatRef::row_major(prev, n, di)?.t();
-            let d = MatRef::row_major(delta, n, dout)?;
+            let a_t = MatRef::rows_of(prev, di).t();
+            let d = MatRef::rows_of(delta, dout);
             let (w, b) = self.layer_slices_mut(dest, l);
             gemm_update(isa, self.exec, alpha, a_t, d, beta, w, gemm)?;
             if let Some(b) = b {
@@ -892,7 +888,8 @@ impl<'a> Mlp<'a> {
         workspace: &mut [f32],
         loss_pass: impl LossPass,
     ) -> Result<(f32, usize), Error> {
-        self.check_param_len(params.len())?;
+        // (Every caller checked `params`'s length first.)
+        debug_assert_eq!(params.len(), Self::param_len(self.sizes, self.bias));
         let n = self.batch(x)?;
         let layout = StepLayout::new(self.sizes, n);
         check_workspace(layout.len(), workspace.len(), STEP_WORKSPACE)?;
@@ -915,10 +912,10 @@ impl<'a> Mlp<'a> {
             let input: &[f32] = if l == 0 {
                 x
             } else {
-                &done[layout.offset(l - 1)..]
+                &done[layout.offset(l - 1)..][..n * self.sizes[l]]
             };
             let out = &mut rest[..n * self.sizes[l + 1]];
-            self.layer_forward(isa, params, l, n, input, out, gemm)?;
+            self.layer_forward(isa, params, l, input, out, gemm)?;
         }
         // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
         let dl = self.sizes[lay];
@@ -943,10 +940,10 @@ impl<'a> Mlp<'a> {
         for l in (1..lay).rev() {
             let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
             // (`params`'s length was checked above; `l < L`.)
-            let (w, _) = self.layer_of_checked(params, l)?;
+            let (w, _) = self.layer_of_checked(params, l);
             let (lower, upper) = deltas.split_at_mut(layout.offset(l));
-            let d = MatRef::row_major(&upper[..n * dout], n, dout)?;
-            let h = MatRef::row_major(&acts[layout.offset(l - 1)..][..n * di], n, di)?;
+            let d = MatRef::rows_of(&upper[..n * dout], dout);
+            let h = MatRef::rows_of(&acts[layout.offset(l - 1)..][..n * di], di);
             let dprev = &mut lower[layout.offset(l - 1)..][..n * di];
             gemm_delta(isa, self.exec, d, w.t(), self.acts[l - 1], h, dprev, gemm)?;
         }
@@ -973,7 +970,8 @@ fn gemm_forward(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let c = MatMut::row_major(out, a.rows(), w.cols())?;
+    // (Each caller cut `out` to `a.rows() · w.cols()` values, as `gemm_fused_on` checks.)
+    let c = MatMut::rows_of(out, w.cols());
     gemm_fused_on(isa, exec, 1.0, a, w, 0.0, c, ws, Epi::BiasAct { act, bias })
 }
 
@@ -989,7 +987,7 @@ fn gemm_delta(
     dprev: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let c = MatMut::row_major(dprev, d.rows(), w_t.cols())?;
+    let c = MatMut::rows_of(dprev, w_t.cols());
     gemm_fused_on(isa, exec, 1.0, d, w_t, 0.0, c, ws, Epi::MulDeriv { act, h })
 }
 
@@ -1005,6 +1003,6 @@ fn gemm_update(
     w: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    let c = MatMut::row_major(w, a_t.rows(), d.cols())?;
+    let c = MatMut::rows_of(w, d.cols());
     gemm_fused_on(isa, exec, alpha, a_t, d, beta, c, ws, Epi::None)
 }
