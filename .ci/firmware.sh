@@ -8,7 +8,8 @@
 # targets and the digits reach 90% test accuracy); then more cores in short runs (feature
 # `short`: the race, XOR to its target and 2 digits epochs): the Cortex-M7F (mps2-an500,
 # target-cpu=cortex-m7) at opt-level 3, the Cortex-M3 without FPU (mps2-an385,
-# thumbv7m-none-eabi, soft float) at "s", and the Cortex-M55 with Helium (mps3-an547,
+# thumbv7m-none-eabi, soft float) at "s", ARMv6-M code (thumbv6m-none-eabi, Cortex-M0/M0+,
+# soft float) on that M3 board at "s", and the Cortex-M55 with Helium (mps3-an547,
 # thumbv8m.main-none-eabihf, target-cpu=cortex-m55) at both. For each build it prints the
 # footprint:
 #   flash (.text + .rodata) and RAM (.data + .bss) of the firmware;
@@ -29,7 +30,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 # thumbv7em: Cortex-M4F and M7F; thumbv7m: Cortex-M3 (soft float); thumbv8m.main: Cortex-M55.
-TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf)
+# thumbv6m: ARMv6-M code (Cortex-M0/M0+), run on the M3 board (see core_m0).
+TARGETS=(thumbv7em-none-eabihf thumbv7m-none-eabi thumbv8m.main-none-eabihf thumbv6m-none-eabi)
 FW=examples/cortex-m4
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
 
@@ -98,6 +100,9 @@ core_m7() {
     CARGO_EXTRA=(--config 'target.thumbv7em-none-eabihf.rustflags=["-C","target-cpu=cortex-m7"]')
 }
 core_m3() { TARGET=thumbv7m-none-eabi TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an385 CPU=cortex-m3 RUN=short STEP_ONLY=; }
+# ARMv6-M (Cortex-M0/M0+: Thumb-1, soft float) code on the AN385's Cortex-M3, which runs
+# every ARMv6-M instruction (QEMU's only ARMv6-M board, the micro:bit, has 16 KiB of RAM).
+core_m0() { TARGET=thumbv6m-none-eabi TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps2-an385 CPU=cortex-m3 RUN=short STEP_ONLY=; }
 # target-cpu=cortex-m55 comes from .cargo/config.toml.
 core_m55() { TARGET=thumbv8m.main-none-eabihf TDIR=$PWD/target CARGO_EXTRA=() MACHINE=mps3-an547 CPU=cortex-m55 RUN=short STEP_ONLY=; }
 
@@ -109,7 +114,7 @@ firmware() {
     fi
     local elf="$TDIR/$TARGET/$profile/microprop-cortex-m4"
     local base_elf="$elf.baseline" step_elf="$elf.step_only"
-    local log="$CARGO_TARGET_DIR/firmware-run-$CPU-$profile.log"
+    local log="$CARGO_TARGET_DIR/firmware-run-$TARGET-$CPU-$profile.log"
 
     # The baseline first, in the same profile (only the firmware crate differs, so microprop
     # and the other dependencies are compiled once a profile), set aside; then the firmware.
@@ -207,11 +212,13 @@ core_m7
 firmware "Cortex-M7F" release-o3 3
 core_m3
 firmware "Cortex-M3 (soft float)" release s
+core_m0
+firmware "ARMv6-M code on the M3 (soft float)" release s
 core_m55
 firmware "Cortex-M55 (MVE)" release s
 firmware "Cortex-M55 (MVE)" release-o3 3
 
-step "firmware table (QEMU: Cortex-M4F mps2-an386, M7F mps2-an500, M3 mps2-an385, M55 mps3-an547; instructions counted under -icount shift=0)"
+step "firmware table (QEMU: Cortex-M4F mps2-an386, M7F mps2-an500, M3 and ARMv6-M code mps2-an385, M55 mps3-an547; instructions counted under -icount shift=0)"
 echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | train_step alone (by difference) | peak stack XOR/sine/digits |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$ROWS"
