@@ -129,8 +129,8 @@ pub(crate) unsafe trait Simd: Copy {
     /// (`x < −87.33654`), and no subnormal intermediate in any lane. The default is the
     /// generic kernel built from the operations above (`activation::sigmoid_generic`);
     /// AVX-512 overrides it with a table-driven kernel that needs three fewer vector
-    /// instructions per vector, and [`Scalar`] on soft-float targets with an integer
-    /// `e^{−x}` and integer clamps (`scalar::sigmoid_soft`).
+    /// instructions per vector, and [`Scalar`] on soft-float targets with one computed in
+    /// integer arithmetic (`scalar::sigmoid_soft`).
     #[inline(always)]
     fn sigmoid(self, x: Self::V) -> Self::V {
         crate::activation::sigmoid_generic(self, x)

@@ -103,9 +103,9 @@ unsafe impl Simd for Scalar {
 /// which have no FPU by default) and RISC-V without the F extension
 /// (`riscv32imac-unknown-none-elf`). There every `f32` operation is a `compiler_builtins`
 /// call of about 40 to 70 instructions, while integer multiplies are one instruction
-/// (`umull` on a Cortex-M3), so [`Scalar`] computes `e^{−x}` in fixed point
-/// ([`exp_neg_soft`]) and the sigmoid with integer clamps ([`sigmoid_soft`]). Everywhere
-/// else it is false and the generic kernels run unchanged.
+/// (`umull` on a Cortex-M3), so [`Scalar`] computes the sigmoid ([`sigmoid_soft`]) and
+/// `e^{−x}` ([`exp_neg_soft`], for tanh) in integer arithmetic. Everywhere else it is
+/// false and the generic kernels run unchanged (the same code, bit for bit).
 ///
 /// Stable Rust 1.95 reports neither Arm's FPU features nor RISC-V's `f` in
 /// `cfg(target_feature)`; the ABI stands in on Arm (an `eabihf` target has an FPU), and on
@@ -125,6 +125,7 @@ pub(crate) const SOFT_FLOAT: bool = cfg!(any(
 /// Bits of `−EXP_FLUSH = 87.33654` (just below `126·ln 2 = 87.3365447`, so `e^{−x}` is
 /// normal for every `x` up to it).
 const FLUSH_BITS: u32 = 0x42ae_ac4f;
+const _: () = assert!(FLUSH_BITS == (-crate::activation::EXP_FLUSH).to_bits());
 /// `log2 e · 2⁶³`, rounded: the high and low words.
 const LOG2E_HI: u32 = 0xb8aa_3b29;
 const LOG2E_LO: u32 = 0x5c17_f0bc;
