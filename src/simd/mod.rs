@@ -129,10 +129,19 @@ pub(crate) unsafe trait Simd: Copy {
     /// (`x < −87.33654`), and no subnormal intermediate in any lane. The default is the
     /// generic kernel built from the operations above (`activation::sigmoid_generic`);
     /// AVX-512 overrides it with a table-driven kernel that needs three fewer vector
-    /// instructions per vector.
+    /// instructions per vector, and [`Scalar`] on soft-float targets with one computed in
+    /// integer arithmetic (`scalar::sigmoid_soft`).
     #[inline(always)]
     fn sigmoid(self, x: Self::V) -> Self::V {
         crate::activation::sigmoid_generic(self, x)
+    }
+    /// `e^{−x}` for lanes with `0 ≤ x ≤ −EXP_FLUSH = 87.33654` (so the result is normal);
+    /// NaN gives NaN, other lanes an unspecified value. The default is the generic
+    /// polynomial kernel (`activation::exp_neg`); [`Scalar`] on soft-float targets
+    /// ([`SOFT_FLOAT`](scalar::SOFT_FLOAT)) computes it in integer arithmetic.
+    #[inline(always)]
+    fn exp_neg(self, x: Self::V) -> Self::V {
+        crate::activation::exp_neg(self, x)
     }
     /// [`Simd::sigmoid`] of four vectors (the slice kernel's step). The default takes
     /// them one at a time; AVX-512 interleaves the four computations.
