@@ -21,8 +21,13 @@ cargo +nightly miri test "${soft[@]}" --no-run
 echo "miri build: $((SECONDS - start)) s"
 
 logs=$(mktemp -d)
-group_a=(--lib --test kernels --test save --test alloc --test regressions --test trainer --test data --test metrics --test data_alloc --test digits_data --test par)
-group_b=(--test gemm --test graph --test nn --test isa_kernels --test hardening --test determinism --test init --test loss --test optim --test safetensors)
+# The suites whose code has unsafe blocks or calls into the kernels in new ways, in two
+# groups of about equal time (measured per suite under Miri). Left out, because the code
+# they test has no unsafe of its own and the kernels it calls are exercised by the suites
+# below: save (the text format; fuzzed), trainer (the Trainer loop), data, digits_data and
+# metrics (batching, data sets, metrics), init (initialisers), determinism (repeated runs).
+group_a=(--lib --test kernels --test par --test alloc --test data_alloc --test loss --test nn --test isa_kernels --test safetensors)
+group_b=(--test gemm --test graph --test hardening --test optim --test regressions)
 cargo +nightly miri test "${soft[@]}" "${group_a[@]}" >"$logs/a" 2>&1 &
 pid_a=$!
 cargo +nightly miri test "${soft[@]}" "${group_b[@]}" >"$logs/b" 2>&1 &
@@ -31,11 +36,14 @@ status=0
 wait "$pid_a" || status=1
 wait "$pid_b" || status=1
 cat "$logs/a" "$logs/b"
+echo "miri test groups: $((SECONDS - start)) s"
 if [ "$status" -ne 0 ]; then
     echo "miri: a test group failed" >&2
     exit 1
 fi
 # The crate's own doctests (the README's are left out under Miri: its tour trains the
-# 1000 x 1000 network).
-cargo +nightly miri test "${soft[@]}" --doc
+# 1000 x 1000 network; so is the crate docs' quick start, which trains XOR for minutes
+# under Miri on kernels the unit tests cover).
+cargo +nightly miri test "${soft[@]}" --doc -- --skip 'src/lib.rs - (line'
+echo "miri doctests: $((SECONDS - start)) s"
 echo "miri total: $((SECONDS - start)) s"

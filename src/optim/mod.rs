@@ -106,7 +106,7 @@ pub use clip::{clip_grad_norm, clip_grad_norm_slices};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::activation::{AddFn, Lanewise2, check_len, map2};
-use crate::simd::{Isa, Simd, WithSimd, dispatch, keep_rolled, opaque};
+use crate::simd::{Isa, SOFT_FLOAT, Simd, WithSimd, dispatch, keep_rolled, opaque};
 use crate::{Error, MatMut, MatRef};
 
 /// An update rule: one step of the parameters from their gradients.
@@ -514,6 +514,19 @@ pub(crate) fn all_finite(isa: Isa, v: &[f32]) -> bool {
     )
 }
 
+/// [`all_finite`] on the exponent bits (all ones: NaN or ±∞), for soft-float targets
+/// ([`SOFT_FLOAT`]): there each subtraction and addition of the float scan is a library
+/// call of 40 or more instructions, and this is a few instructions a value.
+#[inline(always)]
+fn all_finite_bits(v: &[f32]) -> bool {
+    let mut bad = false;
+    for x in v {
+        keep_rolled();
+        bad |= x.to_bits() & 0x7f80_0000 == 0x7f80_0000;
+    }
+    !bad
+}
+
 /// The scalar reference of [`all_finite`].
 #[cfg(test)]
 fn all_finite_scalar(v: &[f32]) -> bool {
@@ -536,6 +549,10 @@ impl WithSimd for AllFinite {
         // accumulators hide the addition latency; no branch per value.
         let AllFinite { p, n } = self;
         let n = opaque(n);
+        if S::LANES == 1 && SOFT_FLOAT {
+            // SAFETY: `p` holds `n` values (built only from a slice).
+            return all_finite_bits(unsafe { core::slice::from_raw_parts(p, n) });
+        }
         // (Written out: at opt-level "s" LLVM keeps a loop over an array of accumulators
         // rolled, and the array in memory.)
         let z = s.splat(0.0);
@@ -631,6 +648,7 @@ mod tests {
                 let clean: [f32; 70] = core::array::from_fn(|i| (i as f32 - 35.0) * 9e36);
                 let v = &clean[..n];
                 assert!(all_finite(isa, v), "{isa:?} n={n}");
+                assert!(all_finite_bits(v), "bits: n={n}");
                 for bad in 0..n {
                     for sp in specials {
                         let mut w = clean;
@@ -638,6 +656,7 @@ mod tests {
                         let got = all_finite(isa, &w[..n]);
                         assert_eq!(got, all_finite_scalar(&w[..n]), "{isa:?} n={n} at {bad}");
                         assert!(!got);
+                        assert!(!all_finite_bits(&w[..n]), "bits: n={n} at {bad}");
                     }
                 }
             }
