@@ -211,7 +211,7 @@ fn gradient_check(c: &Check, seed: u64) {
     let t64: Vec<f64> = target.iter().map(|&a| f64::from(a)).collect();
     let loss64 = |x: &[Vec<f64>]| reference::squared_error(&(c.reference)(x), &t64);
 
-    for_each_isa(|isa| {
+    for_each_isa_once_under_miri(|isa| {
         let mut nodes = [Node::EMPTY; 16];
         let mut arena = vec![f32::NAN; if cfg!(miri) { 1 << 12 } else { 1 << 16 }];
         let mut g = Graph::new(&mut nodes, &mut arena);
@@ -1002,7 +1002,9 @@ fn graph_parameters_train_with_adam_and_sgd_momentum() {
     let mut w_ref = w0.clone();
     g.forward().unwrap();
     let first = g.value(loss).unwrap()[0];
-    for _ in 0..200 {
+    // Under Miri a few steps, which must still bring the loss down.
+    let (steps, factor) = if cfg!(miri) { (10, 1.0) } else { (200, 0.1) };
+    for _ in 0..steps {
         g.forward().unwrap();
         g.backward(loss).unwrap();
         o_ref.update(&mut w_ref, g.grad(w).unwrap()).unwrap();
@@ -1012,7 +1014,7 @@ fn graph_parameters_train_with_adam_and_sgd_momentum() {
     }
     g.forward().unwrap();
     let last = g.value(loss).unwrap()[0];
-    assert!(last < 0.1 * first, "Adam on a graph: {first} -> {last}");
+    assert!(last < factor * first, "Adam on a graph: {first} -> {last}");
 
     // State sized for another tensor is refused and changes nothing.
     let before = g.value(v).unwrap().to_vec();

@@ -30,6 +30,18 @@ pub fn for_each_isa(mut f: impl FnMut(Isa)) {
     assert!(ran >= 2, "scalar and portable always run");
 }
 
+/// [`for_each_isa`], but under Miri only the portable backend (the `wide` vectors): for a
+/// suite whose own code is safe and calls the kernels with shapes the kernel suites cover
+/// on every backend, once is enough to check its calls, and each backend doubles the time.
+#[allow(dead_code)]
+pub fn for_each_isa_once_under_miri(mut f: impl FnMut(Isa)) {
+    if cfg!(miri) {
+        with_isa(Isa::Portable, || f(Isa::Portable)).expect("supported");
+    } else {
+        for_each_isa(f);
+    }
+}
+
 /// Distance in units in the last place between two finite f32 of the same sign class.
 pub fn ulp_diff(a: f32, b: f32) -> u64 {
     fn key(x: f32) -> i64 {
