@@ -389,8 +389,9 @@ fn nan_parameters_anywhere_are_rejected_and_change_nothing() {
             let net = setup.mlp();
             let (x, y) = setup.data();
             let len = Mlp::param_len(&setup.sizes, true);
-            // Every single parameter, one at a time.
-            for at in 0..len {
+            // Every single parameter, one at a time (under Miri every third, which still
+            // reaches every layer's weights and biases).
+            for at in (0..len).step_by(if cfg!(miri) { 3 } else { 1 }) {
                 let mut p = setup.params();
                 p[at] = f32::NAN;
                 let why = format!("{isa:?} {acts:?} params[{at}] = NaN");

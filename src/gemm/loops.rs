@@ -536,11 +536,12 @@ unsafe fn skinny_body<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm)
     }
 }
 
-/// [`skinny_body`] for one lane: tiles exactly as wide as B (`n ≤ 4` columns, so none
-/// is padding) of `MR` rows, the last one partial (one copy of the tile for both).
+/// [`skinny_body`] for one lane: tiles exactly as wide as B (`n ≤ NV ≤ 4` columns, so
+/// none is padding; the scalar tiles have `NV = 1`, see [`super::tiles`]) of `MR` rows,
+/// the last one partial (one copy of the tile for both).
 ///
 /// # Safety
-/// As for [`skinny_body`], with `S::LANES == 1`, `n ≤ 4`, `MR ≤ 4`.
+/// As for [`skinny_body`], with `S::LANES == 1`, `n ≤ NV ≤ 4`, `MR ≤ 4`.
 #[inline(always)]
 unsafe fn skinny_body_1<S: Simd, const MR: usize, const NV: usize>(s: S, g: &Gemm) {
     /// Rows `i..i + r` with `NV` columns on an `R`-row tile (1 ≤ r ≤ R).
