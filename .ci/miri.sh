@@ -26,9 +26,9 @@ logs=$(mktemp -d)
 # they test has no unsafe of its own and the kernels it calls are exercised by the suites
 # below: save (the text format; fuzzed), trainer (the Trainer loop), data, digits_data and
 # metrics (batching, data sets, metrics), init (initialisers), determinism (repeated runs).
-# (Seconds under Miri, measured in a CI run on the 2-core development machine: lib 118, kernels 237, par 181, alloc 41,
-# isa_kernels 16, data_alloc 1; optim 170, nn 104, gemm 97, graph 76, hardening 63,
-# loss 61, safetensors 43, regressions 12.)
+# (Seconds under Miri in a CI run on the 2-core development machine: lib 118, kernels
+# 237, par 181, alloc 41, isa_kernels 16, data_alloc 1; optim 170, nn 104, gemm 97,
+# graph 76, hardening 63, loss 61, safetensors 43, regressions 12.)
 group_a=(--lib --test kernels --test par --test alloc --test isa_kernels --test data_alloc)
 group_b=(--test optim --test nn --test gemm --test graph --test hardening --test loss --test safetensors --test regressions)
 cargo +nightly miri test "${soft[@]}" "${group_a[@]}" >"$logs/a" 2>&1 &
