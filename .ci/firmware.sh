@@ -203,8 +203,8 @@ firmware() {
 
 # The Cortex-M4F at both opt-levels, full runs (XOR, sine, 100 digits epochs to 90%); the
 # other cores run short (the race, XOR, 2 digits epochs for the time per epoch): the M7 at
-# opt-level 3, the soft-float M3 at "s", the M55 (Helium) at both (LLVM vectorises for MVE
-# at 3 only).
+# opt-level 3, the soft-float M3 and ARMv6-M code (on the M3 board) at "s", the M55
+# (Helium) at both.
 core_m4
 firmware "Cortex-M4F" release s
 firmware "Cortex-M4F" release-o3 3

@@ -40,7 +40,8 @@
 //! and a polynomial), `1/(1 + e)` by one 32-bit division and a Newton step, `e/(1 + e)`
 //! for `x < 0`, and one rounding to `f32` at the end; the clamps are integer compares. That
 //! is about 100 instructions per value instead of about 1,700 (a Cortex-M3 XOR 2-3-1
-//! training step: 35,381 instructions, was 58,901), and more accurate, since nothing is
+//! training step: 58,901 instructions before, 35,381 after; 32,234 with the finiteness
+//! scans on integers too, against 43,029 for plain loops), and more accurate, since nothing is
 //! rounded on the way. tanh takes the same integer `e^{−x}` (rounded to `f32`: 0.505 ULP)
 //! through `Simd::exp_neg`. The special values below are the same.
 //!

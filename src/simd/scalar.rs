@@ -98,9 +98,10 @@ unsafe impl Simd for Scalar {
     }
 }
 
-/// Whether `f32` arithmetic is done in software on this target: 32-bit Arm with the
-/// soft-float ABI `eabi` (`thumbv6m`, `thumbv7m`, `thumbv7em`, `thumbv8m.*-none-eabi`,
-/// which have no FPU by default) and RISC-V without the F extension
+/// Whether `f32` arithmetic is done in software on this target: bare-metal 32-bit Arm with
+/// the soft-float ABI `eabi` (`thumbv6m`, `thumbv7m`, `thumbv7em`, `thumbv8m.*-none-eabi`,
+/// which have no FPU by default; an `eabi` target with an OS, such as Android's, is left
+/// out) and RISC-V without the F extension
 /// (`riscv32imac-unknown-none-elf`). There every `f32` operation is a `compiler_builtins`
 /// call of about 40 to 70 instructions, while integer multiplies are one instruction
 /// (`umull` on a Cortex-M3), so [`Scalar`] computes the sigmoid ([`sigmoid_soft`]) and
@@ -114,7 +115,7 @@ unsafe impl Simd for Scalar {
 /// An `eabi` build that enables an FPU by `-C target-feature` still gets the integer
 /// kernels: within the same accuracy bounds, just not the fastest choice there.
 pub(crate) const SOFT_FLOAT: bool = cfg!(any(
-    all(target_arch = "arm", target_abi = "eabi"),
+    all(target_arch = "arm", target_abi = "eabi", target_os = "none"),
     all(
         any(target_arch = "riscv32", target_arch = "riscv64"),
         not(target_feature = "f"),
@@ -414,10 +415,12 @@ mod tests {
 
     #[test]
     fn soft_float_is_set_for_the_targets_without_fpu_only() {
-        assert_eq!(
-            SOFT_FLOAT,
-            cfg!(target_abi = "eabi") && cfg!(target_arch = "arm")
-        );
+        let arm =
+            cfg!(target_arch = "arm") && cfg!(target_abi = "eabi") && cfg!(target_os = "none");
+        let riscv = cfg!(any(target_arch = "riscv32", target_arch = "riscv64"))
+            && !cfg!(target_feature = "f")
+            && !cfg!(target_feature = "zicsr");
+        assert_eq!(SOFT_FLOAT, arm || riscv);
     }
 
     #[test]
