@@ -505,6 +505,9 @@ impl WithSimd for ColsumRows {
 /// Whether every value of `v` is finite (no NaN, no ±∞): the check [`crate::nn::Mlp`]
 /// runs on its inputs, activations and deltas before it updates any parameter.
 pub(crate) fn all_finite(isa: Isa, v: &[f32]) -> bool {
+    if SOFT_FLOAT {
+        return all_finite_bits(v);
+    }
     dispatch(
         isa,
         AllFinite {
@@ -549,10 +552,6 @@ impl WithSimd for AllFinite {
         // accumulators hide the addition latency; no branch per value.
         let AllFinite { p, n } = self;
         let n = opaque(n);
-        if S::LANES == 1 && SOFT_FLOAT {
-            // SAFETY: `p` holds `n` values (built only from a slice).
-            return all_finite_bits(unsafe { core::slice::from_raw_parts(p, n) });
-        }
         // (Written out: at opt-level "s" LLVM keeps a loop over an array of accumulators
         // rolled, and the array in memory.)
         let z = s.splat(0.0);
