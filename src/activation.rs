@@ -58,7 +58,8 @@
 //! enum, [`Activation::ALL`], names, save codes, the slice kernels, the GEMM epilogue, the
 //! graph gate, saving and loading) reaches it through the one `activations!` list.
 //! 1. Write its vector math as an `#[inline(always)] fn foo_v<S: Simd>(s: S, z: S::V) -> S::V`
-//!    from `Simd` operations only (beside `sigmoid_v`), and a scalar reference (`libm`).
+//!    from `Simd` operations only, in `simd/math.rs` (beside `sigmoid_v` and `tanh_v`, with
+//!    any constants it needs), and a scalar reference (`libm`).
 //! 2. Add `struct FooOp;` with `impl ActivationOp`: `NAME` (lower case), `SAVE_CODE` (the
 //!    next unused byte; a code is never changed or reused, and the build fails if two
 //!    coincide), `forward_v`, `deriv_mul_v` (`dh · f'` from the *output* `h`), `scalar`
@@ -77,6 +78,8 @@
 use core::marker::PhantomData;
 
 use crate::Error;
+use crate::error::check_len;
+use crate::simd::math::{relu_v, sigmoid_v, tanh_v};
 use crate::simd::{Isa, Simd, WithSimd, dispatch, keep_rolled, opaque};
 
 /// Everything about one activation, on a zero-sized type (in the style of candle's
@@ -344,134 +347,6 @@ unsafe fn copy_unless_same(x: *const f32, out: *mut f32, n: usize) {
     }
 }
 
-// expf in the style of Cephes: n = round(y·log2 e), r = y − n·ln 2 (in two parts), e^r by
-// 1 + r + r²·P(r) with P of degree 4 on |r| ≤ ln2/2, scaled by 2ⁿ. P is a minimax fit of
-// (e^r − 1 − r)/r² for relative error (3·10⁻⁹ before rounding the coefficients, 1/40 of an
-// ULP): one degree below Cephes' expf, which the accuracy budget does not need.
-pub(crate) const LOG2E: f32 = core::f32::consts::LOG2_E;
-/// `ln 2` in two parts: 0x3f31_8000, few mantissa bits, so `n·LN2_HI` is exact.
-pub(crate) const LN2_HI: f32 = 0.693_359_4;
-/// `ln 2 − LN2_HI`.
-pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
-const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5·2²³: x + M − M rounds x to an integer
-/// Coefficients of P, highest power first (r⁶ … r² of e^r).
-const EXP_P: [f32; 5] = [
-    1.381_461_3e-3,
-    8.368_71e-3,
-    4.166_839e-2,
-    1.666_652_1e-1,
-    4.999_999_4e-1,
-];
-/// Below this `e^y` is subnormal (`−126·ln 2`); the vector kernels flush it to zero.
-pub(crate) const EXP_FLUSH: f32 = -87.336_54;
-
-// The AVX-512 sigmoid's exponential (`Simd::sigmoid` in simd/avx512.rs), table-driven:
-// k = −x·log2 e rounded to a multiple of 1/8 (by the magic constant 1.5·2²⁰, whose ULP
-// is 1/8, so the low three bits of k + magic are j = 8·(k − ⌊k⌋)), r = x + k·ln 2 in two
-// parts (|r| ≤ ln2/16), and e^{−x} = 2^⌊k⌋ · S_j · Q(r) with S_j = γ·2^{j/8} and a cubic
-// Q(r) ≈ e^{−r}/γ. The scale γ = 1.0716921 is an f32 chosen (by search) so that all eight
-// S_j round to f32 within 0.15·2⁻²⁴ relative, and so that Q stays in [0.89, 0.98), the top
-// of its binade, where its rounding costs least relative error. Q is the minimax fit of
-// e^{−r}/γ for relative error (1.8·10⁻⁸ = 0.31·2⁻²⁴; 0.35·2⁻²⁴ with the coefficients
-// rounded to f32). Three multiply-adds replace the six of `exp_neg`, for one permute.
-// Of the scales that meet the table criterion, this one gave the smallest worst case of
-// the whole sigmoid: 2.310 ULP over every f32 in [−100, 100].
-/// `1.5·2²⁰`: `y + M − M` rounds `y` to a multiple of 1/8 for `|y| < 2¹⁹`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) const SIGMOID_MAGIC8: f32 = 1_572_864.0;
-/// `S_j = γ·2^{j/8}` rounded to f32, `j = 0..8`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) const SIGMOID_T8: [f32; 8] = [
-    1.071_692_1,
-    1.168_688_5,
-    1.274_463_9,
-    1.389_812_7,
-    1.515_601_5,
-    1.652_775_2,
-    1.802_364_1,
-    1.965_492,
-];
-/// `Q(r) ≈ e^{−r}/γ` on `|r| ≤ ln2/16`, coefficients of `r⁰ … r³`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) const SIGMOID_Q: [f32; 4] = [0.933_103_8, -0.933_103_86, 0.466_624_9, -0.155_502_7];
-const TANH_SMALL: f32 = 0.625;
-const TANH_P: [f32; 5] = [
-    -5.704_988_7e-3,
-    2.063_909e-2,
-    -5.373_971_6e-2,
-    1.333_144_2e-1,
-    -3.333_328e-1,
-];
-
-/// `e^{−x}` for `EXP_FLUSH ≤ x ≤ −EXP_FLUSH` (so the result is normal and finite); NaN in
-/// gives NaN, other lanes are unspecified.
-#[inline(always)]
-pub(crate) fn exp_neg<S: Simd>(s: S, x: S::V) -> S::V {
-    // n = round(−x·log2 e), r' = x + n·ln 2 = −r, e^{−x} = 2ⁿ·e^{r} with |r| ≤ ln2/2.
-    let magic = s.splat(ROUND_MAGIC);
-    let n = s.sub(s.mul_add(x, s.splat(-LOG2E), magic), magic);
-    let rn = s.mul_add(n, s.splat(LN2_HI), x);
-    let rn = s.mul_add(n, s.splat(LN2_LO), rn);
-    // e^r = e^{−r'} by Horner in r' (odd coefficients negated): 1 − r' + r'²·P(−r').
-    // (Written out: at opt-level "s" LLVM keeps a loop over the coefficients rolled.)
-    let p = s.splat(EXP_P[0]);
-    let p = s.mul_add(p, rn, s.splat(-EXP_P[1]));
-    let p = s.mul_add(p, rn, s.splat(EXP_P[2]));
-    let p = s.mul_add(p, rn, s.splat(-EXP_P[3]));
-    let p = s.mul_add(p, rn, s.splat(EXP_P[4]));
-    let p = s.mul_add(p, rn, s.splat(-1.0));
-    let p = s.mul_add(p, rn, s.splat(1.0));
-    s.mul_pow2i(p, n)
-}
-
-/// σ(x) for one vector: [`Simd::sigmoid`], the backend's kernel (the generic one below
-/// unless the backend has its own).
-#[inline(always)]
-pub(crate) fn sigmoid_v<S: Simd>(s: S, x: S::V) -> S::V {
-    s.sigmoid(x)
-}
-
-/// The generic sigmoid kernel: the default of [`Simd::sigmoid`].
-#[inline(always)]
-pub(crate) fn sigmoid_generic<S: Simd>(s: S, x: S::V) -> S::V {
-    // σ(x) = 1/(1 + e^{−x}), with x clamped to [EXP_FLUSH, −EXP_FLUSH] so that e^{−x} is
-    // normal and finite: no lane ever computes a subnormal (an x86 microcode assist, ~100
-    // cycles) only to be discarded, and the clamps keep NaN. Above −EXP_FLUSH e^{−x} is
-    // below half an ULP of 1 and the result is 1; below EXP_FLUSH the exact result is
-    // subnormal and the lane is flushed to +0.
-    let flush = s.splat(EXP_FLUSH);
-    let xc = s.min_keep_nan(s.max_keep_nan(x, flush), s.splat(-EXP_FLUSH));
-    let q = s.recip_fast(s.add(s.splat(1.0), exp_neg(s, xc)));
-    s.zero_where_lt(x, flush, q)
-}
-
-#[inline(always)]
-pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
-    let one = s.splat(1.0);
-    let a = s.abs(x);
-    // |x| ≥ 0.625: (1 − e)/(1 + e) with e = e^{−2|x|}, sign restored. Where e would be
-    // subnormal the clamped one is below half an ULP of 1, and the quotient is 1.
-    let e = s.exp_neg(s.min_keep_nan(s.add(a, a), s.splat(-EXP_FLUSH)));
-    let large = s.div(s.sub(one, e), s.add(one, e));
-    let large = s.lt_select(x, s.splat(0.0), s.sub(s.splat(0.0), large), large);
-    // |x| < 0.625: odd polynomial (Cephes tanhf), no cancellation near 0.
-    let x2 = s.mul(x, x);
-    let mut p = s.splat(TANH_P[0]);
-    for &c in &TANH_P[1..] {
-        p = s.mul_add(p, x2, s.splat(c));
-    }
-    let small = s.mul_add(s.mul(p, x2), x, x);
-    // ±0 and subnormals: tanh x = x. The sum above would turn −0 into +0 (−0 + +0 = +0).
-    let small = s.lt_select(a, s.splat(f32::MIN_POSITIVE), x, small);
-    s.lt_select(a, s.splat(TANH_SMALL), small, large)
-}
-
-#[inline(always)]
-pub(crate) fn relu_v<S: Simd>(s: S, x: S::V) -> S::V {
-    let zero = s.splat(0.0);
-    s.lt_select(x, zero, zero, x)
-}
-
 impl Activation {
     /// Parses a [save code](Activation::save_code); `None` for a byte no activation has.
     ///
@@ -584,18 +459,6 @@ impl Activation {
         // SAFETY: both hold `grad.len()` elements; `grad` is read before being overwritten.
         unsafe { backward_raw(Isa::active(), self, g, h.as_ptr(), g, grad.len()) };
         Ok(())
-    }
-}
-
-pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(Error::ShapeMismatch {
-            what,
-            expected: (1, expected),
-            found: (1, found),
-        })
     }
 }
 

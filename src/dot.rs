@@ -1,7 +1,7 @@
 //! The dot product kernel.
 
 use crate::Error;
-use crate::activation::check_len;
+use crate::error::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 /// `Σ a[i]·b[i]`, vectorized (lanes accumulate separately, then are summed; fused

@@ -246,3 +246,17 @@ pub(crate) fn check_rows(what: &'static str, len: usize, row: usize) -> Result<u
     }
     Ok(len / row)
 }
+
+/// Two lengths that must be equal: `found` where `expected` is required, else
+/// [`Error::ShapeMismatch`] naming `what`, with the lengths as `(1, len)` shapes.
+pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), Error> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what,
+            expected: (1, expected),
+            found: (1, found),
+        })
+    }
+}

@@ -65,7 +65,7 @@
 //! | layer | files | a new … goes |
 //! |---|---|---|
 //! | views, errors | `mat.rs`, `error.rs` | error: a variant of [`Error`] with a `Display` that says what to fix |
-//! | SIMD | `simd/` | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs` |
+//! | SIMD | `simd/` (`math.rs` the vector math: `e^{−x}`, sigmoid, tanh, logarithms) | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs`; elementwise math (an activation's vector form, a loss's elementary function): a function over `Simd` in `simd/math.rs` |
 //! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
 //! | parts | `par.rs` (the split: `gemm/loops.rs`) | executor: a type implementing [`par::Executor`] (in the crate only if it needs no dependency beyond a feature) |
 //! | trainer | `init.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |

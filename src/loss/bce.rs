@@ -12,10 +12,10 @@
 //! The loss is the mean over all `N·d` elements, the gradient that of the mean (divided by
 //! `N·d`). In the vector kernel `e` is `exp_neg` with `|z|` clamped and flushed to `+0`
 //! where it would be subnormal (`|z| > 87.33654`), and `ln(1 + e)` is the vectorized
-//! `log1p_unit` (worst 0.84 ULP over every `t ∈ [0, 1]`, see `math.rs`).
+//! `log1p_unit` (worst 0.84 ULP over every `t ∈ [0, 1]`, see `simd/math.rs`).
 
-use super::math::{exp_nonpos, keep_first, load_from, log1p_unit, store_to};
-use crate::activation::relu_v;
+use super::math::{keep_first, load_from, store_to};
+use crate::simd::math::{exp_nonpos, log1p_unit, relu_v};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 #[cfg(doc)]

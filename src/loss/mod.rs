@@ -66,8 +66,7 @@ mod squared;
 pub use squared::{squared_error, squared_error_scalar};
 
 use crate::Error;
-use crate::activation::check_len;
-use crate::error::check_rows;
+use crate::error::{check_len, check_rows};
 use crate::simd::Isa;
 
 /// What a network's output is compared with.

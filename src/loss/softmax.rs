@@ -18,12 +18,13 @@
 //! rows take passes over the slices: the maximum; the exponentials (stored into the
 //! gradient row) and the sums; then a scaling pass. The logarithms are taken a vector of
 //! rows at a time (`ln_ge1` on `LANES` sums, worst 0.83 ULP over every `s ∈ [1, 2²⁴]`,
-//! see `math.rs`), and the losses summed in vector lanes. The gradient is formed as
+//! see `simd/math.rs`), and the losses summed in vector lanes. The gradient is formed as
 //! `e·c − p/N` without a fused multiply-add, its sums in the same order on both paths
 //! (so a row of one-hot probabilities gives the same bits as its label).
 
 use super::Target;
-use super::math::{exp_nonpos, keep_first, ln_ge1, load_from, max_v, reduce_max, store_to};
+use super::math::{keep_first, load_from, max_v, reduce_max, store_to};
+use crate::simd::math::{exp_nonpos, ln_ge1};
 use crate::simd::{Isa, MAX_LANES, Simd, WithSimd, dispatch};
 
 #[cfg(doc)]

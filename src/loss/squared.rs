@@ -2,7 +2,7 @@
 //! [`squared_error`]) and [`Loss::MeanSquared`], one kernel for both.
 
 use crate::Error;
-use crate::activation::check_len;
+use crate::error::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 
 #[cfg(doc)]

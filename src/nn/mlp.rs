@@ -8,8 +8,8 @@
 //! the weight-update GEMM, or the gradient written to a caller buffer). The loss and the
 //! update are arguments of the step, not code inside it.
 
-use crate::activation::{backward_inplace_isa, check_len, flush_tiny_inplace_isa};
-use crate::error::{check_rows, check_workspace};
+use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
+use crate::error::{check_len, check_rows, check_workspace};
 
 /// What sizes a training step's workspace, for [`Error::WorkspaceTooSmall`].
 pub(super) const STEP_WORKSPACE: &str =

@@ -1,6 +1,7 @@
 //! The lecture's single sigmoid neuron (`neuron_tick`).
 
-use crate::activation::{check_len, sigmoid_scalar};
+use crate::activation::sigmoid_scalar;
+use crate::error::check_len;
 use crate::{Error, dot};
 
 /// One neuron: `firing_rate = σ(Σ inputs·weights + bias)`.

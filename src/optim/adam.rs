@@ -3,7 +3,7 @@
 
 use super::{Names, Optimizer, all_finite, check_hyper, check_lr, load_n, store_n};
 use crate::Error;
-use crate::activation::check_len;
+use crate::error::check_len;
 use crate::simd::{Isa, Simd, WithSimd, dispatch, flush_tiny, flush_tiny_scalar};
 use core::fmt;
 

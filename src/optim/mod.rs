@@ -105,7 +105,8 @@ pub use adam::{Adam, AdamConfig};
 pub use clip::{clip_grad_norm, clip_grad_norm_slices};
 pub use sgd::{Sgd, SgdConfig};
 
-use crate::activation::{AddFn, Lanewise2, check_len, map2};
+use crate::activation::{AddFn, Lanewise2, map2};
+use crate::error::check_len;
 use crate::simd::{Isa, SOFT_FLOAT, Simd, WithSimd, dispatch, keep_rolled, opaque};
 use crate::{Error, MatMut, MatRef};
 

@@ -33,13 +33,13 @@ impl Avx512 {
     }
 }
 
-/// [`SIGMOID_T8`](crate::activation::SIGMOID_T8) twice, for `vpermps`, which indexes by
+/// [`SIGMOID_T8`](super::math::SIGMOID_T8) twice, for `vpermps`, which indexes by
 /// the low four bits of each lane.
 const SIGMOID_T16: [f32; 16] = {
     let mut t = [0.0; 16];
     let mut i = 0;
     while i < 16 {
-        t[i] = crate::activation::SIGMOID_T8[i % 8];
+        t[i] = super::math::SIGMOID_T8[i % 8];
         i += 1;
     }
     t
@@ -62,7 +62,7 @@ impl Avx512 {
     /// arithmetic whatever `N` is.
     #[inline(always)]
     fn sigmoid_n<const N: usize>(self, x: [__m512; N]) -> [__m512; N] {
-        use crate::activation::{EXP_FLUSH, LN2_HI, LN2_LO, LOG2E, SIGMOID_MAGIC8, SIGMOID_Q};
+        use super::math::{EXP_FLUSH, LN2_HI, LN2_LO, LOG2E, SIGMOID_MAGIC8, SIGMOID_Q};
         // `[expr for i in 0..N]`, by a loop: `array::from_fn`'s closures are compiled
         // without AVX-512 (a closure does not inherit the kernel's target features), and
         // LLVM kept several of them, with the intrinsics they call, out of line.

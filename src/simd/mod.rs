@@ -19,11 +19,16 @@
 //! choice is made from compile-time target features. Tests force each variant with
 //! `with_isa` (with `std`) (or the `MICROPROP_ISA` environment variable) so every variant the
 //! machine supports is held to the same scalar references.
+//!
+//! The elementwise math written once over the trait (`e^{−x}`, the sigmoid, tanh, ReLU,
+//! `e^x` for `x ≤ 0`, the logarithms of the losses) and the constants the backends share
+//! with it are in `math.rs`, below the kernels that use them.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(crate) mod math;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod neon;
 mod portable;
@@ -127,21 +132,21 @@ pub(crate) unsafe trait Simd: Copy {
     /// [`crate::sigmoid`]: within 2.5 ULP of the exact value for every normal result,
     /// NaN for NaN, `+∞ → 1`, `−∞ → +0`, `+0.0` where the exact result is subnormal
     /// (`x < −87.33654`), and no subnormal intermediate in any lane. The default is the
-    /// generic kernel built from the operations above (`activation::sigmoid_generic`);
+    /// generic kernel built from the operations above (`math::sigmoid_generic`);
     /// AVX-512 overrides it with a table-driven kernel that needs three fewer vector
     /// instructions per vector, and [`Scalar`] on soft-float targets with one computed in
     /// integer arithmetic (`scalar::sigmoid_soft`).
     #[inline(always)]
     fn sigmoid(self, x: Self::V) -> Self::V {
-        crate::activation::sigmoid_generic(self, x)
+        math::sigmoid_generic(self, x)
     }
     /// `e^{−x}` for lanes with `0 ≤ x ≤ −EXP_FLUSH = 87.33654` (so the result is normal);
     /// NaN gives NaN, other lanes an unspecified value. The default is the generic
-    /// polynomial kernel (`activation::exp_neg`); [`Scalar`] on soft-float targets
+    /// polynomial kernel (`math::exp_neg`); [`Scalar`] on soft-float targets
     /// ([`SOFT_FLOAT`](scalar::SOFT_FLOAT)) computes it in integer arithmetic.
     #[inline(always)]
     fn exp_neg(self, x: Self::V) -> Self::V {
-        crate::activation::exp_neg(self, x)
+        math::exp_neg(self, x)
     }
     /// [`Simd::sigmoid`] of four vectors (the slice kernel's step). The default takes
     /// them one at a time; AVX-512 interleaves the four computations.

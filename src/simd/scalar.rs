@@ -85,7 +85,7 @@ unsafe impl Simd for Scalar {
         if SOFT_FLOAT {
             sigmoid_soft(x)
         } else {
-            crate::activation::sigmoid_generic(self, x)
+            super::math::sigmoid_generic(self, x)
         }
     }
     #[inline(always)]
@@ -93,7 +93,7 @@ unsafe impl Simd for Scalar {
         if SOFT_FLOAT {
             exp_neg_soft(x)
         } else {
-            crate::activation::exp_neg(self, x)
+            super::math::exp_neg(self, x)
         }
     }
 }
@@ -126,7 +126,7 @@ pub(crate) const SOFT_FLOAT: bool = cfg!(any(
 /// Bits of `−EXP_FLUSH = 87.33654` (just below `126·ln 2 = 87.3365447`, so `e^{−x}` is
 /// normal for every `x` up to it).
 const FLUSH_BITS: u32 = 0x42ae_ac4f;
-const _: () = assert!(FLUSH_BITS == (-crate::activation::EXP_FLUSH).to_bits());
+const _: () = assert!(FLUSH_BITS == (-super::math::EXP_FLUSH).to_bits());
 /// `log2 e · 2⁶³`, rounded: the high and low words.
 const LOG2E_HI: u32 = 0xb8aa_3b29;
 const LOG2E_LO: u32 = 0x5c17_f0bc;
@@ -283,7 +283,7 @@ pub(crate) fn sigmoid_soft(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::{EXP_FLUSH, tanh_v};
+    use crate::simd::math::{EXP_FLUSH, tanh_v};
 
     /// `|got − exact|` in units of the f32 ULP at `exact` (subnormal spacing below
     /// `f32::MIN_POSITIVE`): `frac_ulp` of `tests/kernels.rs`, which a unit test cannot
