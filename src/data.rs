@@ -112,7 +112,10 @@ fn below(rng: &mut impl Rng, s: u64) -> u64 {
 /// shuffle, from the last element down, each swap partner drawn by Lemire's unbiased
 /// method from one [`Rng::next_u64`] (rarely more; at most four).
 ///
-/// Reproducible: the same generator state gives the same order on every target.
+/// Reproducible: the same generator state gives the same order on every target. Any
+/// [`Rng`] serves; without one at hand (in firmware) take the crate's
+/// [`SplitMix64`](crate::SplitMix64), one for the whole run: `let mut rng =
+/// SplitMix64::new(seed);` once, then `shuffle(&mut perm, &mut rng)` every epoch.
 pub fn shuffle(perm: &mut [u32], rng: &mut impl Rng) {
     for i in (1..perm.len()).rev() {
         // i < perm.len() ≤ isize::MAX, so i + 1 fits u64 and j ≤ i is in bounds.

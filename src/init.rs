@@ -19,6 +19,11 @@
 //! `f32` operations and `libm`'s software `logf`/`sincosf`/`sqrtf` (the last correctly
 //! rounded), so a seeded generator gives bit-identical weights on every target.
 //!
+//! # Which generator
+//! Any [`rand_core::Rng`]: on a host `rand`'s `StdRng`, and on a device without one the
+//! crate's own [`SplitMix64`](crate::SplitMix64) (`no_std`, a `const fn` constructor, not
+//! cryptographic): `init_weights(w, fan_in, fan_out, init, &mut SplitMix64::new(seed))`.
+//!
 //! # Example
 //! ```
 //! use microprop::init::{Init, init_weights};

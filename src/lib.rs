@@ -49,7 +49,8 @@
 //!   `train_step` runs forward, loss, backward and the update with no allocation.
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
 //! * [`init`]: Xavier/Glorot and He/Kaiming weight initialisation from any
-//!   [`rand_core::Rng`].
+//!   [`rand_core::Rng`]; [`rng`]: [`SplitMix64`], a small seeded `no_std` generator that
+//!   is one (not cryptographic).
 //! * [`par`]: large products and training steps split into parts that any
 //!   [`Executor`](par::Executor) runs on several cores, bit-identical for any number of
 //!   parts ([`gemm_on`], [`Mlp::on`](nn::Mlp::on)); a rayon pool with the `rayon` feature.
@@ -68,7 +69,7 @@
 //! | SIMD | `simd/` (`math.rs` the vector math: `e^{−x}`, sigmoid, tanh, logarithms) | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs`; elementwise math (an activation's vector form, a loss's elementary function): a function over `Simd` in `simd/math.rs` |
 //! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
 //! | parts | `par.rs` (the split: `gemm/loops.rs`) | executor: a type implementing [`par::Executor`] (in the crate only if it needs no dependency beyond a feature) |
-//! | trainer | `init.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
+//! | trainer | `init.rs`, `rng.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
 //! | networks | `nn/` (`mlp.rs` the step, `train.rs` epochs and evaluation, `save.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments |
 //! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, an `Op` variant in `store.rs`, its builder method in `build.rs`, its forward and backward arms in `pass.rs` |
 //!
@@ -103,6 +104,7 @@ pub mod mat;
 pub mod metrics;
 pub mod optim;
 pub mod par;
+pub mod rng;
 pub mod simd;
 
 pub use activation::{
@@ -116,6 +118,7 @@ pub use mat::{MatMut, MatRef};
 pub use optim::{
     Adam, AdamConfig, Optimizer, Sgd, SgdConfig, bias_add, bias_grad, sgd_update, sgd_update_scalar,
 };
+pub use rng::SplitMix64;
 pub mod nn;
 
 /// The README's code blocks, compiled and run as doctests (not under Miri: the tour trains
