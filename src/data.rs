@@ -2,22 +2,28 @@
 //!
 //! One epoch is: [`shuffle`] a permutation of the sample indices, walk it in
 //! [`batches`], and for each batch [`gather_rows`] (or [`gather_rows_u8`] for bytes kept
-//! in flash) and [`gather_labels`] into fixed batch buffers. The permutation is a
-//! caller-owned `&mut [u32]` filled once by [`identity_permutation`]; shuffling the previous
-//! epoch's order again is exactly as uniform as shuffling the identity (Fisher–Yates gives
-//! every order with equal probability whatever it starts from), so it is never refilled.
+//! in flash, [`gather_rows_f32le`] for `f32` stored as little-endian bytes) and
+//! [`gather_labels`] into fixed batch buffers. The permutation is a caller-owned
+//! `&mut [u32]` filled once by [`identity_permutation`]; shuffling the previous epoch's
+//! order again is exactly as uniform as shuffling the identity (Fisher–Yates gives every
+//! order with equal probability whatever it starts from), so it is never refilled.
 //!
-//! A [`Dataset`] names the sources of a data set's inputs ([`Features`]: `f32` or bytes
-//! with a scale) and targets ([`Labels`]: target values or class indices), read in place;
-//! [`Dataset::gather`] fills a [`Batch`] of caller buffers with the samples of a slice of
-//! the permutation. [`Mlp::train_epoch`](crate::nn::Mlp::train_epoch) runs the whole
-//! epoch that way, and [`Mlp::evaluate`](crate::nn::Mlp::evaluate) measures a data set;
-//! the loop below is what they do, for callers who want it in their own hands.
+//! A [`Dataset`] names the sources of a data set's inputs ([`Features`]: `f32`, bytes
+//! with a scale, or little-endian `f32` bytes) and targets ([`Labels`]: target values or
+//! class indices), read in place; [`Dataset::gather`] fills a [`Batch`] of caller buffers
+//! with the samples of a slice of the permutation.
+//! [`Mlp::train_epoch`](crate::nn::Mlp::train_epoch) runs the whole epoch that way, and
+//! [`Mlp::evaluate`](crate::nn::Mlp::evaluate) measures a data set; the loop below is
+//! what they do, for callers who want it in their own hands.
 //!
 //! Sources are row-major with a row *stride*: row `r` is `src[r·stride ..][..cols]`. For
 //! a plain matrix `stride = cols`; for records that interleave features and labels, like
 //! the digits data (`64` pixel bytes then `1` label byte per `65`-byte record), the pixels
 //! are `gather_rows_u8(data, 65, 64, ..)` and the labels `gather_labels(&data[64..], 65, ..)`.
+//! Records of little-endian `f32` features, like the Japanese vowels data (`348` values,
+//! 1,392 bytes, then a label byte, a length byte and 2 zero bytes per `1,396`-byte
+//! record), are `gather_rows_f32le(data, 1396, 348, ..)` with the stride in bytes and the
+//! labels `gather_labels(&data[1392..], 1396, ..)`.
 //!
 //! # Example: one epoch's batching loop
 //! ```
@@ -233,6 +239,18 @@ fn check_rows(rows: &[u32], n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// `dst_len == rows · cols`, else [`Error::ShapeMismatch`] naming `what`.
+fn check_dst(what: &'static str, rows: usize, cols: usize, dst_len: usize) -> Result<(), Error> {
+    if rows.checked_mul(cols) != Some(dst_len) {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: (rows, cols),
+            found: (1, dst_len),
+        });
+    }
+    Ok(())
+}
+
 /// The checks every gather shares, in order: `cols ≥ 1`, `stride ≥ cols`,
 /// `dst_len == rows.len() · cols`, every row index inside the source.
 fn check_gather(
@@ -253,14 +271,31 @@ fn check_gather(
             what: "gather: stride must be at least cols (rows may not overlap)",
         });
     }
-    if rows.len().checked_mul(cols) != Some(dst_len) {
-        return Err(Error::ShapeMismatch {
-            what,
-            expected: (rows.len(), cols),
-            found: (1, dst_len),
+    check_dst(what, rows.len(), cols, dst_len)?;
+    check_rows(rows, source_rows(src_len, stride, cols))
+}
+
+/// Bytes in one `f32` of an [`Features::F32Le`] source.
+const F32_BYTES: usize = 4;
+
+/// The width in bytes of a row of `cols` little-endian `f32` (`4·cols`), checked: `cols ≥ 1`,
+/// no overflow, and `stride` (bytes) at least that.
+fn f32le_width(cols: usize, stride: usize) -> Result<usize, Error> {
+    if cols == 0 {
+        return Err(Error::InvalidArgument {
+            what: "gather: cols must be at least 1",
         });
     }
-    check_rows(rows, source_rows(src_len, stride, cols))
+    let width = cols.checked_mul(F32_BYTES).ok_or(Error::Overflow {
+        what: "F32Le rows: 4·cols bytes",
+    })?;
+    if stride < width {
+        return Err(Error::InvalidArgument {
+            what: "F32Le rows: the stride is in bytes and must be at least 4·cols \
+                   (each row's f32 values; rows may not overlap)",
+        });
+    }
+    Ok(width)
 }
 
 /// Copies the chosen rows of a row-major `f32` source into a batch:
@@ -371,6 +406,67 @@ impl WithSimd for BytesToF32<'_> {
     }
 }
 
+/// Copies the chosen rows of a source of little-endian `f32` bytes into an `f32` batch:
+/// `dst[i·cols + j] = f32::from_le_bytes(src[rows[i]·stride + 4j ..][..4])`, bit for bit
+/// (NaN and infinities included), for `i < rows.len()`, `j < cols`.
+///
+/// For files of records mixing `f32` features with other fields, read in place from
+/// `include_bytes!` (only byte-aligned) or from flash: no alignment is assumed, and the
+/// bytes are decoded as little-endian on every target, big-endian ones included.
+/// **`stride` is in bytes** (the record length), **`cols` in values** (`f32` per row, the
+/// network's `d₀`): row `r` is the `4·cols` bytes from byte `r·stride`. The source has
+/// `⌊(src.len() − 4·cols) / stride⌋ + 1` rows (0 if `src.len() < 4·cols`).
+///
+/// ```
+/// use microprop::data::gather_rows_f32le;
+///
+/// // Records of 2 f32 then a label byte: 9 bytes each, so the second record's f32 are
+/// // at an odd address.
+/// let mut bytes = [0u8; 18];
+/// for (r, rec) in bytes.chunks_exact_mut(9).enumerate() {
+///     rec[..4].copy_from_slice(&(r as f32 + 0.5).to_le_bytes());
+///     rec[4..8].copy_from_slice(&(-2.0f32).to_le_bytes());
+///     rec[8] = r as u8; // the label
+/// }
+/// let mut x = [0.0f32; 2 * 2];
+/// gather_rows_f32le(&bytes, 9, 2, &[1, 0], &mut x)?;
+/// assert_eq!(x, [1.5, -2.0, 0.5, -2.0]);
+/// # Ok::<(), microprop::Error>(())
+/// ```
+///
+/// # Errors
+/// Nothing is written on an error:
+/// * [`Error::InvalidArgument`]: `cols` is 0 or `stride < 4·cols` (which catches a
+///   stride given in values instead of bytes whenever the features fill at least a
+///   quarter of the record);
+/// * [`Error::Overflow`]: `4·cols` overflows `usize`;
+/// * [`Error::ShapeMismatch`]: `dst.len() != rows.len() · cols`;
+/// * [`Error::RowOutOfRange`]: the first row index the source does not have.
+pub fn gather_rows_f32le(
+    src: &[u8],
+    stride: usize,
+    cols: usize,
+    rows: &[u32],
+    dst: &mut [f32],
+) -> Result<(), Error> {
+    let width = f32le_width(cols, stride)?;
+    check_dst(
+        "gather_rows_f32le: dst.len() != rows.len() * cols",
+        rows.len(),
+        cols,
+        dst.len(),
+    )?;
+    check_rows(rows, source_rows(src.len(), stride, width))?;
+    for (&r, d) in rows.iter().zip(dst.chunks_exact_mut(cols)) {
+        let at = r as usize * stride; // checked: r·stride + 4·cols ≤ src.len()
+        let (values, _) = src[at..at + width].as_chunks::<F32_BYTES>();
+        for (d, &b) in d.iter_mut().zip(values) {
+            *d = f32::from_le_bytes(b);
+        }
+    }
+    Ok(())
+}
+
 /// Copies the chosen labels into a batch of class indices (what a classification loss
 /// takes): `dst[i] = src[rows[i]·stride]` widened to `u32`.
 ///
@@ -414,8 +510,10 @@ fn copy_labels<T: Copy + Into<u32>>(src: &[T], stride: usize, rows: &[u32], dst:
     }
 }
 
-/// Where a data set's input rows come from: `f32` values, or bytes scaled to `f32` (data
-/// kept in flash). Row `r` is `data[r·stride ..][..d₀]`, as in [`gather_rows`].
+/// Where a data set's input rows come from: `f32` values, bytes scaled to `f32` (data
+/// kept in flash), or `f32` stored as little-endian bytes (a file's records read in
+/// place). Row `r` is `data[r·stride ..][..d₀]`, as in [`gather_rows`]; for
+/// [`F32Le`](Features::F32Le) the stride counts bytes and the row is `4·d₀` bytes.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Features<'a> {
@@ -434,6 +532,31 @@ pub enum Features<'a> {
         stride: usize,
         /// Factor applied to every byte.
         scale: f32,
+    },
+    /// Rows of little-endian `f32`, 4 bytes each, at any alignment
+    /// ([`gather_rows_f32le`]): e.g. `include_bytes!` records of `f32` features followed
+    /// by a label byte. Not scanned for NaN here: a training step checks the batch.
+    ///
+    /// ```
+    /// use microprop::data::{Dataset, Features, Labels};
+    ///
+    /// // The Japanese vowels file: records of 1,396 bytes, 29 × 12 f32 (1,392 bytes) then
+    /// // the label byte, a length byte and 2 zero bytes. The same stride, in bytes, for both.
+    /// static VOWELS: &[u8] = include_bytes!("../examples/data/japanese_vowels/japanese_vowels.f32");
+    /// let train = Dataset {
+    ///     x: Features::F32Le { data: &VOWELS[..270 * 1396], stride: 1396 },
+    ///     y: Labels::ClassesU8 { data: &VOWELS[1392..270 * 1396], stride: 1396 },
+    ///     len: 270,
+    /// };
+    /// train.check(29 * 12, 9)?; // d₀ = 348 values, 9 classes
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    F32Le {
+        /// The rows' bytes.
+        data: &'a [u8],
+        /// Distance between row starts **in bytes** (the record length; at least
+        /// `4·d₀`).
+        stride: usize,
     },
 }
 
@@ -490,10 +613,10 @@ impl Features<'_> {
     /// Whether every gathered value is finite whatever the data: bytes times a scale
     /// whose product with 255 is finite (each `byte · scale` is at most that in
     /// magnitude, and rounding is monotonic), so a training step can skip scanning a
-    /// batch gathered from them. `f32` rows may hold anything: `false`.
+    /// batch gathered from them. `f32` rows, as values or bytes, may hold anything: `false`.
     pub(crate) fn always_finite(&self) -> bool {
         match *self {
-            Features::F32 { .. } => false,
+            Features::F32 { .. } | Features::F32Le { .. } => false,
             Features::U8 { scale, .. } => (255.0 * scale).is_finite(),
         }
     }
@@ -508,7 +631,7 @@ impl Dataset<'_> {
     /// Nothing is written on an error: [`Error::RowOutOfRange`] for an index not below
     /// `len` (or one the source does not have); [`Error::BufferTooSmall`] if `batch`
     /// cannot hold `rows.len()` samples; the errors of [`gather_rows`],
-    /// [`gather_rows_u8`] and [`gather_labels`].
+    /// [`gather_rows_u8`], [`gather_rows_f32le`] and [`gather_labels`].
     pub fn gather<'b>(
         &self,
         rows: &[u32],
@@ -580,6 +703,7 @@ impl Dataset<'_> {
                 stride,
                 scale,
             } => gather_rows_u8(data, stride, d0, rows, scale, x)?,
+            Features::F32Le { data, stride } => gather_rows_f32le(data, stride, d0, rows, x)?,
         }
         let target = match self.y {
             Labels::Values { data, stride } => {
@@ -609,38 +733,52 @@ impl Dataset<'_> {
     /// the epoch helper checks before its first update.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a zero width or a stride below the row width;
-    /// [`Error::BufferTooSmall`] naming the source that holds fewer than `len` rows.
+    /// [`Error::InvalidArgument`] for a zero width or a stride below the row width (for
+    /// [`Features::F32Le`], a byte stride below `4·d0`); [`Error::Overflow`] if `4·d0`
+    /// overflows (`F32Le`); [`Error::BufferTooSmall`] naming the source that holds fewer
+    /// than `len` rows (for `F32Le` in bytes).
     pub fn check(&self, d0: usize, d_out: usize) -> Result<(), Error> {
-        let (x_rows, x_stride) = match self.x {
-            Features::F32 { data, stride } => (data.len(), stride),
-            Features::U8 { data, stride, .. } => (data.len(), stride),
+        const WIDTH: &str =
+            "Dataset: each stride must be at least its row width (and widths at least 1)";
+        let x_short = "Dataset::x holds fewer than len rows";
+        let (x_len, x_stride, x_width, x_short, x_invalid) = match self.x {
+            Features::F32 { data, stride } => (data.len(), stride, d0, x_short, WIDTH),
+            Features::U8 { data, stride, .. } => (data.len(), stride, d0, x_short, WIDTH),
+            Features::F32Le { data, stride } => (
+                data.len(),
+                stride,
+                d0.checked_mul(F32_BYTES).ok_or(Error::Overflow {
+                    what: "Dataset::x (F32Le): 4·d0 bytes",
+                })?,
+                "Dataset::x (F32Le, in bytes) holds fewer than len rows",
+                "Dataset::x (F32Le): the stride is in bytes and must be at least 4·d0 \
+                 (and d0 at least 1)",
+            ),
         };
-        let (y_rows, y_stride, y_cols) = match self.y {
+        let (y_len, y_stride, y_width) = match self.y {
             Labels::Values { data, stride } => (data.len(), stride, d_out),
             Labels::ClassesU8 { data, stride } => (data.len(), stride, 1),
             Labels::Classes(data) => (data.len(), 1, 1),
         };
-        for (what, len, stride, cols) in [
-            ("Dataset::x holds fewer than len rows", x_rows, x_stride, d0),
+        for (short, invalid, len, stride, width) in [
+            (x_short, x_invalid, x_len, x_stride, x_width),
             (
                 "Dataset::y holds fewer than len rows",
-                y_rows,
+                WIDTH,
+                y_len,
                 y_stride,
-                y_cols,
+                y_width,
             ),
         ] {
-            if cols == 0 || stride < cols {
-                return Err(Error::InvalidArgument {
-                    what: "Dataset: each stride must be at least its row width (and widths at least 1)",
-                });
+            if width == 0 || stride < width {
+                return Err(Error::InvalidArgument { what: invalid });
             }
-            if source_rows(len, stride, cols) < self.len {
+            if source_rows(len, stride, width) < self.len {
                 return Err(Error::BufferTooSmall {
-                    what,
+                    what: short,
                     needed: (self.len.saturating_sub(1))
                         .saturating_mul(stride)
-                        .saturating_add(cols),
+                        .saturating_add(width),
                     len,
                 });
             }

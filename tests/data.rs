@@ -6,7 +6,8 @@ mod common;
 use common::{SplitMix64, rng};
 use microprop::Error;
 use microprop::data::{
-    batches, gather_labels, gather_rows, gather_rows_u8, identity_permutation, shuffle,
+    Batch, Dataset, Features, Labels, batches, gather_labels, gather_rows, gather_rows_f32le,
+    gather_rows_u8, identity_permutation, shuffle,
 };
 use rand_core::{Infallible, TryRng};
 
@@ -244,6 +245,264 @@ fn gather_rows_u8_scales_digits_pixels_exactly() {
         assert_eq!(d, i as f32 / 16.0);
     }
     assert_eq!(dst[16], 1.0);
+}
+
+/// The `n` rows of `cols` values of `src` (rows `stride_vals` values apart) as
+/// little-endian bytes in records of `stride` bytes (each row's `f32` first, then filler
+/// bytes `0xEE`), from byte 1 of the buffer returned (3 filler bytes after the last row):
+/// `&buf[1..]` starts at an address that is not a multiple of 4.
+fn le_records(src: &[f32], n: usize, stride_vals: usize, cols: usize, stride: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0xEE;
+        1 + if n == 0 {
+            0
+        } else {
+            (n - 1) * stride + 4 * cols
+        } + 3
+    ];
+    for r in 0..n {
+        for c in 0..cols {
+            let at = 1 + r * stride + 4 * c;
+            bytes[at..at + 4].copy_from_slice(&src[r * stride_vals + c].to_le_bytes());
+        }
+    }
+    bytes
+}
+
+#[test]
+fn gather_rows_f32le_decodes_unaligned_records_bit_for_bit() {
+    for (n, stride_vals, cols) in [(1, 1, 1), (5, 3, 3), (5, 7, 3), (10, 65, 64), (4, 4, 1)] {
+        let src = source(n, stride_vals, cols);
+        // Byte strides: the values' own, and one with 1 to 3 extra bytes (records whose
+        // f32 sit at every alignment).
+        for stride in [
+            4 * stride_vals,
+            4 * cols + 1,
+            4 * cols + 3,
+            4 * stride_vals + 2,
+        ] {
+            let buf = le_records(&src, n, stride_vals, cols, stride);
+            let bytes = &buf[1..buf.len() - 3];
+            assert_ne!(bytes.as_ptr() as usize % 4, buf.as_ptr() as usize % 4);
+            let rows: Vec<u32> = (0..2 * n as u32).map(|i| (i * 7 + 3) % n as u32).collect();
+            let mut dst = vec![f32::NAN; rows.len() * cols];
+            gather_rows_f32le(bytes, stride, cols, &rows, &mut dst).unwrap();
+            for (i, &r) in rows.iter().enumerate() {
+                for c in 0..cols {
+                    let want = (r as usize * 1000 + c) as f32;
+                    assert_eq!(
+                        dst[i * cols + c].to_bits(),
+                        want.to_bits(),
+                        "stride {stride}"
+                    );
+                }
+            }
+        }
+    }
+    // Special values come through bit for bit: signed zeros, subnormals, ±inf, NaN
+    // payloads, the extremes.
+    let specials = [
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        -f32::from_bits(0x007f_ffff),
+        f32::MAX,
+        f32::MIN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::from_bits(0x7fc0_0001),
+        f32::from_bits(0xffa0_0000),
+        1.0 / 3.0,
+    ];
+    let buf = le_records(
+        &specials,
+        1,
+        specials.len(),
+        specials.len(),
+        4 * specials.len(),
+    );
+    let mut dst = [0.0f32; 12];
+    gather_rows_f32le(&buf[1..], 48, 12, &[0], &mut dst).unwrap();
+    for (d, s) in dst.iter().zip(specials) {
+        assert_eq!(d.to_bits(), s.to_bits());
+    }
+    // Little-endian whatever the target: the bytes of 1.0 are 00 00 80 3f.
+    gather_rows_f32le(&[0, 0, 0x80, 0x3f, 7], 5, 1, &[0], &mut dst[..1]).unwrap();
+    assert_eq!(dst[0], 1.0);
+    // No rows, nothing to do.
+    gather_rows_f32le(&[0; 4], 4, 1, &[], &mut []).unwrap();
+}
+
+#[test]
+fn bad_f32le_gathers_name_the_culprit_and_write_nothing() {
+    // 4 records of 3 f32 and 2 more bytes: stride 14, length 3·14 + 12 = 54.
+    let src = source(4, 3, 3);
+    let buf = le_records(&src, 4, 3, 3, 14);
+    let bytes = &buf[1..1 + 54];
+    let sentinel = f32::from_bits(0x7fc0_1234);
+    let cases: [(usize, usize, &[u32], usize, Error); 7] = [
+        (
+            14,
+            0,
+            &[0],
+            0,
+            Error::InvalidArgument {
+                what: "gather: cols must be at least 1",
+            },
+        ),
+        // A stride given in values (3) instead of bytes (14).
+        (
+            3,
+            3,
+            &[0],
+            3,
+            Error::InvalidArgument {
+                what: "F32Le rows: the stride is in bytes and must be at least 4·cols \
+                       (each row's f32 values; rows may not overlap)",
+            },
+        ),
+        (
+            11,
+            3,
+            &[0],
+            3,
+            Error::InvalidArgument {
+                what: "F32Le rows: the stride is in bytes and must be at least 4·cols \
+                       (each row's f32 values; rows may not overlap)",
+            },
+        ),
+        (
+            14,
+            usize::MAX / 2,
+            &[0],
+            0,
+            Error::Overflow {
+                what: "F32Le rows: 4·cols bytes",
+            },
+        ),
+        (
+            14,
+            3,
+            &[0, 1],
+            5,
+            Error::ShapeMismatch {
+                what: "",
+                expected: (2, 3),
+                found: (1, 5),
+            },
+        ),
+        (
+            14,
+            3,
+            &[0, 1, 4],
+            9,
+            Error::RowOutOfRange {
+                index: 2,
+                row: 4,
+                rows: 4,
+            },
+        ),
+        // One byte short of the last record's values: 3 rows.
+        (
+            14,
+            3,
+            &[2, 3],
+            6,
+            Error::RowOutOfRange {
+                index: 1,
+                row: 3,
+                rows: 3,
+            },
+        ),
+    ];
+    for (i, (stride, cols, rows, dst_len, want)) in cases.into_iter().enumerate() {
+        let src = if i == 6 { &bytes[..53] } else { bytes };
+        let mut dst = vec![sentinel; dst_len];
+        let e = gather_rows_f32le(src, stride, cols, rows, &mut dst).unwrap_err();
+        assert!(same_error(e, want), "case {i}: {e:?} != {want:?}");
+        assert!(dst.iter().all(|x| x.to_bits() == sentinel.to_bits()));
+    }
+    // The last record fits exactly.
+    let mut dst = [sentinel; 3];
+    gather_rows_f32le(bytes, 14, 3, &[3], &mut dst).unwrap();
+    assert_eq!(dst, [3000.0, 3001.0, 3002.0]);
+}
+
+#[test]
+fn a_dataset_of_f32le_records_gathers_and_checks_in_bytes() {
+    // 5 records of 2 f32, a label byte and a pad byte: 10 bytes, from an odd address.
+    let mut buf = [0u8; 1 + 50];
+    for r in 0..5 {
+        let rec = &mut buf[1 + 10 * r..][..10];
+        rec[..4].copy_from_slice(&(r as f32).to_le_bytes());
+        rec[4..8].copy_from_slice(&(-(r as f32) - 0.5).to_le_bytes());
+        rec[8] = (r % 3) as u8;
+    }
+    let bytes = &buf[1..];
+    let data = Dataset {
+        x: Features::F32Le {
+            data: bytes,
+            stride: 10,
+        },
+        y: Labels::ClassesU8 {
+            data: &bytes[8..],
+            stride: 10,
+        },
+        len: 5,
+    };
+    data.check(2, 3).unwrap();
+    let (mut x, mut labels) = ([f32::NAN; 6], [u32::MAX; 3]);
+    let mut batch = Batch {
+        x: &mut x,
+        y: &mut [],
+        labels: &mut labels,
+    };
+    let (xg, target) = data.gather(&[4, 0, 2], 2, 3, &mut batch).unwrap();
+    assert_eq!(xg, [4.0, -4.5, 0.0, -0.5, 2.0, -2.5]);
+    assert!(matches!(target, microprop::Target::Classes(&[1, 0, 2])));
+
+    // check: a stride in values, a source one byte short, d0 that overflows 4·d0.
+    let with = |stride: usize, len: usize| Dataset {
+        x: Features::F32Le {
+            data: &bytes[..len],
+            stride,
+        },
+        ..data
+    };
+    let e = with(2, 50).check(2, 3).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { what } if what.contains("in bytes")),
+        "{e:?}"
+    );
+    let e = with(10, 47).check(2, 3).unwrap_err();
+    assert_eq!(
+        e,
+        Error::BufferTooSmall {
+            what: "Dataset::x (F32Le, in bytes) holds fewer than len rows",
+            needed: 48,
+            len: 47
+        }
+    );
+    let e = data.check(usize::MAX / 2, 3).unwrap_err();
+    assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
+    // gather refuses the same without writing.
+    let mut batch = Batch {
+        x: &mut x,
+        y: &mut [],
+        labels: &mut labels,
+    };
+    let e = with(10, 47).gather(&[4], 2, 3, &mut batch).unwrap_err();
+    assert_eq!(
+        e,
+        Error::RowOutOfRange {
+            index: 0,
+            row: 4,
+            rows: 4
+        }
+    );
+    assert_eq!(x, [4.0, -4.5, 0.0, -0.5, 2.0, -2.5]);
+    assert_eq!(labels, [1, 0, 2]);
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! are per thread, so tests running in parallel do not disturb each other.
 
 mod common;
+use microprop::SplitMix64;
 use microprop::data::{
-    batches, gather_labels, gather_rows, gather_rows_u8, identity_permutation, shuffle,
+    batches, gather_labels, gather_rows, gather_rows_f32le, gather_rows_u8, identity_permutation,
+    shuffle,
 };
 use microprop::init::{Init, init_weights};
 use microprop::metrics::{accuracy, argmax, argmax_rows, confusion};
@@ -26,6 +28,7 @@ fn init_data_and_metrics_allocate_nothing() {
     let mut perm = vec![0u32; n];
     let src: Vec<f32> = (0..n * cols).map(|i| i as f32).collect();
     let bytes: Vec<u8> = (0..n * cols).map(|i| i as u8).collect();
+    let le: Vec<u8> = src.iter().flat_map(|v| v.to_le_bytes()).collect();
     let labels_u8: Vec<u8> = (0..n).map(|i| (i % d) as u8).collect();
     let batch = 7;
     let mut xb = vec![0.0f32; batch * cols];
@@ -41,11 +44,20 @@ fn init_data_and_metrics_allocate_nothing() {
         }
         identity_permutation(&mut perm).unwrap();
         shuffle(&mut perm, &mut rng);
+        shuffle(&mut perm, &mut SplitMix64::new(3));
         for r in batches(n, batch).unwrap() {
             let rows = &perm[r];
             let k = rows.len();
             gather_rows(&src, cols, cols, rows, &mut xb[..k * cols]).unwrap();
             gather_rows_u8(&bytes, cols, cols, rows, 0.5, &mut xb[..k * cols]).unwrap();
+            gather_rows_f32le(
+                &le[1..],
+                4 * cols,
+                cols - 1,
+                rows,
+                &mut xb[..k * (cols - 1)],
+            )
+            .unwrap();
             gather_labels(&labels_u8, 1, rows, &mut yb[..k]).unwrap();
         }
         assert!(batches(n, batch).unwrap().drop_last().count() <= n);
@@ -60,6 +72,7 @@ fn init_data_and_metrics_allocate_nothing() {
         assert!(gather_rows(&src, cols, cols, &[n as u32], &mut xb[..cols]).is_err());
         assert!(gather_rows_u8(&bytes, cols, cols, &[0], f32::NAN, &mut xb[..cols]).is_err());
         assert!(gather_labels(&labels_u8, 1, &[0, 1], &mut yb[..1]).is_err());
+        assert!(gather_rows_f32le(&le, cols, cols, &[0], &mut xb[..cols]).is_err());
         assert!(accuracy(&out, d, &[d as u32; 1]).is_err());
         assert!(confusion(&out, d, &labels, &mut m[..1]).is_err());
     });

@@ -1,7 +1,7 @@
 //! The trainer of issue 8 under hostile input: every `Loss` with values or class targets
 //! (random and NaN data, random labels), `Sgd`/`Adam` with random hyperparameters
 //! (invalid ones included) updating random parameters, `Dataset::gather` with random
-//! strides and indices, and `Mlp::train_step_with` / `train_epoch` / `evaluate` on tiny
+//! strides and indices (f32, byte and unaligned little-endian f32 sources), and `Mlp::train_step_with` / `train_epoch` / `evaluate` on tiny
 //! networks, on a fuzzed instruction set.
 //!
 //! Properties: nothing panics; whenever an error is returned, every buffer the caller
@@ -152,10 +152,20 @@ fn trainer(u: &mut Unstructured) {
         fill(u, &mut y);
     }
     let labels: Vec<u32> = (0..len_around(u, Some(len), 16)).map(|_| label(u, d)).collect();
-    let features = if byte(u) % 2 == 0 {
-        Features::F32 { data: &x, stride: xs }
-    } else {
-        Features::U8 { data: &xb, stride: xs, scale: hyper(u, 1.0 / 16.0) }
+    // The f32 values as little-endian bytes in records of 4·xs bytes plus 0–3 more, from
+    // byte 1 of the buffer (unaligned); sometimes a source cut short or a stride in values.
+    let extra = byte(u) as usize % 4;
+    let xle_stride = if byte(u) > 245 { xs } else { 4 * xs + extra };
+    let mut xle = vec![0u8; 1 + len_around(u, Some(len * xle_stride), 512)];
+    for (i, rec) in xle[1..].chunks_mut(xle_stride.max(1)).enumerate() {
+        for (j, b) in rec.chunks_exact_mut(4).take(xs).enumerate() {
+            b.copy_from_slice(&x.get(i * xs + j).copied().unwrap_or(0.5).to_le_bytes());
+        }
+    }
+    let features = match byte(u) % 3 {
+        0 => Features::F32 { data: &x, stride: xs },
+        1 => Features::U8 { data: &xb, stride: xs, scale: hyper(u, 1.0 / 16.0) },
+        _ => Features::F32Le { data: &xle[1..], stride: xle_stride },
     };
     let classes = byte(u) % 2 == 0;
     let targets = if classes {
