@@ -104,6 +104,7 @@ pub mod metrics;
 pub mod optim;
 pub mod par;
 pub mod simd;
+mod window;
 
 pub use activation::{
     Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh,
