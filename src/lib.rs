@@ -106,6 +106,7 @@ pub mod optim;
 pub mod par;
 pub mod rng;
 pub mod simd;
+mod window;
 
 pub use activation::{
     Activation, relu, sigmoid, sigmoid_backward, sigmoid_inplace, sigmoid_scalar, tanh,

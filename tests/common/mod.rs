@@ -1,8 +1,9 @@
-//! Shared test helpers: seeded randomness, ULP distance, and running a test once per
-//! instruction set this CPU supports.
+//! Shared test helpers: seeded randomness, ULP distance, running a test once per
+//! instruction set this CPU supports, and f64 references of the layers (`reference`).
 #![allow(dead_code)]
 
 pub mod alloc;
+pub mod reference;
 
 use microprop::simd::{Isa, with_isa};
 use rand::rngs::StdRng;
