@@ -846,6 +846,15 @@ impl<F: Lanewise1> WithSimd for Map1<F> {
     }
 }
 
+/// `z[i] = f(z[i])` in place on a chosen instruction set: the safe crate-internal form
+/// of [`Activation::forward_inplace`].
+pub(crate) fn forward_inplace_isa(isa: Isa, act: Activation, z: &mut [f32]) {
+    let p = z.as_mut_ptr();
+    // SAFETY: reads and writes `z.len()` elements of `z`; each vector is read before it
+    // is overwritten.
+    unsafe { forward_raw(isa, act, p, p, z.len()) };
+}
+
 /// `g[i] ·= f'(h[i])` in place on a chosen instruction set, `f'` from the forward output
 /// `h`: the safe crate-internal form of [`Activation::backward_inplace`].
 pub(crate) fn backward_inplace_isa(

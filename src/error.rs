@@ -114,6 +114,18 @@ pub enum Error {
         /// What is wrong with it, e.g. `"missing from the file"`.
         what: &'static str,
     },
+    /// A layer of a network does not fit its input (or is itself inconsistent), found
+    /// when the network was built ([`Net::new`](crate::nn::Net::new)).
+    Layer {
+        /// The layer's position in the network, from 0.
+        index: usize,
+        /// Its kind, e.g. `"conv1d"`.
+        kind: &'static str,
+        /// The shape of its input, `(h, w, c)` (channels last).
+        input: (usize, usize, usize),
+        /// What is wrong, in words, e.g. `"in_channels must equal the input's channels"`.
+        what: &'static str,
+    },
     /// A row index names a row the source does not have.
     RowOutOfRange {
         /// Position of the row index in the index slice.
@@ -210,6 +222,16 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "safetensors tensor `layers.{layer}.{tensor}`: {what}; nothing was loaded"
+            ),
+            Error::Layer {
+                index,
+                kind,
+                input,
+                what,
+            } => write!(
+                f,
+                "layer {index} ({kind}) on an input of {}x{}x{} (h x w x channels): {what}",
+                input.0, input.1, input.2
             ),
             Error::RowOutOfRange { index, row, rows } => write!(
                 f,

@@ -99,6 +99,7 @@ mod error;
 mod gemm;
 pub mod graph;
 pub mod init;
+pub mod layer;
 pub mod loss;
 pub mod mat;
 pub mod metrics;

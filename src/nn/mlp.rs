@@ -8,8 +8,8 @@
 //! the weight-update GEMM, or the gradient written to a caller buffer). The loss and the
 //! update are arguments of the step, not code inside it.
 
-use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
-use crate::error::{check_len, check_rows, check_workspace};
+use super::step::{self, ForwardLayout, Names, Stack, StepLayout, with_parts};
+use crate::layer::{Dense, Layer, Shape, Update};
 
 /// What sizes a training step's workspace, for [`Error::WorkspaceTooSmall`].
 pub(super) const STEP_WORKSPACE: &str =
@@ -17,9 +17,8 @@ pub(super) const STEP_WORKSPACE: &str =
 /// What sizes an inference workspace, for [`Error::WorkspaceTooSmall`].
 pub(super) const FORWARD_WORKSPACE: &str =
     "Mlp::forward_workspace_len (Mlp::forward_workspace_len_parts for an executor's parts)";
-use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
 use crate::optim::Optimizer;
-use crate::optim::{all_finite, check_lr, colsum_isa, sgd_isa};
+use crate::optim::{all_finite, check_lr};
 use crate::par::{Executor, Serial};
 use crate::simd::Isa;
 use crate::{Activation, Error, Loss, MatMut, MatRef, Target};
@@ -88,160 +87,6 @@ impl core::fmt::Debug for Mlp<'_> {
             .field("parts", &self.exec.parts())
             .finish()
     }
-}
-
-const fn max(a: usize, b: usize) -> usize {
-    if a > b { a } else { b }
-}
-
-/// A one-part workspace of `len` values, `gemm` of them packing space, with packing space
-/// for `parts` parts (0 counts as 1): the GEMM region, last in both layouts, grows by
-/// one part's packing space for each part after the first. Saturates.
-const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
-    let more = if parts == 0 { 0 } else { parts - 1 };
-    len.saturating_add(gemm.saturating_mul(more))
-}
-
-/// The workspace of a training step for a batch of `n`, described once: the size
-/// functions ([`Mlp::workspace_len`]) and the code that splits the workspace
-/// ([`StepLayout::split`]) both read it.
-///
-/// | region | values | holds |
-/// |---|---|---|
-/// | activations | `n·Σ d_l` (`l ≥ 1`) | `A₁ … A_L`, layer after layer |
-/// | deltas | `n·Σ d_l` | `Δ₁ … Δ_L`, same offsets as the activations |
-/// | scratch | `max d_l` | the bias gradient of one layer |
-/// | GEMM | the largest `gemm_workspace_len` of the step's products | packing space |
-#[derive(Clone, Copy, Debug)]
-struct StepLayout<'s> {
-    sizes: &'s [usize],
-    n: usize,
-    /// `Σ d_l` for `l ≥ 1`.
-    units: usize,
-    /// `max d_l` for `l ≥ 1`.
-    widest: usize,
-    /// Packing space for the forward, delta and weight-update GEMMs.
-    gemm: usize,
-}
-
-impl<'s> StepLayout<'s> {
-    const fn new(sizes: &'s [usize], n: usize) -> Self {
-        let mut units: usize = 0;
-        let mut widest = 0;
-        let mut gemm = 0;
-        let mut l = 1;
-        while l < sizes.len() {
-            let (di, dout) = (sizes[l - 1], sizes[l]);
-            units = units.saturating_add(dout);
-            widest = max(widest, dout);
-            gemm = max(gemm, gemm_workspace_len(n, di, dout)); // forward
-            gemm = max(gemm, gemm_workspace_len(di, n, dout)); // weight update
-            if l > 1 {
-                gemm = max(gemm, gemm_workspace_len(n, dout, di)); // delta
-            }
-            l += 1;
-        }
-        StepLayout {
-            sizes,
-            n,
-            units,
-            widest,
-            gemm,
-        }
-    }
-
-    /// Values of one of the activation or delta regions.
-    const fn area(&self) -> usize {
-        self.units.saturating_mul(self.n)
-    }
-
-    /// The whole workspace (saturating).
-    const fn len(&self) -> usize {
-        self.area()
-            .saturating_mul(2)
-            .saturating_add(self.widest)
-            .saturating_add(self.gemm)
-    }
-
-    /// Offset of layer `l`'s output (0-based: `A_{l+1}`) within the activation or delta
-    /// region.
-    fn offset(&self, l: usize) -> usize {
-        self.n * self.sizes[1..=l].iter().sum::<usize>()
-    }
-
-    /// Splits a workspace of at least [`len`](Self::len) values into its regions.
-    fn split<'w>(&self, ws: &'w mut [f32]) -> StepParts<'w> {
-        let (acts, rest) = ws.split_at_mut(self.area());
-        let (deltas, rest) = rest.split_at_mut(self.area());
-        let (scratch, gemm) = rest.split_at_mut(self.widest);
-        StepParts {
-            acts,
-            deltas,
-            scratch,
-            gemm,
-        }
-    }
-}
-
-/// The regions of a training step's workspace; see [`StepLayout`].
-struct StepParts<'w> {
-    acts: &'w mut [f32],
-    deltas: &'w mut [f32],
-    scratch: &'w mut [f32],
-    gemm: &'w mut [f32],
-}
-
-/// The workspace of [`Mlp::forward`] for a batch of `n`, described once: two ping-pong
-/// buffers of `n·max d_l` over the hidden layers, then GEMM packing space.
-#[derive(Clone, Copy, Debug)]
-struct ForwardLayout {
-    /// `n · max d_l` over the hidden layers `1 ≤ l < L`.
-    buf: usize,
-    gemm: usize,
-}
-
-impl ForwardLayout {
-    const fn new(sizes: &[usize], n: usize) -> Self {
-        let mut widest = 0;
-        let mut gemm = 0;
-        let mut l = 1;
-        while l < sizes.len() {
-            if l + 1 < sizes.len() {
-                widest = max(widest, sizes[l]);
-            }
-            gemm = max(gemm, gemm_workspace_len(n, sizes[l - 1], sizes[l]));
-            l += 1;
-        }
-        ForwardLayout {
-            buf: widest.saturating_mul(n),
-            gemm,
-        }
-    }
-
-    const fn len(&self) -> usize {
-        self.buf.saturating_mul(2).saturating_add(self.gemm)
-    }
-
-    /// Splits a workspace of at least [`len`](Self::len) values into (ping, pong, GEMM).
-    fn split<'w>(&self, ws: &'w mut [f32]) -> (&'w mut [f32], &'w mut [f32], &'w mut [f32]) {
-        let (bufs, gemm) = ws.split_at_mut(2 * self.buf);
-        let (buf0, buf1) = bufs.split_at_mut(self.buf);
-        (buf0, buf1, gemm)
-    }
-}
-
-/// The loss pass of a step: `(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`.
-trait LossPass: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> {}
-impl<F: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>> LossPass for F {}
-
-/// Where the update stage puts the gradient.
-#[derive(Clone, Copy)]
-enum Update {
-    /// Subtract `lr ·` it from the parameters: plain SGD fused into the weight-update
-    /// GEMM (α = −lr, β = 1), no weight gradient materialized.
-    FusedSgd { lr: f32 },
-    /// Write it to a gradient buffer.
-    Gradient,
 }
 
 impl<'a> Mlp<'a> {
@@ -362,27 +207,27 @@ impl<'a> Mlp<'a> {
     /// examples: every layer's activations and deltas (`2·N·Σ d_l` for `l ≥ 1`), GEMM
     /// packing space, and `max d_l` for the bias gradient. Saturates on overflow.
     pub const fn workspace_len(sizes: &[usize], n: usize) -> usize {
-        StepLayout::new(sizes, n).len()
+        Self::step_layout(sizes, n).len()
     }
 
     /// [`Mlp::workspace_len`] with GEMM packing space for `parts` parts (see [`Mlp::on`]):
     /// one more part's packing space for each part after the first (`parts = 0` counts
     /// as 1). Saturates on overflow.
     pub const fn workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
-        let layout = StepLayout::new(sizes, n);
+        let layout = Self::step_layout(sizes, n);
         with_parts(layout.len(), layout.gemm, parts)
     }
 
     /// Workspace [`Mlp::forward`] needs for a batch of `n` examples: two ping-pong
     /// activation buffers of `N·max d_l` (hidden layers only) and GEMM packing space.
     pub const fn forward_workspace_len(sizes: &[usize], n: usize) -> usize {
-        ForwardLayout::new(sizes, n).len()
+        Self::forward_layout(sizes, n).len()
     }
 
     /// [`Mlp::forward_workspace_len`] with GEMM packing space for `parts` parts (see
     /// [`Mlp::on`]). Saturates on overflow.
     pub const fn forward_workspace_len_parts(sizes: &[usize], n: usize, parts: usize) -> usize {
-        let layout = ForwardLayout::new(sizes, n);
+        let layout = Self::forward_layout(sizes, n);
         with_parts(layout.len(), layout.gemm, parts)
     }
 
@@ -497,23 +342,6 @@ impl<'a> Mlp<'a> {
         Ok(())
     }
 
-    /// Batch size of `x`, checked against `d₀`.
-    fn batch(&self, x: &[f32]) -> Result<usize, Error> {
-        check_rows("x (N rows of sizes[0] values)", x.len(), self.sizes[0])
-    }
-
-    fn check_out(&self, what: &'static str, n: usize, len: usize) -> Result<(), Error> {
-        let d = self.sizes[self.layers()];
-        if len != n * d {
-            return Err(Error::ShapeMismatch {
-                what,
-                expected: (n, d),
-                found: (1, len),
-            });
-        }
-        Ok(())
-    }
-
     /// Batched inference: `out = A_L` for the `N × d₀` batch `x` (the lecture's 3-layer
     /// forward pass with biases is an `Mlp` with sizes `[3, h, h, o]`). Bias and
     /// activation are fused into each layer's GEMM.
@@ -530,51 +358,7 @@ impl<'a> Mlp<'a> {
         workspace: &mut [f32],
     ) -> Result<(), Error> {
         self.check_param_len(params.len())?;
-        let n = self.batch(x)?;
-        self.check_out("out must be N x sizes[L]", n, out.len())?;
-        let layout = ForwardLayout::new(self.sizes, n);
-        check_workspace(layout.len(), workspace.len(), FORWARD_WORKSPACE)?;
-        if n == 0 {
-            return Ok(());
-        }
-        let isa = Isa::active();
-        let (buf0, buf1, gemm_ws) = layout.split(workspace);
-        for l in 0..self.layers() {
-            let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            // Ping-pong: layer l reads the buffer layer l − 1 wrote and writes the other;
-            // the last layer writes straight into `out`.
-            let (src, dst) = if l % 2 == 1 {
-                (&*buf0, &mut *buf1)
-            } else {
-                (&*buf1, &mut *buf0)
-            };
-            let input = if l == 0 { x } else { &src[..n * di] };
-            let output = if l + 1 == self.layers() {
-                &mut *out
-            } else {
-                &mut dst[..n * dout]
-            };
-            self.layer_forward(isa, params, l, input, output, gemm_ws)?;
-        }
-        Ok(())
-    }
-
-    /// `output = act_l(input·W_l + b_l)` in one fused GEMM.
-    #[allow(clippy::too_many_arguments)]
-    fn layer_forward(
-        &self,
-        isa: Isa,
-        params: &[f32],
-        l: usize,
-        input: &[f32],
-        output: &mut [f32],
-        gemm_ws: &mut [f32],
-    ) -> Result<(), Error> {
-        // (Both callers checked `params`'s length; `l < L`.)
-        // (`input` is `n × d_l`: every caller cuts it to `n · d_l` values.)
-        let (w, bias) = self.layer_of_checked(params, l);
-        let a = MatRef::rows_of(input, self.sizes[l]);
-        gemm_forward(isa, self.exec, a, w, bias, self.acts[l], output, gemm_ws)
+        step::forward(self, params, x, out, workspace)
     }
 
     /// One step of plain gradient descent on `Σ (A_L − y)²`, in place: forward, loss,
@@ -625,9 +409,9 @@ impl<'a> Mlp<'a> {
              for gradient ascent negate the loss instead)",
         )?;
         self.check_param_len(params.len())?;
-        let (loss, n) =
-            self.forward_backward(params, x, false, workspace, self.sum_squared(x, y)?)?;
-        self.update(params, x, n, workspace, Update::FusedSgd { lr })?;
+        let pass = step::sum_squared(self, x, y)?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
+        step::update(self, params, x, n, workspace, Update::FusedSgd { lr })?;
         Ok(loss)
     }
 
@@ -648,9 +432,9 @@ impl<'a> Mlp<'a> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let (loss, n) =
-            self.forward_backward(params, x, false, workspace, self.sum_squared(x, y)?)?;
-        self.update(grads, x, n, workspace, Update::Gradient)?;
+        let pass = step::sum_squared(self, x, y)?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
+        step::update(self, grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
 
@@ -676,12 +460,7 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        self.check_param_len(params.len())?;
-        self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let pass = self.builtin_loss(x, target, loss)?;
-        let (loss, n) = self.forward_backward(params, x, false, workspace, pass)?;
-        self.update(grads, x, n, workspace, Update::Gradient)?;
-        Ok(loss)
+        step::loss_and_grad_with(self, params, x, target, loss, grads, workspace)
     }
 
     /// Back-propagates a loss of the caller's own: `loss(A_L, G)` receives the network's
@@ -719,8 +498,8 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = |_: Isa, out: &[f32], g: &mut [f32]| loss(out, g);
-        let (loss, n) = self.forward_backward(params, x, false, workspace, pass)?;
-        self.update(grads, x, n, workspace, Update::Gradient)?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
+        step::update(self, grads, x, n, workspace, Update::Gradient)?;
         Ok(loss)
     }
 
@@ -753,256 +532,92 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        self.train_step_inner(params, x, false, target, loss, opt, grads, workspace)
-    }
-
-    /// [`Mlp::train_step_with`]; `x_finite` says that every value of `x` is known to be
-    /// finite (a batch the epoch helper gathered from bytes with a finite scale, see
-    /// `Features::always_finite`), so its scan is skipped.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn train_step_inner<O: Optimizer + ?Sized>(
-        &self,
-        params: &mut [f32],
-        x: &[f32],
-        x_finite: bool,
-        target: Target<'_>,
-        loss: Loss,
-        opt: &mut O,
-        grads: &mut [f32],
-        workspace: &mut [f32],
-    ) -> Result<f32, Error> {
+        // (Unlike a `Trainer`'s, this step wants `grads` even for plain SGD.)
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        // What the update would refuse whatever the gradients (the learning rate, state
-        // sized for another parameter count), refused before anything is written; the
-        // fused path never calls `update`.
-        opt.check(params.len())?;
-        let fused = opt.plain_sgd_lr();
-        let pass = self.builtin_loss(x, target, loss)?;
-        let (loss, n) = self.forward_backward(params, x, x_finite, workspace, pass)?;
-        match fused {
-            Some(lr) => self.update(params, x, n, workspace, Update::FusedSgd { lr })?,
-            None => {
-                self.update(grads, x, n, workspace, Update::Gradient)?;
-                opt.update(params, grads)?;
-            }
-        }
-        Ok(loss)
+        step::train_step_with(self, params, x, false, target, loss, opt, grads, workspace)
     }
+}
 
-    /// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y`'s length is
-    /// checked: [`Loss::SumSquared`] without the dispatch over every loss.
-    fn sum_squared<'y>(&self, x: &[f32], y: &'y [f32]) -> Result<impl LossPass + 'y, Error> {
-        let n = self.batch(x)?;
-        self.check_out("y must be N x sizes[L]", n, y.len())?;
-        Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| Loss::sum_squared_isa(isa, out, y, g))
-    }
+/// The names an [`Mlp`]'s errors use.
+static NAMES: Names = Names {
+    params: "params.len() must equal Mlp::param_len",
+    grads: "grads.len() must equal Mlp::param_len",
+    x: "x (N rows of sizes[0] values)",
+    y: "y must be N x sizes[L]",
+    out: "out must be N x sizes[L]",
+    step_ws: STEP_WORKSPACE,
+    forward_ws: FORWARD_WORKSPACE,
+};
 
-    /// The loss pass of a built-in [`Loss`], once the target's length is checked.
-    fn builtin_loss<'t>(
-        &self,
-        x: &[f32],
-        target: Target<'t>,
-        loss: Loss,
-    ) -> Result<impl LossPass + 't, Error> {
-        let n = self.batch(x)?;
-        let d = self.sizes[self.layers()];
-        match target {
-            Target::Values(y) => self.check_out("y must be N x sizes[L]", n, y.len())?,
-            Target::Classes(c) => {
-                check_len("class labels must be N (one per row of x)", n, c.len())?
-            }
-        }
-        Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {
-            loss.loss_and_grad_isa(isa, out, d, target, Some(g))
-        })
-    }
-
-    /// The update stage, once every delta `Δ_l` is in the workspace: per layer, the
-    /// weight gradient `A_{l−1}ᵀ·Δ_l` and bias gradient `colsum(Δ_l)`, either written to
-    /// `dest` (a gradient buffer) or subtracted, times `lr`, from it (the parameters:
-    /// one GEMM with α = −lr, β = 1, so no weight gradient is materialized). A batch of
-    /// `n = 0` writes zero gradients and leaves parameters alone.
+impl Mlp<'_> {
+    /// Layer `l` (0-based) as a [`Dense`] layer.
     #[inline(always)]
-    fn update(
-        &self,
-        dest: &mut [f32],
-        x: &[f32],
-        n: usize,
-        workspace: &mut [f32],
-        how: Update,
-    ) -> Result<(), Error> {
-        if n == 0 {
-            if let Update::Gradient = how {
-                dest.fill(0.0);
-            }
-            return Ok(());
+    const fn dense(&self, l: usize) -> Dense {
+        Dense {
+            inputs: self.sizes[l],
+            outputs: self.sizes[l + 1],
+            act: self.acts[l],
+            bias: self.bias,
         }
-        let isa = Isa::active();
-        let (alpha, beta) = match how {
-            Update::FusedSgd { lr } => (-lr, 1.0),
-            Update::Gradient => (1.0, 0.0),
-        };
-        let layout = StepLayout::new(self.sizes, n);
-        let StepParts {
-            acts,
-            deltas,
-            scratch,
-            gemm,
-        } = layout.split(workspace);
-        for l in 0..self.layers() {
-            let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            let prev: &[f32] = if l == 0 {
-                x
-            } else {
-                &acts[layout.offset(l - 1)..][..n * di]
-            };
-            let delta = &deltas[layout.offset(l)..][..n * dout];
-            let a_t = MatRef::rows_of(prev, di).t();
-            let d = MatRef::rows_of(delta, dout);
-            let (w, b) = self.layer_slices_mut(dest, l);
-            gemm_update(isa, self.exec, alpha, a_t, d, beta, w, gemm)?;
-            if let Some(b) = b {
-                let db = &mut scratch[..dout];
-                colsum_isa(isa, d, db)?;
-                match how {
-                    Update::FusedSgd { lr } => sgd_isa(isa, b, db, lr)?,
-                    Update::Gradient => b.copy_from_slice(db),
-                }
-            }
-        }
-        Ok(())
     }
 
-    /// Validates, runs the forward pass, the loss pass and every delta, and checks them
-    /// for finiteness (`x` itself unless `x_finite` says it is). Returns the loss and the batch size; afterwards the workspace holds
-    /// every `A_l` and `Δ_l` (see [`StepLayout`]) for the update stage.
-    ///
-    /// `loss_pass(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`; it runs only
-    /// for a non-empty batch.
-    fn forward_backward(
-        &self,
-        params: &[f32],
-        x: &[f32],
-        x_finite: bool,
-        workspace: &mut [f32],
-        loss_pass: impl LossPass,
-    ) -> Result<(f32, usize), Error> {
-        // (Every caller checked `params`'s length first.)
-        debug_assert_eq!(params.len(), Self::param_len(self.sizes, self.bias));
-        let n = self.batch(x)?;
-        let layout = StepLayout::new(self.sizes, n);
-        check_workspace(layout.len(), workspace.len(), STEP_WORKSPACE)?;
-        if n == 0 {
-            return Ok((0.0, 0));
+    /// The layout of a training step's workspace (biases and activations do not change it).
+    const fn step_layout(sizes: &[usize], n: usize) -> StepLayout {
+        let mut layout = StepLayout::new(n, 0);
+        let mut l = 1;
+        while l < sizes.len() {
+            let layer = Layer::Dense(Dense::new(sizes[l - 1], sizes[l]));
+            layout = layout.add(&layer, Shape::flat(sizes[l - 1]));
+            l += 1;
         }
-        let isa = Isa::active();
-        if !x_finite && !all_finite(isa, x) {
-            return Err(Error::NonFinite {
-                what: "x (input data)",
-            });
+        layout
+    }
+
+    /// The layout of an inference workspace.
+    const fn forward_layout(sizes: &[usize], n: usize) -> ForwardLayout {
+        let mut layout = ForwardLayout::new(n);
+        let mut l = 1;
+        while l < sizes.len() {
+            let layer = Layer::Dense(Dense::new(sizes[l - 1], sizes[l]));
+            layout = layout.add(&layer, Shape::flat(sizes[l - 1]));
+            l += 1;
         }
-        let StepParts {
-            acts, deltas, gemm, ..
-        } = layout.split(workspace);
-        let lay = self.layers();
-        // Forward: A_l = act(A_{l−1}·W_l + b_l), fused.
-        for l in 0..lay {
-            let (done, rest) = acts.split_at_mut(layout.offset(l));
-            let input: &[f32] = if l == 0 {
-                x
-            } else {
-                &done[layout.offset(l - 1)..][..n * self.sizes[l]]
-            };
-            let out = &mut rest[..n * self.sizes[l + 1]];
-            self.layer_forward(isa, params, l, input, out, gemm)?;
-        }
-        // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
-        let dl = self.sizes[lay];
-        let out = &acts[layout.offset(lay - 1)..][..n * dl];
-        let g = &mut deltas[layout.offset(lay - 1)..][..n * dl];
-        let loss = loss_pass(isa, out, g)?;
-        if !loss.is_finite() {
-            return Err(Error::NonFinite {
-                what: "loss (look for NaN or ±∞ in y, or in the parameters: Mlp::check_params)",
-            });
-        }
-        // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
-        // loss through a saturated sigmoid; their weight gradient would not be finite.
-        if !all_finite(isa, &acts[..layout.offset(lay - 1)]) {
-            return Err(Error::NonFinite {
-                what: "a hidden layer's activations",
-            });
-        }
-        backward_inplace_isa(isa, self.acts[lay - 1], g, out)?;
-        flush_tiny_inplace_isa(isa, g);
-        // Deltas: Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1}), the derivative fused.
-        for l in (1..lay).rev() {
-            let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
-            // (`params`'s length was checked above; `l < L`.)
-            let (w, _) = self.layer_of_checked(params, l);
-            let (lower, upper) = deltas.split_at_mut(layout.offset(l));
-            let d = MatRef::rows_of(&upper[..n * dout], dout);
-            let h = MatRef::rows_of(&acts[layout.offset(l - 1)..][..n * di], di);
-            let dprev = &mut lower[layout.offset(l - 1)..][..n * di];
-            gemm_delta(isa, self.exec, d, w.t(), self.acts[l - 1], h, dprev, gemm)?;
-        }
-        if !all_finite(isa, deltas) {
-            return Err(Error::NonFinite {
-                what: "gradient (a layer's delta)",
-            });
-        }
-        Ok((loss, n))
+        layout
     }
 }
 
-// The kernel calls of a step: safe crate-internal kernels that check what they rely on.
-
-/// `out = act(a·w + bias)`, one GEMM with the bias and activation fused.
-#[allow(clippy::too_many_arguments)]
-fn gemm_forward(
-    isa: Isa,
-    exec: &dyn Executor,
-    a: MatRef<'_>,
-    w: MatRef<'_>,
-    bias: Option<&[f32]>,
-    act: Activation,
-    out: &mut [f32],
-    ws: &mut [f32],
-) -> Result<(), Error> {
-    // (Each caller cut `out` to `a.rows() · w.cols()` values, as `gemm_fused_on` checks.)
-    let c = MatMut::rows_of(out, w.cols());
-    gemm_fused_on(isa, exec, 1.0, a, w, 0.0, c, ws, Epi::BiasAct { act, bias })
-}
-
-/// `dprev = (d·w_t) ⊙ act'(h)`, one GEMM with the derivative fused.
-#[allow(clippy::too_many_arguments)]
-fn gemm_delta(
-    isa: Isa,
-    exec: &dyn Executor,
-    d: MatRef<'_>,
-    w_t: MatRef<'_>,
-    act: Activation,
-    h: MatRef<'_>,
-    dprev: &mut [f32],
-    ws: &mut [f32],
-) -> Result<(), Error> {
-    let c = MatMut::rows_of(dprev, w_t.cols());
-    gemm_fused_on(isa, exec, 1.0, d, w_t, 0.0, c, ws, Epi::MulDeriv { act, h })
-}
-
-/// `w ← α·a_t·d + β·w` (the weight update, or the weight gradient).
-#[allow(clippy::too_many_arguments)]
-fn gemm_update(
-    isa: Isa,
-    exec: &dyn Executor,
-    alpha: f32,
-    a_t: MatRef<'_>,
-    d: MatRef<'_>,
-    beta: f32,
-    w: &mut [f32],
-    ws: &mut [f32],
-) -> Result<(), Error> {
-    let c = MatMut::rows_of(w, d.cols());
-    gemm_fused_on(isa, exec, alpha, a_t, d, beta, c, ws, Epi::None)
+impl Stack for Mlp<'_> {
+    #[inline(always)]
+    fn depth(&self) -> usize {
+        self.sizes.len() - 1
+    }
+    #[inline(always)]
+    fn input(&self) -> Shape {
+        Shape::flat(self.sizes[0])
+    }
+    #[inline(always)]
+    fn layer(&self, l: usize) -> Layer {
+        Layer::Dense(self.dense(l))
+    }
+    #[inline(always)]
+    fn exec(&self) -> &dyn Executor {
+        self.exec
+    }
+    #[inline(always)]
+    fn names(&self) -> &'static Names {
+        &NAMES
+    }
+    #[inline(always)]
+    fn param_len(&self) -> usize {
+        Mlp::param_len(self.sizes, self.bias)
+    }
+    #[inline(always)]
+    fn step_layout(&self, n: usize) -> StepLayout {
+        Mlp::step_layout(self.sizes, n)
+    }
+    #[inline(always)]
+    fn forward_layout(&self, n: usize) -> ForwardLayout {
+        Mlp::forward_layout(self.sizes, n)
+    }
 }

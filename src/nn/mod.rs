@@ -4,13 +4,18 @@
 //! from bytes ([`save`]).
 
 mod mlp;
+mod net;
 mod neuron;
 pub mod safetensors;
 pub mod save;
+mod step;
 mod train;
+mod trainer;
 
 pub use mlp::Mlp;
+pub use net::Net;
 pub use neuron::Neuron;
 pub use safetensors::SAFETENSORS_MAX_LAYERS;
 pub use save::SavedInfo;
 pub use train::Evaluation;
+pub use trainer::{Network, Trainer};

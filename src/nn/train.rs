@@ -3,7 +3,7 @@
 //! accuracy, confusion matrix).
 
 use super::Mlp;
-use super::mlp::{FORWARD_WORKSPACE, STEP_WORKSPACE};
+use super::step::{self, Stack};
 use crate::data::{Batch, Dataset, Labels, batches};
 use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
@@ -39,15 +39,7 @@ impl Mlp<'_> {
     /// # Errors
     /// [`Error::ShapeMismatch`] if `params.len() != Mlp::param_len` (nothing is written).
     pub fn init(&self, params: &mut [f32], init: Init, rng: &mut impl Rng) -> Result<(), Error> {
-        self.check_param_len(params.len())?;
-        for l in 0..self.layers() {
-            let (w, b) = self.layer_slices_mut(params, l);
-            init_weights(w, self.sizes[l], self.sizes[l + 1], init, rng)?;
-            if let Some(b) = b {
-                b.fill(0.0);
-            }
-        }
-        Ok(())
+        init_params(self, params, init, rng)
     }
 }
 
@@ -116,30 +108,9 @@ impl Mlp<'_> {
     ) -> Result<f32, Error> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        let b = self.batch_size(batch)?;
-        check_workspace(
-            Self::workspace_len(self.sizes, b),
-            workspace.len(),
-            STEP_WORKSPACE,
-        )?;
-        let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
-        data.check(d0, d_out)?;
-        check_order(order, data.len)?;
-        // A batch of bytes times a finite scale cannot hold NaN or ±∞: no scan of it.
-        let x_finite = data.x.always_finite();
-        let mut total = 0.0f64;
-        for rows in batches(order.len(), b)? {
-            let rows = &order[rows];
-            let (x, target) = data.gather(rows, d0, d_out, batch)?;
-            let l =
-                self.train_step_inner(params, x, x_finite, target, loss, opt, grads, workspace)?;
-            total += per_row_sum(loss, l, rows.len());
-        }
-        Ok(if order.is_empty() {
-            0.0
-        } else {
-            (total / order.len() as f64) as f32
-        })
+        train_epoch(
+            self, params, data, order, loss, opt, batch, grads, workspace,
+        )
     }
 
     /// The loss and accuracy of the network over the samples `rows` of `data` (e.g.
@@ -165,75 +136,12 @@ impl Mlp<'_> {
         loss: Loss,
         batch: &mut Batch<'_>,
         out: &mut [f32],
-        mut confusion: Option<&mut [u32]>,
+        confusion: Option<&mut [u32]>,
         workspace: &mut [f32],
     ) -> Result<Evaluation, Error> {
-        self.check_param_len(params.len())?;
-        let b = self.batch_size(batch)?;
-        let (d0, d_out) = (self.sizes[0], self.sizes[self.layers()]);
-        if out.len() < b * d_out {
-            return Err(Error::BufferTooSmall {
-                what: "out (batch size × d_L)",
-                needed: b * d_out,
-                len: out.len(),
-            });
-        }
-        check_workspace(
-            Self::forward_workspace_len(self.sizes, b),
-            workspace.len(),
-            FORWARD_WORKSPACE,
-        )?;
-        if let Some(c) = confusion.as_deref() {
-            if !matches!(data.y, Labels::Classes(_) | Labels::ClassesU8 { .. }) {
-                return Err(Error::InvalidArgument {
-                    what: "a confusion matrix needs class labels",
-                });
-            }
-            let cells = d_out * d_out;
-            if c.len() != cells {
-                return Err(Error::ShapeMismatch {
-                    what: "confusion must be d_L x d_L",
-                    expected: (d_out, d_out),
-                    found: (1, c.len()),
-                });
-            }
-        }
-        data.check(d0, d_out)?;
-        check_order(rows, data.len)?;
-        let mut total = 0.0f64;
-        let mut correct = 0;
-        for r in batches(rows.len(), b)? {
-            let idx = &rows[r];
-            let n = idx.len();
-            let (x, target) = data.gather(idx, d0, d_out, batch)?;
-            let o = &mut out[..n * d_out];
-            self.forward(params, x, o, workspace)?;
-            let l = loss.loss(o, d_out, target)?;
-            total += per_row_sum(loss, l, n);
-            correct += match target {
-                Target::Classes(labels) => {
-                    if let Some(c) = confusion.as_deref_mut() {
-                        confusion_matrix(o, d_out, labels, c)?;
-                    }
-                    accuracy(o, d_out, labels)?
-                }
-                Target::Values(y) => o
-                    .chunks_exact(d_out)
-                    .zip(y.chunks_exact(d_out))
-                    .filter(|(a, t)| argmax(a) == argmax(t))
-                    .count(),
-            };
-        }
-        let count = rows.len();
-        Ok(Evaluation {
-            loss: if count == 0 {
-                0.0
-            } else {
-                (total / count as f64) as f32
-            },
-            correct,
-            count,
-        })
+        evaluate(
+            self, params, data, rows, loss, batch, out, confusion, workspace,
+        )
     }
 
     /// Single-sample prediction: the output `out` (`d_L` values) for one input row `x`
@@ -261,19 +169,165 @@ impl Mlp<'_> {
         self.forward(params, x, out, workspace)?;
         Ok(argmax(out).unwrap_or(0))
     }
+}
 
-    /// The batch size a [`Batch`] holds: `batch.x.len() / d₀`, at least 1.
-    fn batch_size(&self, batch: &Batch<'_>) -> Result<usize, Error> {
-        let b = batch.x.len() / self.sizes[0];
-        if b == 0 {
-            return Err(Error::BufferTooSmall {
-                what: "Batch::x must hold at least one row of sizes[0] values",
-                needed: self.sizes[0],
-                len: batch.x.len(),
+/// Each layer's weights drawn by `init` with its fans (see [`Layer::fans`]), every bias
+/// zero, layer after layer.
+pub(crate) fn init_params<S: Stack>(
+    s: &S,
+    params: &mut [f32],
+    init: Init,
+    rng: &mut impl Rng,
+) -> Result<(), Error> {
+    step::check_param_count(s, s.names().params, params.len())?;
+    let mut input = s.input();
+    let mut rest = params;
+    for l in 0..s.depth() {
+        let layer = s.layer(l);
+        let (mine, after) = rest.split_at_mut(layer.param_len());
+        let (w, b) = mine.split_at_mut(layer.weight_len());
+        if let Some((fan_in, fan_out)) = layer.fans() {
+            init_weights(w, fan_in, fan_out, init, rng)?;
+        }
+        b.fill(0.0);
+        input = layer.out_of(input);
+        rest = after;
+    }
+    let _ = input;
+    Ok(())
+}
+
+/// One epoch of minibatch training (see [`Mlp::train_epoch`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    params: &mut [f32],
+    data: &Dataset<'_>,
+    order: &[u32],
+    loss: Loss,
+    opt: &mut O,
+    batch: &mut Batch<'_>,
+    grads: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<f32, Error> {
+    step::check_param_count(s, s.names().params, params.len())?;
+    if opt.plain_sgd_lr().is_none() || !grads.is_empty() {
+        step::check_param_count(s, s.names().grads, grads.len())?;
+    }
+    let b = batch_size(s, batch)?;
+    check_workspace(s.step_layout(b).len(), workspace.len(), s.names().step_ws)?;
+    let (d0, d_out) = (s.input().len(), step::output(s).len());
+    data.check(d0, d_out)?;
+    check_order(order, data.len)?;
+    // A batch of bytes times a finite scale cannot hold NaN or ±∞: no scan of it.
+    let x_finite = data.x.always_finite();
+    let mut total = 0.0f64;
+    for rows in batches(order.len(), b)? {
+        let rows = &order[rows];
+        let (x, target) = data.gather(rows, d0, d_out, batch)?;
+        let l = step::train_step_with(s, params, x, x_finite, target, loss, opt, grads, workspace)?;
+        total += per_row_sum(loss, l, rows.len());
+    }
+    Ok(if order.is_empty() {
+        0.0
+    } else {
+        (total / order.len() as f64) as f32
+    })
+}
+
+/// The loss and accuracy over the samples `rows` of `data` (see [`Mlp::evaluate`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate<S: Stack>(
+    s: &S,
+    params: &[f32],
+    data: &Dataset<'_>,
+    rows: &[u32],
+    loss: Loss,
+    batch: &mut Batch<'_>,
+    out: &mut [f32],
+    mut confusion: Option<&mut [u32]>,
+    workspace: &mut [f32],
+) -> Result<Evaluation, Error> {
+    step::check_param_count(s, s.names().params, params.len())?;
+    let b = batch_size(s, batch)?;
+    let (d0, d_out) = (s.input().len(), step::output(s).len());
+    if out.len() < b * d_out {
+        return Err(Error::BufferTooSmall {
+            what: "out (batch size × d_L)",
+            needed: b * d_out,
+            len: out.len(),
+        });
+    }
+    check_workspace(
+        s.forward_layout(b).len(),
+        workspace.len(),
+        s.names().forward_ws,
+    )?;
+    if let Some(c) = confusion.as_deref() {
+        if !matches!(data.y, Labels::Classes(_) | Labels::ClassesU8 { .. }) {
+            return Err(Error::InvalidArgument {
+                what: "a confusion matrix needs class labels",
             });
         }
-        Ok(b)
+        let cells = d_out * d_out;
+        if c.len() != cells {
+            return Err(Error::ShapeMismatch {
+                what: "confusion must be d_L x d_L",
+                expected: (d_out, d_out),
+                found: (1, c.len()),
+            });
+        }
     }
+    data.check(d0, d_out)?;
+    check_order(rows, data.len)?;
+    let mut total = 0.0f64;
+    let mut correct = 0;
+    for r in batches(rows.len(), b)? {
+        let idx = &rows[r];
+        let n = idx.len();
+        let (x, target) = data.gather(idx, d0, d_out, batch)?;
+        let o = &mut out[..n * d_out];
+        step::forward(s, params, x, o, workspace)?;
+        let l = loss.loss(o, d_out, target)?;
+        total += per_row_sum(loss, l, n);
+        correct += match target {
+            Target::Classes(labels) => {
+                if let Some(c) = confusion.as_deref_mut() {
+                    confusion_matrix(o, d_out, labels, c)?;
+                }
+                accuracy(o, d_out, labels)?
+            }
+            Target::Values(y) => o
+                .chunks_exact(d_out)
+                .zip(y.chunks_exact(d_out))
+                .filter(|(a, t)| argmax(a) == argmax(t))
+                .count(),
+        };
+    }
+    let count = rows.len();
+    Ok(Evaluation {
+        loss: if count == 0 {
+            0.0
+        } else {
+            (total / count as f64) as f32
+        },
+        correct,
+        count,
+    })
+}
+
+/// The batch size a [`Batch`] holds: `batch.x.len() /` the input's length, at least 1.
+pub(crate) fn batch_size<S: Stack>(s: &S, batch: &Batch<'_>) -> Result<usize, Error> {
+    let d0 = s.input().len();
+    let b = batch.x.len() / d0;
+    if b == 0 {
+        return Err(Error::BufferTooSmall {
+            what: "Batch::x must hold at least one row of sizes[0] values",
+            needed: d0,
+            len: batch.x.len(),
+        });
+    }
+    Ok(b)
 }
 
 /// A batch's loss `l` over `rows` rows as a sum of per-row losses, so that the sum over

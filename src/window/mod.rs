@@ -33,9 +33,6 @@
 //! Each kernel documents its order of operations; the unit tests hold nested-loop
 //! references that compute the same operations in the same order and agree bit for bit.
 
-// used by the layers (issue 17), next commits (unused_imports: the re-exports below)
-#![allow(dead_code, unused_imports)]
-
 mod col;
 mod depthwise;
 mod pool;
@@ -119,6 +116,7 @@ const fn invalid(what: &'static str) -> Error {
 }
 
 impl Geom {
+    #[cfg(test)]
     /// A 1-D geometry: a sequence of `len` positions of `c` channels, kernel `k`, stride
     /// `stride`, padding `pad` on both ends, dilation `dil`.
     pub const fn d1(len: usize, c: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Geom {
@@ -246,6 +244,7 @@ impl Geom {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Length of a batch of `n` input images, `n·h·w·c`, or [`Error::Overflow`].
     pub const fn input_len(&self, n: usize) -> Result<usize, Error> {
         match mul3(n, self.h, self.w) {
@@ -256,6 +255,7 @@ impl Geom {
         }
     }
 
+    #[cfg(test)]
     /// Length of a batch of `n` output images of `c_out` channels, `n·oh·ow·c_out`, or
     /// [`Error::Overflow`].
     pub const fn output_len(&self, n: usize, c_out: usize) -> Result<usize, Error> {
@@ -267,6 +267,7 @@ impl Geom {
         }
     }
 
+    #[cfg(test)]
     /// Length of the [`im2col`] matrix of `n` images for a group of `cg` channels,
     /// `(n·oh·ow) × (kh·kw·cg)`, or [`Error::Overflow`].
     pub const fn col_len(&self, n: usize, cg: usize) -> Result<usize, Error> {

@@ -1,0 +1,532 @@
+//! Convolutions, 1-D and 2-D, with stride, zero padding, dilation and groups
+//! (depthwise and pointwise included), over channels-last data.
+//!
+//! # Layout
+//! An input example is `h × w × c_in` stored `[y][x][channel]` (a sequence is
+//! `1 × len × c_in`, `[t][channel]`). The weights are one row-major
+//! `(kh·kw·c_in/groups) × c_out` matrix, row `(ky·kw + kx)·(c_in/groups) + ci`, column
+//! `oc`, then the bias (`c_out` values). PyTorch's `nn.Conv2d.weight` is
+//! `c_out × c_in/groups × kh × kw` (`nn.Conv1d`: `c_out × c_in/groups × k`):
+//!
+//! ```text
+//! microprop W[(ky·kw + kx)·cg + ci][oc] = torch weight[oc][ci][ky][kx]
+//! ```
+//!
+//! # How it runs
+//! Channels-last makes a convolution a matrix product: each output position reads a
+//! window of `kh·kw` runs of `c_in/groups` contiguous channels. For each group the
+//! windows are unfolded into the workspace (im2col, `N·oh·ow × kh·kw·cg`), and one GEMM
+//! with the bias and the activation fused into its epilogue gives the output; the
+//! weight gradient is the product of the same unfolded input (transposed) and the
+//! delta, straight into the parameters for plain SGD; the input gradient is the delta
+//! times the weights' transpose, folded back (col2im) and multiplied by the previous
+//! layer's activation derivative. Two cases skip the unfolding: a pointwise
+//! convolution (a 1 × 1 kernel, stride 1, no padding, one group) is a GEMM over the
+//! input as it lies, with the derivative fused into the input gradient's epilogue, and a
+//! depthwise one (`groups = c_in = c_out`) runs a direct kernel vectorized over the
+//! channels.
+
+use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError, Update};
+use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa, forward_inplace_isa};
+use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
+use crate::optim::{colsum_isa, sgd_isa};
+use crate::window::{self, Geom};
+use crate::{Activation, Error, MatMut, MatRef};
+
+/// A 1-D convolution over a sequence (PyTorch's `nn.Conv1d`), its activation applied
+/// last. Build it with [`Conv1d::new`] and the `const` builders:
+///
+/// ```
+/// use microprop::{Activation::Relu, layer::{Conv1d, Layer}};
+/// // 12 → 32 channels, kernel 3, "same" padding.
+/// const CONV: Layer = Layer::Conv1d(Conv1d::new(12, 32, 3).padding(1).act(Relu));
+/// // Depthwise (one filter per channel), then pointwise.
+/// const DW: Layer = Layer::Conv1d(Conv1d::new(32, 32, 3).padding(1).groups(32));
+/// const PW: Layer = Layer::Conv1d(Conv1d::new(32, 64, 1).act(Relu));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1d {
+    /// Input channels (the input's `c`).
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel width.
+    pub kernel: usize,
+    /// Step between windows (1 by default).
+    pub stride: usize,
+    /// Zeros added at both ends (0 by default).
+    pub padding: usize,
+    /// Step between a window's taps (1 by default).
+    pub dilation: usize,
+    /// Groups: each sees `in_channels / groups` inputs and gives
+    /// `out_channels / groups` outputs (1 by default; `in_channels` for depthwise).
+    pub groups: usize,
+    /// Applied last ([`Activation::Identity`] by default).
+    pub act: Activation,
+    /// Whether it adds a bias (on by default).
+    pub bias: bool,
+}
+
+/// A 2-D convolution over an image (PyTorch's `nn.Conv2d`), its activation applied
+/// last; every pair is `(height, width)`.
+///
+/// ```
+/// use microprop::{Activation::Relu, layer::{Conv2d, Layer}};
+/// const CONV: Layer = Layer::Conv2d(Conv2d::new(1, 16, (3, 3)).padding((1, 1)).act(Relu));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input channels (the input's `c`).
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel `(kh, kw)`.
+    pub kernel: (usize, usize),
+    /// Steps between windows (`(1, 1)` by default).
+    pub stride: (usize, usize),
+    /// Zeros added on both sides (`(0, 0)` by default).
+    pub padding: (usize, usize),
+    /// Steps between a window's taps (`(1, 1)` by default).
+    pub dilation: (usize, usize),
+    /// Groups, as for [`Conv1d::groups`].
+    pub groups: usize,
+    /// Applied last ([`Activation::Identity`] by default).
+    pub act: Activation,
+    /// Whether it adds a bias (on by default).
+    pub bias: bool,
+}
+
+impl Conv1d {
+    /// `in_channels → out_channels` with a kernel of `kernel`: stride 1, no padding,
+    /// dilation 1, one group, a bias and no activation (`nn.Conv1d`'s defaults).
+    pub const fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Conv1d {
+        Conv1d {
+            in_channels,
+            out_channels,
+            kernel,
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+            act: Activation::Identity,
+            bias: true,
+        }
+    }
+    /// With stride `stride`.
+    #[must_use]
+    pub const fn stride(self, stride: usize) -> Conv1d {
+        Conv1d { stride, ..self }
+    }
+    /// With `padding` zeros at both ends.
+    #[must_use]
+    pub const fn padding(self, padding: usize) -> Conv1d {
+        Conv1d { padding, ..self }
+    }
+    /// With dilation `dilation`.
+    #[must_use]
+    pub const fn dilation(self, dilation: usize) -> Conv1d {
+        Conv1d { dilation, ..self }
+    }
+    /// With `groups` groups.
+    #[must_use]
+    pub const fn groups(self, groups: usize) -> Conv1d {
+        Conv1d { groups, ..self }
+    }
+    /// With activation `act`.
+    #[must_use]
+    pub const fn act(self, act: Activation) -> Conv1d {
+        Conv1d { act, ..self }
+    }
+    /// With the bias on or off.
+    #[must_use]
+    pub const fn bias(self, bias: bool) -> Conv1d {
+        Conv1d { bias, ..self }
+    }
+    /// The same convolution as a [`Conv2d`] over `1 × len` images.
+    pub(crate) const fn spec(&self) -> Conv2d {
+        Conv2d {
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            kernel: (1, self.kernel),
+            stride: (1, self.stride),
+            padding: (0, self.padding),
+            dilation: (1, self.dilation),
+            groups: self.groups,
+            act: self.act,
+            bias: self.bias,
+        }
+    }
+}
+
+impl Conv2d {
+    /// `in_channels → out_channels` with a `(kh, kw)` kernel: stride `(1, 1)`, no
+    /// padding, dilation `(1, 1)`, one group, a bias and no activation.
+    pub const fn new(in_channels: usize, out_channels: usize, kernel: (usize, usize)) -> Conv2d {
+        Conv2d {
+            in_channels,
+            out_channels,
+            kernel,
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+            act: Activation::Identity,
+            bias: true,
+        }
+    }
+    /// With stride `stride`.
+    #[must_use]
+    pub const fn stride(self, stride: (usize, usize)) -> Conv2d {
+        Conv2d { stride, ..self }
+    }
+    /// With `padding` zeros on both sides.
+    #[must_use]
+    pub const fn padding(self, padding: (usize, usize)) -> Conv2d {
+        Conv2d { padding, ..self }
+    }
+    /// With dilation `dilation`.
+    #[must_use]
+    pub const fn dilation(self, dilation: (usize, usize)) -> Conv2d {
+        Conv2d { dilation, ..self }
+    }
+    /// With `groups` groups.
+    #[must_use]
+    pub const fn groups(self, groups: usize) -> Conv2d {
+        Conv2d { groups, ..self }
+    }
+    /// With activation `act`.
+    #[must_use]
+    pub const fn act(self, act: Activation) -> Conv2d {
+        Conv2d { act, ..self }
+    }
+    /// With the bias on or off.
+    #[must_use]
+    pub const fn bias(self, bias: bool) -> Conv2d {
+        Conv2d { bias, ..self }
+    }
+
+    /// The window geometry on an `input` shape.
+    pub(crate) const fn geom(&self, input: Shape) -> Geom {
+        Geom {
+            h: input.h,
+            w: input.w,
+            c: input.c,
+            kh: self.kernel.0,
+            kw: self.kernel.1,
+            sh: self.stride.0,
+            sw: self.stride.1,
+            ph: self.padding.0,
+            pw: self.padding.1,
+            dh: self.dilation.0,
+            dw: self.dilation.1,
+        }
+    }
+
+    /// Input channels of a group, `c_in / groups`.
+    const fn cg(&self) -> usize {
+        match self.in_channels.checked_div(self.groups) {
+            Some(c) => c,
+            None => 0,
+        }
+    }
+
+    /// Output channels of a group, `c_out / groups`.
+    const fn og(&self) -> usize {
+        match self.out_channels.checked_div(self.groups) {
+            Some(c) => c,
+            None => 0,
+        }
+    }
+
+    /// Rows of the weight matrix, `kh·kw·c_in/groups` (saturating).
+    const fn k(&self) -> usize {
+        self.kernel
+            .0
+            .saturating_mul(self.kernel.1)
+            .saturating_mul(self.cg())
+    }
+
+    /// `(c_in/groups·kh·kw, c_out·kh·kw)`, PyTorch's fans of a convolution's weight.
+    pub(crate) const fn fans(&self) -> (usize, usize) {
+        let taps = self.kernel.0.saturating_mul(self.kernel.1);
+        (self.k(), self.out_channels.saturating_mul(taps))
+    }
+
+    /// Weights, `kh·kw·c_in/groups·c_out` (saturating).
+    pub(crate) const fn weight_len(&self) -> usize {
+        self.k().saturating_mul(self.out_channels)
+    }
+
+    /// Weights and bias (saturating).
+    pub(crate) const fn param_len(&self) -> usize {
+        let w = self.weight_len();
+        if self.bias {
+            w.saturating_add(self.out_channels)
+        } else {
+            w
+        }
+    }
+
+    /// The output shape, unchecked.
+    pub(crate) const fn out_of(&self, input: Shape) -> Shape {
+        let g = self.geom(input);
+        Shape {
+            h: g.oh(),
+            w: g.ow(),
+            c: self.out_channels,
+        }
+    }
+
+    /// The output shape, or what is wrong; `one_d` for a [`Conv1d`] (whose input must
+    /// be a sequence).
+    pub(crate) const fn out_shape(&self, input: Shape, one_d: bool) -> Result<Shape, ShapeError> {
+        if self.in_channels == 0 || self.out_channels == 0 {
+            return Err("conv: in_channels and out_channels must be at least 1");
+        }
+        if self.groups == 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
+            return Err(
+                "conv: groups must be at least 1 and divide both in_channels and \
+                        out_channels",
+            );
+        }
+        if one_d && input.h != 1 {
+            return Err("conv1d: the input must be a sequence (h = 1): use Conv2d for images");
+        }
+        if input.c != self.in_channels {
+            return Err("conv: in_channels must equal the input's channels (c)");
+        }
+        match self.geom(input).check() {
+            Ok(()) => {}
+            Err(Error::InvalidArgument { what } | Error::Overflow { what }) => return Err(what),
+            Err(_) => return Err("conv: the window does not fit the input"),
+        }
+        if self.param_len() == usize::MAX || self.k() == usize::MAX {
+            return Err("conv: the parameter count overflows usize");
+        }
+        Ok(self.out_of(input))
+    }
+
+    /// A pointwise convolution over the input as it lies: a 1 × 1 kernel, stride 1, no
+    /// padding, one group (the input is already the unfolded matrix).
+    const fn is_pointwise(&self) -> bool {
+        self.kernel.0 == 1
+            && self.kernel.1 == 1
+            && self.stride.0 == 1
+            && self.stride.1 == 1
+            && self.padding.0 == 0
+            && self.padding.1 == 0
+            && self.groups == 1
+    }
+
+    /// A depthwise convolution: one filter per channel (`groups = c_in = c_out`).
+    const fn is_depthwise(&self) -> bool {
+        self.groups == self.in_channels && self.out_channels == self.in_channels && self.groups > 1
+    }
+
+    /// Rows of the unfolded input for a batch of `n`: `n·oh·ow` (saturating).
+    const fn m(&self, input: Shape, n: usize) -> usize {
+        let o = self.out_of(input);
+        n.saturating_mul(o.h).saturating_mul(o.w)
+    }
+
+    pub(crate) const fn step_needs(&self, input: Shape, n: usize, input_grad: bool) -> Needs {
+        let bias = self.out_channels;
+        if self.is_depthwise() {
+            return Needs {
+                bias,
+                ..Needs::NONE
+            };
+        }
+        let (m, k, og) = (self.m(input, n), self.k(), self.og());
+        let mut gemm = max(gemm_workspace_len(m, k, og), gemm_workspace_len(k, m, og));
+        if input_grad {
+            gemm = max(gemm, gemm_workspace_len(m, og, k));
+        }
+        let scratch = if self.is_pointwise() {
+            0
+        } else {
+            m.saturating_mul(k)
+        };
+        Needs {
+            keep: 0,
+            bias,
+            scratch,
+            gemm,
+        }
+    }
+
+    pub(crate) const fn forward_needs(&self, input: Shape, n: usize) -> Needs {
+        if self.is_depthwise() {
+            return Needs::NONE;
+        }
+        let (m, k, og) = (self.m(input, n), self.k(), self.og());
+        let scratch = if self.is_pointwise() {
+            0
+        } else {
+            m.saturating_mul(k)
+        };
+        Needs {
+            scratch,
+            gemm: gemm_workspace_len(m, k, og),
+            ..Needs::NONE
+        }
+    }
+
+    /// The weights (`k × c_out`) and the bias of this layer's parameters.
+    #[inline]
+    fn split<'p>(&self, params: &'p [f32]) -> (&'p [f32], Option<&'p [f32]>) {
+        let (w, rest) = params.split_at(self.weight_len());
+        let bias = if self.bias {
+            Some(&rest[..self.out_channels])
+        } else {
+            None
+        };
+        (w, bias)
+    }
+
+    /// Group `g`'s weights: a `k × c_out/groups` view of the weight matrix.
+    fn w_group<'p>(&self, w: &'p [f32], g: usize) -> Result<MatRef<'p>, Error> {
+        let og = self.og();
+        MatRef::new(&w[g * og..], self.k(), og, self.out_channels, 1)
+    }
+
+    pub(crate) fn forward(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        params: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        let (w, bias) = self.split(params);
+        let geom = self.geom(input);
+        let (n, cout) = (cx.n, self.out_channels);
+        if self.is_depthwise() {
+            window::depthwise(&geom, n, x, w, bias, out)?;
+            forward_inplace_isa(cx.isa, self.act, out);
+            return Ok(());
+        }
+        if self.is_pointwise() {
+            let a = MatRef::rows_of(x, self.in_channels);
+            let c = MatMut::rows_of(out, cout);
+            let b = MatRef::rows_of(w, cout);
+            let epi = Epi::BiasAct {
+                act: self.act,
+                bias,
+            };
+            return gemm_fused_on(cx.isa, cx.exec, 1.0, a, b, 0.0, c, s.gemm, epi);
+        }
+        let (m, k, og, cg) = (self.m(input, n), self.k(), self.og(), self.cg());
+        let col = &mut s.scratch[..m * k];
+        for g in 0..self.groups {
+            window::im2col(&geom, n, g * cg, cg, x, col)?;
+            let a = MatRef::rows_of(col, k);
+            let c = MatMut::new(&mut out[g * og..], m, og, cout, 1)?;
+            let bias = bias.map(|b| &b[g * og..][..og]);
+            let epi = Epi::BiasAct {
+                act: self.act,
+                bias,
+            };
+            let b = self.w_group(w, g)?;
+            gemm_fused_on(cx.isa, cx.exec, 1.0, a, b, 0.0, c, s.gemm, epi)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_input(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        params: &[f32],
+        dout: &[f32],
+        prev: Prev<'_>,
+        dx: &mut [f32],
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        let (w, _) = self.split(params);
+        let geom = self.geom(input);
+        let (n, cout) = (cx.n, self.out_channels);
+        if self.is_pointwise() {
+            let d = MatRef::rows_of(dout, cout);
+            let b = MatRef::rows_of(w, cout).t();
+            let h = MatRef::rows_of(prev.out, self.in_channels);
+            let c = MatMut::rows_of(dx, self.in_channels);
+            let epi = Epi::MulDeriv { act: prev.act, h };
+            return gemm_fused_on(cx.isa, cx.exec, 1.0, d, b, 0.0, c, s.gemm, epi);
+        }
+        if self.is_depthwise() {
+            window::depthwise_backward_input(&geom, n, dout, w, dx)?;
+        } else {
+            let (m, k, og, cg) = (self.m(input, n), self.k(), self.og(), self.cg());
+            let dcol = &mut s.scratch[..m * k];
+            dx.fill(0.0);
+            for g in 0..self.groups {
+                let d = MatRef::new(&dout[g * og..], m, og, cout, 1)?;
+                let b = self.w_group(w, g)?.t();
+                let c = MatMut::rows_of(dcol, k);
+                gemm_fused_on(cx.isa, cx.exec, 1.0, d, b, 0.0, c, s.gemm, Epi::None)?;
+                window::col2im_add(&geom, n, g * cg, cg, dcol, dx)?;
+            }
+        }
+        backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
+        flush_tiny_inplace_isa(cx.isa, dx);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        x: &[f32],
+        delta: &[f32],
+        dest: &mut [f32],
+        how: Update,
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        let (alpha, beta) = match how {
+            Update::FusedSgd { lr } => (-lr, 1.0),
+            Update::Gradient => (1.0, 0.0),
+        };
+        let geom = self.geom(input);
+        let (n, cout) = (cx.n, self.out_channels);
+        let (w, rest) = dest.split_at_mut(self.weight_len());
+        if self.is_depthwise() {
+            window::depthwise_backward_weight(&geom, n, x, delta, alpha, beta, w)?;
+        } else if self.is_pointwise() {
+            let a_t = MatRef::rows_of(x, self.in_channels).t();
+            let d = MatRef::rows_of(delta, cout);
+            let c = MatMut::rows_of(w, cout);
+            gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
+        } else {
+            let (m, k, og, cg) = (self.m(input, n), self.k(), self.og(), self.cg());
+            let col = &mut s.scratch[..m * k];
+            for g in 0..self.groups {
+                window::im2col(&geom, n, g * cg, cg, x, col)?;
+                let a_t = MatRef::rows_of(col, k).t();
+                let d = MatRef::new(&delta[g * og..], m, og, cout, 1)?;
+                let c = MatMut::new(&mut w[g * og..], k, og, cout, 1)?;
+                gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
+            }
+        }
+        if self.bias {
+            let b = &mut rest[..cout];
+            let db = &mut s.bias[..cout];
+            colsum_isa(cx.isa, MatRef::rows_of(delta, cout), db)?;
+            match how {
+                Update::FusedSgd { lr } => sgd_isa(cx.isa, b, db, lr)?,
+                Update::Gradient => b.copy_from_slice(db),
+            }
+        }
+        Ok(())
+    }
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}

@@ -1,0 +1,49 @@
+//! Flatten: an `h × w × c` example as `1 × 1 × h·w·c` features, in the order they are
+//! stored (`[y][x][channel]`). After the first layer of a network it moves no data: its
+//! output and its delta are its input's (the network gives it no storage); as the first
+//! layer, or as the last, it copies.
+
+use super::{Cx, Needs, Prev, Shape, ShapeError};
+use crate::Error;
+use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
+
+/// `1 × 1 × h·w·c`.
+pub(super) const fn out_shape(input: Shape) -> Result<Shape, ShapeError> {
+    Ok(Shape::flat(input.len()))
+}
+
+/// Nothing beyond its output.
+pub(super) const fn needs(input: Shape) -> Needs {
+    let _ = input;
+    Needs::NONE
+}
+
+/// `out = x` (the same values, read as features).
+pub(super) fn forward(input: Shape, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    let _ = input;
+    out.copy_from_slice(x);
+    Ok(())
+}
+
+/// `dx = dout ⊙ prev.act'(prev.out)`.
+pub(super) fn backward_input(
+    cx: Cx<'_>,
+    input: Shape,
+    dout: &[f32],
+    prev: Prev<'_>,
+    dx: &mut [f32],
+) -> Result<(), Error> {
+    let _ = input;
+    dx.copy_from_slice(dout);
+    backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
+    flush_tiny_inplace_isa(cx.isa, dx);
+    Ok(())
+}
+
+/// The backward pass when the output is the input (after the first layer): the delta
+/// `d` of the output becomes the input's, `d ⊙ prev.act'(prev.out)`, in place.
+pub(crate) fn backward_aliased(cx: Cx<'_>, prev: Prev<'_>, d: &mut [f32]) -> Result<(), Error> {
+    backward_inplace_isa(cx.isa, prev.act, d, prev.out)?;
+    flush_tiny_inplace_isa(cx.isa, d);
+    Ok(())
+}

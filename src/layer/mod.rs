@@ -1,0 +1,438 @@
+//! Layer kinds: what a network is built from, one type in one file each.
+//!
+//! A [`Layer`] is a small `Copy` description (sizes, activation, bias), like
+//! [`Activation`] one level up: the enum names every kind, and this file dispatches each
+//! question about a layer to its kind's file, the one place a kind is mapped to its
+//! code. A kind owns, in its file:
+//!
+//! * its `const fn` shape rules: the output [`Shape`] for an input shape (or what is
+//!   wrong with the input), its parameter count, and what it needs of the workspace
+//!   (values kept from the forward pass for the backward pass, scratch, GEMM packing);
+//! * its forward pass over flat buffers (bias and activation fused where it is a GEMM),
+//!   its backward pass to its input (the previous layer's activation derivative applied
+//!   on the way), and its update (the weight and bias gradients, written to a buffer or
+//!   applied as plain SGD in place);
+//! * its initialisation fans, its tensor names and PyTorch layouts, and its save code.
+//!
+//! | kind | file | parameters |
+//! |---|---|---|
+//! | [`Dense`] | `dense.rs` | `W` (`in × out`, row-major), then `b` (`out`) |
+//! | [`Conv1d`], [`Conv2d`] | `conv.rs` | `W` (`kh·kw·c_in/groups × c_out`, row-major), then `b` (`c_out`) |
+//! | [`Pool`], [`Pool2d`] (max and average), [`GlobalAvgPool`](Layer::GlobalAvgPool) | `pool.rs` | none |
+//! | [`Flatten`](Layer::Flatten) | `flatten.rs` | none |
+//!
+//! # Data layout
+//! Every activation is channels-last: an example is an `h × w × c` [`Shape`], stored
+//! row-major as `[y][x][channel]`; a batch of `N` examples is `N` such blocks one after
+//! the other. A 1-D sequence of `len` steps is `1 × len × c`, a vector of features
+//! `1 × 1 × n`.
+//!
+//! # How to add a layer kind
+//! 1. A file `src/layer/NAME.rs` with a `Copy` description type (public fields or
+//!    `const` builders) and its `const fn`s (`out_shape`, `param_len`, `needs`) and
+//!    runtime passes (`forward`, `backward_input`, `update`), over the kernels.
+//! 2. A variant of [`Layer`], and its arm in each `match` of this file (the compiler
+//!    lists every one), its save code in `nn/save.rs` and its tensors in
+//!    `nn/safetensors.rs`.
+//! 3. Its tests: against its scalar reference on every instruction set, its gradients
+//!    against f64 finite differences (`tests/layers.rs`).
+
+mod conv;
+mod dense;
+mod flatten;
+mod pool;
+
+pub use conv::{Conv1d, Conv2d};
+pub use dense::Dense;
+pub(crate) use flatten::backward_aliased as flatten_backward_aliased;
+pub use pool::{Pool, Pool2d};
+
+use crate::par::Executor;
+use crate::simd::Isa;
+use crate::{Activation, Error};
+
+/// The shape of one example's activations: `h × w × c`, channels last.
+///
+/// ```
+/// use microprop::layer::Shape;
+/// assert_eq!(Shape::flat(10).len(), 10);
+/// assert_eq!(Shape::seq(29, 12), Shape { h: 1, w: 29, c: 12 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Height (rows of an image; 1 for sequences and vectors).
+    pub h: usize,
+    /// Width (columns of an image, steps of a sequence; 1 for vectors).
+    pub w: usize,
+    /// Channels (features of a vector).
+    pub c: usize,
+}
+
+impl Shape {
+    /// `n` features: `1 × 1 × n`.
+    pub const fn flat(n: usize) -> Shape {
+        Shape { h: 1, w: 1, c: n }
+    }
+    /// A sequence of `len` steps of `channels` values: `1 × len × channels`, stored
+    /// `[t][channel]`.
+    pub const fn seq(len: usize, channels: usize) -> Shape {
+        Shape {
+            h: 1,
+            w: len,
+            c: channels,
+        }
+    }
+    /// An `h × w` image of `channels` channels, stored `[y][x][channel]`.
+    pub const fn image(h: usize, w: usize, channels: usize) -> Shape {
+        Shape { h, w, c: channels }
+    }
+    /// Values of one example, `h·w·c`; `usize::MAX` if that overflows.
+    pub const fn len(&self) -> usize {
+        match self.h.checked_mul(self.w) {
+            Some(hw) => match hw.checked_mul(self.c) {
+                Some(v) => v,
+                None => usize::MAX,
+            },
+            None => usize::MAX,
+        }
+    }
+    /// Whether an example holds no value.
+    pub const fn is_empty(&self) -> bool {
+        self.h == 0 || self.w == 0 || self.c == 0
+    }
+    /// Whether this is a vector of features (`h = w = 1`).
+    pub const fn is_flat(&self) -> bool {
+        self.h == 1 && self.w == 1
+    }
+}
+
+/// One layer of a network: a small `Copy` description; parameters, data and workspace
+/// are the caller's flat buffers.
+///
+/// New kinds may be added, so matches outside this crate need a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layer {
+    /// Fully connected: `act(x·W + b)` over a flat input (PyTorch's `nn.Linear`).
+    Dense(Dense),
+    /// 1-D convolution over a sequence (`nn.Conv1d`).
+    Conv1d(Conv1d),
+    /// 2-D convolution over an image (`nn.Conv2d`).
+    Conv2d(Conv2d),
+    /// The maximum over 1-D windows (`nn.MaxPool1d`).
+    MaxPool1d(Pool),
+    /// The mean over 1-D windows (`nn.AvgPool1d`).
+    AvgPool1d(Pool),
+    /// The maximum over 2-D windows (`nn.MaxPool2d`).
+    MaxPool2d(Pool2d),
+    /// The mean over 2-D windows (`nn.AvgPool2d`).
+    AvgPool2d(Pool2d),
+    /// The mean over every position, channel by channel: `h × w × c` to `1 × 1 × c`
+    /// (`nn.AdaptiveAvgPool1d(1)`/`nn.AdaptiveAvgPool2d(1)` then a flatten).
+    GlobalAvgPool,
+    /// `h × w × c` to `1 × 1 × h·w·c`; moves no data (PyTorch's `nn.Flatten`, but the
+    /// features come in channels-last order: see
+    /// [`nn::safetensors`](crate::nn::safetensors) for the dense layer after it).
+    Flatten,
+}
+
+/// The error of a layer that does not fit its input; [`Net::new`](crate::nn::Net::new)
+/// adds the layer's index and the input shape.
+pub(crate) type ShapeError = &'static str;
+
+/// What a layer needs of a workspace, beyond its output and its delta, for a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Needs {
+    /// Values kept from the forward pass for the backward pass (max pooling's argmax).
+    pub keep: usize,
+    /// The bias gradient's scratch (a dense layer's outputs, a convolution's channels).
+    pub bias: usize,
+    /// Scratch used within one pass (a convolution's unfolded input).
+    pub scratch: usize,
+    /// GEMM packing space of the layer's products.
+    pub gemm: usize,
+}
+
+/// The arguments every pass of a layer shares.
+#[derive(Clone, Copy)]
+pub(crate) struct Cx<'e> {
+    /// The instruction set of the step.
+    pub isa: Isa,
+    /// The executor of the large products.
+    pub exec: &'e dyn Executor,
+    /// The batch size, at least 1.
+    pub n: usize,
+}
+
+/// Where the update stage puts a layer's gradient.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Update {
+    /// Subtract `lr ·` it from the parameters: plain SGD fused into the weight-update
+    /// GEMM (α = −lr, β = 1), no weight gradient materialized.
+    FusedSgd {
+        /// The learning rate.
+        lr: f32,
+    },
+    /// Write it to a gradient buffer.
+    Gradient,
+}
+
+/// The layer before one being differentiated: its activation and output (`A_{l−1}`), so
+/// the input gradient can leave `∂L/∂Z_{l−1} = ∂L/∂A_{l−1} ⊙ act'(A_{l−1})`.
+#[derive(Clone, Copy)]
+pub(crate) struct Prev<'a> {
+    /// Its activation.
+    pub act: Activation,
+    /// Its output, `N × shape.len()` values.
+    pub out: &'a [f32],
+}
+
+/// The scratch regions of a pass.
+pub(crate) struct Scratch<'a> {
+    /// Values kept from the forward pass (training only): [`Needs::keep`] of this layer.
+    pub keep: &'a mut [f32],
+    /// The bias gradient: at least [`Needs::bias`] values.
+    pub bias: &'a mut [f32],
+    /// Scratch of one pass: at least [`Needs::scratch`].
+    pub scratch: &'a mut [f32],
+    /// GEMM packing space: at least [`Needs::gemm`] (more for several parts).
+    pub gemm: &'a mut [f32],
+}
+
+impl Layer {
+    /// The layer's kind in lower case: `"dense"`, `"conv1d"`, `"conv2d"`, `"maxpool1d"`,
+    /// `"avgpool1d"`, `"maxpool2d"`, `"avgpool2d"`, `"globalavgpool"`, `"flatten"`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Layer::Dense(_) => "dense",
+            Layer::Conv1d(_) => "conv1d",
+            Layer::Conv2d(_) => "conv2d",
+            Layer::MaxPool1d(_) => "maxpool1d",
+            Layer::AvgPool1d(_) => "avgpool1d",
+            Layer::MaxPool2d(_) => "maxpool2d",
+            Layer::AvgPool2d(_) => "avgpool2d",
+            Layer::GlobalAvgPool => "globalavgpool",
+            Layer::Flatten => "flatten",
+        }
+    }
+
+    /// The activation applied last ([`Activation::Identity`] for kinds without one).
+    pub const fn activation(&self) -> Activation {
+        match self {
+            Layer::Dense(d) => d.act,
+            Layer::Conv1d(c) => c.act,
+            Layer::Conv2d(c) => c.act,
+            _ => Activation::Identity,
+        }
+    }
+
+    /// Whether the layer adds a bias.
+    pub const fn has_bias(&self) -> bool {
+        match self {
+            Layer::Dense(d) => d.bias,
+            Layer::Conv1d(c) => c.bias,
+            Layer::Conv2d(c) => c.bias,
+            _ => false,
+        }
+    }
+
+    /// The output shape for an `input` shape, or what is wrong with it.
+    pub(crate) const fn out_shape(&self, input: Shape) -> Result<Shape, ShapeError> {
+        match self {
+            Layer::Dense(d) => d.out_shape(input),
+            Layer::Conv1d(c) => c.spec().out_shape(input, true),
+            Layer::Conv2d(c) => c.out_shape(input, false),
+            Layer::MaxPool1d(p) | Layer::AvgPool1d(p) => p.spec().out_shape(input, true),
+            Layer::MaxPool2d(p) | Layer::AvgPool2d(p) => p.out_shape(input, false),
+            Layer::GlobalAvgPool => Ok(pool::global_out(input)),
+            Layer::Flatten => flatten::out_shape(input),
+        }
+    }
+
+    /// [`Layer::out_shape`] of an input the network checked when it was built.
+    /// (Computed without the checks, saturating: the size functions give a size for
+    /// any description.)
+    pub(crate) const fn out_of(&self, input: Shape) -> Shape {
+        match self {
+            Layer::Dense(d) => Shape::flat(d.outputs),
+            Layer::Conv1d(c) => c.spec().out_of(input),
+            Layer::Conv2d(c) => c.out_of(input),
+            Layer::MaxPool1d(p) | Layer::AvgPool1d(p) => p.spec().out_of(input),
+            Layer::MaxPool2d(p) | Layer::AvgPool2d(p) => p.out_of(input),
+            Layer::GlobalAvgPool => pool::global_out(input),
+            Layer::Flatten => Shape::flat(input.len()),
+        }
+    }
+
+    /// Number of parameters, weights then bias (saturating at `usize::MAX`). No kind's
+    /// count depends on its input's size.
+    pub const fn param_len(&self) -> usize {
+        match self {
+            Layer::Dense(d) => d.param_len(),
+            Layer::Conv1d(c) => c.spec().param_len(),
+            Layer::Conv2d(c) => c.param_len(),
+            _ => 0,
+        }
+    }
+
+    /// Number of weights (the parameters before the bias).
+    pub const fn weight_len(&self) -> usize {
+        match self {
+            Layer::Dense(d) => d.weight_len(),
+            Layer::Conv1d(c) => c.spec().weight_len(),
+            Layer::Conv2d(c) => c.weight_len(),
+            _ => 0,
+        }
+    }
+
+    /// The fans its weights are initialised with, `(fan_in, fan_out)`, as PyTorch
+    /// computes them (`torch.nn.init._calculate_fan_in_and_fan_out`): a dense layer's
+    /// inputs and outputs; a convolution's `c_in/groups·kh·kw` and `c_out·kh·kw`.
+    /// `None` for kinds without weights.
+    pub const fn fans(&self) -> Option<(usize, usize)> {
+        match self {
+            Layer::Dense(d) => Some((d.inputs, d.outputs)),
+            Layer::Conv1d(c) => Some(c.spec().fans()),
+            Layer::Conv2d(c) => Some(c.fans()),
+            _ => None,
+        }
+    }
+
+    /// Whether the output is the input itself, moved nowhere ([`Layer::Flatten`] after
+    /// the first layer): no activation or delta storage of its own.
+    pub(crate) const fn aliases_input(&self) -> bool {
+        matches!(self, Layer::Flatten)
+    }
+
+    /// What a training step needs for this layer on a batch of `n`; `input_grad` says
+    /// whether its input gradient is computed (not for the first layer that trains).
+    pub(crate) const fn step_needs(&self, input: Shape, n: usize, input_grad: bool) -> Needs {
+        match self {
+            Layer::Dense(d) => d.step_needs(n, input_grad),
+            Layer::Conv1d(c) => c.spec().step_needs(input, n, input_grad),
+            Layer::Conv2d(c) => c.step_needs(input, n, input_grad),
+            Layer::MaxPool1d(p) => p.spec().step_needs(input, n, true),
+            Layer::AvgPool1d(p) => p.spec().step_needs(input, n, false),
+            Layer::MaxPool2d(p) => p.step_needs(input, n, true),
+            Layer::AvgPool2d(p) => p.step_needs(input, n, false),
+            Layer::GlobalAvgPool => Needs::NONE,
+            Layer::Flatten => flatten::needs(input),
+        }
+    }
+
+    /// What the forward pass alone (inference) needs for this layer on a batch of `n`.
+    pub(crate) const fn forward_needs(&self, input: Shape, n: usize) -> Needs {
+        match self {
+            Layer::Dense(d) => d.forward_needs(n),
+            Layer::Conv1d(c) => c.spec().forward_needs(input, n),
+            Layer::Conv2d(c) => c.forward_needs(input, n),
+            Layer::Flatten => flatten::needs(input),
+            _ => Needs::NONE,
+        }
+    }
+
+    /// `out = layer(x)`: `x` holds `N` examples of `input`, `out` `N` of the output
+    /// shape; `params` this layer's parameters. `s.keep` is the layer's region for what
+    /// the backward pass needs, empty in inference.
+    #[inline]
+    pub(crate) fn forward(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        params: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        match self {
+            Layer::Dense(d) => d.forward(cx, params, x, out, s),
+            Layer::Conv1d(c) => c.spec().forward(cx, input, params, x, out, s),
+            Layer::Conv2d(c) => c.forward(cx, input, params, x, out, s),
+            Layer::MaxPool1d(p) => p.spec().forward(cx, input, true, x, out, s),
+            Layer::AvgPool1d(p) => p.spec().forward(cx, input, false, x, out, s),
+            Layer::MaxPool2d(p) => p.forward(cx, input, true, x, out, s),
+            Layer::AvgPool2d(p) => p.forward(cx, input, false, x, out, s),
+            Layer::GlobalAvgPool => pool::global_forward(cx, input, x, out),
+            Layer::Flatten => flatten::forward(input, x, out),
+        }
+    }
+
+    /// The input gradient: `dx = (∂L/∂x) ⊙ prev.act'(prev.out)` from this layer's delta
+    /// `dout` (`∂L/∂Z`, `N` examples of the output shape).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn backward_input(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        params: &[f32],
+        dout: &[f32],
+        prev: Prev<'_>,
+        dx: &mut [f32],
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        match self {
+            Layer::Dense(d) => d.backward_input(cx, params, dout, prev, dx, s),
+            Layer::Conv1d(c) => c
+                .spec()
+                .backward_input(cx, input, params, dout, prev, dx, s),
+            Layer::Conv2d(c) => c.backward_input(cx, input, params, dout, prev, dx, s),
+            Layer::MaxPool1d(p) => p.spec().backward_input(cx, input, true, dout, prev, dx, s),
+            Layer::AvgPool1d(p) => p.spec().backward_input(cx, input, false, dout, prev, dx, s),
+            Layer::MaxPool2d(p) => p.backward_input(cx, input, true, dout, prev, dx, s),
+            Layer::AvgPool2d(p) => p.backward_input(cx, input, false, dout, prev, dx, s),
+            Layer::GlobalAvgPool => pool::global_backward_input(cx, input, dout, prev, dx),
+            Layer::Flatten => flatten::backward_input(cx, input, dout, prev, dx),
+        }
+    }
+
+    /// The update of this layer's parameters `dest` (or their gradient, by `how`) from
+    /// its input `x` (`A_{l−1}`) and its delta.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn update(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        x: &[f32],
+        delta: &[f32],
+        dest: &mut [f32],
+        how: Update,
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        match self {
+            Layer::Dense(d) => d.update(cx, x, delta, dest, how, s),
+            Layer::Conv1d(c) => c.spec().update(cx, input, x, delta, dest, how, s),
+            Layer::Conv2d(c) => c.update(cx, input, x, delta, dest, how, s),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Needs {
+    /// Nothing.
+    pub(crate) const NONE: Needs = Needs {
+        keep: 0,
+        bias: 0,
+        scratch: 0,
+        gemm: 0,
+    };
+}
+
+impl From<Dense> for Layer {
+    fn from(d: Dense) -> Layer {
+        Layer::Dense(d)
+    }
+}
+
+impl From<Conv1d> for Layer {
+    fn from(c: Conv1d) -> Layer {
+        Layer::Conv1d(c)
+    }
+}
+
+impl From<Conv2d> for Layer {
+    fn from(c: Conv2d) -> Layer {
+        Layer::Conv2d(c)
+    }
+}

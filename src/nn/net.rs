@@ -1,0 +1,420 @@
+//! A network as a list of layers of any kind: [`Net`].
+
+use super::step::{self, ForwardLayout, Names, Stack, StepLayout, with_parts};
+use crate::layer::{Layer, Shape};
+use crate::optim::{Optimizer, all_finite};
+use crate::par::{Executor, Serial};
+use crate::simd::Isa;
+use crate::{Error, Loss, Target};
+
+/// What sizes a [`Net`]'s training workspace, for [`Error::WorkspaceTooSmall`].
+const STEP_WORKSPACE: &str =
+    "Net::workspace_len (Net::workspace_len_parts for an executor's parts)";
+/// What sizes a [`Net`]'s inference workspace.
+const FORWARD_WORKSPACE: &str =
+    "Net::forward_workspace_len (Net::forward_workspace_len_parts for an executor's parts)";
+
+static NAMES: Names = Names {
+    params: "params.len() must equal Net::param_len",
+    grads: "grads.len() must equal Net::param_len",
+    x: "x (N examples of Net::input().len() values)",
+    y: "y must be N x Net::output().len()",
+    out: "out must be N x Net::output().len()",
+    step_ws: STEP_WORKSPACE,
+    forward_ws: FORWARD_WORKSPACE,
+};
+
+/// A network: a list of [`Layer`]s of any kind on an input [`Shape`], checked when it
+/// is built, trained in place with no allocation.
+///
+/// The network is only its description; parameters, data and workspace are the
+/// caller's flat slices, sized by `const fn`s, so firmware can keep all of them in
+/// `static`s. A network built in a `const` is checked at compile time: a layer that
+/// does not fit its input fails the build.
+///
+/// ```
+/// use microprop::{Activation::Relu, layer::{Dense, Layer, Shape}, nn::Net};
+///
+/// const LAYERS: [Layer; 2] = [
+///     Layer::Dense(Dense::new(64, 32).act(Relu)),
+///     Layer::Dense(Dense::new(32, 10)),
+/// ];
+/// const NET: Net = match Net::new(Shape::flat(64), &LAYERS) {
+///     Ok(net) => net,
+///     Err(_) => panic!("the layers do not fit"),
+/// };
+/// const PARAMS: usize = NET.param_len();
+/// assert_eq!(PARAMS, 64 * 32 + 32 + 32 * 10 + 10);
+/// let workspace = [0.0f32; NET.workspace_len(32)]; // a batch of 32
+/// # let _ = workspace;
+/// ```
+///
+/// # Parameter layout
+/// One flat `&[f32]` of [`Net::param_len`] values: each layer's parameters in order,
+/// its weights first, then its bias (see each kind: [`Dense`](crate::layer::Dense),
+/// [`Conv1d`](crate::layer::Conv1d)).
+///
+/// # Data layout
+/// `x` holds `N` examples of the input shape one after the other, each channels-last
+/// (`[t][channel]` for a sequence, `[y][x][channel]` for an image); outputs and `y` are
+/// `N` rows of [`Net::output`]`.len()` values.
+#[derive(Clone, Copy)]
+pub struct Net<'a> {
+    input: Shape,
+    layers: &'a [Layer],
+    /// The output shape.
+    output: Shape,
+    /// The parameter count.
+    params: usize,
+    /// Runs the parts of the large products ([`Net::on`]).
+    exec: &'a dyn Executor,
+}
+
+// A network is a description; a panic in a caller's executor leaves nothing of it
+// half-updated (as for `Mlp`).
+impl core::panic::UnwindSafe for Net<'_> {}
+impl core::panic::RefUnwindSafe for Net<'_> {}
+
+impl core::fmt::Debug for Net<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Net")
+            .field("input", &self.input)
+            .field("layers", &self.layers)
+            .field("output", &self.output)
+            .field("params", &self.params)
+            .field("parts", &self.exec.parts())
+            .finish()
+    }
+}
+
+impl<'a> Net<'a> {
+    /// A network of `layers` on examples of shape `input`, each layer checked against
+    /// the shape the one before it gives.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no layers or an empty input shape;
+    /// [`Error::Layer`] naming the first layer that does not fit its input (a channel
+    /// count that differs, a kernel larger than its padded input, a dense layer on an
+    /// input that is not flat, …) and what is wrong; [`Error::Overflow`] if the
+    /// parameter count overflows `usize`.
+    pub const fn new(input: Shape, layers: &'a [Layer]) -> Result<Self, Error> {
+        if layers.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "Net needs at least one layer",
+            });
+        }
+        if input.is_empty() || input.len() == usize::MAX {
+            return Err(Error::InvalidArgument {
+                what: "Net: the input shape must hold at least one value (h, w, c >= 1) \
+                       and its size must fit usize",
+            });
+        }
+        let mut shape = input;
+        let mut params: usize = 0;
+        let mut l = 0;
+        while l < layers.len() {
+            let layer = &layers[l];
+            match layer.out_shape(shape) {
+                Ok(out) => {
+                    let Some(p) = params.checked_add(layer.param_len()) else {
+                        return Err(Error::Overflow {
+                            what: "Net parameter count",
+                        });
+                    };
+                    params = p;
+                    shape = out;
+                }
+                Err(what) => {
+                    return Err(Error::Layer {
+                        index: l,
+                        kind: layer.kind(),
+                        input: (shape.h, shape.w, shape.c),
+                        what,
+                    });
+                }
+            }
+            l += 1;
+        }
+        Ok(Net {
+            input,
+            layers,
+            output: shape,
+            params,
+            exec: &Serial::ONE,
+        })
+    }
+
+    /// This network with its large products split into parts that `exec` runs, perhaps
+    /// on several cores (see [`par`](crate::par)): bit-identical results, as
+    /// [`Mlp::on`](super::Mlp::on). Size workspaces with the `_parts` functions.
+    pub const fn on<'e>(self, exec: &'e dyn Executor) -> Net<'e>
+    where
+        'a: 'e,
+    {
+        Net {
+            input: self.input,
+            layers: self.layers,
+            output: self.output,
+            params: self.params,
+            exec,
+        }
+    }
+
+    /// The executor the network's products run on ([`Net::on`]).
+    pub fn executor(&self) -> &'a dyn Executor {
+        self.exec
+    }
+
+    /// The shape of one input example.
+    pub const fn input(&self) -> Shape {
+        self.input
+    }
+    /// The shape of one output example.
+    pub const fn output(&self) -> Shape {
+        self.output
+    }
+    /// The layers.
+    pub const fn layers(&self) -> &'a [Layer] {
+        self.layers
+    }
+    /// Number of parameters: the length of `params` (and of `grads`).
+    pub const fn param_len(&self) -> usize {
+        self.params
+    }
+
+    /// The input shape of layer `l` (`None` past the last layer).
+    pub const fn layer_input(&self, l: usize) -> Option<Shape> {
+        if l >= self.layers.len() {
+            return None;
+        }
+        let mut shape = self.input;
+        let mut i = 0;
+        while i < l {
+            shape = self.layers[i].out_of(shape);
+            i += 1;
+        }
+        Some(shape)
+    }
+
+    /// The first layer with parameters (the number of layers if none has any): its
+    /// input gradient is never computed.
+    const fn first_trained(&self) -> usize {
+        let mut shape = self.input;
+        let mut l = 0;
+        while l < self.layers.len() {
+            if self.layers[l].param_len() > 0 {
+                return l;
+            }
+            shape = self.layers[l].out_of(shape);
+            l += 1;
+        }
+        l
+    }
+
+    const fn step_layout(&self, n: usize) -> StepLayout {
+        let mut layout = StepLayout::new(n, self.first_trained());
+        let mut shape = self.input;
+        let mut l = 0;
+        while l < self.layers.len() {
+            layout = layout.add(&self.layers[l], shape);
+            shape = self.layers[l].out_of(shape);
+            l += 1;
+        }
+        layout
+    }
+
+    const fn forward_layout(&self, n: usize) -> ForwardLayout {
+        let mut layout = ForwardLayout::new(n);
+        let mut shape = self.input;
+        let mut l = 0;
+        while l < self.layers.len() {
+            layout = layout.add(&self.layers[l], shape);
+            shape = self.layers[l].out_of(shape);
+            l += 1;
+        }
+        layout
+    }
+
+    /// Workspace a training step needs for a batch of `n` examples: every layer's
+    /// output and delta, what layers keep from the forward pass for the backward pass
+    /// (max pooling's argmax), the largest scratch and GEMM packing space. Saturates on
+    /// overflow.
+    pub const fn workspace_len(&self, n: usize) -> usize {
+        self.step_layout(n).len()
+    }
+
+    /// [`Net::workspace_len`] with GEMM packing space for `parts` parts (see
+    /// [`Net::on`]). Saturates on overflow.
+    pub const fn workspace_len_parts(&self, n: usize, parts: usize) -> usize {
+        let layout = self.step_layout(n);
+        with_parts(layout.len(), layout.gemm, parts)
+    }
+
+    /// Workspace [`Net::forward`] needs for a batch of `n` examples: two buffers of the
+    /// largest hidden output, scratch and GEMM packing space.
+    pub const fn forward_workspace_len(&self, n: usize) -> usize {
+        self.forward_layout(n).len()
+    }
+
+    /// [`Net::forward_workspace_len`] with GEMM packing space for `parts` parts.
+    pub const fn forward_workspace_len_parts(&self, n: usize, parts: usize) -> usize {
+        let layout = self.forward_layout(n);
+        with_parts(layout.len(), layout.gemm, parts)
+    }
+
+    /// Where layer `l`'s parameters lie in the flat buffer: the range of its weights
+    /// and the range of its bias (empty without one).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `l` is not a layer.
+    pub fn param_ranges(
+        &self,
+        l: usize,
+    ) -> Result<(core::ops::Range<usize>, core::ops::Range<usize>), Error> {
+        if l >= self.layers.len() {
+            return Err(Error::InvalidArgument {
+                what: "layer index must be below Net::layers().len()",
+            });
+        }
+        let mut shape = self.input;
+        let mut p = 0;
+        for layer in &self.layers[..l] {
+            p += layer.param_len();
+            shape = layer.out_of(shape);
+        }
+        let layer = &self.layers[l];
+        let w = layer.weight_len();
+        let all = layer.param_len();
+        Ok((p..p + w, p + w..p + all))
+    }
+
+    /// Checks that `params` fits this network and holds only finite values (the scan a
+    /// training step leaves out for speed, as [`Mlp::check_params`](super::Mlp::check_params)).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a wrong length, [`Error::NonFinite`] if any value is
+    /// NaN or ±∞.
+    pub fn check_params(&self, params: &[f32]) -> Result<(), Error> {
+        step::check_param_count(self, NAMES.params, params.len())?;
+        if !all_finite(Isa::active(), params) {
+            return Err(Error::NonFinite { what: "params" });
+        }
+        Ok(())
+    }
+
+    /// Initialises `params` for training: each layer's weights drawn by `init` with its
+    /// fans ([`Layer::fans`]: PyTorch's, `c_in/groups·kh·kw` and `c_out·kh·kw` for a
+    /// convolution), every bias zero. A seeded generator gives the same parameters on
+    /// every target.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `params.len() != Net::param_len` (nothing is written).
+    pub fn init(
+        &self,
+        params: &mut [f32],
+        init: crate::init::Init,
+        rng: &mut impl rand_core::Rng,
+    ) -> Result<(), Error> {
+        super::train::init_params(self, params, init, rng)
+    }
+
+    /// Batched inference: `out` (`N ×` [`Net::output`]`.len()`) for the batch `x` (`N`
+    /// examples of the input shape).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a wrong `params`, `x` or `out` length,
+    /// [`Error::PartialRow`] for an `x` that is not a whole number of examples,
+    /// [`Error::WorkspaceTooSmall`] (with [`Net::forward_workspace_len`]); nothing is
+    /// written then. NaN or infinite inputs propagate to the outputs.
+    pub fn forward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<(), Error> {
+        step::check_param_count(self, NAMES.params, params.len())?;
+        step::forward(self, params, x, out, workspace)
+    }
+
+    /// `∂L/∂θ` of the loss of the network's output against `target` into `grads`
+    /// (laid out as `params`); returns the loss. `params` is not changed. Each loss
+    /// states how it reduces over the batch (see [`Loss`]). An empty batch gives a loss
+    /// of 0 and zero gradients.
+    ///
+    /// # Errors
+    /// Nothing is written to `grads` on any error: [`Error::ShapeMismatch`] for a wrong
+    /// length of `params`, `grads`, `x` or the target, [`Error::WorkspaceTooSmall`]
+    /// (with [`Net::workspace_len`]), [`Error::LabelOutOfRange`],
+    /// [`Error::NonFinite`] for a NaN or ±∞ in `x`, the loss, a hidden layer's output
+    /// or a delta (as [`Mlp::train_step`](super::Mlp::train_step) documents).
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grad(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        step::loss_and_grad_with(self, params, x, target, loss, grads, workspace)
+    }
+
+    /// One training step with any loss and any [`Optimizer`]: `∂L/∂θ` into `grads`,
+    /// then `opt.update(params, grads)`; plain SGD is fused into the weight-update
+    /// products and does not write `grads`. Returns the loss before the update.
+    ///
+    /// # Errors
+    /// As [`Net::loss_and_grad`], plus what [`Optimizer::check`] refuses; `params` and
+    /// the optimizer's state are unchanged on any error (as
+    /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents).
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step<O: Optimizer + ?Sized>(
+        &self,
+        params: &mut [f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        opt: &mut O,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        step::train_step_with(self, params, x, false, target, loss, opt, grads, workspace)
+    }
+}
+
+impl Stack for Net<'_> {
+    #[inline(always)]
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+    #[inline(always)]
+    fn input(&self) -> Shape {
+        self.input
+    }
+    #[inline(always)]
+    fn layer(&self, l: usize) -> Layer {
+        self.layers[l]
+    }
+    #[inline(always)]
+    fn exec(&self) -> &dyn Executor {
+        self.exec
+    }
+    #[inline(always)]
+    fn names(&self) -> &'static Names {
+        &NAMES
+    }
+    #[inline(always)]
+    fn param_len(&self) -> usize {
+        self.params
+    }
+    #[inline(always)]
+    fn step_layout(&self, n: usize) -> StepLayout {
+        Net::step_layout(self, n)
+    }
+    #[inline(always)]
+    fn forward_layout(&self, n: usize) -> ForwardLayout {
+        Net::forward_layout(self, n)
+    }
+}

@@ -1,0 +1,751 @@
+//! The one training step and forward pass of every network, over its layers.
+//!
+//! A network ([`Mlp`](super::Mlp), [`Net`](super::Net)) is a list of [`Layer`]s on an
+//! input [`Shape`]; the code here walks that list. A training step is four stages with a
+//! seam between each: the forward pass (each layer's bias and activation fused where it
+//! is a GEMM), the **loss pass** (one fused kernel writes the loss's gradient
+//! `∂L/∂A_L` into the workspace), the backward pass (each layer's input gradient, with
+//! the previous layer's activation derivative applied on the way), and the **update**
+//! (plain SGD fused into the weight-update GEMMs, or the gradient written to a caller
+//! buffer). The loss and the update are arguments of the step, not code inside it.
+//!
+//! Every check runs before the first parameter changes: shapes and lengths first, then
+//! the finiteness of the input, the loss, the hidden activations and every delta, and
+//! only then the update.
+
+use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
+use crate::error::check_len;
+use crate::error::{check_rows, check_workspace};
+use crate::layer::{Cx, Layer, Prev, Scratch, Shape, Update};
+use crate::optim::{Optimizer, all_finite};
+use crate::par::Executor;
+use crate::simd::Isa;
+use crate::{Error, Loss, Target};
+
+/// The strings a network's errors name its buffers and size functions with.
+#[derive(Debug)]
+pub struct Names {
+    /// `params` of the wrong length.
+    pub params: &'static str,
+    /// `grads` of the wrong length.
+    pub grads: &'static str,
+    /// `x` not a whole number of examples.
+    pub x: &'static str,
+    /// `y` of the wrong length.
+    pub y: &'static str,
+    /// `out` of the wrong length.
+    pub out: &'static str,
+    /// What sizes a training step's workspace.
+    pub step_ws: &'static str,
+    /// What sizes an inference workspace.
+    pub forward_ws: &'static str,
+}
+
+/// A list of layers on an input shape: what the step walks. Implemented by the
+/// networks; `layer(l)` inlines to a constant kind for [`Mlp`](super::Mlp), so its
+/// step keeps only the dense code.
+pub trait Stack: Copy {
+    /// Number of layers, at least 1.
+    fn depth(&self) -> usize;
+    /// The shape of one input example.
+    fn input(&self) -> Shape;
+    /// Layer `l < depth()`.
+    fn layer(&self, l: usize) -> Layer;
+    /// The executor of the large products.
+    fn exec(&self) -> &dyn Executor;
+    /// The names its errors use.
+    fn names(&self) -> &'static Names;
+    /// Its parameter count (checked not to overflow when it was built).
+    fn param_len(&self) -> usize;
+    /// The layout of a training step's workspace for a batch of `n`.
+    fn step_layout(&self, n: usize) -> StepLayout;
+    /// The layout of an inference workspace for a batch of `n`.
+    fn forward_layout(&self, n: usize) -> ForwardLayout;
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// A one-part workspace of `len` values, `gemm` of them packing space, with packing space
+/// for `parts` parts (0 counts as 1): the GEMM region, last in both layouts, grows by
+/// one part's packing space for each part after the first. Saturates.
+pub(crate) const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
+    let more = if parts == 0 { 0 } else { parts - 1 };
+    len.saturating_add(gemm.saturating_mul(more))
+}
+
+/// The workspace of a training step for a batch of `n`, described once: the size
+/// functions and the code that splits the workspace ([`StepLayout::split`]) both read
+/// it, and both build it layer by layer with [`StepLayout::add`].
+///
+/// | region | values | holds |
+/// |---|---|---|
+/// | activations | `n·Σ` output lengths | each layer's output, layer after layer (a [`Layer::Flatten`] after the first layer has none: its output is its input) |
+/// | deltas | the same | each layer's `∂L/∂Z`, at the same offsets |
+/// | bias | the largest bias gradient | one layer's bias gradient |
+/// | keep | `Σ` of what layers keep | e.g. max pooling's argmax, from the forward pass to the backward pass |
+/// | scratch | the largest | one layer's scratch within a pass (a convolution's unfolded input) |
+/// | GEMM | the largest `gemm_workspace_len` of the step's products | packing space |
+///
+/// For a network of dense layers (an [`Mlp`](super::Mlp)) the keep and scratch regions
+/// are empty: `2·n·Σ d_l + max d_l +` packing space, the layout of every earlier version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepLayout {
+    n: usize,
+    /// The activation (and delta) region.
+    area: usize,
+    bias: usize,
+    keep: usize,
+    scratch: usize,
+    pub(crate) gemm: usize,
+    /// Layers seen so far.
+    layers: usize,
+    /// The first layer with parameters (`usize::MAX` while none is seen): its input
+    /// gradient is never computed, nor any layer's before it.
+    first: usize,
+}
+
+impl StepLayout {
+    /// An empty layout for a batch of `n`, for a network whose first layer with
+    /// parameters is `first`.
+    pub(crate) const fn new(n: usize, first: usize) -> Self {
+        StepLayout {
+            n,
+            area: 0,
+            bias: 0,
+            keep: 0,
+            scratch: 0,
+            gemm: 0,
+            layers: 0,
+            first,
+        }
+    }
+
+    /// The layout with the next layer, `layer` on `input`, added.
+    pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
+        let l = self.layers;
+        let needs = layer.step_needs(input, self.n, l > self.first);
+        let area = if stores_output(layer, l) {
+            self.area
+                .saturating_add(self.n.saturating_mul(layer.out_of(input).len()))
+        } else {
+            self.area
+        };
+        StepLayout {
+            area,
+            bias: max(self.bias, needs.bias),
+            keep: self.keep.saturating_add(needs.keep),
+            scratch: max(self.scratch, needs.scratch),
+            gemm: max(self.gemm, needs.gemm),
+            layers: l + 1,
+            ..self
+        }
+    }
+
+    /// The whole workspace (saturating).
+    pub(crate) const fn len(&self) -> usize {
+        self.area
+            .saturating_mul(2)
+            .saturating_add(self.bias)
+            .saturating_add(self.keep)
+            .saturating_add(self.scratch)
+            .saturating_add(self.gemm)
+    }
+
+    /// Splits a workspace of at least [`len`](Self::len) values into its regions.
+    fn split<'w>(&self, ws: &'w mut [f32]) -> StepParts<'w> {
+        let (acts, rest) = ws.split_at_mut(self.area);
+        let (deltas, rest) = rest.split_at_mut(self.area);
+        let (bias, rest) = rest.split_at_mut(self.bias);
+        let (keep, rest) = rest.split_at_mut(self.keep);
+        let (scratch, gemm) = rest.split_at_mut(self.scratch);
+        StepParts {
+            acts,
+            deltas,
+            bias,
+            keep,
+            scratch,
+            gemm,
+        }
+    }
+}
+
+/// Whether layer `l` has activation and delta storage of its own.
+const fn stores_output(layer: &Layer, l: usize) -> bool {
+    !(layer.aliases_input() && l > 0)
+}
+
+/// The regions of a training step's workspace; see [`StepLayout`].
+struct StepParts<'w> {
+    acts: &'w mut [f32],
+    deltas: &'w mut [f32],
+    bias: &'w mut [f32],
+    keep: &'w mut [f32],
+    scratch: &'w mut [f32],
+    gemm: &'w mut [f32],
+}
+
+/// The workspace of a forward pass (inference) for a batch of `n`, described once: two
+/// ping-pong buffers of the largest hidden output, the largest scratch, then GEMM
+/// packing space. For dense layers: `2·n·max d_l` (hidden layers) plus packing space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardLayout {
+    n: usize,
+    /// `n ·` the largest output of a layer that is not the last.
+    buf: usize,
+    scratch: usize,
+    pub(crate) gemm: usize,
+    /// The previous layer's output length (its buffer is counted once the next layer is
+    /// seen: the last layer writes to the caller's `out`).
+    pending: usize,
+}
+
+impl ForwardLayout {
+    /// An empty layout for a batch of `n`.
+    pub(crate) const fn new(n: usize) -> Self {
+        ForwardLayout {
+            n,
+            buf: 0,
+            scratch: 0,
+            gemm: 0,
+            pending: 0,
+        }
+    }
+
+    /// The layout with the next layer, `layer` on `input`, added.
+    pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
+        let needs = layer.forward_needs(input, self.n);
+        ForwardLayout {
+            buf: max(self.buf, self.pending),
+            scratch: max(self.scratch, needs.scratch),
+            gemm: max(self.gemm, needs.gemm),
+            pending: self.n.saturating_mul(layer.out_of(input).len()),
+            ..self
+        }
+    }
+
+    /// The whole workspace (saturating).
+    pub(crate) const fn len(&self) -> usize {
+        self.buf
+            .saturating_mul(2)
+            .saturating_add(self.scratch)
+            .saturating_add(self.gemm)
+    }
+
+    /// Splits a workspace of at least [`len`](Self::len) values into (ping, pong,
+    /// scratch, GEMM).
+    fn split<'w>(&self, ws: &'w mut [f32]) -> [&'w mut [f32]; 4] {
+        let (bufs, rest) = ws.split_at_mut(2 * self.buf);
+        let (buf0, buf1) = bufs.split_at_mut(self.buf);
+        let (scratch, gemm) = rest.split_at_mut(self.scratch);
+        [buf0, buf1, scratch, gemm]
+    }
+}
+
+/// Where one layer sits in a step: its shapes, its parameters and its storage.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    layer: Layer,
+    input: Shape,
+    out: Shape,
+    /// Its parameters: `params[p..p + p_len]`.
+    p: usize,
+    p_len: usize,
+    /// Its input: `None` for the network's `x`, else an offset in the activation region.
+    at_in: Option<usize>,
+    /// Its output's offset in the activation (and delta) region.
+    at: usize,
+    /// Its kept values: `keep[k..k + k_len]`.
+    k: usize,
+    k_len: usize,
+}
+
+/// Walks the layers of `s` for a batch of `n`, front to back.
+struct Walk<'s, S> {
+    s: &'s S,
+    n: usize,
+    l: usize,
+    input: Shape,
+    p: usize,
+    at_in: Option<usize>,
+    next_at: usize,
+    k: usize,
+    /// The first layer with parameters (for the keep sizes).
+    first: usize,
+}
+
+impl<'s, S: Stack> Walk<'s, S> {
+    fn new(s: &'s S, n: usize) -> Self {
+        Walk {
+            s,
+            n,
+            l: 0,
+            input: s.input(),
+            p: 0,
+            at_in: None,
+            next_at: 0,
+            k: 0,
+            first: first_trained(s),
+        }
+    }
+}
+
+impl<S: Stack> Iterator for Walk<'_, S> {
+    type Item = Slot;
+
+    #[inline]
+    fn next(&mut self) -> Option<Slot> {
+        if self.l >= self.s.depth() {
+            return None;
+        }
+        let (l, n) = (self.l, self.n);
+        let layer = self.s.layer(l);
+        let out = layer.out_of(self.input);
+        let p_len = layer.param_len();
+        let at = if stores_output(&layer, l) {
+            let at = self.next_at;
+            self.next_at += n * out.len();
+            at
+        } else {
+            // (A layer that aliases its input comes after the first, whose output is
+            // stored.)
+            self.at_in.unwrap_or(0)
+        };
+        let k_len = layer.step_needs(self.input, n, l > self.first).keep;
+        let slot = Slot {
+            layer,
+            input: self.input,
+            out,
+            p: self.p,
+            p_len,
+            at_in: self.at_in,
+            at,
+            k: self.k,
+            k_len,
+        };
+        self.l += 1;
+        self.input = out;
+        self.p += p_len;
+        self.at_in = Some(at);
+        self.k += k_len;
+        Some(slot)
+    }
+}
+
+/// Layer `l`'s slot (walking from the front: a network has few layers).
+fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
+    let mut walk = Walk::new(s, n);
+    let mut last = walk.next();
+    for _ in 0..l {
+        last = walk.next();
+    }
+    // (`l < depth()` at every call.)
+    last.unwrap_or(Slot {
+        layer: Layer::Flatten,
+        input: Shape::flat(0),
+        out: Shape::flat(0),
+        p: 0,
+        p_len: 0,
+        at_in: None,
+        at: 0,
+        k: 0,
+        k_len: 0,
+    })
+}
+
+/// The first layer with parameters (`depth()` if none has any).
+fn first_trained<S: Stack>(s: &S) -> usize {
+    let mut input = s.input();
+    for l in 0..s.depth() {
+        let layer = s.layer(l);
+        if layer.param_len() > 0 {
+            return l;
+        }
+        input = layer.out_of(input);
+    }
+    s.depth()
+}
+
+/// The output shape of the network.
+pub(crate) fn output<S: Stack>(s: &S) -> Shape {
+    let mut input = s.input();
+    for l in 0..s.depth() {
+        input = s.layer(l).out_of(input);
+    }
+    input
+}
+
+/// The loss pass of a step: `(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`.
+pub(crate) trait LossPass: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> {}
+impl<F: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>> LossPass for F {}
+
+/// `len` must be the parameter count; `what` names the buffer.
+pub(crate) fn check_param_count<S: Stack>(
+    s: &S,
+    what: &'static str,
+    len: usize,
+) -> Result<(), Error> {
+    let need = s.param_len();
+    if len != need {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: (1, need),
+            found: (1, len),
+        });
+    }
+    Ok(())
+}
+
+/// Batch size of `x`, checked against the input's length.
+pub(crate) fn batch<S: Stack>(s: &S, x: &[f32]) -> Result<usize, Error> {
+    check_rows(s.names().x, x.len(), s.input().len())
+}
+
+/// `len` must be `n ×` the output's length; `what` names the buffer.
+pub(crate) fn check_out<S: Stack>(
+    s: &S,
+    what: &'static str,
+    n: usize,
+    len: usize,
+) -> Result<(), Error> {
+    let d = output(s).len();
+    if Some(len) != n.checked_mul(d) {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: (n, d),
+            found: (1, len),
+        });
+    }
+    Ok(())
+}
+
+/// The lecture's loss pass, `Σ (A_L − y)²` and `2(A_L − y)`, once `y`'s length is
+/// checked: [`Loss::SumSquared`] without the dispatch over every loss.
+pub(crate) fn sum_squared<'y, S: Stack>(
+    s: &S,
+    x: &[f32],
+    y: &'y [f32],
+) -> Result<impl LossPass + 'y, Error> {
+    let n = batch(s, x)?;
+    check_out(s, s.names().y, n, y.len())?;
+    Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| Loss::sum_squared_isa(isa, out, y, g))
+}
+
+/// The loss pass of a built-in [`Loss`], once the target's length is checked.
+pub(crate) fn builtin_loss<'t, S: Stack>(
+    s: &S,
+    x: &[f32],
+    target: Target<'t>,
+    loss: Loss,
+) -> Result<impl LossPass + 't, Error> {
+    let n = batch(s, x)?;
+    let d = output(s).len();
+    match target {
+        Target::Values(y) => check_out(s, s.names().y, n, y.len())?,
+        Target::Classes(c) => check_len("class labels must be N (one per row of x)", n, c.len())?,
+    }
+    Ok(move |isa: Isa, out: &[f32], g: &mut [f32]| {
+        loss.loss_and_grad_isa(isa, out, d, target, Some(g))
+    })
+}
+
+/// Validates, runs the forward pass, the loss pass and every delta, and checks them
+/// for finiteness (`x` itself unless `x_finite` says it is). Returns the loss and the
+/// batch size; afterwards the workspace holds every output and delta (see
+/// [`StepLayout`]) for the update stage.
+///
+/// `loss_pass(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`; it runs only
+/// for a non-empty batch. The caller checked `params`'s length.
+pub(crate) fn forward_backward<S: Stack>(
+    s: &S,
+    params: &[f32],
+    x: &[f32],
+    x_finite: bool,
+    workspace: &mut [f32],
+    loss_pass: impl LossPass,
+) -> Result<(f32, usize), Error> {
+    debug_assert_eq!(params.len(), s.param_len());
+    let n = batch(s, x)?;
+    let layout = s.step_layout(n);
+    check_workspace(layout.len(), workspace.len(), s.names().step_ws)?;
+    if n == 0 {
+        return Ok((0.0, 0));
+    }
+    let isa = Isa::active();
+    if !x_finite && !all_finite(isa, x) {
+        return Err(Error::NonFinite {
+            what: "x (input data)",
+        });
+    }
+    let StepParts {
+        acts,
+        deltas,
+        bias,
+        keep,
+        scratch,
+        gemm,
+    } = layout.split(workspace);
+    let cx = Cx {
+        isa,
+        exec: s.exec(),
+        n,
+    };
+    // Forward: A_l = layer_l(A_{l−1}), each layer's bias and activation fused.
+    let mut last = slot(s, n, 0);
+    for sl in Walk::new(s, n) {
+        last = sl;
+        if sl.at_in == Some(sl.at) {
+            continue; // the output is the input (a flatten)
+        }
+        let (done, rest) = acts.split_at_mut(sl.at);
+        let input: &[f32] = match sl.at_in {
+            None => x,
+            Some(at) => &done[at..][..n * sl.input.len()],
+        };
+        let out = &mut rest[..n * sl.out.len()];
+        let s = Scratch {
+            keep: &mut keep[sl.k..][..sl.k_len],
+            bias: &mut *bias,
+            scratch: &mut *scratch,
+            gemm: &mut *gemm,
+        };
+        sl.layer
+            .forward(cx, sl.input, &params[sl.p..][..sl.p_len], input, out, s)?;
+    }
+    // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
+    let len = n * last.out.len();
+    let out = &acts[last.at..][..len];
+    let g = &mut deltas[last.at..][..len];
+    let loss = loss_pass(isa, out, g)?;
+    if !loss.is_finite() {
+        return Err(Error::NonFinite {
+            what: "loss (look for NaN or ±∞ in y, or in the parameters: Mlp::check_params)",
+        });
+    }
+    // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
+    // loss through a saturated sigmoid; their weight gradient would not be finite.
+    if !all_finite(isa, &acts[..last.at]) {
+        return Err(Error::NonFinite {
+            what: "a hidden layer's activations",
+        });
+    }
+    backward_inplace_isa(isa, last.layer.activation(), g, out)?;
+    flush_tiny_inplace_isa(isa, g);
+    // Deltas: Δ_{l−1} = (∂L/∂A_{l−1}) ⊙ act'(A_{l−1}), from each layer's input gradient,
+    // down to the first layer with parameters.
+    let first = first_trained(s);
+    for l in (first + 1..s.depth()).rev() {
+        let sl = slot(s, n, l);
+        let below = slot(s, n, l - 1);
+        let prev_len = n * sl.input.len();
+        let prev_act = below.layer.activation();
+        if sl.at_in == Some(sl.at) {
+            // The output is the input (a flatten): its delta becomes the input's in place.
+            let d = &mut deltas[sl.at..][..prev_len];
+            let prev = Prev {
+                act: prev_act,
+                out: &acts[below.at..][..prev_len],
+            };
+            crate::layer::flatten_backward_aliased(cx, prev, d)?;
+            continue;
+        }
+        let (lower, upper) = deltas.split_at_mut(sl.at);
+        let dout = &upper[..n * sl.out.len()];
+        let dx = &mut lower[below.at..][..prev_len];
+        let prev = Prev {
+            act: prev_act,
+            out: &acts[below.at..][..prev_len],
+        };
+        let s = Scratch {
+            keep: &mut keep[sl.k..][..sl.k_len],
+            bias: &mut *bias,
+            scratch: &mut *scratch,
+            gemm: &mut *gemm,
+        };
+        sl.layer
+            .backward_input(cx, sl.input, &params[sl.p..][..sl.p_len], dout, prev, dx, s)?;
+    }
+    let from = if first < s.depth() {
+        slot(s, n, first).at
+    } else {
+        deltas.len()
+    };
+    if !all_finite(isa, &deltas[from..]) {
+        return Err(Error::NonFinite {
+            what: "gradient (a layer's delta)",
+        });
+    }
+    Ok((loss, n))
+}
+
+/// The update stage, once every delta is in the workspace: per layer with parameters,
+/// its weight and bias gradients either written to `dest` (a gradient buffer) or
+/// subtracted, times `lr`, from it (the parameters: no weight gradient is materialized).
+/// A batch of `n = 0` writes zero gradients and leaves parameters alone.
+#[inline(always)]
+pub(crate) fn update<S: Stack>(
+    s: &S,
+    dest: &mut [f32],
+    x: &[f32],
+    n: usize,
+    workspace: &mut [f32],
+    how: Update,
+) -> Result<(), Error> {
+    if n == 0 {
+        if let Update::Gradient = how {
+            dest.fill(0.0);
+        }
+        return Ok(());
+    }
+    let isa = Isa::active();
+    let cx = Cx {
+        isa,
+        exec: s.exec(),
+        n,
+    };
+    let StepParts {
+        acts,
+        deltas,
+        bias,
+        keep,
+        scratch,
+        gemm,
+    } = s.step_layout(n).split(workspace);
+    for sl in Walk::new(s, n) {
+        if sl.p_len == 0 {
+            continue;
+        }
+        let input: &[f32] = match sl.at_in {
+            None => x,
+            Some(at) => &acts[at..][..n * sl.input.len()],
+        };
+        let delta = &deltas[sl.at..][..n * sl.out.len()];
+        let s = Scratch {
+            keep: &mut keep[sl.k..][..sl.k_len],
+            bias: &mut *bias,
+            scratch: &mut *scratch,
+            gemm: &mut *gemm,
+        };
+        let dest = &mut dest[sl.p..][..sl.p_len];
+        sl.layer.update(cx, sl.input, input, delta, dest, how, s)?;
+    }
+    Ok(())
+}
+
+/// Batched inference: `out` = the network's output for the batch `x`. The caller
+/// checked `params`'s length.
+pub(crate) fn forward<S: Stack>(
+    s: &S,
+    params: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<(), Error> {
+    let n = batch(s, x)?;
+    check_out(s, s.names().out, n, out.len())?;
+    let layout = s.forward_layout(n);
+    check_workspace(layout.len(), workspace.len(), s.names().forward_ws)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let cx = Cx {
+        isa: Isa::active(),
+        exec: s.exec(),
+        n,
+    };
+    let [buf0, buf1, scratch, gemm] = layout.split(workspace);
+    let mut bufs = [buf0, buf1];
+    // Which buffer holds the current input (`None`: `x`), and which is written next.
+    let mut cur: Option<usize> = None;
+    let depth = s.depth();
+    let mut input = s.input();
+    let mut p = 0;
+    for l in 0..depth {
+        let layer = s.layer(l);
+        let shape = layer.out_of(input);
+        let p_len = layer.param_len();
+        let params = &params[p..][..p_len];
+        p += p_len;
+        if l + 1 < depth && layer.aliases_input() && l > 0 {
+            input = shape;
+            continue;
+        }
+        let next = cur.map_or(0, |c| 1 - c);
+        let [b0, b1] = &mut bufs;
+        let (src, dst): (&[f32], &mut [f32]) = if next == 0 { (b1, b0) } else { (b0, b1) };
+        let x_l = match cur {
+            None => x,
+            Some(_) => &src[..n * input.len()],
+        };
+        let s = Scratch {
+            keep: &mut [],
+            bias: &mut [],
+            scratch: &mut *scratch,
+            gemm: &mut *gemm,
+        };
+        if l + 1 == depth {
+            layer.forward(cx, input, params, x_l, out, s)?;
+        } else {
+            layer.forward(cx, input, params, x_l, &mut dst[..n * shape.len()], s)?;
+            cur = Some(next);
+        }
+        input = shape;
+    }
+    Ok(())
+}
+
+/// One training step with any loss and any [`Optimizer`]; `x_finite` says that every
+/// value of `x` is known to be finite (its scan is skipped).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_step_with<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    params: &mut [f32],
+    x: &[f32],
+    x_finite: bool,
+    target: Target<'_>,
+    loss: Loss,
+    opt: &mut O,
+    grads: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<f32, Error> {
+    check_param_count(s, s.names().params, params.len())?;
+    let fused = opt.plain_sgd_lr();
+    // Plain SGD is fused into the weight updates and writes no gradient: `grads` may
+    // then be empty (a `Trainer` without a gradient buffer).
+    if fused.is_none() || !grads.is_empty() {
+        check_param_count(s, s.names().grads, grads.len())?;
+    }
+    // What the update would refuse whatever the gradients (the learning rate, state
+    // sized for another parameter count), refused before anything is written; the
+    // fused path never calls `update`.
+    opt.check(params.len())?;
+    let pass = builtin_loss(s, x, target, loss)?;
+    let (loss, n) = forward_backward(s, params, x, x_finite, workspace, pass)?;
+    match fused {
+        Some(lr) => update(s, params, x, n, workspace, Update::FusedSgd { lr })?,
+        None => {
+            update(s, grads, x, n, workspace, Update::Gradient)?;
+            opt.update(params, grads)?;
+        }
+    }
+    Ok(loss)
+}
+
+/// `∂L/∂θ` of any loss into `grads`; returns the loss.
+pub(crate) fn loss_and_grad_with<S: Stack>(
+    s: &S,
+    params: &[f32],
+    x: &[f32],
+    target: Target<'_>,
+    loss: Loss,
+    grads: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<f32, Error> {
+    check_param_count(s, s.names().params, params.len())?;
+    check_param_count(s, s.names().grads, grads.len())?;
+    let pass = builtin_loss(s, x, target, loss)?;
+    let (loss, n) = forward_backward(s, params, x, false, workspace, pass)?;
+    update(s, grads, x, n, workspace, Update::Gradient)?;
+    Ok(loss)
+}
