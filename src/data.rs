@@ -16,6 +16,11 @@
 //! [`Mlp::evaluate`](crate::nn::Mlp::evaluate) measures a data set; the loop below is
 //! what they do, for callers who want it in their own hands.
 //!
+//! Features of different scales (the breast-cancer data's areas in the thousands beside
+//! smoothness near 0.1) train better standardised: [`Standardize::fit`] measures each
+//! column's mean and std on the training rows, and [`Standardize::apply`] standardises
+//! each gathered batch, training and test alike, in place.
+//!
 //! Sources are row-major with a row *stride*: row `r` is `src[r·stride ..][..cols]`. For
 //! a plain matrix `stride = cols`; for records that interleave features and labels, like
 //! the digits data (`64` pixel bytes then `1` label byte per `65`-byte record), the pixels
@@ -261,6 +266,13 @@ fn check_gather(
     rows: &[u32],
     dst_len: usize,
 ) -> Result<(), Error> {
+    check_layout(stride, cols)?;
+    check_dst(what, rows.len(), cols, dst_len)?;
+    check_rows(rows, source_rows(src_len, stride, cols))
+}
+
+/// Rows of `cols ≥ 1` values, `stride ≥ cols` apart.
+fn check_layout(stride: usize, cols: usize) -> Result<(), Error> {
     if cols == 0 {
         return Err(Error::InvalidArgument {
             what: "gather: cols must be at least 1",
@@ -271,8 +283,7 @@ fn check_gather(
             what: "gather: stride must be at least cols (rows may not overlap)",
         });
     }
-    check_dst(what, rows.len(), cols, dst_len)?;
-    check_rows(rows, source_rows(src_len, stride, cols))
+    Ok(())
 }
 
 /// Bytes in one `f32` of an [`Features::F32Le`] source.
@@ -622,6 +633,49 @@ impl Features<'_> {
     }
 }
 
+impl Features<'_> {
+    /// Checks what a gather of `rows` (rows of `cols` values) from this source checks,
+    /// less the destination: the layout, a finite `U8` scale, every row index inside.
+    fn check_source(&self, what: &'static str, cols: usize, rows: &[u32]) -> Result<(), Error> {
+        let (len, stride, width) = match *self {
+            Features::F32 { data, stride } => {
+                check_layout(stride, cols)?;
+                (data.len(), stride, cols)
+            }
+            Features::U8 {
+                data,
+                stride,
+                scale,
+            } => {
+                if !scale.is_finite() {
+                    return Err(Error::NonFinite { what });
+                }
+                check_layout(stride, cols)?;
+                (data.len(), stride, cols)
+            }
+            Features::F32Le { data, stride } => (data.len(), stride, f32le_width(cols, stride)?),
+        };
+        check_rows(rows, source_rows(len, stride, width))
+    }
+
+    /// Value `col` of row `row`, as a gather would give it; the source checked by
+    /// [`Features::check_source`] for this row and a width above `col`.
+    fn value(&self, row: usize, col: usize) -> f32 {
+        match *self {
+            Features::F32 { data, stride } => data[row * stride + col],
+            Features::U8 {
+                data,
+                stride,
+                scale,
+            } => f32::from(data[row * stride + col]) * scale,
+            Features::F32Le { data, stride } => {
+                let at = row * stride + col * F32_BYTES;
+                f32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+            }
+        }
+    }
+}
+
 impl Dataset<'_> {
     /// Gathers the samples `rows` (indices below [`Dataset::len`]) into `batch`: inputs
     /// of `d0` values and targets of `d_out` values (or one class index), and returns the
@@ -784,5 +838,190 @@ impl Dataset<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Per-feature standardisation, `x ← (x − mean) / std` column by column, with the
+/// statistics of the training rows: scikit-learn's `StandardScaler` (population std) over
+/// caller buffers.
+///
+/// [`Standardize::fit`] computes each column's mean and population standard deviation
+/// (ddof 0) over the chosen rows of a [`Features`] source, into the caller's `mean` and
+/// `std` (`cols` values each), accumulating in `f64` and rounding each once to `f32`:
+///
+/// ```text
+/// mean_c = (1/n) Σᵢ x_ic        std_c = √((1/n) Σᵢ (x_ic − mean_c)²)
+/// ```
+///
+/// over the `n` rows listed (the values a gather gives: `U8` bytes times their scale,
+/// `F32Le` decoded). [`Standardize::apply`] then maps a gathered batch of whole rows in
+/// place, `x_ic ← (x_ic − mean_c) / std_c` in `f32` (a subtraction and a division, each
+/// rounded). Fit on the training rows only and apply the same statistics to every batch,
+/// training and test alike, so that no test row leaks into what the network sees.
+///
+/// **Constant columns**: where the standard deviation is 0 (every value of the column
+/// equal over the rows, e.g. always-zero padding) or below `f32::MIN_POSITIVE` once
+/// rounded, `std` is set to 1, as `StandardScaler` sets its scale: such a column is only
+/// centred, never divided by zero, and never turns into NaN or ±∞.
+///
+/// Cost: two passes over the chosen rows per column (the mean, then the squared
+/// deviations, for accuracy), plus one scan for NaN and ±∞ (skipped for bytes with a
+/// finite scale); the data is read column by column, so that no `f64` buffer is needed.
+/// Nothing is allocated.
+///
+/// ```
+/// use microprop::data::{Features, Standardize};
+///
+/// // Four rows of two features; the second is constant. Fit on the first three.
+/// let x = [1.0f32, 5.0, 4.0, 5.0, 4.0, 5.0, 100.0, 7.0];
+/// let (mut mean, mut std) = ([0.0f32; 2], [0.0f32; 2]);
+/// let train = Features::F32 { data: &x, stride: 2 };
+/// let s = Standardize::fit(train, 2, &[0, 1, 2], &mut mean, &mut std)?;
+/// assert_eq!(s.mean(), [3.0, 5.0]);
+/// assert_eq!(s.std(), [2.0f32.sqrt(), 1.0]); // population std √(6/3); constant: 1
+///
+/// let mut batch = [5.0f32, 5.0, 3.0, 7.0]; // two gathered rows
+/// s.apply(&mut batch)?;
+/// assert_eq!(batch, [2.0 / 2.0f32.sqrt(), 0.0, 0.0, 2.0]);
+/// # Ok::<(), microprop::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standardize<'s> {
+    mean: &'s [f32],
+    std: &'s [f32],
+}
+
+impl<'s> Standardize<'s> {
+    /// Computes the mean and population standard deviation of each of the `cols` columns
+    /// over the rows `rows` of `x` into `mean` and `std` (see [`Standardize`] for the
+    /// formulas and constant columns), and returns the standardisation that applies them.
+    /// A row listed twice counts twice. `cols` is the row width in values (`d₀`), for
+    /// every [`Features`] variant (for `F32Le` the stride stays in bytes).
+    ///
+    /// # Errors
+    /// Nothing is written on an error:
+    /// * [`Error::InvalidArgument`]: `rows` is empty, `cols` is 0, or a stride below the
+    ///   row width (as [`gather_rows`], [`gather_rows_u8`], [`gather_rows_f32le`]);
+    /// * [`Error::Overflow`]: `4·cols` overflows (`F32Le`);
+    /// * [`Error::ShapeMismatch`]: `mean` or `std` does not hold `cols` values;
+    /// * [`Error::NonFinite`]: a `U8` source's scale is NaN or infinite;
+    /// * [`Error::RowOutOfRange`]: the first row index the source does not have;
+    /// * [`Error::NonFiniteAt`]: a value of the chosen rows is NaN or infinite: the first
+    ///   one, in the order of `rows` and then of the columns, with its source row and column.
+    pub fn fit(
+        x: Features<'_>,
+        cols: usize,
+        rows: &[u32],
+        mean: &'s mut [f32],
+        std: &'s mut [f32],
+    ) -> Result<Standardize<'s>, Error> {
+        const WHAT: &str = "Standardize::fit: x";
+        if rows.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "Standardize::fit: no rows (the statistics of nothing are undefined)",
+            });
+        }
+        x.check_source(WHAT, cols, rows)?;
+        check_dst("Standardize::fit: mean.len() != cols", 1, cols, mean.len())?;
+        check_dst("Standardize::fit: std.len() != cols", 1, cols, std.len())?;
+        if !x.always_finite() {
+            for &r in rows {
+                let r = r as usize; // checked: r < the source's rows
+                if let Some(col) = (0..cols).find(|&c| !x.value(r, c).is_finite()) {
+                    return Err(Error::NonFiniteAt {
+                        what: WHAT,
+                        row: r,
+                        col,
+                    });
+                }
+            }
+        }
+        // Exact for any realistic row count (below 2^53).
+        let n = rows.len() as f64;
+        for (c, (m, s)) in mean.iter_mut().zip(std.iter_mut()).enumerate() {
+            let column = || rows.iter().map(|&r| f64::from(x.value(r as usize, c)));
+            let mu = column().sum::<f64>() / n;
+            let var = column().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n;
+            // Finite inputs: mu lies within them, and √var is at most half their range,
+            // so both round to finite f32.
+            let sd = libm::sqrt(var) as f32;
+            *m = mu as f32;
+            *s = if sd >= f32::MIN_POSITIVE { sd } else { 1.0 };
+        }
+        Ok(Standardize { mean, std })
+    }
+
+    /// The standardisation with statistics computed before (by [`Standardize::fit`],
+    /// here or on a host, and kept e.g. in `const` arrays): `mean` and `std` of one value
+    /// per column.
+    ///
+    /// # Errors
+    /// * [`Error::InvalidArgument`]: `mean` is empty, or a `std` is not a normal
+    ///   number above 0 (below `f32::MIN_POSITIVE`: a constant column takes 1);
+    /// * [`Error::ShapeMismatch`]: `std.len() != mean.len()`;
+    /// * [`Error::NonFinite`]: a mean or a std is NaN or infinite.
+    pub fn new(mean: &'s [f32], std: &'s [f32]) -> Result<Standardize<'s>, Error> {
+        if mean.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "Standardize::new: no columns (mean is empty)",
+            });
+        }
+        check_dst(
+            "Standardize::new: std.len() != mean.len()",
+            1,
+            mean.len(),
+            std.len(),
+        )?;
+        if !mean.iter().chain(std).all(|v| v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "Standardize::new: mean or std",
+            });
+        }
+        if std.iter().any(|&s| s < f32::MIN_POSITIVE) {
+            return Err(Error::InvalidArgument {
+                what: "Standardize::new: a std is below f32::MIN_POSITIVE (0 or negative); \
+                       a constant column takes std 1",
+            });
+        }
+        Ok(Standardize { mean, std })
+    }
+
+    /// Standardises `x`, whole rows of [`cols`](Standardize::cols) values, in place:
+    /// `x[i·cols + c] ← (x[i·cols + c] − mean[c]) / std[c]`. NaN and ±∞ in `x` go through
+    /// the arithmetic as IEEE says (a training step then refuses them), and so does a
+    /// finite value whose difference from the mean, or its quotient, overflows `f32`
+    /// (data spanning most of the `f32` range, or values far outside the training rows).
+    ///
+    /// # Errors
+    /// [`Error::PartialRow`] if `x.len()` is not a multiple of `cols`; nothing is
+    /// written then.
+    pub fn apply(&self, x: &mut [f32]) -> Result<(), Error> {
+        crate::error::check_rows(
+            "Standardize::apply: x (rows of cols values)",
+            x.len(),
+            self.cols(),
+        )?;
+        for row in x.chunks_exact_mut(self.cols()) {
+            for ((v, &m), &s) in row.iter_mut().zip(self.mean).zip(self.std) {
+                *v = (*v - m) / s;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of columns (features per row).
+    pub fn cols(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The mean of each column.
+    pub fn mean(&self) -> &'s [f32] {
+        self.mean
+    }
+
+    /// The divisor of each column: its population standard deviation, or 1 for a
+    /// constant column.
+    pub fn std(&self) -> &'s [f32] {
+        self.std
     }
 }

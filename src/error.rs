@@ -126,6 +126,17 @@ pub enum Error {
         /// What is wrong, in words, e.g. `"in_channels must equal the input's channels"`.
         what: &'static str,
     },
+    /// A value of a data source is NaN or infinite where the function needs finite data
+    /// (e.g. the statistics of [`data::Standardize::fit`](crate::data::Standardize::fit)).
+    NonFiniteAt {
+        /// Which source, e.g. `"Standardize::fit: x"`.
+        what: &'static str,
+        /// The row of the source holding it (the row index itself, not its position in
+        /// an index slice).
+        row: usize,
+        /// Its column within the row (from 0).
+        col: usize,
+    },
     /// A row index names a row the source does not have.
     RowOutOfRange {
         /// Position of the row index in the index slice.
@@ -232,6 +243,11 @@ impl fmt::Display for Error {
                 f,
                 "layer {index} ({kind}) on an input of {}x{}x{} (h x w x channels): {what}",
                 input.0, input.1, input.2
+            ),
+            Error::NonFiniteAt { what, row, col } => write!(
+                f,
+                "non-finite value (NaN or infinite) in {what} at row {row}, column {col}; \
+                 nothing was written: fix that value in the data or leave its row out"
             ),
             Error::RowOutOfRange { index, row, rows } => write!(
                 f,

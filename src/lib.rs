@@ -54,8 +54,10 @@
 //! * [`par`]: large products and training steps split into parts that any
 //!   [`Executor`](par::Executor) runs on several cores, bit-identical for any number of
 //!   parts ([`gemm_on`], [`Mlp::on`](nn::Mlp::on)); a rayon pool with the `rayon` feature.
-//! * [`data`]: shuffled minibatches gathered into caller batch buffers (from `f32` or
-//!   byte sources); [`metrics`]: argmax, accuracy and the confusion matrix.
+//! * [`data`]: shuffled minibatches gathered into caller batch buffers (from `f32`,
+//!   byte or little-endian `f32` byte sources), standardised with the training rows'
+//!   statistics ([`data::Standardize`]); [`metrics`]: argmax, accuracy and the confusion
+//!   matrix.
 //!
 //! Every kernel is written once over a small SIMD trait and instantiated per instruction
 //! set ([`simd::Isa`]); the choice is made once, at runtime with `std`.

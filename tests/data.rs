@@ -6,9 +6,10 @@ mod common;
 use common::{SplitMix64, rng};
 use microprop::Error;
 use microprop::data::{
-    Batch, Dataset, Features, Labels, batches, gather_labels, gather_rows, gather_rows_f32le,
-    gather_rows_u8, identity_permutation, shuffle,
+    Batch, Dataset, Features, Labels, Standardize, batches, gather_labels, gather_rows,
+    gather_rows_f32le, gather_rows_u8, identity_permutation, shuffle,
 };
+use rand::RngExt;
 use rand_core::{Infallible, TryRng};
 
 /// A broken generator: the same word forever.
@@ -505,6 +506,370 @@ fn a_dataset_of_f32le_records_gathers_and_checks_in_bytes() {
     assert_eq!(labels, [1, 0, 2]);
 }
 
+/// Welford's running mean and variance in f64 (an order and algorithm of its own, not
+/// the two passes of `Standardize::fit`): the population (ddof 0) mean and std.
+fn welford(values: impl Iterator<Item = f32>) -> (f64, f64) {
+    let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+    for v in values {
+        let v = f64::from(v);
+        n += 1.0;
+        let d = v - mean;
+        mean += d / n;
+        m2 += d * (v - mean);
+    }
+    (mean, (m2 / n).sqrt())
+}
+
+/// The three kinds of source over the same values `vals` (rows of `cols` values every
+/// `stride`): f32, bytes (`vals` must then be bytes times `scale`) and unaligned
+/// little-endian f32.
+struct Sources {
+    f32s: Vec<f32>,
+    bytes: Vec<u8>,
+    le: Vec<u8>,
+}
+
+#[test]
+fn standardize_fit_matches_an_f64_reference_for_every_source() {
+    let mut rng = rng(5);
+    for (n, cols, stride) in [(1, 1, 1), (2, 3, 3), (9, 4, 6), (50, 13, 13), (300, 7, 9)] {
+        let scale = 0.375f32;
+        let bytes: Vec<u8> = (0..n * stride).map(|_| rng.random()).collect();
+        let s = Sources {
+            f32s: (0..n * stride)
+                .map(|i| {
+                    // Columns of different centres and spreads; column 1 constant.
+                    let c = i % stride;
+                    if c == 1 {
+                        -2.5
+                    } else {
+                        rng.random_range(-1.0f32..1.0) * (c as f32 + 0.5) * 10.0 + 100.0 * c as f32
+                    }
+                })
+                .collect(),
+            bytes,
+            le: Vec::new(),
+        };
+        let mut le = vec![0xEE; 1 + n * 4 * stride];
+        for (i, v) in s.f32s.iter().enumerate() {
+            le[1 + 4 * i..][..4].copy_from_slice(&v.to_le_bytes());
+        }
+        let s = Sources { le, ..s };
+        // Rows: every row, then a shuffled subset with a repeat.
+        let all: Vec<u32> = (0..n as u32).collect();
+        let some: Vec<u32> = (0..n.div_ceil(2))
+            .map(|_| rng.random_range(0..n as u32))
+            .collect();
+        for rows in [&all, &some] {
+            let sources = [
+                Features::F32 {
+                    data: &s.f32s,
+                    stride,
+                },
+                Features::U8 {
+                    data: &s.bytes,
+                    stride,
+                    scale,
+                },
+                Features::F32Le {
+                    data: &s.le[1..],
+                    stride: 4 * stride,
+                },
+            ];
+            for (k, x) in sources.into_iter().enumerate() {
+                let value = |r: u32, c: usize| {
+                    let i = r as usize * stride + c;
+                    if k == 1 {
+                        f32::from(s.bytes[i]) * scale
+                    } else {
+                        s.f32s[i]
+                    }
+                };
+                let (mut mean, mut std) = (vec![f32::NAN; cols], vec![f32::NAN; cols]);
+                let st = Standardize::fit(x, cols, rows, &mut mean, &mut std).unwrap();
+                assert_eq!(st.cols(), cols);
+                for c in 0..cols {
+                    let (m, sd) = welford(rows.iter().map(|&r| value(r, c)));
+                    let what = format!("n {n} cols {cols} source {k} rows {} col {c}", rows.len());
+                    assert!(
+                        common::ulp_diff(st.mean()[c], m as f32) <= 1,
+                        "{what}: mean {} vs {m}",
+                        st.mean()[c]
+                    );
+                    if sd != 0.0 {
+                        assert!(
+                            common::ulp_diff(st.std()[c], sd as f32) <= 1,
+                            "{what}: std {} vs {sd}",
+                            st.std()[c]
+                        );
+                    } else {
+                        assert_eq!(st.std()[c], 1.0, "{what}: constant column, std {sd}");
+                    }
+                }
+                // apply: (x − mean)/std against f64, within the f32 rounding of x − mean.
+                let mut batch = vec![0.0f32; rows.len() * cols];
+                for (i, &r) in rows.iter().enumerate() {
+                    for c in 0..cols {
+                        batch[i * cols + c] = value(r, c);
+                    }
+                }
+                let before = batch.clone();
+                st.apply(&mut batch).unwrap();
+                for (i, (&got, &v)) in batch.iter().zip(&before).enumerate() {
+                    let c = i % cols;
+                    let (m, sd) = (f64::from(st.mean()[c]), f64::from(st.std()[c]));
+                    let want = (f64::from(v) - m) / sd;
+                    let tol = 2.0
+                        * f64::from(f32::EPSILON)
+                        * ((f64::from(v).abs() + m.abs()) / sd + want.abs());
+                    assert!(
+                        got.is_finite() && (f64::from(got) - want).abs() <= tol,
+                        "{got} vs {want}"
+                    );
+                }
+                // The constant column: centred to exactly 0.
+                if cols > 1 && k != 1 {
+                    assert_eq!((st.mean()[1], st.std()[1]), (-2.5, 1.0));
+                    assert!(batch.iter().skip(1).step_by(cols).all(|&v| v == 0.0));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn standardize_keeps_constant_and_vanishing_columns_finite() {
+    // Column 0: all zeros; column 1: a subnormal spread (std rounds below
+    // f32::MIN_POSITIVE); column 2: huge values of one sign; column 3: ±1e38.
+    let tiny = f32::from_bits(1);
+    #[rustfmt::skip]
+    let x = [
+        0.0, 0.0, 3e38, 1e38,
+        0.0, tiny, 3e38, -1e38,
+        0.0, 0.0, 3e38, 1e38,
+    ];
+    let (mut mean, mut std) = ([0.0f32; 4], [0.0f32; 4]);
+    let st = Standardize::fit(
+        Features::F32 {
+            data: &x,
+            stride: 4,
+        },
+        4,
+        &[0, 1, 2],
+        &mut mean,
+        &mut std,
+    )
+    .unwrap();
+    assert_eq!(st.mean()[..3], [0.0, 0.0, 3e38]);
+    assert_eq!(st.std()[..3], [1.0, 1.0, 1.0]);
+    assert!(st.mean()[3].is_finite() && st.std()[3].is_finite() && st.std()[3] > 9e37);
+    let mut b = x;
+    st.apply(&mut b).unwrap();
+    assert!(b.iter().all(|v| v.is_finite()), "{b:?}");
+    assert_eq!([b[0], b[4], b[8], b[2]], [0.0; 4]);
+    // One row: every column constant.
+    let (mut mean, mut std) = ([0.0f32; 4], [0.0f32; 4]);
+    let st = Standardize::fit(
+        Features::F32 {
+            data: &x,
+            stride: 4,
+        },
+        4,
+        &[1],
+        &mut mean,
+        &mut std,
+    )
+    .unwrap();
+    assert_eq!(st.std(), [1.0; 4]);
+    let mut b = [x[4], x[5], x[6], x[7]];
+    st.apply(&mut b).unwrap();
+    assert_eq!(b, [0.0; 4]);
+}
+
+#[test]
+fn standardize_refuses_bad_input_and_writes_nothing() {
+    let x: Vec<f32> = (0..20).map(|i| i as f32).collect(); // 5 rows of 4
+    let mut nan = x.clone();
+    nan[3 * 4 + 2] = f32::NAN;
+    nan[4 * 4] = f32::INFINITY;
+    let le: Vec<u8> = nan.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes = [1u8; 20];
+    let f = |data| Features::F32 { data, stride: 4 };
+    let sentinel = f32::from_bits(0x7fc0_4321);
+    // (source, cols, rows, mean.len(), std.len(), the error)
+    type Case<'a> = (Features<'a>, usize, &'a [u32], usize, usize, Error);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            f(&x),
+            4,
+            &[],
+            4,
+            4,
+            Error::InvalidArgument {
+                what: "Standardize::fit: no rows (the statistics of nothing are undefined)",
+            },
+        ),
+        (
+            f(&x),
+            0,
+            &[0],
+            0,
+            0,
+            Error::InvalidArgument {
+                what: "gather: cols must be at least 1",
+            },
+        ),
+        (
+            f(&x),
+            5,
+            &[0],
+            5,
+            5,
+            Error::InvalidArgument {
+                what: "gather: stride must be at least cols (rows may not overlap)",
+            },
+        ),
+        (
+            f(&x),
+            4,
+            &[0, 5],
+            4,
+            4,
+            Error::RowOutOfRange {
+                index: 1,
+                row: 5,
+                rows: 5,
+            },
+        ),
+        (
+            f(&x),
+            4,
+            &[0],
+            3,
+            4,
+            Error::ShapeMismatch {
+                what: "",
+                expected: (1, 4),
+                found: (1, 3),
+            },
+        ),
+        (
+            f(&x),
+            4,
+            &[0],
+            4,
+            5,
+            Error::ShapeMismatch {
+                what: "",
+                expected: (1, 4),
+                found: (1, 5),
+            },
+        ),
+        (
+            Features::U8 {
+                data: &bytes,
+                stride: 4,
+                scale: f32::INFINITY,
+            },
+            4,
+            &[0],
+            4,
+            4,
+            Error::NonFinite {
+                what: "Standardize::fit: x",
+            },
+        ),
+        // The first non-finite value in the order of the rows given: row 4 before row 3.
+        (
+            f(&nan),
+            4,
+            &[0, 4, 3],
+            4,
+            4,
+            Error::NonFiniteAt {
+                what: "Standardize::fit: x",
+                row: 4,
+                col: 0,
+            },
+        ),
+        (
+            Features::F32Le {
+                data: &le,
+                stride: 16,
+            },
+            4,
+            &[3, 4],
+            4,
+            4,
+            Error::NonFiniteAt {
+                what: "Standardize::fit: x",
+                row: 3,
+                col: 2,
+            },
+        ),
+        (
+            Features::F32Le {
+                data: &le,
+                stride: 4,
+            },
+            4,
+            &[0],
+            4,
+            4,
+            Error::InvalidArgument {
+                what: "F32Le rows: the stride is in bytes and must be at least 4·cols \
+                       (each row's f32 values; rows may not overlap)",
+            },
+        ),
+    ];
+    for (i, (x, cols, rows, ml, sl, want)) in cases.into_iter().enumerate() {
+        let (mut mean, mut std) = (vec![sentinel; ml], vec![sentinel; sl]);
+        let e = Standardize::fit(x, cols, rows, &mut mean, &mut std).unwrap_err();
+        assert!(same_error(e, want), "case {i}: {e:?} != {want:?}");
+        assert!(
+            mean.iter()
+                .chain(&std)
+                .all(|v| v.to_bits() == sentinel.to_bits()),
+            "case {i} wrote"
+        );
+    }
+    // Only the chosen rows are scanned: rows 0–2 are clean.
+    let (mut mean, mut std) = ([0.0f32; 4], [0.0f32; 4]);
+    Standardize::fit(f(&nan), 4, &[2, 0, 1], &mut mean, &mut std).unwrap();
+    assert_eq!(mean, [4.0, 5.0, 6.0, 7.0]);
+
+    // Statistics given: validated.
+    let m = [0.0f32, 1.0];
+    assert!(Standardize::new(&m, &[1.0, 2.0]).is_ok());
+    for (mean, std) in [
+        (&[][..], &[][..]),
+        (&m[..], &[1.0][..]),
+        (&m[..], &[1.0, 0.0][..]),
+        (&m[..], &[1.0, -1.0][..]),
+        (&m[..], &[1.0, f32::from_bits(1)][..]),
+        (&m[..], &[1.0, f32::NAN][..]),
+        (&[f32::INFINITY, 0.0][..], &[1.0, 1.0][..]),
+    ] {
+        assert!(Standardize::new(mean, std).is_err(), "{mean:?} {std:?}");
+    }
+    // apply: whole rows only, nothing written otherwise.
+    let st = Standardize::new(&m, &[1.0, 2.0]).unwrap();
+    let mut b = [sentinel; 3];
+    assert_eq!(
+        st.apply(&mut b),
+        Err(Error::PartialRow {
+            what: "Standardize::apply: x (rows of cols values)",
+            len: 3,
+            row: 2
+        })
+    );
+    assert!(b.iter().all(|v| v.to_bits() == sentinel.to_bits()));
+    let mut b = [1.0, 1.0, 2.0, 5.0];
+    st.apply(&mut b).unwrap();
+    assert_eq!(b, [1.0, 0.0, 2.0, 2.0]);
+    st.apply(&mut []).unwrap();
+}
+
 #[test]
 fn gather_labels_from_bytes_halfwords_and_words() {
     // Interleaved records of 3 features and a label, labels taken from offset 3.
@@ -671,6 +1036,16 @@ fn same_error(a: Error, b: Error) -> bool {
 
 #[test]
 fn errors_display_what_to_fix() {
+    let s = Error::NonFiniteAt {
+        what: "Standardize::fit: x",
+        row: 12,
+        col: 7,
+    }
+    .to_string();
+    assert!(
+        s.contains("Standardize::fit: x") && s.contains("row 12") && s.contains("column 7"),
+        "{s}"
+    );
     let s = Error::RowOutOfRange {
         index: 2,
         row: 9,

@@ -5,8 +5,8 @@
 mod common;
 use microprop::SplitMix64;
 use microprop::data::{
-    batches, gather_labels, gather_rows, gather_rows_f32le, gather_rows_u8, identity_permutation,
-    shuffle,
+    Features, Standardize, batches, gather_labels, gather_rows, gather_rows_f32le, gather_rows_u8,
+    identity_permutation, shuffle,
 };
 use microprop::init::{Init, init_weights};
 use microprop::metrics::{accuracy, argmax, argmax_rows, confusion};
@@ -37,6 +37,7 @@ fn init_data_and_metrics_allocate_nothing() {
     let labels: Vec<u32> = (0..n).map(|i| (i % d) as u32).collect();
     let mut pred = vec![0u32; n];
     let mut m = vec![0u32; d * d];
+    let (mut mean, mut std) = (vec![0.0f32; cols], vec![0.0f32; cols]);
 
     let count = common::alloc::count_allocs(|| {
         for &init in Init::ALL {
@@ -61,6 +62,18 @@ fn init_data_and_metrics_allocate_nothing() {
             gather_labels(&labels_u8, 1, rows, &mut yb[..k]).unwrap();
         }
         assert!(batches(n, batch).unwrap().drop_last().count() <= n);
+        let st = Standardize::fit(
+            Features::F32Le {
+                data: &le,
+                stride: 4 * cols,
+            },
+            cols,
+            &perm,
+            &mut mean,
+            &mut std,
+        )
+        .unwrap();
+        st.apply(&mut xb).unwrap();
         assert!(argmax(&out[..d]).is_some());
         argmax_rows(&out, d, &mut pred).unwrap();
         assert!(accuracy(&out, d, &labels).unwrap() <= n);
@@ -73,6 +86,20 @@ fn init_data_and_metrics_allocate_nothing() {
         assert!(gather_rows_u8(&bytes, cols, cols, &[0], f32::NAN, &mut xb[..cols]).is_err());
         assert!(gather_labels(&labels_u8, 1, &[0, 1], &mut yb[..1]).is_err());
         assert!(gather_rows_f32le(&le, cols, cols, &[0], &mut xb[..cols]).is_err());
+        let mut bad = [f32::NAN; 2];
+        let f32s = Features::F32 {
+            data: &bad,
+            stride: 1,
+        };
+        assert!(Standardize::fit(f32s, 1, &[1], &mut mean[..1], &mut std[..1]).is_err());
+        assert!(Standardize::new(&bad, &[0.0, 1.0]).is_err());
+        bad[0] = 0.0;
+        assert!(
+            Standardize::new(&bad[..1], &[1.0])
+                .unwrap()
+                .apply(&mut xb[..3])
+                .is_ok()
+        );
         assert!(accuracy(&out, d, &[d as u32; 1]).is_err());
         assert!(confusion(&out, d, &labels, &mut m[..1]).is_err());
     });

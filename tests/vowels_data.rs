@@ -6,7 +6,7 @@
 //! `gather_rows_f32le` and a `Dataset` of `Features::F32Le`, as a firmware would.
 
 use microprop::data::{
-    Batch, Dataset, Features, Labels, batches, gather_labels, gather_rows_f32le,
+    Batch, Dataset, Features, Labels, Standardize, batches, gather_labels, gather_rows_f32le,
     identity_permutation, shuffle,
 };
 use microprop::{SplitMix64, Target};
@@ -292,4 +292,42 @@ fn one_epoch_over_the_train_split_sees_every_record_once() {
         }
     }
     assert_eq!(counts, [30; 9]);
+}
+
+#[test]
+fn standardize_fit_on_the_train_records() {
+    // Statistics of each of the 348 values of a record over the 270 train records: frame
+    // 0 is valid in all of them (lengths ≥ 7), frames 26–28 in none (train lengths ≤ 26),
+    // so those 36 columns are constant zeros and take std 1.
+    let mut rows = vec![0u32; TRAIN];
+    identity_permutation(&mut rows).unwrap();
+    let (mut mean, mut std) = (vec![0.0f32; VALUES], vec![0.0f32; VALUES]);
+    let x = Features::F32Le {
+        data: VOWELS,
+        stride: RECORD,
+    };
+    let st = Standardize::fit(x, VALUES, &rows, &mut mean, &mut std).unwrap();
+    for i in [0, 5, 11, 12 * 6 + 3, 12 * 20] {
+        let column: Vec<f64> = (0..TRAIN).map(|r| f64::from(value(r, i))).collect();
+        let m = column.iter().sum::<f64>() / TRAIN as f64;
+        let sd = (column.iter().map(|v| (v - m).powi(2)).sum::<f64>() / TRAIN as f64).sqrt();
+        assert!(
+            (f64::from(st.mean()[i]) - m).abs() <= 1e-6 * m.abs().max(1e-3),
+            "column {i}"
+        );
+        assert!(
+            (f64::from(st.std()[i]) - sd).abs() <= 1e-6 * sd,
+            "column {i}"
+        );
+    }
+    assert!(st.mean()[26 * COEFS..].iter().all(|&m| m == 0.0));
+    assert!(st.std()[26 * COEFS..].iter().all(|&s| s == 1.0));
+    assert!(st.std()[..26 * COEFS].iter().all(|&s| s > 0.0 && s != 1.0));
+    // Applied to the longest test record: finite, its last frames divided by 1.
+    let longest = (TRAIN..RECORDS).find(|&r| record(r)[LENGTH] == 29).unwrap();
+    let mut b = vec![0.0f32; VALUES];
+    gather_rows_f32le(VOWELS, RECORD, VALUES, &[longest as u32], &mut b).unwrap();
+    st.apply(&mut b).unwrap();
+    assert!(b.iter().all(|v| v.is_finite()));
+    assert_eq!(b[28 * COEFS], value(longest, 28 * COEFS));
 }
