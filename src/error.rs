@@ -83,7 +83,8 @@ pub enum Error {
         what: &'static str,
     },
     /// A class label is not below the number of classes (the row length `d` of the
-    /// logits it is compared with).
+    /// outputs it is compared with, or 2 for a single output: see
+    /// [`metrics::classes`](crate::metrics::classes)).
     LabelOutOfRange {
         /// Which label (its row).
         index: usize,
@@ -213,8 +214,8 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "class label {label} at index {index} is out of range: with {classes} classes \
-                 (outputs per row) labels must be in 0..{classes}; fix the label or give the \
-                 output layer more outputs"
+                 (one per output, or 2 for a single output) labels must be in 0..{classes}; \
+                 fix the label or give the output layer more outputs"
             ),
             Error::Corrupt { what } => write!(
                 f,

@@ -56,8 +56,8 @@
 //!   parts ([`gemm_on`], [`Mlp::on`](nn::Mlp::on)); a rayon pool with the `rayon` feature.
 //! * [`data`]: shuffled minibatches gathered into caller batch buffers (from `f32`,
 //!   byte or little-endian `f32` byte sources), standardised with the training rows'
-//!   statistics ([`data::Standardize`]); [`metrics`]: argmax, accuracy and the confusion
-//!   matrix.
+//!   statistics ([`data::Standardize`]); [`metrics`]: predicted classes (argmax, or a
+//!   single output read as a logit), accuracy and the confusion matrix.
 //!
 //! Every kernel is written once over a small SIMD trait and instantiated per instruction
 //! set ([`simd::Isa`]); the choice is made once, at runtime with `std`.

@@ -9,7 +9,10 @@ use microprop::data::{
     identity_permutation, shuffle,
 };
 use microprop::init::{Init, init_weights};
-use microprop::metrics::{accuracy, argmax, argmax_rows, confusion};
+use microprop::metrics::{
+    PROBABILITY_THRESHOLD, accuracy, accuracy_at, accuracy_values, argmax, argmax_rows, confusion,
+    confusion_at, predict_classes,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -37,6 +40,7 @@ fn init_data_and_metrics_allocate_nothing() {
     let labels: Vec<u32> = (0..n).map(|i| (i % d) as u32).collect();
     let mut pred = vec![0u32; n];
     let mut m = vec![0u32; d * d];
+    let bin: Vec<u32> = labels.iter().map(|l| l % 2).collect();
     let (mut mean, mut std) = (vec![0.0f32; cols], vec![0.0f32; cols]);
 
     let count = common::alloc::count_allocs(|| {
@@ -78,6 +82,12 @@ fn init_data_and_metrics_allocate_nothing() {
         argmax_rows(&out, d, &mut pred).unwrap();
         assert!(accuracy(&out, d, &labels).unwrap() <= n);
         confusion(&out, d, &labels, &mut m).unwrap();
+        // One output: 2 classes.
+        let one = &out[..n];
+        predict_classes(one, 1, PROBABILITY_THRESHOLD, &mut pred).unwrap();
+        assert!(accuracy_at(one, 1, &bin, PROBABILITY_THRESHOLD).unwrap() <= n);
+        confusion_at(one, 1, &bin, PROBABILITY_THRESHOLD, &mut m[..4]).unwrap();
+        assert!(accuracy_values(one, 1, &out[n..2 * n], 0.0).unwrap() <= n);
 
         // Errors too: they carry only static strings and numbers.
         assert!(init_weights(&mut w, 0, d, Init::HeNormal, &mut rng).is_err());
