@@ -82,6 +82,20 @@ pub enum Error {
         /// What is wrong, in words.
         what: &'static str,
     },
+    /// An optimizer's state was sized for another parameter count than the parameters
+    /// it is given (a stateful optimizer's state length fixes its parameter count).
+    StateMismatch {
+        /// The entry point that refused, e.g. `"Adam::update"`.
+        what: &'static str,
+        /// The parameter count given (`params.len()`).
+        params: usize,
+        /// The state length those parameters need: `sized_by(params)`.
+        needed: usize,
+        /// The state length the optimizer was given.
+        len: usize,
+        /// The `const fn` that sizes the state, e.g. `"Adam::state_len"`.
+        sized_by: &'static str,
+    },
     /// A class label is not below the number of classes (the row length `d` of the
     /// outputs it is compared with, or 2 for a single output: see
     /// [`metrics::classes`](crate::metrics::classes)).
@@ -207,6 +221,17 @@ impl fmt::Display for Error {
                 "graph tensor arena full: it has {len} elements, this graph needs at least {needed}"
             ),
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            Error::StateMismatch {
+                what,
+                params,
+                needed,
+                len,
+                sized_by,
+            } => write!(
+                f,
+                "{what}: the optimizer state has {len} values, {params} parameters need \
+                 {needed}; size it with {sized_by}({params}) (nothing was updated)"
+            ),
             Error::LabelOutOfRange {
                 index,
                 label,

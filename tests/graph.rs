@@ -1029,7 +1029,11 @@ fn graph_parameters_train_with_adam_and_sgd_momentum() {
     .unwrap();
     assert!(matches!(
         g.update(v, &mut bad),
-        Err(Error::ShapeMismatch { .. })
+        Err(Error::StateMismatch {
+            len: 3,
+            sized_by: "Sgd::state_len",
+            ..
+        })
     ));
     assert_eq!(g.value(v).unwrap(), &before[..]);
 }

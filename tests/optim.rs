@@ -383,11 +383,43 @@ fn state_lengths_are_const_and_fix_the_parameter_count() {
     let mut st = [0.0; Adam::state_len(N)];
     let mut adam = Adam::new(AdamConfig::adam(0.1), &mut st).unwrap();
     let (mut p, g) = ([0.0f32; N + 1], [0.5f32; N + 1]);
-    assert!(matches!(
-        adam.update(&mut p[..N - 1], &g[..N - 1]),
-        Err(Error::ShapeMismatch { .. })
-    ));
+    // The error names the const fn to size the state with, and the numbers.
+    let e = adam.update(&mut p[..N - 1], &g[..N - 1]).unwrap_err();
+    assert_eq!(
+        e,
+        Error::StateMismatch {
+            what: "Adam::update",
+            params: N - 1,
+            needed: 8,
+            len: 10,
+            sized_by: "Adam::state_len",
+        }
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("has 10 values")
+            && msg.contains("4 parameters need 8")
+            && msg.contains("Adam::state_len(4)"),
+        "{msg}"
+    );
+    assert_eq!(
+        adam.check(N + 1),
+        Err(Error::StateMismatch {
+            what: "Adam::update",
+            params: N + 1,
+            needed: 12,
+            len: 10,
+            sized_by: "Adam::state_len",
+        })
+    );
     adam.update(&mut p[..N], &g[..N]).unwrap();
+    // An odd state at construction names Adam::state_len too.
+    let mut odd = [0.0f32; 2 * N + 1];
+    let e = Adam::new(AdamConfig::adam(0.1), &mut odd).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { what } if what.contains("Adam::state_len(params)")),
+        "{e:?}"
+    );
 
     let mom = SgdConfig {
         momentum: 0.9,
@@ -395,10 +427,16 @@ fn state_lengths_are_const_and_fix_the_parameter_count() {
     };
     let mut st = [0.0; N];
     let mut sgd = Sgd::new(mom, &mut st).unwrap();
-    assert!(matches!(
+    assert_eq!(
         sgd.update(&mut p, &g),
-        Err(Error::ShapeMismatch { .. })
-    ));
+        Err(Error::StateMismatch {
+            what: "Sgd::update",
+            params: N + 1,
+            needed: N + 1,
+            len: N,
+            sized_by: "Sgd::state_len",
+        })
+    );
     sgd.update(&mut p[..N], &g[..N]).unwrap();
     // With momentum and no state: only zero parameters.
     let mut sgd = Sgd::new(mom, &mut []).unwrap();
@@ -646,8 +684,23 @@ fn bad_input_leaves_params_and_state_bit_identical() {
                     let stateful = !opt.snapshot().0.is_empty();
                     if stateful {
                         let r = run(&mut opt, &mut params[..n - 1], &good[..n - 1]);
-                        assert!(
-                            matches!(r, Err(Error::ShapeMismatch { what, .. }) if what.contains("params"))
+                        let (entry, sizer) = match (name.starts_with("adam"), scalar) {
+                            (true, false) => ("Adam::update", "Adam::state_len"),
+                            (true, true) => ("Adam::update_scalar", "Adam::state_len"),
+                            (false, false) => ("Sgd::update", "Sgd::state_len"),
+                            (false, true) => ("Sgd::update_scalar", "Sgd::state_len"),
+                        };
+                        let per = if sizer == "Adam::state_len" { 2 } else { 1 };
+                        assert_eq!(
+                            r,
+                            Err(Error::StateMismatch {
+                                what: entry,
+                                params: n - 1,
+                                needed: per * (n - 1),
+                                len: per * n,
+                                sized_by: sizer,
+                            }),
+                            "{isa:?} {name} n={n}"
                         );
                         unchanged(&opt, &params, "short params");
                     }

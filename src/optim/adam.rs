@@ -152,7 +152,8 @@ impl<'s> Adam<'s> {
         )?;
         if !state.len().is_multiple_of(2) {
             return Err(Error::InvalidArgument {
-                what: "Adam::new: state.len() is odd (Adam::state_len(n) = 2·n: m, then v)",
+                what: "Adam::new: state.len() is odd; size it with Adam::state_len(params) \
+                       = 2·params (m, then v)",
             });
         }
         state.fill(0.0);
@@ -190,7 +191,15 @@ impl<'s> Adam<'s> {
 
     /// The checks that do not look at the values: parameter count and learning rate.
     fn check_count(&self, what: Names, params: usize) -> Result<(), Error> {
-        check_len(what.params, self.m.len(), params)?;
+        if self.m.len() != params {
+            return Err(Error::StateMismatch {
+                what: what.entry,
+                params,
+                needed: Adam::state_len(params),
+                len: self.m.len() + self.v.len(),
+                sized_by: "Adam::state_len",
+            });
+        }
         check_lr(self.cfg.lr, what.lr, what.negative_lr)
     }
 
@@ -274,7 +283,7 @@ fn recip_or_zero(d: f32) -> f32 {
 }
 
 const NAMES: Names = Names {
-    params: "Adam::update: params.len() != the parameter count (state length / 2)",
+    entry: "Adam::update",
     grads: "Adam::update: grads.len() != params.len()",
     lr: "Adam::update: lr (see set_lr)",
     negative_lr: "Adam::update: lr is negative (see set_lr)",
@@ -282,7 +291,7 @@ const NAMES: Names = Names {
 };
 
 const SCALAR_NAMES: Names = Names {
-    params: "Adam::update_scalar: params.len() != the parameter count (state length / 2)",
+    entry: "Adam::update_scalar",
     grads: "Adam::update_scalar: grads.len() != params.len()",
     lr: "Adam::update_scalar: lr (see set_lr)",
     negative_lr: "Adam::update_scalar: lr is negative (see set_lr)",

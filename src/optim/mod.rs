@@ -44,8 +44,9 @@
 //! ```
 //!
 //! ## Errors and bad input
-//! Every update validates before it writes: parameter and gradient lengths against the
-//! state ([`Error::ShapeMismatch`]), the learning rate (finite and ≥ 0, since
+//! Every update validates before it writes: the parameter count against the state
+//! ([`Error::StateMismatch`], naming the `state_len` to size it with), the gradients'
+//! length against the parameters' ([`Error::ShapeMismatch`]), the learning rate (finite and ≥ 0, since
 //! [`Optimizer::set_lr`] cannot refuse one), and every gradient ([`Error::NonFinite`] if
 //! any is NaN or ±∞). On an error the parameters, the state and the step count are
 //! unchanged, bit for bit.
@@ -118,8 +119,9 @@ pub trait Optimizer {
     /// Validates first; nothing written on error.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if `grads.len() != params.len()` or the state was sized
-    /// for another parameter count; [`Error::NonFinite`] if a gradient or the learning
+    /// [`Error::StateMismatch`] if the state was sized for another parameter count (it
+    /// names the `state_len` to size it with); [`Error::ShapeMismatch`] if
+    /// `grads.len() != params.len()`; [`Error::NonFinite`] if a gradient or the learning
     /// rate is NaN or infinite; [`Error::InvalidArgument`] if the learning rate is
     /// negative. Parameters and state are then unchanged.
     fn update(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error>;
@@ -621,7 +623,8 @@ pub(crate) fn sgd_isa(isa: Isa, params: &mut [f32], grads: &[f32], lr: f32) -> R
 /// The names an optimizer's entry point (`update` or `update_scalar`) gives its errors.
 #[derive(Clone, Copy)]
 struct Names {
-    params: &'static str,
+    /// The entry point itself, e.g. `"Adam::update"` (for [`Error::StateMismatch`]).
+    entry: &'static str,
     grads: &'static str,
     lr: &'static str,
     negative_lr: &'static str,

@@ -138,8 +138,14 @@ impl<'s> Sgd<'s> {
 
     /// The checks that do not look at the values: parameter count and learning rate.
     fn check_count(&self, what: Names, params: usize) -> Result<(), Error> {
-        if self.sized() {
-            check_len(what.params, self.buf.len(), params)?;
+        if self.sized() && self.buf.len() != params {
+            return Err(Error::StateMismatch {
+                what: what.entry,
+                params,
+                needed: Sgd::state_len(params),
+                len: self.buf.len(),
+                sized_by: "Sgd::state_len",
+            });
         }
         check_lr(self.cfg.lr, what.lr, what.negative_lr)
     }
@@ -182,7 +188,7 @@ impl<'s> Sgd<'s> {
 }
 
 const NAMES: Names = Names {
-    params: "Sgd::update: params.len() != the parameter count (the state length)",
+    entry: "Sgd::update",
     grads: "Sgd::update: grads.len() != params.len()",
     lr: "Sgd::update: lr (see set_lr)",
     negative_lr: "Sgd::update: lr is negative (see set_lr)",
@@ -190,7 +196,7 @@ const NAMES: Names = Names {
 };
 
 const SCALAR_NAMES: Names = Names {
-    params: "Sgd::update_scalar: params.len() != the parameter count (the state length)",
+    entry: "Sgd::update_scalar",
     grads: "Sgd::update_scalar: grads.len() != params.len()",
     lr: "Sgd::update_scalar: lr (see set_lr)",
     negative_lr: "Sgd::update_scalar: lr is negative (see set_lr)",
