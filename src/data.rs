@@ -794,10 +794,10 @@ impl Dataset<'_> {
     pub fn check(&self, d0: usize, d_out: usize) -> Result<(), Error> {
         const WIDTH: &str =
             "Dataset: each stride must be at least its row width (and widths at least 1)";
-        let x_short = "Dataset::x holds fewer than len rows";
+        const X_SHORT: &str = "Dataset::x holds fewer than len rows";
         let (x_len, x_stride, x_width, x_short, x_invalid) = match self.x {
-            Features::F32 { data, stride } => (data.len(), stride, d0, x_short, WIDTH),
-            Features::U8 { data, stride, .. } => (data.len(), stride, d0, x_short, WIDTH),
+            Features::F32 { data, stride } => (data.len(), stride, d0, X_SHORT, WIDTH),
+            Features::U8 { data, stride, .. } => (data.len(), stride, d0, X_SHORT, WIDTH),
             Features::F32Le { data, stride } => (
                 data.len(),
                 stride,
