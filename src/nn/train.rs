@@ -7,7 +7,10 @@ use super::step::{self, Stack};
 use crate::data::{Batch, Dataset, Labels, batches};
 use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
-use crate::metrics::{accuracy, argmax, confusion as confusion_matrix};
+use crate::metrics::{
+    LOGIT_THRESHOLD, PROBABILITY_THRESHOLD, accuracy_at, accuracy_values, classes, confusion_at,
+    predict_class,
+};
 use crate::optim::Optimizer;
 use crate::{Error, Loss, Target};
 use rand_core::Rng;
@@ -51,8 +54,11 @@ pub struct Evaluation {
     /// per-row loss (each batch's loss weighted by its row count), for
     /// [`Loss::SumSquared`] the mean per-row sum (the batch sums added, over the rows).
     pub loss: f32,
-    /// Rows whose predicted class (the argmax of the output) is the label (for class
-    /// labels) or the argmax of the target row (for target values).
+    /// Rows whose predicted class is the label (for class labels) or the target row's
+    /// class (for target values). The predicted class is the argmax of the output; a
+    /// single output is a binary classifier, class 1 above its threshold (½ after a
+    /// sigmoid, 0 for a logit, as [`Loss::BinaryCrossEntropy`] takes) and 0 otherwise
+    /// (see [`metrics`](crate::metrics)).
     pub correct: usize,
     /// Rows evaluated.
     pub count: usize,
@@ -118,8 +124,11 @@ impl Mlp<'_> {
     /// batch at a time, with no gradient: forward passes only. `out` receives each
     /// batch's outputs (`B × d_L` values, `B = batch.x.len() / d₀`); `workspace` needs
     /// [`Mlp::forward_workspace_len`]`(sizes, B)` values (a training workspace for `B`
-    /// is large enough; [`Mlp::forward_workspace_len_parts`] on several threads). With `confusion` (`d_L × d_L` counts, row = true class, column =
-    /// predicted; class labels only) each row's outcome is added to it.
+    /// is large enough; [`Mlp::forward_workspace_len_parts`] on several threads). With
+    /// `confusion` (`k × k` counts for `k` classes: `d_L`, or 2 for a single output; row
+    /// = true class, column = predicted; class labels only) each row's outcome is added
+    /// to it. Accuracy is counted as [`Evaluation::correct`] says: with one output, by
+    /// its threshold, not by an argmax of one value.
     ///
     /// # Errors
     /// Checked before anything is written: lengths of `params`, `batch`, `out`,
@@ -146,7 +155,8 @@ impl Mlp<'_> {
 
     /// Single-sample prediction: the output `out` (`d_L` values) for one input row `x`
     /// (`d₀` values), and its class, the argmax of `out` (the first maximum; a NaN
-    /// output counts as the maximum, as in NumPy). `workspace` needs
+    /// output counts as the maximum, as in NumPy); for a single output, 1 above its
+    /// threshold (½ after a sigmoid, 0 otherwise) and 0 below. `workspace` needs
     /// [`Mlp::forward_workspace_len`]`(sizes, 1)` values.
     ///
     /// # Errors
@@ -167,7 +177,7 @@ impl Mlp<'_> {
             });
         }
         self.forward(params, x, out, workspace)?;
-        Ok(argmax(out).unwrap_or(0))
+        Ok(predict_class(out, threshold(self)).unwrap_or(0))
     }
 }
 
@@ -269,17 +279,18 @@ pub(crate) fn evaluate<S: Stack>(
                 what: "a confusion matrix needs class labels",
             });
         }
-        let cells = d_out * d_out;
-        if c.len() != cells {
+        let k = classes(d_out);
+        if c.len() != k * k {
             return Err(Error::ShapeMismatch {
-                what: "confusion must be d_L x d_L",
-                expected: (d_out, d_out),
+                what: "confusion must be classes x classes (d_L x d_L; 2 x 2 for one output)",
+                expected: (k, k),
                 found: (1, c.len()),
             });
         }
     }
     data.check(d0, d_out)?;
     check_order(rows, data.len)?;
+    let t = threshold(s);
     let mut total = 0.0f64;
     let mut correct = 0;
     for r in batches(rows.len(), b)? {
@@ -293,15 +304,11 @@ pub(crate) fn evaluate<S: Stack>(
         correct += match target {
             Target::Classes(labels) => {
                 if let Some(c) = confusion.as_deref_mut() {
-                    confusion_matrix(o, d_out, labels, c)?;
+                    confusion_at(o, d_out, labels, t, c)?;
                 }
-                accuracy(o, d_out, labels)?
+                accuracy_at(o, d_out, labels, t)?
             }
-            Target::Values(y) => o
-                .chunks_exact(d_out)
-                .zip(y.chunks_exact(d_out))
-                .filter(|(a, t)| argmax(a) == argmax(t))
-                .count(),
+            Target::Values(y) => accuracy_values(o, d_out, y, t)?,
         };
     }
     let count = rows.len();
@@ -314,6 +321,16 @@ pub(crate) fn evaluate<S: Stack>(
         correct,
         count,
     })
+}
+
+/// The decision threshold of a single output ([`metrics`](crate::metrics)): ½ after a
+/// sigmoid (a probability), 0 otherwise (a logit, as [`Loss::BinaryCrossEntropy`]
+/// takes). Unused for two outputs or more (the argmax decides).
+pub(crate) fn threshold<S: Stack>(s: &S) -> f32 {
+    match s.layer(s.depth() - 1).activation() {
+        crate::Activation::Sigmoid => PROBABILITY_THRESHOLD,
+        _ => LOGIT_THRESHOLD,
+    }
 }
 
 /// The batch size a [`Batch`] holds: `batch.x.len() /` the input's length, at least 1.

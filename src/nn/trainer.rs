@@ -4,7 +4,7 @@ use super::step::{self, Stack};
 use super::train::{self, Evaluation};
 use crate::data::{Batch, Dataset};
 use crate::error::check_workspace;
-use crate::metrics::argmax;
+use crate::metrics::predict_class;
 use crate::optim::Optimizer;
 use crate::{Error, Loss, Target};
 
@@ -190,8 +190,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         step::forward(&self.net, self.params, x, out, self.workspace)
     }
 
-    /// One example's output `out` and its class, the argmax of `out` (the first
-    /// maximum; a NaN counts as the maximum).
+    /// One example's output `out` and its class: the argmax of `out` (the first
+    /// maximum; a NaN counts as the maximum), or for a single output 1 above the
+    /// threshold (½ after a sigmoid, 0 for a logit) and 0 otherwise.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] unless `x` holds one input example and `out` one
@@ -211,7 +212,7 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
             self.net.names().forward_ws,
         )?;
         self.forward(x, out)?;
-        Ok(argmax(out).unwrap_or(0))
+        Ok(predict_class(out, train::threshold(&self.net)).unwrap_or(0))
     }
 
     /// The parameters.
