@@ -1,74 +1,10 @@
 //! im2col (the windows of a channel group laid out as the rows of a matrix, so that a
 //! convolution is one GEMM per group) and its adjoint, col2im.
 
-use super::{Geom, expect_len, inside, invalid, rows};
+use super::simd::Cols;
+use super::{Geom, expect_len, invalid, rows};
 use crate::Error;
-
-/// One piece of a row of the column matrix, as [`walk`] visits them.
-enum Seg {
-    /// `len` values of the column matrix from `col` on are padding.
-    Pad { col: usize, len: usize },
-    /// `taps` consecutive kernel columns (`kx`) inside the image: column-matrix values
-    /// `col .. col + taps·cg` are input values `x + k·dw·c .. + cg` for `k < taps`.
-    Run { col: usize, x: usize, taps: usize },
-}
-
-/// Visits the column matrix of `n` images for channels `c0 .. c0 + cg` in order (row by
-/// row, each row in window order), as runs of in-image taps and stretches of padding
-/// that together cover every value once. `g` checked, the channel range in `0..c`.
-#[inline(always)]
-fn walk(g: &Geom, n: usize, c0: usize, cg: usize, mut f: impl FnMut(Seg)) {
-    let (oh, ow) = (g.oh(), g.ow());
-    let seg_len = g.kw * cg; // one kernel row
-    let row_len = g.kh * seg_len;
-    let img_len = g.h * g.w * g.c;
-    let mut row = 0;
-    for img in 0..n {
-        for oy in 0..oh {
-            let (ky_lo, ky_hi) = inside(oy * g.sh, g.dh, g.kh, g.ph, g.h);
-            for ox in 0..ow {
-                let (kx_lo, kx_hi) = inside(ox * g.sw, g.dw, g.kw, g.pw, g.w);
-                if ky_lo > 0 {
-                    f(Seg::Pad {
-                        col: row,
-                        len: ky_lo * seg_len,
-                    });
-                }
-                for ky in ky_lo..ky_hi {
-                    let seg = row + ky * seg_len;
-                    if kx_lo > 0 {
-                        f(Seg::Pad {
-                            col: seg,
-                            len: kx_lo * cg,
-                        });
-                    }
-                    if kx_lo < kx_hi {
-                        let iy = oy * g.sh + ky * g.dh - g.ph;
-                        let ix = ox * g.sw + kx_lo * g.dw - g.pw;
-                        f(Seg::Run {
-                            col: seg + kx_lo * cg,
-                            x: img * img_len + (iy * g.w + ix) * g.c + c0,
-                            taps: kx_hi - kx_lo,
-                        });
-                    }
-                    if kx_hi < g.kw {
-                        f(Seg::Pad {
-                            col: seg + kx_hi * cg,
-                            len: (g.kw - kx_hi) * cg,
-                        });
-                    }
-                }
-                if ky_hi < g.kh {
-                    f(Seg::Pad {
-                        col: row + ky_hi * seg_len,
-                        len: (g.kh - ky_hi) * seg_len,
-                    });
-                }
-                row += row_len;
-            }
-        }
-    }
-}
+use crate::simd::{Isa, dispatch};
 
 /// Validates what both directions share: the geometry, the channel range, the image
 /// buffer (`n·h·w` rows of `c`) and the column matrix (`n·oh·ow` rows of `kh·kw·cg`).
@@ -126,22 +62,19 @@ pub(crate) fn im2col(
             "im2col: a buffer length",
         ],
     )?;
-    let contiguous = cg == g.c && g.dw == 1;
-    let step = g.dw * g.c;
-    walk(g, n, c0, cg, |s| match s {
-        Seg::Pad { col: o, len } => col[o..o + len].fill(0.0),
-        Seg::Run { col: o, x: i, taps } => {
-            let dst = &mut col[o..o + taps * cg];
-            if contiguous {
-                dst.copy_from_slice(&x[i..i + taps * cg]);
-            } else {
-                for (k, d) in dst.chunks_exact_mut(cg).enumerate() {
-                    let at = i + k * step;
-                    d.copy_from_slice(&x[at..at + cg]);
-                }
-            }
-        }
-    });
+    dispatch(
+        Isa::active(),
+        Cols {
+            g: *g,
+            n,
+            c0,
+            cg,
+            // Only read (im2col).
+            x: x.as_ptr().cast_mut(),
+            col: col.as_mut_ptr(),
+            fold: false,
+        },
+    );
     Ok(())
 }
 
@@ -177,24 +110,18 @@ pub(crate) fn col2im_add(
             "col2im_add: a buffer length",
         ],
     )?;
-    let contiguous = cg == g.c && g.dw == 1;
-    let step = g.dw * g.c;
-    walk(g, n, c0, cg, |s| {
-        if let Seg::Run { col: o, x: i, taps } = s {
-            let src = &col[o..o + taps * cg];
-            if contiguous {
-                for (d, &v) in dx[i..i + taps * cg].iter_mut().zip(src) {
-                    *d += v;
-                }
-            } else {
-                for (k, s) in src.chunks_exact(cg).enumerate() {
-                    let at = i + k * step;
-                    for (d, &v) in dx[at..at + cg].iter_mut().zip(s) {
-                        *d += v;
-                    }
-                }
-            }
-        }
-    });
+    dispatch(
+        Isa::active(),
+        Cols {
+            g: *g,
+            n,
+            c0,
+            cg,
+            x: dx.as_mut_ptr(),
+            // Only read (col2im).
+            col: col.as_ptr().cast_mut(),
+            fold: true,
+        },
+    );
     Ok(())
 }

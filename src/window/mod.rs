@@ -36,6 +36,7 @@
 mod col;
 mod depthwise;
 mod pool;
+mod simd;
 #[cfg(all(test, feature = "std"))]
 mod tests;
 

@@ -1,17 +1,19 @@
 //! Max, average and global average pooling, forward and backward.
 //!
 //! Max and average pooling take no padding and no dilation (`ph = pw = 0`,
-//! `dh = dw = 1`) and at most 2²⁴ taps per window (so a tap index and the tap count are
-//! exact in `f32`). An average is the rounded sum of the taps in window order (from the
+//! `dh = dw = 1`) and at most 2²² taps per window (so a tap index, the tap count and a tap
+//! index ± ½ are exact in `f32`). An average is the rounded sum of the taps in window order (from the
 //! first tap) divided by the tap count, `sum / count`: one rounded division, as
 //! PyTorch's CPU kernels; the backward passes give each tap `dout / count`, the same
 //! division, so forward and backward are transposes of one linear map.
 
-use super::{CHUNK, Geom, expect_len, invalid, rows};
+use super::simd::{Pooling, PoolingBack};
+use super::{Geom, expect_len, invalid, rows};
 use crate::Error;
+use crate::simd::{Isa, dispatch};
 
 /// Most taps a pooling window may have: its tap indices and count are exact in `f32`.
-const MAX_TAPS: usize = 1 << 24;
+const MAX_TAPS: usize = 1 << 22;
 
 /// The geometry of a pooling kernel: [`Geom::check`]'s, and no padding or dilation, and
 /// at most [`MAX_TAPS`] taps.
@@ -22,7 +24,7 @@ fn check_pool(g: &Geom, what: &'static str) -> Result<(), Error> {
     }
     if g.kh * g.kw > MAX_TAPS {
         return Err(invalid(
-            "pooling: a window has more than 2^24 taps (its tap index and count must be \
+            "pooling: a window has more than 2^22 taps (its tap index and count must be \
              exact in f32)",
         ));
     }
@@ -47,25 +49,6 @@ fn check_pool_lens(
     Ok(())
 }
 
-/// Calls `f(o, b)` for every output pixel of `n` images in order: `o` is the offset of its
-/// `c` values in the output, `b` the offset in the input of its tap `(0, 0)` (tap
-/// `(ky, kx)` is at `b + (ky·w + kx)·c`). For checked pooling geometries.
-#[inline(always)]
-fn windows(g: &Geom, n: usize, mut f: impl FnMut(usize, usize)) {
-    let (oh, ow, c) = (g.oh(), g.ow(), g.c);
-    let img_len = g.h * g.w * c;
-    let mut o = 0;
-    for img in 0..n {
-        for oy in 0..oh {
-            let row = img * img_len + oy * g.sh * g.w * c;
-            for ox in 0..ow {
-                f(o, row + ox * g.sw * c);
-                o += c;
-            }
-        }
-    }
-}
-
 /// Max pooling: `out[img][oy][ox][ch]` is the largest of its window's `kh·kw` values
 /// (`out` is `n·oh·ow·c`). With `argmax`, its same-shaped slice receives the
 /// window-relative index `ky·kw + kx` of that value, as an `f32` (exact).
@@ -75,7 +58,7 @@ fn windows(g: &Geom, n: usize, mut f: impl FnMut(usize, usize)) {
 /// points at it, as PyTorch propagates NaN.
 ///
 /// # Errors
-/// [`Geom::check`]'s; [`Error::InvalidArgument`] for padding, dilation or more than 2²⁴
+/// [`Geom::check`]'s; [`Error::InvalidArgument`] for padding, dilation or more than 2²²
 /// taps; [`Error::ShapeMismatch`] unless `x` holds `n·h·w·c` values and `out` (and
 /// `argmax`) `n·oh·ow·c`. Nothing is written on an error.
 pub(crate) fn max_pool(
@@ -96,52 +79,29 @@ pub(crate) fn max_pool(
         ],
         "max_pool: pooling takes no padding and no dilation (ph = pw = 0, dh = dw = 1)",
     )?;
-    let (c, w, kh, kw) = (g.c, g.w, g.kh, g.kw);
-    match argmax {
-        Some(arg) => windows(g, n, |o, b| {
-            let m = &mut out[o..o + c];
-            let a = &mut arg[o..o + c];
-            m.copy_from_slice(&x[b..b + c]);
-            a.fill(0.0);
-            for ky in 0..kh {
-                // Tap (0, 0) is where the maxima start.
-                for kx in usize::from(ky == 0)..kw {
-                    let at = b + (ky * w + kx) * c;
-                    let t = (ky * kw + kx) as f32;
-                    for ((m, a), &v) in m.iter_mut().zip(a.iter_mut()).zip(&x[at..at + c]) {
-                        // Larger, or the first NaN: selects, so the loop vectorizes.
-                        let take = (v > *m) | (v.is_nan() & !m.is_nan());
-                        *m = if take { v } else { *m };
-                        *a = if take { t } else { *a };
-                    }
-                }
-            }
-        }),
-        None => windows(g, n, |o, b| {
-            let m = &mut out[o..o + c];
-            m.copy_from_slice(&x[b..b + c]);
-            for ky in 0..kh {
-                for kx in usize::from(ky == 0)..kw {
-                    let at = b + (ky * w + kx) * c;
-                    for (m, &v) in m.iter_mut().zip(&x[at..at + c]) {
-                        let take = (v > *m) | (v.is_nan() & !m.is_nan());
-                        *m = if take { v } else { *m };
-                    }
-                }
-            }
-        }),
-    }
+    dispatch(
+        Isa::active(),
+        Pooling {
+            g: *g,
+            n,
+            x: x.as_ptr(),
+            out: out.as_mut_ptr(),
+            arg: argmax.map_or(core::ptr::null_mut(), <[f32]>::as_mut_ptr),
+            max: true,
+        },
+    );
     Ok(())
 }
 
 /// Backward of [`max_pool`]: zeroes `dx` (`n·h·w·c`), then adds each `dout` value to the
 /// input position its `argmax` names (overlapping windows add up, in output order).
 ///
+/// The argmax is only compared with each tap's index (never used as an index), so any
+/// values are safe: one within ½ of no tap index (NaN, negative, too large) sends its
+/// delta nowhere.
+///
 /// # Errors
-/// As [`max_pool`] (`dout` and `argmax` in the output's shape, `dx` in the input's), and
-/// [`Error::InvalidArgument`] when an `argmax` value is not a whole number in `0..kh·kw`
-/// (NaN, negative, fractional or too large): all are checked before `dx` is touched, so
-/// a corrupted argmax buffer is an error, never a panic or a write out of the window.
+/// As [`max_pool`] (`dout` and `argmax` in the output's shape, `dx` in the input's).
 pub(crate) fn max_pool_backward(
     g: &Geom,
     n: usize,
@@ -165,34 +125,16 @@ pub(crate) fn max_pool_backward(
         ],
         "max_pool_backward: pooling takes no padding and no dilation (ph = pw = 0, dh = dw = 1)",
     )?;
-    let (c, w, kh, kw) = (g.c, g.w, g.kh, g.kw);
-    let taps = kh * kw;
-    // `as usize` saturates (NaN to 0): the round trip is exact only for 0, 1, …
-    if argmax.iter().any(|&a| {
-        let t = a as usize;
-        t >= taps || t as f32 != a
-    }) {
-        return Err(invalid(
-            "max_pool_backward: an argmax value is not a tap index 0 ≤ t < kh·kw \
-             (pass the argmax max_pool wrote)",
-        ));
-    }
-    dx.fill(0.0);
-    windows(g, n, |o, b| {
-        let d = &dout[o..o + c];
-        let a = &argmax[o..o + c];
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let at = b + (ky * w + kx) * c;
-                let t = (ky * kw + kx) as f32;
-                // Adding +0 where the tap is not the max leaves the sum's bits as they
-                // are (it starts at +0, so it is never −0): the same as a scatter.
-                for ((x, &dv), &av) in dx[at..at + c].iter_mut().zip(d).zip(a) {
-                    *x += if av == t { dv } else { 0.0 };
-                }
-            }
-        }
-    });
+    dispatch(
+        Isa::active(),
+        PoolingBack {
+            g: *g,
+            n,
+            dout: dout.as_ptr(),
+            arg: argmax.as_ptr(),
+            dx: dx.as_mut_ptr(),
+        },
+    );
     Ok(())
 }
 
@@ -210,23 +152,17 @@ pub(crate) fn avg_pool(g: &Geom, n: usize, x: &[f32], out: &mut [f32]) -> Result
         &[("avg_pool: out (n·oh·ow rows of c channels)", out.len())],
         "avg_pool: pooling takes no padding and no dilation (ph = pw = 0, dh = dw = 1)",
     )?;
-    let (c, w, kh, kw) = (g.c, g.w, g.kh, g.kw);
-    let count = (kh * kw) as f32;
-    windows(g, n, |o, b| {
-        let s = &mut out[o..o + c];
-        s.copy_from_slice(&x[b..b + c]);
-        for ky in 0..kh {
-            for kx in usize::from(ky == 0)..kw {
-                let at = b + (ky * w + kx) * c;
-                for (s, &v) in s.iter_mut().zip(&x[at..at + c]) {
-                    *s += v;
-                }
-            }
-        }
-        for s in s {
-            *s /= count;
-        }
-    });
+    dispatch(
+        Isa::active(),
+        Pooling {
+            g: *g,
+            n,
+            x: x.as_ptr(),
+            out: out.as_mut_ptr(),
+            arg: core::ptr::null_mut(),
+            max: false,
+        },
+    );
     Ok(())
 }
 
@@ -251,30 +187,16 @@ pub(crate) fn avg_pool_backward(
         )],
         "avg_pool_backward: pooling takes no padding and no dilation (ph = pw = 0, dh = dw = 1)",
     )?;
-    let (c, w, kh, kw) = (g.c, g.w, g.kh, g.kw);
-    let count = (kh * kw) as f32;
-    dx.fill(0.0);
-    let mut share = [0.0f32; CHUNK];
-    windows(g, n, |o, b| {
-        // The share of each tap, a chunk of channels at a time (divided once, not per tap).
-        let mut c0 = 0;
-        while c0 < c {
-            let len = if c - c0 < CHUNK { c - c0 } else { CHUNK };
-            let share = &mut share[..len];
-            for (s, &d) in share.iter_mut().zip(&dout[o + c0..o + c0 + len]) {
-                *s = d / count;
-            }
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let at = b + (ky * w + kx) * c + c0;
-                    for (x, &s) in dx[at..at + len].iter_mut().zip(share.iter()) {
-                        *x += s;
-                    }
-                }
-            }
-            c0 += len;
-        }
-    });
+    dispatch(
+        Isa::active(),
+        PoolingBack {
+            g: *g,
+            n,
+            dout: dout.as_ptr(),
+            arg: core::ptr::null(),
+            dx: dx.as_mut_ptr(),
+        },
+    );
     Ok(())
 }
 

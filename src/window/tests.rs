@@ -46,6 +46,17 @@ impl Lcg {
     }
 }
 
+/// Runs `f` once per instruction set this CPU supports, with it forced (the SIMD kernels
+/// of `simd.rs` against the references on each); under Miri only on the portable one.
+fn each_isa(mut f: impl FnMut()) {
+    use crate::simd::{Isa, with_isa};
+    for &isa in Isa::ALL {
+        if isa.is_supported() && (!cfg!(miri) || isa == Isa::Portable) {
+            with_isa(isa, &mut f).unwrap();
+        }
+    }
+}
+
 #[track_caller]
 fn same_bits(got: &[f32], want: &[f32], ctx: &str) {
     assert_eq!(got.len(), want.len(), "{ctx}: lengths");
@@ -629,57 +640,63 @@ fn geom_output_sizes_match_a_count_and_never_panic() {
 
 #[test]
 fn im2col_matches_reference_and_writes_every_value() {
-    let mut rng = Lcg(1);
-    for (g, n) in geoms(false, 11) {
-        let x = rng.vals(g.input_len(n).unwrap());
-        for (c0, cg) in groups(g.c, &mut rng) {
-            let mut col = vec![POISON; g.col_len(n, cg).unwrap()];
-            im2col(&g, n, c0, cg, &x, &mut col).unwrap();
-            let c = format!("{} c0={c0} cg={cg}", ctx(&g, n));
-            same_bits(&col, &im2col_ref(&g, n, c0, cg, &x), &c);
+    each_isa(|| {
+        let mut rng = Lcg(1);
+        for (g, n) in geoms(false, 11) {
+            let x = rng.vals(g.input_len(n).unwrap());
+            for (c0, cg) in groups(g.c, &mut rng) {
+                let mut col = vec![POISON; g.col_len(n, cg).unwrap()];
+                im2col(&g, n, c0, cg, &x, &mut col).unwrap();
+                let c = format!("{} c0={c0} cg={cg}", ctx(&g, n));
+                same_bits(&col, &im2col_ref(&g, n, c0, cg, &x), &c);
+            }
         }
-    }
+    });
 }
 
 #[test]
 fn col2im_add_matches_reference_and_adds() {
-    let mut rng = Lcg(2);
-    for (g, n) in geoms(false, 12) {
-        for (c0, cg) in groups(g.c, &mut rng) {
-            let col = rng.vals(g.col_len(n, cg).unwrap());
-            let dx0 = rng.vals(g.input_len(n).unwrap());
-            let mut dx = dx0.clone();
-            col2im_add(&g, n, c0, cg, &col, &mut dx).unwrap();
-            let mut want = dx0.clone();
-            col2im_ref(&g, n, c0, cg, &col, &mut want);
-            let c = format!("{} c0={c0} cg={cg}", ctx(&g, n));
-            same_bits(&dx, &want, &c);
+    each_isa(|| {
+        let mut rng = Lcg(2);
+        for (g, n) in geoms(false, 12) {
+            for (c0, cg) in groups(g.c, &mut rng) {
+                let col = rng.vals(g.col_len(n, cg).unwrap());
+                let dx0 = rng.vals(g.input_len(n).unwrap());
+                let mut dx = dx0.clone();
+                col2im_add(&g, n, c0, cg, &col, &mut dx).unwrap();
+                let mut want = dx0.clone();
+                col2im_ref(&g, n, c0, cg, &col, &mut want);
+                let c = format!("{} c0={c0} cg={cg}", ctx(&g, n));
+                same_bits(&dx, &want, &c);
+            }
         }
-    }
+    });
 }
 
 /// ⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩, exactly (dyadic data: every f32 sum is exact); and
 /// the groups' col2im calls together fill the whole input gradient.
 #[test]
 fn col2im_is_the_exact_adjoint_of_im2col() {
-    let mut rng = Lcg(3);
-    for (g, n) in geoms(false, 13) {
-        let x = rng.dyadic(g.input_len(n).unwrap());
-        for (c0, cg) in groups(g.c, &mut rng) {
-            let len = g.col_len(n, cg).unwrap();
-            let y = rng.dyadic(len);
-            let mut col = vec![0.0; len];
-            im2col(&g, n, c0, cg, &x, &mut col).unwrap();
-            let mut dx = vec![0.0; x.len()];
-            col2im_add(&g, n, c0, cg, &y, &mut dx).unwrap();
-            assert_eq!(
-                dot64(&col, &y),
-                dot64(&x, &dx),
-                "{} c0={c0} cg={cg}",
-                ctx(&g, n)
-            );
+    each_isa(|| {
+        let mut rng = Lcg(3);
+        for (g, n) in geoms(false, 13) {
+            let x = rng.dyadic(g.input_len(n).unwrap());
+            for (c0, cg) in groups(g.c, &mut rng) {
+                let len = g.col_len(n, cg).unwrap();
+                let y = rng.dyadic(len);
+                let mut col = vec![0.0; len];
+                im2col(&g, n, c0, cg, &x, &mut col).unwrap();
+                let mut dx = vec![0.0; x.len()];
+                col2im_add(&g, n, c0, cg, &y, &mut dx).unwrap();
+                assert_eq!(
+                    dot64(&col, &y),
+                    dot64(&x, &dx),
+                    "{} c0={c0} cg={cg}",
+                    ctx(&g, n)
+                );
+            }
         }
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -700,179 +717,196 @@ fn pool_data(rng: &mut Lcg, len: usize, nan: bool) -> Vec<f32> {
 
 #[test]
 fn max_pool_matches_reference_with_ties_and_nan() {
-    let mut rng = Lcg(4);
-    for (g, n) in geoms(true, 14) {
-        for nan in [false, true] {
-            let x = pool_data(&mut rng, g.input_len(n).unwrap(), nan);
-            let (want, want_arg) = max_pool_ref(&g, n, &x);
-            let len = g.output_len(n, g.c).unwrap();
-            let mut out = vec![POISON; len];
-            let mut arg = vec![POISON; len];
-            max_pool(&g, n, &x, &mut out, Some(&mut arg)).unwrap();
-            let c = ctx(&g, n);
-            same_bits(&out, &want, &c);
-            same_bits(&arg, &want_arg, &c);
-            let mut out = vec![POISON; len];
-            max_pool(&g, n, &x, &mut out, None).unwrap();
-            same_bits(&out, &want, &c);
+    each_isa(|| {
+        let mut rng = Lcg(4);
+        for (g, n) in geoms(true, 14) {
+            for nan in [false, true] {
+                let x = pool_data(&mut rng, g.input_len(n).unwrap(), nan);
+                let (want, want_arg) = max_pool_ref(&g, n, &x);
+                let len = g.output_len(n, g.c).unwrap();
+                let mut out = vec![POISON; len];
+                let mut arg = vec![POISON; len];
+                max_pool(&g, n, &x, &mut out, Some(&mut arg)).unwrap();
+                let c = ctx(&g, n);
+                same_bits(&out, &want, &c);
+                same_bits(&arg, &want_arg, &c);
+                let mut out = vec![POISON; len];
+                max_pool(&g, n, &x, &mut out, None).unwrap();
+                same_bits(&out, &want, &c);
+            }
         }
-    }
+    });
 }
 
 #[test]
 fn max_pool_ties_zeros_and_nan_by_hand() {
-    let g = Geom::d1(4, 1, 4, 1, 0, 1);
-    let nan1 = f32::from_bits(0x7fc0_0001);
-    let nan2 = f32::from_bits(0xffc0_0002);
-    for (x, m, t) in [
-        ([1.0, 3.0, 3.0, 2.0], 3.0f32, 1.0f32),
-        ([-0.0, 0.0, -1.0, -2.0], -0.0, 0.0),
-        ([0.0, -0.0, -1.0, -2.0], 0.0, 0.0),
-        ([1.0, nan1, 5.0, nan2], nan1, 1.0),
-        ([nan2, nan1, 5.0, 1.0], nan2, 0.0),
-        ([1.0, 2.0, 3.0, nan2], nan2, 3.0),
-        ([f32::NEG_INFINITY; 4], f32::NEG_INFINITY, 0.0),
-    ] {
-        let (mut out, mut arg) = ([0.0], [0.0]);
-        max_pool(&g, 1, &x, &mut out, Some(&mut arg)).unwrap();
-        assert_eq!(out[0].to_bits(), m.to_bits(), "{x:?}");
-        assert_eq!(arg[0], t, "{x:?}");
-    }
+    each_isa(|| {
+        let g = Geom::d1(4, 1, 4, 1, 0, 1);
+        let nan1 = f32::from_bits(0x7fc0_0001);
+        let nan2 = f32::from_bits(0xffc0_0002);
+        for (x, m, t) in [
+            ([1.0, 3.0, 3.0, 2.0], 3.0f32, 1.0f32),
+            ([-0.0, 0.0, -1.0, -2.0], -0.0, 0.0),
+            ([0.0, -0.0, -1.0, -2.0], 0.0, 0.0),
+            ([1.0, nan1, 5.0, nan2], nan1, 1.0),
+            ([nan2, nan1, 5.0, 1.0], nan2, 0.0),
+            ([1.0, 2.0, 3.0, nan2], nan2, 3.0),
+            ([f32::NEG_INFINITY; 4], f32::NEG_INFINITY, 0.0),
+        ] {
+            let (mut out, mut arg) = ([0.0], [0.0]);
+            max_pool(&g, 1, &x, &mut out, Some(&mut arg)).unwrap();
+            assert_eq!(out[0].to_bits(), m.to_bits(), "{x:?}");
+            assert_eq!(arg[0], t, "{x:?}");
+        }
+    });
 }
 
 #[test]
 fn max_pool_backward_matches_reference_and_is_the_adjoint() {
-    let mut rng = Lcg(5);
-    for (g, n) in geoms(true, 15) {
-        let c = ctx(&g, n);
-        let x = rng.dyadic(g.input_len(n).unwrap());
-        let len = g.output_len(n, g.c).unwrap();
-        let (mut out, mut arg) = (vec![0.0; len], vec![0.0; len]);
-        max_pool(&g, n, &x, &mut out, Some(&mut arg)).unwrap();
-        let dout = rng.dyadic(len);
-        let mut dx = vec![POISON; x.len()];
-        max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
-        same_bits(&dx, &max_pool_backward_ref(&g, n, &dout, &arg), &c);
-        // out = x at the argmax positions: ⟨out, dout⟩ = ⟨x, dx⟩ exactly.
-        assert_eq!(dot64(&out, &dout), dot64(&x, &dx), "{c}");
-        // Non-dyadic gradients (rounded sums), against the reference.
-        let dout = rng.vals(len);
-        max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
-        same_bits(&dx, &max_pool_backward_ref(&g, n, &dout, &arg), &c);
-    }
+    each_isa(|| {
+        let mut rng = Lcg(5);
+        for (g, n) in geoms(true, 15) {
+            let c = ctx(&g, n);
+            let x = rng.dyadic(g.input_len(n).unwrap());
+            let len = g.output_len(n, g.c).unwrap();
+            let (mut out, mut arg) = (vec![0.0; len], vec![0.0; len]);
+            max_pool(&g, n, &x, &mut out, Some(&mut arg)).unwrap();
+            let dout = rng.dyadic(len);
+            let mut dx = vec![POISON; x.len()];
+            max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
+            same_bits(&dx, &max_pool_backward_ref(&g, n, &dout, &arg), &c);
+            // out = x at the argmax positions: ⟨out, dout⟩ = ⟨x, dx⟩ exactly.
+            assert_eq!(dot64(&out, &dout), dot64(&x, &dx), "{c}");
+            // Non-dyadic gradients (rounded sums), against the reference.
+            let dout = rng.vals(len);
+            max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
+            same_bits(&dx, &max_pool_backward_ref(&g, n, &dout, &arg), &c);
+        }
+    });
 }
 
 /// `f(x) = ⟨max_pool(x), dout⟩` on distinct whole numbers: raising one input by ½ keeps
 /// every argmax, so `f(x + ½eᵢ) − f(x) = ½·dxᵢ` exactly.
 #[test]
 fn max_pool_backward_matches_finite_differences() {
-    let mut rng = Lcg(6);
-    let cases = geoms(true, 16);
-    let step = if cfg!(miri) { 4 } else { 1 };
-    for (g, n) in cases.into_iter().step_by(step) {
-        let c = ctx(&g, n);
-        let len = g.input_len(n).unwrap();
-        // A shuffled 0..len: distinct, exact.
-        let mut x: Vec<f32> = (0..len).map(|i| i as f32).collect();
-        for i in (1..len).rev() {
-            x.swap(i, rng.below(i + 1));
+    each_isa(|| {
+        let mut rng = Lcg(6);
+        let cases = geoms(true, 16);
+        let step = if cfg!(miri) { 4 } else { 1 };
+        for (g, n) in cases.into_iter().step_by(step) {
+            let c = ctx(&g, n);
+            let len = g.input_len(n).unwrap();
+            // A shuffled 0..len: distinct, exact.
+            let mut x: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            for i in (1..len).rev() {
+                x.swap(i, rng.below(i + 1));
+            }
+            let olen = g.output_len(n, g.c).unwrap();
+            let dout = rng.dyadic(olen);
+            let f = |x: &[f32]| {
+                let mut out = vec![0.0; olen];
+                max_pool(&g, n, x, &mut out, None).unwrap();
+                dot64(&out, &dout)
+            };
+            let mut arg = vec![0.0; olen];
+            max_pool(&g, n, &x, &mut vec![0.0; olen], Some(&mut arg)).unwrap();
+            let mut dx = vec![0.0; len];
+            max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
+            let f0 = f(&x);
+            for i in 0..len {
+                let mut xp = x.clone();
+                xp[i] += 0.5;
+                assert_eq!(f(&xp) - f0, 0.5 * f64::from(dx[i]), "{c} [{i}]");
+            }
         }
-        let olen = g.output_len(n, g.c).unwrap();
-        let dout = rng.dyadic(olen);
-        let f = |x: &[f32]| {
-            let mut out = vec![0.0; olen];
-            max_pool(&g, n, x, &mut out, None).unwrap();
-            dot64(&out, &dout)
-        };
-        let mut arg = vec![0.0; olen];
-        max_pool(&g, n, &x, &mut vec![0.0; olen], Some(&mut arg)).unwrap();
-        let mut dx = vec![0.0; len];
-        max_pool_backward(&g, n, &dout, &arg, &mut dx).unwrap();
-        let f0 = f(&x);
-        for i in 0..len {
-            let mut xp = x.clone();
-            xp[i] += 0.5;
-            assert_eq!(f(&xp) - f0, 0.5 * f64::from(dx[i]), "{c} [{i}]");
-        }
-    }
+    });
 }
 
 #[test]
-fn max_pool_backward_rejects_bad_argmax_and_writes_nothing() {
+fn max_pool_backward_routes_a_bad_argmax_nowhere() {
     let g = Geom::d1(6, 2, 3, 2, 0, 1); // 2 outputs of 2 channels, 3 taps
     let dout = [1.0, 2.0, 3.0, 4.0];
-    for bad in [
-        3.0,
-        -1.0,
-        0.5,
-        f32::NAN,
-        f32::INFINITY,
-        -f32::INFINITY,
-        1e30,
-        3.0e9,
-    ] {
-        let arg = [0.0, 2.0, bad, 1.0];
+    each_isa(|| {
+        // An argmax is only compared with the tap indices (never an index): a value
+        // within ½ of none of them sends its delta nowhere, and nothing panics.
+        for bad in [
+            3.0,
+            -1.0,
+            0.5,
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+            1e30,
+            3.0e9,
+        ] {
+            let arg = [0.0, 2.0, bad, 1.0];
+            let mut dx = [7.0f32; 12];
+            max_pool_backward(&g, 1, &dout, &arg, &mut dx).unwrap();
+            assert_eq!(
+                dx,
+                [1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0],
+                "{bad}"
+            );
+        }
+        // −0 is tap 0.
         let mut dx = [7.0f32; 12];
-        let e = max_pool_backward(&g, 1, &dout, &arg, &mut dx);
-        assert!(matches!(e, Err(Error::InvalidArgument { .. })), "{bad}");
-        assert_eq!(dx, [7.0; 12], "{bad}");
-    }
-    // −0 is tap 0.
-    let mut dx = [7.0f32; 12];
-    max_pool_backward(&g, 1, &dout, &[-0.0, 2.0, 1.0, 0.0], &mut dx).unwrap();
-    assert_eq!(
-        dx,
-        [1.0, 0.0, 0.0, 0.0, 0.0, 6.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    );
+        max_pool_backward(&g, 1, &dout, &[-0.0, 2.0, 1.0, 0.0], &mut dx).unwrap();
+        assert_eq!(
+            dx,
+            [1.0, 0.0, 0.0, 0.0, 0.0, 6.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+    });
 }
 
 #[test]
 fn avg_pool_matches_reference_and_backward_is_the_adjoint() {
-    let mut rng = Lcg(7);
-    let mut cases = geoms(true, 17);
-    // More than one stack chunk of channels (64).
-    cases.push((
-        Geom {
-            c: 67,
-            ..Geom::d1(5, 1, 2, 1, 0, 1)
-        },
-        3,
-    ));
-    cases.push((
-        Geom {
-            h: 3,
-            w: 3,
-            c: 130,
-            kh: 2,
-            kw: 2,
-            sh: 1,
-            sw: 1,
-            ph: 0,
-            pw: 0,
-            dh: 1,
-            dw: 1,
-        },
-        1,
-    ));
-    for (g, n) in cases {
-        let c = ctx(&g, n);
-        let x = rng.vals(g.input_len(n).unwrap());
-        let len = g.output_len(n, g.c).unwrap();
-        let mut out = vec![POISON; len];
-        avg_pool(&g, n, &x, &mut out).unwrap();
-        same_bits(&out, &avg_pool_ref(&g, n, &x), &c);
-        let dout = rng.vals(len);
-        let mut dx = vec![POISON; x.len()];
-        avg_pool_backward(&g, n, &dout, &mut dx).unwrap();
-        same_bits(&dx, &avg_pool_backward_ref(&g, n, &dout), &c);
-        // ⟨avg(x), dout⟩ = ⟨x, avgᵀ(dout)⟩ up to the f32 roundings of both sides.
-        let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-        avg_pool(&g, n, &ax, &mut out).unwrap();
-        let tol = rounding_bound(g.kh * g.kw, abs_dot64(&out, &dout));
-        avg_pool(&g, n, &x, &mut out).unwrap();
-        let (l, r) = (dot64(&out, &dout), dot64(&x, &dx));
-        assert!((l - r).abs() <= tol, "{c}: {l} vs {r}");
-    }
+    each_isa(|| {
+        let mut rng = Lcg(7);
+        let mut cases = geoms(true, 17);
+        // More than one stack chunk of channels (64).
+        cases.push((
+            Geom {
+                c: 67,
+                ..Geom::d1(5, 1, 2, 1, 0, 1)
+            },
+            3,
+        ));
+        cases.push((
+            Geom {
+                h: 3,
+                w: 3,
+                c: 130,
+                kh: 2,
+                kw: 2,
+                sh: 1,
+                sw: 1,
+                ph: 0,
+                pw: 0,
+                dh: 1,
+                dw: 1,
+            },
+            1,
+        ));
+        for (g, n) in cases {
+            let c = ctx(&g, n);
+            let x = rng.vals(g.input_len(n).unwrap());
+            let len = g.output_len(n, g.c).unwrap();
+            let mut out = vec![POISON; len];
+            avg_pool(&g, n, &x, &mut out).unwrap();
+            same_bits(&out, &avg_pool_ref(&g, n, &x), &c);
+            let dout = rng.vals(len);
+            let mut dx = vec![POISON; x.len()];
+            avg_pool_backward(&g, n, &dout, &mut dx).unwrap();
+            same_bits(&dx, &avg_pool_backward_ref(&g, n, &dout), &c);
+            // ⟨avg(x), dout⟩ = ⟨x, avgᵀ(dout)⟩ up to the f32 roundings of both sides.
+            let ax: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+            avg_pool(&g, n, &ax, &mut out).unwrap();
+            let tol = rounding_bound(g.kh * g.kw, abs_dot64(&out, &dout));
+            avg_pool(&g, n, &x, &mut out).unwrap();
+            let (l, r) = (dot64(&out, &dout), dot64(&x, &dx));
+            assert!((l - r).abs() <= tol, "{c}: {l} vs {r}");
+        }
+    });
 }
 
 #[test]

@@ -1,0 +1,367 @@
+//! The window kernels' loops, written once over the crate's `Simd` trait and compiled per
+//! instruction set by `dispatch`: im2col and col2im, max and average pooling forward
+//! and backward. The safe wrappers in `col.rs` and `pool.rs` validate the geometry and
+//! every length first; these bodies then run over raw pointers with no further checks.
+//! Each computes the same operations in the same order as the nested-loop references of
+//! the unit tests, which hold every instruction set to them bit for bit.
+//!
+//! Every loop runs along the channels of one pixel (contiguous, channels-last) a vector
+//! at a time, the last vector partial (masked on AVX-512).
+
+use super::{Geom, inside};
+use crate::simd::{Simd, WithSimd};
+
+/// `dst[i] = src[i]` for `i < len` (disjoint).
+///
+/// # Safety
+/// `src..src + len` readable, `dst..dst + len` writable.
+#[inline(always)]
+unsafe fn copy<S: Simd>(s: S, src: *const f32, dst: *mut f32, len: usize) {
+    let mut i = 0;
+    // SAFETY: every access is below `len` (the caller's ranges).
+    unsafe {
+        while i + S::LANES <= len {
+            s.store(dst.add(i), s.load(src.add(i)));
+            i += S::LANES;
+        }
+        if i < len {
+            let v = s.load_partial(src.add(i), len - i);
+            s.store_partial(dst.add(i), v, len - i);
+        }
+    }
+}
+
+/// `dst[i] = 0` for `i < len`.
+///
+/// # Safety
+/// `dst..dst + len` writable.
+#[inline(always)]
+unsafe fn zero<S: Simd>(s: S, dst: *mut f32, len: usize) {
+    let z = s.splat(0.0);
+    let mut i = 0;
+    // SAFETY: every access is below `len`.
+    unsafe {
+        while i + S::LANES <= len {
+            s.store(dst.add(i), z);
+            i += S::LANES;
+        }
+        if i < len {
+            s.store_partial(dst.add(i), z, len - i);
+        }
+    }
+}
+
+/// `dst[i] += src[i]` for `i < len` (disjoint).
+///
+/// # Safety
+/// `src..src + len` readable, `dst..dst + len` readable and writable.
+#[inline(always)]
+unsafe fn add_to<S: Simd>(s: S, src: *const f32, dst: *mut f32, len: usize) {
+    let mut i = 0;
+    // SAFETY: every access is below `len`.
+    unsafe {
+        while i + S::LANES <= len {
+            let v = s.add(s.load(dst.add(i)), s.load(src.add(i)));
+            s.store(dst.add(i), v);
+            i += S::LANES;
+        }
+        if i < len {
+            let r = len - i;
+            let v = s.add(s.load_partial(dst.add(i), r), s.load_partial(src.add(i), r));
+            s.store_partial(dst.add(i), v, r);
+        }
+    }
+}
+
+/// `r ≤ LANES` values at `p`, a whole vector or a partial one.
+///
+/// # Safety
+/// `p..p + r` readable.
+#[inline(always)]
+unsafe fn ld<S: Simd>(s: S, p: *const f32, r: usize) -> S::V {
+    // SAFETY: the caller's range.
+    unsafe {
+        if r == S::LANES {
+            s.load(p)
+        } else {
+            s.load_partial(p, r)
+        }
+    }
+}
+
+/// Stores the first `r ≤ LANES` lanes of `v` at `p`.
+///
+/// # Safety
+/// `p..p + r` writable.
+#[inline(always)]
+unsafe fn st<S: Simd>(s: S, p: *mut f32, v: S::V, r: usize) {
+    // SAFETY: the caller's range.
+    unsafe {
+        if r == S::LANES {
+            s.store(p, v)
+        } else {
+            s.store_partial(p, v, r)
+        }
+    }
+}
+
+/// im2col or col2im over a checked geometry: `x` holds `n` images (`n·h·w·c`), `col` the
+/// column matrix of channels `c0 .. c0 + cg` (`n·oh·ow × kh·kw·cg`). Built only by the
+/// safe wrappers, after they checked both lengths.
+pub(super) struct Cols {
+    pub g: Geom,
+    pub n: usize,
+    pub c0: usize,
+    pub cg: usize,
+    /// The images: read by im2col, added to by col2im.
+    pub x: *mut f32,
+    /// The column matrix: written by im2col, read by col2im.
+    pub col: *mut f32,
+    /// col2im (`x += fold(col)`) rather than im2col (`col = unfold(x)`).
+    pub fold: bool,
+}
+
+impl WithSimd for Cols {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Cols {
+            g,
+            n,
+            c0,
+            cg,
+            x,
+            col,
+            fold,
+        } = self;
+        let (oh, ow) = (g.oh(), g.ow());
+        let seg = g.kw * cg;
+        let row_len = g.kh * seg;
+        let img_len = g.h * g.w * g.c;
+        // The taps of a kernel row are adjacent in `x` when the group is every channel and
+        // there is no horizontal dilation: one run.
+        let contiguous = cg == g.c && g.dw == 1;
+        let mut o = 0;
+        // SAFETY: the wrappers checked the geometry and that `x` holds n·h·w·c values and
+        // `col` n·oh·ow rows of kh·kw·cg; `inside` keeps every tap read inside the image,
+        // and the padding before, inside and after the runs covers the rest of each row.
+        unsafe {
+            for img in 0..n {
+                for oy in 0..oh {
+                    let (ky_lo, ky_hi) = inside(oy * g.sh, g.dh, g.kh, g.ph, g.h);
+                    for ox in 0..ow {
+                        let (kx_lo, kx_hi) = inside(ox * g.sw, g.dw, g.kw, g.pw, g.w);
+                        let row = col.add(o);
+                        if !fold {
+                            zero(s, row, ky_lo * seg);
+                            zero(
+                                s,
+                                row.add(ky_hi.max(ky_lo) * seg),
+                                (g.kh - ky_hi.max(ky_lo)) * seg,
+                            );
+                        }
+                        for ky in ky_lo..ky_hi {
+                            let sg = row.add(ky * seg);
+                            if !fold {
+                                zero(s, sg, kx_lo * cg);
+                                let after = kx_hi.max(kx_lo);
+                                zero(s, sg.add(after * cg), (g.kw - after) * cg);
+                            }
+                            if kx_lo >= kx_hi {
+                                continue;
+                            }
+                            let iy = oy * g.sh + ky * g.dh - g.ph;
+                            let ix = ox * g.sw + kx_lo * g.dw - g.pw;
+                            let px = x.add(img * img_len + (iy * g.w + ix) * g.c + c0);
+                            let pc = sg.add(kx_lo * cg);
+                            let taps = kx_hi - kx_lo;
+                            if contiguous {
+                                if fold {
+                                    add_to(s, pc, px, taps * cg);
+                                } else {
+                                    copy(s, px, pc, taps * cg);
+                                }
+                            } else {
+                                for k in 0..taps {
+                                    let (a, b) = (px.add(k * g.dw * g.c), pc.add(k * cg));
+                                    if fold {
+                                        add_to(s, b, a, cg);
+                                    } else {
+                                        copy(s, a, b, cg);
+                                    }
+                                }
+                            }
+                        }
+                        o += row_len;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `1.0` where `v` is NaN, else `0.0`, from ordered compares only: a NaN is neither
+/// below `+∞` nor above `f32::MAX` in magnitude (an infinity is above it).
+#[inline(always)]
+fn nan_flag<S: Simd>(s: S, v: S::V) -> S::V {
+    let a = s.abs(v);
+    let (zero, one) = (s.splat(0.0), s.splat(1.0));
+    s.lt_select(
+        a,
+        s.splat(f32::INFINITY),
+        zero,
+        s.lt_select(s.splat(f32::MAX), a, zero, one),
+    )
+}
+
+/// Pooling over a checked geometry without padding or dilation: `x` holds `n` images,
+/// `out` (and `arg`, when not null) their `n·oh·ow·c` outputs. Built only by the safe
+/// wrappers in `pool.rs`, after they checked the lengths.
+pub(super) struct Pooling {
+    pub g: Geom,
+    pub n: usize,
+    pub x: *const f32,
+    pub out: *mut f32,
+    /// The argmax of max pooling, or null.
+    pub arg: *mut f32,
+    /// Max pooling (else average pooling).
+    pub max: bool,
+}
+
+impl WithSimd for Pooling {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Pooling {
+            g,
+            n,
+            x,
+            out,
+            arg,
+            max,
+        } = self;
+        let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
+        let img_len = g.h * w * c;
+        let count = s.splat((g.kh * g.kw) as f32);
+        let mut o = 0;
+        // SAFETY: the wrapper checked the geometry (every window inside the image, no
+        // padding) and that `x` holds n·h·w·c values and `out` (and `arg`) n·oh·ow·c.
+        unsafe {
+            for img in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let b = img * img_len + (oy * g.sh * w + ox * g.sw) * c;
+                        let mut j = 0;
+                        while j < c {
+                            let r = (c - j).min(S::LANES);
+                            let first = ld(s, x.add(b + j), r);
+                            let (mut m, mut a) = (first, s.splat(0.0));
+                            for ky in 0..g.kh {
+                                for kx in usize::from(ky == 0)..g.kw {
+                                    let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
+                                    if max {
+                                        // Larger, or the first NaN (a NaN maximum stays).
+                                        let t = s.splat((ky * g.kw + kx) as f32);
+                                        let (mn, vn) = (nan_flag(s, m), nan_flag(s, v));
+                                        let take_nan =
+                                            s.lt_select(mn, vn, s.splat(1.0), s.splat(0.0));
+                                        a = s.lt_select(m, v, t, a);
+                                        m = s.lt_select(m, v, v, m);
+                                        let zero = s.splat(0.0);
+                                        a = s.lt_select(zero, take_nan, t, a);
+                                        m = s.lt_select(zero, take_nan, v, m);
+                                    } else {
+                                        m = s.add(m, v);
+                                    }
+                                }
+                            }
+                            if !max {
+                                m = s.div(m, count);
+                            }
+                            st(s, out.add(o + j), m, r);
+                            if !arg.is_null() {
+                                st(s, arg.add(o + j), a, r);
+                            }
+                            j += S::LANES;
+                        }
+                        o += c;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The backward pass of pooling over a checked geometry: zeroes `dx` (`n·h·w·c`), then
+/// adds each output's delta to its window: all of it to the tap its argmax names (max
+/// pooling; a value within ½ of no tap index sends it nowhere), or `dout/(kh·kw)` to every tap
+/// (average pooling). Built only by the safe wrappers in `pool.rs`.
+pub(super) struct PoolingBack {
+    pub g: Geom,
+    pub n: usize,
+    pub dout: *const f32,
+    /// The argmax of max pooling, or null for average pooling.
+    pub arg: *const f32,
+    pub dx: *mut f32,
+}
+
+impl WithSimd for PoolingBack {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let PoolingBack {
+            g,
+            n,
+            dout,
+            arg,
+            dx,
+        } = self;
+        let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
+        let img_len = g.h * w * c;
+        let count = s.splat((g.kh * g.kw) as f32);
+        let max = !arg.is_null();
+        let mut o = 0;
+        // SAFETY: as for `Pooling`, with `dx` in the input's shape and `dout` (and `arg`)
+        // in the output's; the argmax is only compared, never used as an index.
+        unsafe {
+            zero(s, dx, n * img_len);
+            for img in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let b = img * img_len + (oy * g.sh * w + ox * g.sw) * c;
+                        let mut j = 0;
+                        while j < c {
+                            let r = (c - j).min(S::LANES);
+                            let d = ld(s, dout.add(o + j), r);
+                            let (a, share) = if max {
+                                (ld(s, arg.add(o + j), r), d)
+                            } else {
+                                (s.splat(0.0), s.div(d, count))
+                            };
+                            let zero = s.splat(0.0);
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let p = dx.add(b + (ky * w + kx) * c + j);
+                                    let add = if max {
+                                        // `share` where the argmax is this tap (within
+                                        // ½, so no NaN or other value matches two), else
+                                        // +0 (the sum starts at +0: adding +0 keeps its
+                                        // bits).
+                                        let t = (ky * g.kw + kx) as f32;
+                                        let (lo, hi) = (s.splat(t - 0.5), s.splat(t + 0.5));
+                                        s.lt_select(a, hi, s.lt_select(lo, a, share, zero), zero)
+                                    } else {
+                                        share
+                                    };
+                                    st(s, p, s.add(ld(s, p, r), add), r);
+                                }
+                            }
+                            j += S::LANES;
+                        }
+                        o += c;
+                    }
+                }
+            }
+        }
+    }
+}
