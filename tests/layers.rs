@@ -283,6 +283,33 @@ fn nets() -> Vec<(&'static str, Shape, Vec<Layer>)> {
             ],
         ),
         (
+            "the input gradients of dilated, padded, grouped stride-1 convolutions (direct)",
+            Shape::image(6, 7, 4),
+            vec![
+                Layer::Conv2d(Conv2d::new(4, 4, (1, 1)).act(Tanh)),
+                Layer::Conv2d(
+                    Conv2d::new(4, 6, (3, 2))
+                        .dilation((2, 2))
+                        .padding((1, 2))
+                        .groups(2)
+                        .act(Sigmoid),
+                ),
+                Layer::Conv2d(Conv2d::new(6, 3, (2, 3)).padding((1, 1)).act(Tanh)),
+                Layer::GlobalAvgPool,
+                Layer::Dense(Dense::new(3, 2)),
+            ],
+        ),
+        (
+            "1-D: dilation 2 with padding after a pointwise layer, 40 channels (column blocks)",
+            Shape::seq(9, 3),
+            vec![
+                Layer::Conv1d(Conv1d::new(3, 40, 1).act(Tanh)),
+                Layer::Conv1d(Conv1d::new(40, 5, 3).dilation(2).padding(2).act(Tanh)),
+                Layer::Flatten,
+                Layer::Dense(Dense::new(45, 2)),
+            ],
+        ),
+        (
             "max pooling with overlapping windows (kernel 3, stride 1) after a flatten-free dense stack",
             Shape::image(5, 5, 2),
             vec![

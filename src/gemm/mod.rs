@@ -22,6 +22,7 @@
 //! dot-product path, the block sizes and the thresholds that choose a path are in one
 //! table, `tiles.rs` (its module docs list them; a unit test keeps that list true).
 
+mod direct;
 mod epilogue;
 mod kernel;
 mod loops;
@@ -29,6 +30,7 @@ mod pack;
 mod scalar;
 mod tiles;
 
+pub(crate) use direct::{Direct, conv_forward, conv_wgrad};
 pub(crate) use epilogue::Epi;
 use loops::gemm_raw;
 use tiles::{KC, MC, MR_MAX, NC, NR_MAX};

@@ -28,7 +28,7 @@
 
 use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError, Update};
 use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa, forward_inplace_isa};
-use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
+use crate::gemm::{Direct, Epi, conv_forward, conv_wgrad, gemm_fused_on, gemm_workspace_len};
 use crate::optim::{colsum_isa, sgd_isa};
 use crate::window::{self, Geom};
 use crate::{Activation, Error, MatMut, MatRef};
@@ -341,15 +341,34 @@ impl Conv2d {
             };
         }
         let (m, k, og) = (self.m(input, n), self.k(), self.og());
-        let mut gemm = max(gemm_workspace_len(m, k, og), gemm_workspace_len(k, m, og));
-        if input_grad {
-            gemm = max(gemm, gemm_workspace_len(m, og, k));
+        if self.is_pointwise() {
+            let mut gemm = max(gemm_workspace_len(m, k, og), gemm_workspace_len(k, m, og));
+            if input_grad {
+                gemm = max(gemm, gemm_workspace_len(m, og, k));
+            }
+            return Needs {
+                keep: 0,
+                bias,
+                scratch: 0,
+                gemm,
+            };
         }
-        let scratch = if self.is_pointwise() {
-            0
-        } else {
-            m.saturating_mul(k)
-        };
+        // The padded input (forward and weight gradient); for the input gradient the
+        // padded delta and the flipped weights (stride 1), or the unfolded delta's
+        // gradient and its GEMM (strided).
+        let mut scratch = self.padded_len(input, n);
+        let mut gemm = 0;
+        if input_grad {
+            if self.stride.0 == 1 && self.stride.1 == 1 {
+                let back = self
+                    .padded_delta_len(input, n)
+                    .saturating_add(self.weight_len());
+                scratch = max(scratch, back);
+            } else {
+                scratch = max(scratch, m.saturating_mul(k));
+                gemm = gemm_workspace_len(m, og, k);
+            }
+        }
         Needs {
             keep: 0,
             bias,
@@ -362,16 +381,79 @@ impl Conv2d {
         if self.is_depthwise() {
             return Needs::NONE;
         }
-        let (m, k, og) = (self.m(input, n), self.k(), self.og());
-        let scratch = if self.is_pointwise() {
-            0
-        } else {
-            m.saturating_mul(k)
-        };
+        if self.is_pointwise() {
+            let (m, k, og) = (self.m(input, n), self.k(), self.og());
+            return Needs {
+                gemm: gemm_workspace_len(m, k, og),
+                ..Needs::NONE
+            };
+        }
         Needs {
-            scratch,
-            gemm: gemm_workspace_len(m, k, og),
+            scratch: self.padded_len(input, n),
             ..Needs::NONE
+        }
+    }
+
+    /// The input with its zero padding, `n·(h + 2ph)·(w + 2pw)·c_in` (0 without padding:
+    /// the kernels read the input itself).
+    const fn padded_len(&self, input: Shape, n: usize) -> usize {
+        if self.padding.0 == 0 && self.padding.1 == 0 {
+            return 0;
+        }
+        let hp = input.h.saturating_add(self.padding.0.saturating_mul(2));
+        let wp = input.w.saturating_add(self.padding.1.saturating_mul(2));
+        n.saturating_mul(hp)
+            .saturating_mul(wp)
+            .saturating_mul(input.c)
+    }
+
+    /// The delta's full padding for the input gradient of a stride-1 convolution:
+    /// `((kh − 1)·dh − ph, (kw − 1)·dw − pw)` on each side (the geometry's check keeps
+    /// both non-negative).
+    const fn delta_pad(&self) -> (usize, usize) {
+        let ph = (self.kernel.0 - 1) * self.dilation.0;
+        let pw = (self.kernel.1 - 1) * self.dilation.1;
+        (
+            ph.saturating_sub(self.padding.0),
+            pw.saturating_sub(self.padding.1),
+        )
+    }
+
+    /// The padded delta, `n·(oh + 2P)·(ow + 2Q)·c_out`.
+    const fn padded_delta_len(&self, input: Shape, n: usize) -> usize {
+        let o = self.out_of(input);
+        let (p, q) = self.delta_pad();
+        n.saturating_mul(o.h.saturating_add(p.saturating_mul(2)))
+            .saturating_mul(o.w.saturating_add(q.saturating_mul(2)))
+            .saturating_mul(self.out_channels)
+    }
+
+    /// The direct kernels' geometry over `n` padded images of `hp × wp × c` for group
+    /// `g`'s `cg` channels from `c0`.
+    #[allow(clippy::too_many_arguments)]
+    const fn direct(
+        &self,
+        n: usize,
+        hp: usize,
+        wp: usize,
+        c: usize,
+        c0: usize,
+        cg: usize,
+        strided: bool,
+    ) -> Direct {
+        Direct {
+            n,
+            h: hp,
+            w: wp,
+            c,
+            c0,
+            cg,
+            kh: self.kernel.0,
+            kw: self.kernel.1,
+            sh: if strided { self.stride.0 } else { 1 },
+            sw: if strided { self.stride.1 } else { 1 },
+            dh: self.dilation.0,
+            dw: self.dilation.1,
         }
     }
 
@@ -420,21 +502,38 @@ impl Conv2d {
             };
             return gemm_fused_on(cx.isa, cx.exec, 1.0, a, b, 0.0, c, s.gemm, epi);
         }
-        let (m, k, og, cg) = (self.m(input, n), self.k(), self.og(), self.cg());
-        let col = &mut s.scratch[..m * k];
+        let (og, cg) = (self.og(), self.cg());
+        let (xp, hp, wp) = self.pad_input(input, n, x, s.scratch);
         for g in 0..self.groups {
-            window::im2col(&geom, n, g * cg, cg, x, col)?;
-            let a = MatRef::rows_of(col, k);
-            let c = MatMut::new(&mut out[g * og..], m, og, cout, 1)?;
+            let d = self.direct(n, hp, wp, input.c, g * cg, cg, true);
+            let c = MatMut::new(&mut out[g * og..], d.m(), og, cout, 1)?;
             let bias = bias.map(|b| &b[g * og..][..og]);
             let epi = Epi::BiasAct {
                 act: self.act,
                 bias,
             };
-            let b = self.w_group(w, g)?;
-            gemm_fused_on(cx.isa, cx.exec, 1.0, a, b, 0.0, c, s.gemm, epi)?;
+            conv_forward(cx.isa, &d, xp, self.w_group(w, g)?, c, epi)?;
         }
+        let _ = geom;
         Ok(())
+    }
+
+    /// `x` with its zero padding in `scratch` (or `x` itself without padding), and the
+    /// padded height and width.
+    fn pad_input<'s>(
+        &self,
+        input: Shape,
+        n: usize,
+        x: &'s [f32],
+        scratch: &'s mut [f32],
+    ) -> (&'s [f32], usize, usize) {
+        let (ph, pw) = self.padding;
+        if ph == 0 && pw == 0 {
+            return (x, input.h, input.w);
+        }
+        let out = &mut scratch[..self.padded_len(input, n)];
+        window::pad(n, (input.h, input.w, input.c), (ph, pw), x, out);
+        (out, input.h + 2 * ph, input.w + 2 * pw)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -459,6 +558,9 @@ impl Conv2d {
             let epi = Epi::MulDeriv { act: prev.act, h };
             return gemm_fused_on(cx.isa, cx.exec, 1.0, d, b, 0.0, c, s.gemm, epi);
         }
+        if self.stride == (1, 1) && !self.is_depthwise() {
+            return self.backward_input_direct(cx, input, w, dout, prev, dx, s);
+        }
         if self.is_depthwise() {
             window::depthwise_backward_input(&geom, n, dout, w, dx)?;
         } else {
@@ -476,6 +578,64 @@ impl Conv2d {
         backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
         flush_tiny_inplace_isa(cx.isa, dx);
         Ok(())
+    }
+
+    /// The input gradient of a stride-1 convolution as a direct convolution: the delta,
+    /// padded by `(k − 1)·d − p` on each side, through the weights flipped tap for tap
+    /// and transposed per group, with the previous activation's derivative in the
+    /// epilogue.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_input_direct(
+        &self,
+        cx: Cx<'_>,
+        input: Shape,
+        w: &[f32],
+        dout: &[f32],
+        prev: Prev<'_>,
+        dx: &mut [f32],
+        s: Scratch<'_>,
+    ) -> Result<(), Error> {
+        let n = cx.n;
+        let o = self.out_of(input);
+        let (p, q) = self.delta_pad();
+        let (dlen, wlen) = (self.padded_delta_len(input, n), self.weight_len());
+        let (dp, rest) = s.scratch.split_at_mut(dlen);
+        let wf = &mut rest[..wlen];
+        window::pad(n, (o.h, o.w, self.out_channels), (p, q), dout, dp);
+        self.flip_weights(w, wf);
+        let (og, cg, cin) = (self.og(), self.cg(), self.in_channels);
+        let (hp, wp) = (o.h + 2 * p, o.w + 2 * q);
+        let k_flip = self.kernel.0 * self.kernel.1 * og;
+        for g in 0..self.groups {
+            let d = self.direct(n, hp, wp, self.out_channels, g * og, og, false);
+            let wg = MatRef::row_major(&wf[g * k_flip * cg..][..k_flip * cg], k_flip, cg)?;
+            let c = MatMut::new(&mut dx[g * cg..], d.m(), cg, cin, 1)?;
+            let h = MatRef::new(&prev.out[g * cg..], d.m(), cg, cin, 1)?;
+            let epi = Epi::MulDeriv { act: prev.act, h };
+            conv_forward(cx.isa, &d, dp, wg, c, epi)?;
+        }
+        Ok(())
+    }
+
+    /// `wf`, per group, the `(kh·kw·og) × cg` matrix of the transposed convolution:
+    /// `wf_g[(ky·kw + kx)·og + oc][ci] = w[((kh−1−ky)·kw + (kw−1−kx))·cg + ci][g·og + oc]`.
+    fn flip_weights(&self, w: &[f32], wf: &mut [f32]) {
+        let (kh, kw) = self.kernel;
+        let (og, cg, cout) = (self.og(), self.cg(), self.out_channels);
+        let mut at = 0;
+        for g in 0..self.groups {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let tap = (kh - 1 - ky) * kw + (kw - 1 - kx);
+                    for oc in 0..og {
+                        for ci in 0..cg {
+                            wf[at] = w[(tap * cg + ci) * cout + g * og + oc];
+                            at += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -504,14 +664,13 @@ impl Conv2d {
             let c = MatMut::rows_of(w, cout);
             gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
         } else {
-            let (m, k, og, cg) = (self.m(input, n), self.k(), self.og(), self.cg());
-            let col = &mut s.scratch[..m * k];
+            let (og, cg) = (self.og(), self.cg());
+            let (xp, hp, wp) = self.pad_input(input, n, x, s.scratch);
             for g in 0..self.groups {
-                window::im2col(&geom, n, g * cg, cg, x, col)?;
-                let a_t = MatRef::rows_of(col, k).t();
-                let d = MatRef::new(&delta[g * og..], m, og, cout, 1)?;
-                let c = MatMut::new(&mut w[g * og..], k, og, cout, 1)?;
-                gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
+                let d = self.direct(n, hp, wp, input.c, g * cg, cg, true);
+                let delta = MatRef::new(&delta[g * og..], d.m(), og, cout, 1)?;
+                let c = MatMut::new(&mut w[g * og..], d.k(), og, cout, 1)?;
+                conv_wgrad(cx.isa, &d, xp, delta, alpha, beta, c)?;
             }
         }
         if self.bias {

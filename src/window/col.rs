@@ -40,6 +40,7 @@ fn validate(
 /// [`Geom::check`]'s; [`Error::InvalidArgument`] unless `1 ≤ cg` and `c0 + cg ≤ c`;
 /// [`Error::ShapeMismatch`] unless `x` holds `n·h·w·c` values and `col`
 /// [`Geom::col_len`]`(n, cg)`; [`Error::Overflow`] for lengths beyond `usize`.
+#[cfg(test)]
 pub(crate) fn im2col(
     g: &Geom,
     n: usize,
@@ -124,4 +125,34 @@ pub(crate) fn col2im_add(
         },
     );
     Ok(())
+}
+
+/// Copies `n` images of `h × w × c` (`x`) into `out` with `ph` rows and `pw` columns of
+/// zeros on every side: `out` is `n × (h + 2ph) × (w + 2pw) × c`, every value written.
+/// The callers cut both buffers to those lengths.
+pub(crate) fn pad(
+    n: usize,
+    (h, w, c): (usize, usize, usize),
+    (ph, pw): (usize, usize),
+    x: &[f32],
+    out: &mut [f32],
+) {
+    let (wp, row) = (w + 2 * pw, w * c);
+    let prow = wp * c;
+    let (top, side) = (ph * prow, pw * c);
+    for (img, dst) in x
+        .chunks_exact(h * row)
+        .zip(out.chunks_exact_mut((h + 2 * ph) * prow))
+        .take(n)
+    {
+        let (head, rest) = dst.split_at_mut(top);
+        head.fill(0.0);
+        let (body, tail) = rest.split_at_mut(h * prow);
+        tail.fill(0.0);
+        for (src, d) in img.chunks_exact(row).zip(body.chunks_exact_mut(prow)) {
+            d[..side].fill(0.0);
+            d[side..side + row].copy_from_slice(src);
+            d[side + row..].fill(0.0);
+        }
+    }
 }

@@ -40,7 +40,9 @@ mod simd;
 #[cfg(all(test, feature = "std"))]
 mod tests;
 
-pub(crate) use col::{col2im_add, im2col};
+#[cfg(test)]
+pub(crate) use col::im2col;
+pub(crate) use col::{col2im_add, pad};
 pub(crate) use depthwise::{depthwise, depthwise_backward_input, depthwise_backward_weight};
 pub(crate) use pool::{
     avg_pool, avg_pool_backward, global_avg_pool, global_avg_pool_backward, max_pool,
@@ -290,6 +292,19 @@ impl Geom {
 #[inline]
 const fn inside(start: usize, step: usize, count: usize, pad: usize, len: usize) -> (usize, usize) {
     let end = pad + len;
+    if step == 1 {
+        // No division for the common undilated window (the im2col of every output pixel
+        // asks this twice).
+        let lo = pad.saturating_sub(start);
+        let hi = if start >= end {
+            0
+        } else if end - start < count {
+            end - start
+        } else {
+            count
+        };
+        return if lo < hi { (lo, hi) } else { (hi, hi) };
+    }
     let lo = if start >= pad {
         0
     } else {

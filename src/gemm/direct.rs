@@ -1,0 +1,717 @@
+//! Direct convolution: the products of a convolution read from the images where they
+//! lie, with no unfolded (im2col) copy of the input.
+//!
+//! A convolution over channels-last images is a matrix product whose left operand is
+//! the unfolded input: row `p` (an output pixel) holds its window, `kh·kw` taps of `cg`
+//! contiguous channels. Here that row is never written out: the register tile keeps one
+//! base pointer per output pixel and walks the window's taps by offset, so every value
+//! is broadcast straight from the image. The images must already hold their zero
+//! padding (the layer copies them into a padded buffer when the convolution pads).
+//!
+//! * [`conv_forward`]: `out[p][j] = epi(Σ_r x(p, r)·w[r][j])`, the forward pass (bias and
+//!   activation in the epilogue) and, over the padded delta with the flipped weights,
+//!   the input gradient of a stride-1 convolution (the previous activation's derivative
+//!   in the epilogue).
+//! * [`conv_wgrad`]: `dw[r][j] ← α·Σ_p x(p, r)·δ[p][j] + β·dw[r][j]`, the weight gradient
+//!   (α = −lr, β = 1: plain SGD straight into the weights).
+//!
+//! Both finish each tile with the GEMM's own [`store_tile`], so the epilogues are
+//! computed exactly as a GEMM's. The window index `r = (ky·kw + kx)·cg + ci` of a tap
+//! `(ky, kx)` and channel `ci` is the row of the weight matrix, as in the layers.
+
+use super::Epi;
+use super::epilogue::Epilogue;
+use super::kernel::store_tile;
+use crate::simd::{Isa, Simd, WithSimd, dispatch};
+use crate::{Error, MatMut, MatRef};
+
+/// The geometry of a direct convolution over `n` images of `h × w × c` (padding
+/// included), for the channels `c0 .. c0 + cg` of one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Direct {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub c0: usize,
+    pub cg: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+}
+
+impl Direct {
+    /// Output rows: `(h − dh·(kh − 1) − 1)/sh + 1`, 0 when the window does not fit.
+    pub(crate) const fn oh(&self) -> usize {
+        out_len(self.h, self.kh, self.sh, self.dh)
+    }
+    /// Output columns.
+    pub(crate) const fn ow(&self) -> usize {
+        out_len(self.w, self.kw, self.sw, self.dw)
+    }
+    /// Output pixels of the batch, `n·oh·ow`: the product's rows.
+    pub(crate) const fn m(&self) -> usize {
+        self.n.saturating_mul(self.oh()).saturating_mul(self.ow())
+    }
+    /// Window values, `kh·kw·cg`: the product's depth.
+    pub(crate) const fn k(&self) -> usize {
+        self.kh.saturating_mul(self.kw).saturating_mul(self.cg)
+    }
+
+    /// Checks the geometry against an image buffer of `len` values.
+    fn check(&self, len: usize) -> Result<(), Error> {
+        let bad = |what| Err(Error::InvalidArgument { what });
+        if self.kh == 0 || self.kw == 0 || self.sh == 0 || self.sw == 0 || self.dh == 0 {
+            return bad("direct convolution: kernel and stride must be at least 1");
+        }
+        if self.dw == 0 || self.cg == 0 || self.c0 > self.c || self.cg > self.c - self.c0 {
+            return bad("direct convolution: dilation >= 1 and a channel group within c");
+        }
+        let need = self
+            .n
+            .checked_mul(self.h)
+            .and_then(|v| v.checked_mul(self.w))
+            .and_then(|v| v.checked_mul(self.c))
+            .ok_or(Error::Overflow {
+                what: "direct convolution: n·h·w·c",
+            })?;
+        if len < need {
+            return Err(Error::BufferTooSmall {
+                what: "direct convolution: the images (n·h·w·c)",
+                needed: need,
+                len,
+            });
+        }
+        Ok(())
+    }
+}
+
+const fn out_len(len: usize, k: usize, s: usize, d: usize) -> usize {
+    let span = match d.checked_mul(k.saturating_sub(1)) {
+        Some(v) => v,
+        None => return 0,
+    };
+    if k == 0 || s == 0 || span >= len {
+        return 0;
+    }
+    (len - span - 1) / s + 1
+}
+
+/// `m` must be `rows × cols` with contiguous rows.
+fn check_mat(
+    what: &'static str,
+    rows: usize,
+    cols: usize,
+    got: (usize, usize, usize),
+) -> Result<(), Error> {
+    let (r, c, cs) = got;
+    if (r, c) != (rows, cols) || (cs != 1 && rows > 0 && cols > 1) {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: (rows, cols),
+            found: (r, c),
+        });
+    }
+    Ok(())
+}
+
+/// `out = epi(X·w)` where row `p` of `X` is output pixel `p`'s window of `x` (see the
+/// module docs): `w` is `k × cols`, `out` `m × cols`, both with contiguous rows.
+///
+/// # Errors
+/// [`Error::InvalidArgument`], [`Error::BufferTooSmall`] or [`Error::Overflow`] for a
+/// geometry that does not fit `x`; [`Error::ShapeMismatch`] for `w`, `out` or the
+/// epilogue's operands of the wrong shape. Nothing is written then.
+pub(crate) fn conv_forward(
+    isa: Isa,
+    d: &Direct,
+    x: &[f32],
+    w: MatRef<'_>,
+    mut out: MatMut<'_>,
+    epi: Epi<'_>,
+) -> Result<(), Error> {
+    d.check(x.len())?;
+    let (m, k, cols) = (d.m(), d.k(), w.cols());
+    check_mat(
+        "direct convolution: w must be k x cols",
+        k,
+        cols,
+        (w.rows(), w.cols(), w.col_stride()),
+    )?;
+    check_mat(
+        "direct convolution: out must be m x cols",
+        m,
+        cols,
+        (out.rows(), out.cols(), out.col_stride()),
+    )?;
+    epi.check(m, cols)?;
+    if m == 0 || cols == 0 {
+        return Ok(());
+    }
+    let kernel = Forward {
+        d: *d,
+        x: x.as_ptr(),
+        w: w.ptr(),
+        w_rs: if k > 1 { w.row_stride() } else { 0 },
+        out: out.ptr_mut(),
+        out_rs: if m > 1 { out.row_stride() } else { 0 },
+        cols,
+        epi: epi.raw(),
+    };
+    dispatch(isa, kernel);
+    Ok(())
+}
+
+/// `dw ← α·Xᵀ·δ + β·dw` where row `p` of `X` is output pixel `p`'s window of `x`: `δ`
+/// is `m × cols`, `dw` `k × cols`, both with contiguous rows. `β = 0` never reads `dw`.
+///
+/// # Errors
+/// As [`conv_forward`], for `delta` and `dw`.
+pub(crate) fn conv_wgrad(
+    isa: Isa,
+    d: &Direct,
+    x: &[f32],
+    delta: MatRef<'_>,
+    alpha: f32,
+    beta: f32,
+    mut dw: MatMut<'_>,
+) -> Result<(), Error> {
+    d.check(x.len())?;
+    let (m, k, cols) = (d.m(), d.k(), delta.cols());
+    check_mat(
+        "direct convolution: delta must be m x cols",
+        m,
+        cols,
+        (delta.rows(), delta.cols(), delta.col_stride()),
+    )?;
+    check_mat(
+        "direct convolution: dw must be k x cols",
+        k,
+        cols,
+        (dw.rows(), dw.cols(), dw.col_stride()),
+    )?;
+    if cols == 0 {
+        return Ok(());
+    }
+    let kernel = Wgrad {
+        d: *d,
+        x: x.as_ptr(),
+        delta: delta.ptr(),
+        d_rs: if m > 1 { delta.row_stride() } else { 0 },
+        alpha,
+        beta,
+        dw: dw.ptr_mut(),
+        dw_rs: if k > 1 { dw.row_stride() } else { 0 },
+        cols,
+    };
+    dispatch(isa, kernel);
+    Ok(())
+}
+
+/// The register tile of a backend with `lanes` lanes: `(MR, NV)`, rows by vectors.
+/// Chosen at each `dispatch` by matching `S::LANES` (the other arms are dead code).
+macro_rules! by_lanes {
+    ($lanes:expr, $f:ident, $($arg:expr),*) => {
+        match $lanes {
+            16 => $f::<_, 8, 2>($($arg),*),
+            8 => $f::<_, 6, 2>($($arg),*),
+            4 => $f::<_, 8, 2>($($arg),*),
+            _ => $f::<_, 4, 4>($($arg),*),
+        }
+    };
+}
+
+/// The forward kernel's arguments (built only by [`conv_forward`], after its checks).
+struct Forward {
+    d: Direct,
+    x: *const f32,
+    w: *const f32,
+    w_rs: usize,
+    out: *mut f32,
+    out_rs: usize,
+    cols: usize,
+    epi: Epilogue,
+}
+
+impl WithSimd for Forward {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: `conv_forward` checked the geometry against `x`, `w` and `out`.
+        unsafe { by_lanes!(S::LANES, forward, s, &self) }
+    }
+}
+
+/// Walks the output pixels in order, giving the input offset of each one's window (its
+/// tap (0, 0), channel `c0`) without a division.
+struct Pixels {
+    img: usize,
+    oy: usize,
+    ox: usize,
+}
+
+impl Pixels {
+    /// The current pixel's offset, then a step to the next.
+    #[inline(always)]
+    fn next(&mut self, d: &Direct, oh: usize, ow: usize) -> usize {
+        let at = ((self.img * d.h + self.oy * d.sh) * d.w + self.ox * d.sw) * d.c + d.c0;
+        self.ox += 1;
+        if self.ox == ow {
+            self.ox = 0;
+            self.oy += 1;
+            if self.oy == oh {
+                self.oy = 0;
+                self.img += 1;
+            }
+        }
+        at
+    }
+}
+
+/// Every tile of the forward product.
+///
+/// # Safety
+/// `k` checked by [`conv_forward`].
+#[inline(always)]
+unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) {
+    let d = &f.d;
+    let (oh, ow, m) = (d.oh(), d.ow(), d.m());
+    let nr = NV * S::LANES;
+    let row_step = d.dh * d.w * d.c;
+    let tap_step = d.dw * d.c;
+    let mut pixels = Pixels {
+        img: 0,
+        oy: 0,
+        ox: 0,
+    };
+    let mut p0 = 0;
+    while p0 < m {
+        let rows = (m - p0).min(MR);
+        // One base per pixel of the tile; rows past `m` repeat the last (not stored).
+        let mut base = [f.x; MR];
+        for i in 0..MR {
+            base[i] = if i < rows {
+                f.x.wrapping_add(pixels.next(d, oh, ow))
+            } else {
+                base[i - 1]
+            };
+        }
+        let mut j0 = 0;
+        while j0 < f.cols {
+            let cols = (f.cols - j0).min(nr);
+            let mut acc = [[s.splat(0.0); NV]; MR];
+            let mut wr = f.w.wrapping_add(j0);
+            for ky in 0..d.kh {
+                for kx in 0..d.kw {
+                    let off = ky * row_step + kx * tap_step;
+                    for ci in 0..d.cg {
+                        // SAFETY: each base is an output pixel's window origin inside the
+                        // images, `off + ci` a tap of it (the geometry was checked), and
+                        // `wr` row `(ky·kw + kx)·cg + ci < k` of `w`, `cols` values from
+                        // `j0`.
+                        unsafe {
+                            let mut bv = [s.splat(0.0); NV];
+                            for (v, b) in bv.iter_mut().enumerate() {
+                                let o = v * S::LANES;
+                                if o + S::LANES <= cols {
+                                    *b = s.load(wr.add(o));
+                                } else if o < cols {
+                                    *b = s.load_partial(wr.add(o), cols - o);
+                                }
+                            }
+                            for (row, b) in acc.iter_mut().zip(base.iter()) {
+                                let av = s.splat(*b.add(off + ci));
+                                for v in 0..NV {
+                                    row[v] = s.mul_add(av, bv[v], row[v]);
+                                }
+                            }
+                        }
+                        wr = wr.wrapping_add(f.w_rs);
+                    }
+                }
+            }
+            // SAFETY: the tile's `rows × cols` lie inside `out` (row stride `out_rs`,
+            // contiguous rows), and the epilogue was checked against `m × cols`.
+            unsafe {
+                store_tile::<S, MR, NV>(
+                    s,
+                    &acc,
+                    1.0,
+                    0.0,
+                    f.out.add(p0 * f.out_rs + j0),
+                    f.out_rs,
+                    1,
+                    rows,
+                    cols,
+                    f.epi,
+                    p0,
+                    j0,
+                );
+            }
+            j0 += nr;
+        }
+        p0 += MR;
+    }
+}
+
+/// The weight-gradient kernel's arguments (built only by [`conv_wgrad`]).
+struct Wgrad {
+    d: Direct,
+    x: *const f32,
+    delta: *const f32,
+    d_rs: usize,
+    alpha: f32,
+    beta: f32,
+    dw: *mut f32,
+    dw_rs: usize,
+    cols: usize,
+}
+
+impl WithSimd for Wgrad {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta` and `dw`.
+        unsafe { by_lanes!(S::LANES, wgrad, s, &self) }
+    }
+}
+
+/// Every tile of the weight gradient: `MR` window positions by `NV` vectors of columns,
+/// summed over every output pixel.
+///
+/// # Safety
+/// As [`conv_wgrad`] checked.
+#[inline(always)]
+unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Wgrad) {
+    let d = &f.d;
+    let (oh, ow, k) = (d.oh(), d.ow(), d.k());
+    let nr = NV * S::LANES;
+    let mut r0 = 0;
+    while r0 < k {
+        let rows = (k - r0).min(MR);
+        // The input offset of each window position `r` of the tile (its tap's pixel
+        // and channel); rows past `k` repeat the last (not stored).
+        let mut off = [0usize; MR];
+        for (i, o) in off.iter_mut().enumerate() {
+            let r = r0 + i.min(rows - 1);
+            let (tap, ci) = (r / d.cg, r % d.cg);
+            let (ky, kx) = (tap / d.kw, tap % d.kw);
+            *o = (ky * d.dh * d.w + kx * d.dw) * d.c + d.c0 + ci;
+        }
+        let mut j0 = 0;
+        while j0 < f.cols {
+            let cols = (f.cols - j0).min(nr);
+            let mut acc = [[s.splat(0.0); NV]; MR];
+            let mut dp = f.delta.wrapping_add(j0);
+            for img in 0..d.n {
+                for oy in 0..oh {
+                    let mut px = f.x.wrapping_add(((img * d.h + oy * d.sh) * d.w) * d.c);
+                    for _ in 0..ow {
+                        // SAFETY: `px + off[i]` is a tap of this output pixel's window
+                        // inside the images; `dp` row `p < m` of `delta`, `cols` values
+                        // from `j0`.
+                        unsafe {
+                            let mut dv = [s.splat(0.0); NV];
+                            for (v, b) in dv.iter_mut().enumerate() {
+                                let o = v * S::LANES;
+                                if o + S::LANES <= cols {
+                                    *b = s.load(dp.add(o));
+                                } else if o < cols {
+                                    *b = s.load_partial(dp.add(o), cols - o);
+                                }
+                            }
+                            for (row, &o) in acc.iter_mut().zip(off.iter()) {
+                                let xv = s.splat(*px.add(o));
+                                for v in 0..NV {
+                                    row[v] = s.mul_add(xv, dv[v], row[v]);
+                                }
+                            }
+                        }
+                        px = px.wrapping_add(d.sw * d.c);
+                        dp = dp.wrapping_add(f.d_rs);
+                    }
+                }
+            }
+            // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
+            unsafe {
+                store_tile::<S, MR, NV>(
+                    s,
+                    &acc,
+                    f.alpha,
+                    f.beta,
+                    f.dw.add(r0 * f.dw_rs + j0),
+                    f.dw_rs,
+                    1,
+                    rows,
+                    cols,
+                    Epilogue::None,
+                    0,
+                    0,
+                );
+            }
+            j0 += nr;
+        }
+        r0 += MR;
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    //! The direct kernels against the unfolded product (im2col, then the scalar GEMM in
+    //! f64) on every instruction set: every tile edge (pixels not a multiple of the tile,
+    //! columns past one and two vectors and past a column block), strides, dilations,
+    //! channel groups, NaN-poisoned outputs, α/β.
+    use super::*;
+    use crate::Activation;
+    use crate::simd::with_isa;
+    use crate::window::{Geom, im2col};
+    use std::vec;
+    use std::vec::Vec;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+        fn vals(&mut self, n: usize) -> Vec<f32> {
+            (0..n).map(|_| self.next()).collect()
+        }
+    }
+
+    /// The unfolded input of `d` (im2col with no padding: the images are padded).
+    fn unfold(d: &Direct, x: &[f32]) -> Vec<f32> {
+        let g = Geom {
+            h: d.h,
+            w: d.w,
+            c: d.c,
+            kh: d.kh,
+            kw: d.kw,
+            sh: d.sh,
+            sw: d.sw,
+            ph: 0,
+            pw: 0,
+            dh: d.dh,
+            dw: d.dw,
+        };
+        let mut col = vec![0.0; d.m() * d.k()];
+        im2col(&g, d.n, d.c0, d.cg, x, &mut col).unwrap();
+        col
+    }
+
+    fn cases() -> Vec<(Direct, usize)> {
+        let mut v = Vec::new();
+        // n, h, w, c, kh, kw, sh, sw, dh, dw
+        let shapes: &[[usize; 10]] = &[
+            [2, 1, 31, 12, 1, 3, 1, 1, 1, 1],
+            [3, 1, 13, 5, 1, 4, 2, 2, 1, 2],
+            [2, 10, 10, 1, 3, 3, 1, 1, 1, 1],
+            [1, 6, 6, 16, 3, 3, 1, 1, 1, 1],
+            [2, 7, 9, 3, 2, 3, 2, 1, 2, 1],
+            [1, 5, 5, 2, 5, 5, 1, 1, 1, 1],
+        ];
+        for &[n, h, w, c, kh, kw, sh, sw, dh, dw] in shapes {
+            for &cols in &[1usize, 3, 16, 17, 33, 70] {
+                let d = Direct {
+                    n,
+                    h,
+                    w,
+                    c,
+                    c0: 0,
+                    cg: c,
+                    kh,
+                    kw,
+                    sh,
+                    sw,
+                    dh,
+                    dw,
+                };
+                v.push((d, cols));
+                if c > 2 {
+                    v.push((
+                        Direct {
+                            c0: 1,
+                            cg: c - 2,
+                            ..d
+                        },
+                        cols,
+                    ));
+                }
+            }
+        }
+        if cfg!(miri) {
+            v.truncate(6);
+        }
+        v
+    }
+
+    fn each_isa(mut f: impl FnMut(Isa)) {
+        for &isa in Isa::ALL {
+            if isa.is_supported() && (!cfg!(miri) || isa == Isa::Portable) {
+                with_isa(isa, || f(isa)).unwrap();
+            }
+        }
+    }
+
+    fn close(got: f32, want: f64, scale: f64) -> bool {
+        (f64::from(got) - want).abs() <= 1e-5 * (scale + want.abs())
+    }
+
+    #[test]
+    fn forward_matches_the_unfolded_product_with_bias_and_activation() {
+        let mut r = Lcg(1);
+        for (d, cols) in cases() {
+            let x = r.vals(d.n * d.h * d.w * d.c);
+            let (m, k) = (d.m(), d.k());
+            let w = r.vals(k * cols);
+            let bias = r.vals(cols);
+            let col = unfold(&d, &x);
+            each_isa(|isa| {
+                let mut out = vec![f32::from_bits(0x7fc0_dead); m * cols];
+                let epi = Epi::BiasAct {
+                    act: Activation::Tanh,
+                    bias: Some(&bias),
+                };
+                conv_forward(
+                    isa,
+                    &d,
+                    &x,
+                    MatRef::row_major(&w, k, cols).unwrap(),
+                    MatMut::row_major(&mut out, m, cols).unwrap(),
+                    epi,
+                )
+                .unwrap();
+                for p in 0..m {
+                    for j in 0..cols {
+                        let z: f64 = (0..k)
+                            .map(|r| f64::from(col[p * k + r]) * f64::from(w[r * cols + j]))
+                            .sum::<f64>()
+                            + f64::from(bias[j]);
+                        let got = out[p * cols + j];
+                        assert!(
+                            close(got, z.tanh(), 1.0),
+                            "{isa:?} {d:?} cols {cols} ({p}, {j}): {got} vs {}",
+                            z.tanh()
+                        );
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn wgrad_matches_the_unfolded_product_with_alpha_and_beta() {
+        let mut r = Lcg(2);
+        for (d, cols) in cases() {
+            let x = r.vals(d.n * d.h * d.w * d.c);
+            let (m, k) = (d.m(), d.k());
+            let delta = r.vals(m * cols);
+            let w0 = r.vals(k * cols);
+            let col = unfold(&d, &x);
+            each_isa(|isa| {
+                for (alpha, beta) in [(1.0f32, 0.0f32), (-0.1, 1.0), (0.5, -0.25)] {
+                    let mut dw = if beta == 0.0 {
+                        vec![f32::NAN; k * cols]
+                    } else {
+                        w0.clone()
+                    };
+                    conv_wgrad(
+                        isa,
+                        &d,
+                        &x,
+                        MatRef::row_major(&delta, m, cols).unwrap(),
+                        alpha,
+                        beta,
+                        MatMut::row_major(&mut dw, k, cols).unwrap(),
+                    )
+                    .unwrap();
+                    for rr in 0..k {
+                        for j in 0..cols {
+                            let g: f64 = (0..m)
+                                .map(|p| {
+                                    f64::from(col[p * k + rr]) * f64::from(delta[p * cols + j])
+                                })
+                                .sum();
+                            let want = f64::from(alpha) * g
+                                + if beta == 0.0 {
+                                    0.0
+                                } else {
+                                    f64::from(beta) * f64::from(w0[rr * cols + j])
+                                };
+                            let got = dw[rr * cols + j];
+                            assert!(
+                                close(got, want, m as f64),
+                                "{isa:?} {d:?} cols {cols} α {alpha} β {beta} ({rr}, {j}): {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn bad_geometry_and_shapes_are_refused_before_writing() {
+        let d = Direct {
+            n: 1,
+            h: 1,
+            w: 8,
+            c: 2,
+            c0: 0,
+            cg: 2,
+            kh: 1,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+        };
+        let x = [0.5f32; 16];
+        let w = [0.5f32; 6 * 4];
+        let mut out = [7.0f32; 6 * 4];
+        let isa = Isa::active();
+        let wv = MatRef::row_major(&w, 6, 4).unwrap();
+        // Too few images, a group past c, wrong output shape.
+        assert!(
+            conv_forward(
+                isa,
+                &d,
+                &x[..15],
+                wv,
+                MatMut::row_major(&mut out, 6, 4).unwrap(),
+                Epi::None
+            )
+            .is_err()
+        );
+        let bad = Direct { c0: 1, ..d };
+        assert!(
+            conv_forward(
+                isa,
+                &bad,
+                &x,
+                wv,
+                MatMut::row_major(&mut out, 6, 4).unwrap(),
+                Epi::None
+            )
+            .is_err()
+        );
+        assert!(
+            conv_forward(
+                isa,
+                &d,
+                &x,
+                wv,
+                MatMut::row_major(&mut out[..20], 5, 4).unwrap(),
+                Epi::None
+            )
+            .is_err()
+        );
+        assert!(out.iter().all(|&v| v == 7.0));
+    }
+}
