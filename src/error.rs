@@ -152,6 +152,24 @@ pub enum Error {
         /// Its column within the row (from 0).
         col: usize,
     },
+    /// A training epoch or an evaluation stopped at a bad value of its data set: which
+    /// batch, which row of the data set and which column, and what was kept.
+    Data {
+        /// `"training epoch"` or `"evaluation"`.
+        during: &'static str,
+        /// The batch (from 0) that held the row. In an epoch, the batches before it were
+        /// trained on and their updates kept; this batch changed nothing.
+        batch: usize,
+        /// The row of the data set (the index `order` or `rows` gave), not its slot in
+        /// the batch.
+        row: u32,
+        /// The column (feature) of a bad input value; `None` for a label.
+        col: Option<usize>,
+        /// What is wrong, e.g. `"a NaN or infinite input value"`.
+        what: &'static str,
+        /// For a label out of range: the label and the number of classes.
+        label: Option<(u32, usize)>,
+    },
     /// A row index names a row the source does not have.
     RowOutOfRange {
         /// Position of the row index in the index slice.
@@ -275,6 +293,35 @@ impl fmt::Display for Error {
                 "non-finite value (NaN or infinite) in {what} at row {row}, column {col}; \
                  nothing was written: fix that value in the data or leave its row out"
             ),
+            Error::Data {
+                during,
+                batch,
+                row,
+                col,
+                what,
+                label,
+            } => {
+                write!(f, "{during} stopped at batch {batch}, data set row {row}")?;
+                if let Some(col) = col {
+                    write!(f, ", column {col}")?;
+                }
+                write!(f, ": {what}")?;
+                if let Some((label, classes)) = label {
+                    write!(
+                        f,
+                        " (label {label}, {classes} classes: labels must be in 0..{classes})"
+                    )?;
+                }
+                if during == "training epoch" {
+                    write!(
+                        f,
+                        "; the {batch} batches before it were trained on and their updates \
+                         kept, this batch changed nothing: fix or leave out that row"
+                    )
+                } else {
+                    write!(f, "; fix or leave out that row")
+                }
+            }
             Error::RowOutOfRange { index, row, rows } => write!(
                 f,
                 "row index {row} at position {index} is out of range: the source has {rows} rows"

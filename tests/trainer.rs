@@ -907,8 +907,10 @@ fn is(e: &Error, want: &str) -> bool {
         (Error::BufferTooSmall { .. }, "buffer") => true,
         (Error::WorkspaceTooSmall { needed, len, .. }, "workspace") => len < needed,
         (Error::NonFinite { .. }, "nonfinite") => true,
+        (Error::Data { col: Some(_), .. }, "nonfinite") => true,
         (Error::InvalidArgument { .. }, "invalid") => true,
         (Error::LabelOutOfRange { .. }, "label") => true,
+        (Error::Data { label: Some(_), .. }, "label") => true,
         (Error::RowOutOfRange { .. }, "row") => true,
         (Error::PartialRow { .. }, "rows") => true,
         _ => false,
@@ -1800,12 +1802,16 @@ fn evaluate_refuses_bad_input_and_leaves_the_confusion_matrix_alone() {
         Some(&mut conf),
         &mut vec![0.0; fws],
     );
+    // Named as the data set's row (4) and the batch (1), not the slot in the batch.
     assert_eq!(
         r,
-        Err(Error::LabelOutOfRange {
-            index: 1,
-            label: 3,
-            classes: 2
+        Err(Error::Data {
+            during: "evaluation",
+            batch: 1,
+            row: order[4],
+            col: None,
+            what: "a class label out of range",
+            label: Some((3, 2)),
         })
     );
     assert_eq!(conf.iter().sum::<u32>(), 3);
@@ -2239,7 +2245,15 @@ fn train_epoch_on_bytes_scans_only_batches_that_can_overflow() {
     };
     let r = run(huge, &mut params);
     assert!(
-        matches!(r, Err(Error::NonFinite { what }) if what.starts_with("x")),
+        matches!(
+            r,
+            Err(Error::Data {
+                batch: 0,
+                row: 0,
+                col: Some(0),
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert_eq!(bits(&params), bits(&params0));
@@ -2266,4 +2280,82 @@ fn train_epoch_on_bytes_scans_only_batches_that_can_overflow() {
     .unwrap();
     assert_eq!(la.to_bits(), lb.to_bits());
     assert_eq!(bits(&a), bits(&b));
+}
+
+/// An epoch stopped by its data names the batch, the data set's row and column (not the
+/// slot in the batch), and keeps the batches before it (issue 17 D.2).
+#[test]
+fn epoch_errors_name_the_batch_the_row_and_the_column() {
+    let sizes = [3, 4, 2];
+    let net = Mlp::new(&sizes, &[Tanh, Identity], true).unwrap();
+    let mut r = rng(41);
+    let mut params = fill(&mut r, Mlp::param_len(&sizes, true));
+    let before = params.clone();
+    let mut x = fill(&mut r, 10 * 3);
+    let mut labels: Vec<u32> = (0..10).map(|i| i % 2).collect();
+    // Rows 0..10 in a shuffled order, batches of 4: the bad row is in batch 1.
+    let order: Vec<u32> = vec![3, 7, 1, 8, 0, 9, 5, 2, 6, 4];
+    let pos = order.iter().position(|&row| row == 9).unwrap(); // batch 1
+    x[9 * 3 + 2] = f32::NAN;
+    let data = hset(&x, &labels, 10);
+    let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    let mut grads = vec![0.0; params.len()];
+    let mut ws = vec![0.0; Mlp::workspace_len(&sizes, 4)];
+    let mut bufs = Bufs::new(4, 3, 2);
+    let e = net.train_epoch(
+        &mut params,
+        &data,
+        &order,
+        Loss::SoftmaxCrossEntropy,
+        &mut sgd,
+        &mut bufs.batch(),
+        &mut grads,
+        &mut ws,
+    );
+    assert_eq!(
+        e,
+        Err(Error::Data {
+            during: "training epoch",
+            batch: pos / 4,
+            row: 9,
+            col: Some(2),
+            what: "a NaN or infinite input value",
+            label: None,
+        })
+    );
+    let msg = e.unwrap_err().to_string();
+    assert!(
+        msg.contains("batch 1")
+            && msg.contains("row 9")
+            && msg.contains("column 2")
+            && msg.contains("kept"),
+        "{msg}"
+    );
+    assert_ne!(params, before, "batch 0 was trained on and kept");
+    // A label out of range: the row of the data set.
+    x[9 * 3 + 2] = 0.5;
+    labels[2] = 5;
+    let data = hset(&x, &labels, 10);
+    let e = net.train_epoch(
+        &mut params,
+        &data,
+        &order,
+        Loss::SoftmaxCrossEntropy,
+        &mut sgd,
+        &mut bufs.batch(),
+        &mut grads,
+        &mut ws,
+    );
+    let pos = order.iter().position(|&row| row == 2).unwrap();
+    assert_eq!(
+        e,
+        Err(Error::Data {
+            during: "training epoch",
+            batch: pos / 4,
+            row: 2,
+            col: None,
+            what: "a class label out of range",
+            label: Some((5, 2)),
+        })
+    );
 }

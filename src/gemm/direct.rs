@@ -211,14 +211,19 @@ pub(crate) fn conv_wgrad(
     Ok(())
 }
 
-/// The register tile of a backend with `lanes` lanes: `(MR, NV)`, rows by vectors.
-/// Chosen at each `dispatch` by matching `S::LANES` (the other arms are dead code).
+/// The register tile of a backend with `lanes` lanes for a product `cols` wide:
+/// `(MR, NV)`, rows by vectors: one vector and more rows when the columns fit in one
+/// (a 16-channel layer on AVX-512 would waste half of a two-vector tile). Chosen at each
+/// `dispatch` by matching `S::LANES` (the other arms are dead code).
 macro_rules! by_lanes {
-    ($lanes:expr, $f:ident, $($arg:expr),*) => {
-        match $lanes {
-            16 => $f::<_, 8, 2>($($arg),*),
-            8 => $f::<_, 6, 2>($($arg),*),
-            4 => $f::<_, 8, 2>($($arg),*),
+    ($lanes:expr, $cols:expr, $f:ident, $($arg:expr),*) => {
+        match ($lanes, $cols <= $lanes) {
+            (16, true) => $f::<_, 16, 1>($($arg),*),
+            (16, false) => $f::<_, 8, 2>($($arg),*),
+            (8, true) => $f::<_, 12, 1>($($arg),*),
+            (8, false) => $f::<_, 6, 2>($($arg),*),
+            (4, true) => $f::<_, 16, 1>($($arg),*),
+            (4, false) => $f::<_, 8, 2>($($arg),*),
             _ => $f::<_, 4, 4>($($arg),*),
         }
     };
@@ -241,7 +246,7 @@ impl WithSimd for Forward {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         // SAFETY: `conv_forward` checked the geometry against `x`, `w` and `out`.
-        unsafe { by_lanes!(S::LANES, forward, s, &self) }
+        unsafe { by_lanes!(S::LANES, self.cols, forward, s, &self) }
     }
 }
 
@@ -375,7 +380,7 @@ impl WithSimd for Wgrad {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta` and `dw`.
-        unsafe { by_lanes!(S::LANES, wgrad, s, &self) }
+        unsafe { by_lanes!(S::LANES, self.cols, wgrad, s, &self) }
     }
 }
 

@@ -376,6 +376,9 @@ pub(crate) fn output<S: Stack>(s: &S) -> Shape {
     input
 }
 
+/// What a step's error names for a NaN or ±∞ in `x` (an epoch tells the row).
+pub(crate) const X_NON_FINITE: &str = "x (input data)";
+
 /// The loss pass of a step: `(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`.
 pub(crate) trait LossPass: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error> {}
 impl<F: FnOnce(Isa, &[f32], &mut [f32]) -> Result<f32, Error>> LossPass for F {}
@@ -474,9 +477,7 @@ pub(crate) fn forward_backward<S: Stack>(
     }
     let isa = Isa::active();
     if !x_finite && !all_finite(isa, x) {
-        return Err(Error::NonFinite {
-            what: "x (input data)",
-        });
+        return Err(Error::NonFinite { what: X_NON_FINITE });
     }
     let StepParts {
         acts,

@@ -232,10 +232,11 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     // A batch of bytes times a finite scale cannot hold NaN or ±∞: no scan of it.
     let x_finite = data.x.always_finite();
     let mut total = 0.0f64;
-    for rows in batches(order.len(), b)? {
+    for (k, rows) in batches(order.len(), b)?.enumerate() {
         let rows = &order[rows];
         let (x, target) = data.gather(rows, d0, d_out, batch)?;
-        let l = step::train_step_with(s, params, x, x_finite, target, loss, opt, grads, workspace)?;
+        let l = step::train_step_with(s, params, x, x_finite, target, loss, opt, grads, workspace)
+            .map_err(|e| at_row(e, "training epoch", k, rows, x, d0))?;
         total += per_row_sum(loss, l, rows.len());
     }
     Ok(if order.is_empty() {
@@ -293,20 +294,24 @@ pub(crate) fn evaluate<S: Stack>(
     let t = threshold(s);
     let mut total = 0.0f64;
     let mut correct = 0;
-    for r in batches(rows.len(), b)? {
+    for (k, r) in batches(rows.len(), b)?.enumerate() {
         let idx = &rows[r];
         let n = idx.len();
         let (x, target) = data.gather(idx, d0, d_out, batch)?;
         let o = &mut out[..n * d_out];
         step::forward(s, params, x, o, workspace)?;
-        let l = loss.loss(o, d_out, target)?;
+        let l = loss
+            .loss(o, d_out, target)
+            .map_err(|e| at_row(e, "evaluation", k, idx, x, d0))?;
         total += per_row_sum(loss, l, n);
         correct += match target {
             Target::Classes(labels) => {
                 if let Some(c) = confusion.as_deref_mut() {
-                    confusion_at(o, d_out, labels, t, c)?;
+                    confusion_at(o, d_out, labels, t, c)
+                        .map_err(|e| at_row(e, "evaluation", k, idx, x, d0))?;
                 }
-                accuracy_at(o, d_out, labels, t)?
+                accuracy_at(o, d_out, labels, t)
+                    .map_err(|e| at_row(e, "evaluation", k, idx, x, d0))?
             }
             Target::Values(y) => accuracy_values(o, d_out, y, t)?,
         };
@@ -321,6 +326,41 @@ pub(crate) fn evaluate<S: Stack>(
         correct,
         count,
     })
+}
+
+/// An error of batch `k` (whose data set rows are `rows`, gathered into `x`, `d0` values
+/// a row) told in the data set's terms: a label out of range, or a NaN or ±∞ input,
+/// becomes [`Error::Data`] naming the batch, the data set's row and the column; other
+/// errors pass unchanged.
+fn at_row(e: Error, during: &'static str, k: usize, rows: &[u32], x: &[f32], d0: usize) -> Error {
+    match e {
+        Error::LabelOutOfRange {
+            index,
+            label,
+            classes,
+        } if index < rows.len() => Error::Data {
+            during,
+            batch: k,
+            row: rows[index],
+            col: None,
+            what: "a class label out of range",
+            label: Some((label, classes)),
+        },
+        Error::NonFinite { what } if what == step::X_NON_FINITE => {
+            match x.iter().position(|v| !v.is_finite()) {
+                Some(i) if d0 > 0 && i / d0 < rows.len() => Error::Data {
+                    during,
+                    batch: k,
+                    row: rows[i / d0],
+                    col: Some(i % d0),
+                    what: "a NaN or infinite input value",
+                    label: None,
+                },
+                _ => e,
+            }
+        }
+        e => e,
+    }
 }
 
 /// The decision threshold of a single output ([`metrics`](crate::metrics)): ½ after a
