@@ -34,6 +34,19 @@
 //! | [`tanh`](Graph::tanh) | `h = tanh x` | `dx += dh ⊙ (1 − h²)` |
 //! | [`squared_error`](Graph::squared_error) | `L = Σ (p − y)²`, `1 × 1` | `dp += dL·2(p − y)`, `dy −= dL·2(p − y)` |
 //!
+//! # Why convolutions and pooling are not gates
+//! The graph stays the lecture's engine, of 2-D tensors and elementwise or matrix gates.
+//! A [`layer`](crate::layer) is not one of its gates, for three reasons that a gate over
+//! the same kernels would not remove cheaply: a layer's tensors have a shape of three
+//! axes (`h × w × c`, channels last) where a gate's are `(rows, cols)`; its backward pass
+//! *writes* its input gradient (and keeps max pooling's argmax and a padded copy of its
+//! input in a workspace laid out for the whole network) where a gate *adds* into
+//! gradients that persist in the arena, so each layer gate would need its own scratch and
+//! an extra pass to accumulate; and a layer's parameters live in one flat buffer beside
+//! its description, where the graph's are arena tensors. Networks of layers train with
+//! [`Net`](crate::nn::Net) and a [`Trainer`](crate::nn::Trainer); the graph shows how the
+//! gradients flow, gate by gate.
+//!
 //! # Non-finite values
 //! NaN and infinities are not errors: they propagate through forward and backward as IEEE
 //! arithmetic says (`0 · inf = NaN` in a backward product, for instance). The exceptions
