@@ -310,6 +310,24 @@ fn nets() -> Vec<(&'static str, Shape, Vec<Layer>)> {
             ],
         ),
         (
+            "pooling first, then a flatten and a dense layer",
+            Shape::image(4, 6, 2),
+            vec![
+                Layer::AvgPool2d(Pool2d::new((2, 3)).stride((1, 2))),
+                Layer::MaxPool2d(Pool2d::new((2, 2)).stride((1, 1))),
+                Layer::Flatten,
+                Layer::Dense(Dense::new(4, 3).act(Tanh)), // 2 x 1 x 2
+            ],
+        ),
+        (
+            "a network that ends in global average pooling (no dense layer)",
+            Shape::seq(6, 2),
+            vec![
+                Layer::Conv1d(Conv1d::new(2, 3, 2).stride(2).act(Tanh)),
+                Layer::GlobalAvgPool,
+            ],
+        ),
+        (
             "max pooling with overlapping windows (kernel 3, stride 1) after a flatten-free dense stack",
             Shape::image(5, 5, 2),
             vec![
@@ -367,6 +385,17 @@ fn gradients_of_every_kind_match_finite_differences_of_the_f64_reference() {
             })
             .collect();
         let scale = numeric.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
+        // ∂L/∂x, by finite differences of the input.
+        let numeric_dx: Vec<f64> = (0..x64.len())
+            .map(|i| {
+                let (mut up, mut down) = (x64.clone(), x64.clone());
+                up[i] += h;
+                down[i] -= h;
+                let f = |x: &[f64]| mse64(&forward64(&net, &p64, x), &y64);
+                (f(&up) - f(&down)) / (2.0 * h)
+            })
+            .collect();
+        let dx_scale = numeric_dx.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
         let want_loss = loss64(&p64);
         for_each_isa(|isa| {
             let mut grads = vec![f32::NAN; net.param_len()];
@@ -389,6 +418,28 @@ fn gradients_of_every_kind_match_finite_differences_of_the_f64_reference() {
                 assert!(
                     (f64::from(g) - num).abs() <= 1e-3 * num.abs() + 1e-4 * scale,
                     "{name} {isa:?}: grad[{i}] = {g}, finite differences {num}"
+                );
+            }
+            // The same weight gradients with the input's, every kind's first-layer
+            // input gradient included.
+            let mut grads2 = vec![f32::NAN; net.param_len()];
+            let mut dx = vec![f32::NAN; x.len()];
+            let mut ws = vec![f32::NAN; net.input_grad_workspace_len(n)];
+            net.loss_and_grads(
+                &params,
+                &x,
+                Target::Values(&y),
+                Loss::MeanSquared,
+                &mut grads2,
+                &mut dx,
+                &mut ws,
+            )
+            .unwrap_or_else(|e| panic!("{name} {isa:?}: {e}"));
+            assert_eq!(grads, grads2, "{name} {isa:?}");
+            for (i, (&g, &num)) in dx.iter().zip(&numeric_dx).enumerate() {
+                assert!(
+                    (f64::from(g) - num).abs() <= 1e-3 * num.abs() + 1e-4 * dx_scale,
+                    "{name} {isa:?}: dx[{i}] = {g}, finite differences {num}"
                 );
             }
         });

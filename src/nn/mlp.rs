@@ -410,8 +410,16 @@ impl<'a> Mlp<'a> {
         )?;
         self.check_param_len(params.len())?;
         let pass = step::sum_squared(self, x, y)?;
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
-        step::update(self, params, x, n, workspace, Update::FusedSgd { lr })?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
+        step::update(
+            self,
+            params,
+            x,
+            n,
+            workspace,
+            Update::FusedSgd { lr },
+            false,
+        )?;
         Ok(loss)
     }
 
@@ -433,8 +441,8 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = step::sum_squared(self, x, y)?;
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
-        step::update(self, grads, x, n, workspace, Update::Gradient)?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
+        step::update(self, grads, x, n, workspace, Update::Gradient, false)?;
         Ok(loss)
     }
 
@@ -460,7 +468,7 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::loss_and_grad_with(self, params, x, target, loss, grads, workspace)
+        step::loss_and_grad_with(self, params, x, target, loss, grads, None, workspace)
     }
 
     /// Back-propagates a loss of the caller's own: `loss(A_L, G)` receives the network's
@@ -498,8 +506,8 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = |_: Isa, out: &[f32], g: &mut [f32]| loss(out, g);
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass)?;
-        step::update(self, grads, x, n, workspace, Update::Gradient)?;
+        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
+        step::update(self, grads, x, n, workspace, Update::Gradient, false)?;
         Ok(loss)
     }
 
@@ -564,7 +572,7 @@ impl Mlp<'_> {
 
     /// The layout of a training step's workspace (biases and activations do not change it).
     const fn step_layout(sizes: &[usize], n: usize) -> StepLayout {
-        let mut layout = StepLayout::new(n, 0);
+        let mut layout = StepLayout::new(n, 1);
         let mut l = 1;
         while l < sizes.len() {
             let layer = Layer::Dense(Dense::new(sizes[l - 1], sizes[l]));
@@ -613,7 +621,14 @@ impl Stack for Mlp<'_> {
         Mlp::param_len(self.sizes, self.bias)
     }
     #[inline(always)]
-    fn step_layout(&self, n: usize) -> StepLayout {
+    fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout {
+        if input_grad {
+            let mut layout = StepLayout::new(n, 0);
+            for l in 0..self.depth() {
+                layout = layout.add(&Stack::layer(self, l), Shape::flat(self.sizes[l]));
+            }
+            return layout;
+        }
         Mlp::step_layout(self.sizes, n)
     }
     #[inline(always)]

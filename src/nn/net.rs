@@ -211,8 +211,13 @@ impl<'a> Net<'a> {
         l
     }
 
-    const fn step_layout(&self, n: usize) -> StepLayout {
-        let mut layout = StepLayout::new(n, self.first_trained());
+    const fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout {
+        let grad_from = if input_grad {
+            0
+        } else {
+            self.first_trained() + 1
+        };
+        let mut layout = StepLayout::new(n, grad_from);
         let mut shape = self.input;
         let mut l = 0;
         while l < self.layers.len() {
@@ -240,14 +245,21 @@ impl<'a> Net<'a> {
     /// (max pooling's argmax), the largest scratch and GEMM packing space. Saturates on
     /// overflow.
     pub const fn workspace_len(&self, n: usize) -> usize {
-        self.step_layout(n).len()
+        self.step_layout(n, false).len()
     }
 
     /// [`Net::workspace_len`] with GEMM packing space for `parts` parts (see
     /// [`Net::on`]). Saturates on overflow.
     pub const fn workspace_len_parts(&self, n: usize, parts: usize) -> usize {
-        let layout = self.step_layout(n);
+        let layout = self.step_layout(n, false);
         with_parts(layout.len(), layout.gemm, parts)
+    }
+
+    /// Workspace [`Net::loss_and_grads`] needs for a batch of `n` examples: a training
+    /// step's, with room for every layer's input gradient down to the network's input.
+    /// Saturates on overflow.
+    pub const fn input_grad_workspace_len(&self, n: usize) -> usize {
+        self.step_layout(n, true).len()
     }
 
     /// Workspace [`Net::forward`] needs for a batch of `n` examples: two buffers of the
@@ -358,7 +370,45 @@ impl<'a> Net<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::loss_and_grad_with(self, params, x, target, loss, grads, workspace)
+        step::loss_and_grad_with(self, params, x, target, loss, grads, None, workspace)
+    }
+
+    /// [`Net::loss_and_grad`], and the gradient of the loss with respect to the input,
+    /// `∂L/∂x`, into `dx` (`x`'s length): to chain this network behind another, to
+    /// explain a prediction (a saliency map), or to check a layer's input gradient.
+    /// `workspace` needs [`Net::input_grad_workspace_len`].
+    ///
+    /// ```
+    /// use microprop::{Loss, Target, layer::{Conv1d, Layer, Shape}, nn::Net};
+    /// let layers = [Layer::Conv1d(Conv1d::new(2, 3, 3).padding(1))];
+    /// let net = Net::new(Shape::seq(5, 2), &layers)?;
+    /// let params = vec![0.25f32; net.param_len()];
+    /// let x = [0.5f32; 10];
+    /// let y = [0.0f32; 15];
+    /// let (mut grads, mut dx) = (vec![0.0; net.param_len()], [0.0f32; 10]);
+    /// let mut ws = vec![0.0; net.input_grad_workspace_len(1)];
+    /// net.loss_and_grads(&params, &x, Target::Values(&y), Loss::MeanSquared, &mut grads, &mut dx, &mut ws)?;
+    /// assert!(dx.iter().all(|&g| g > 0.0)); // raising any input raises the loss
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Net::loss_and_grad`], and [`Error::ShapeMismatch`] for a `dx` of another
+    /// length than `x`; nothing is written to `grads` or `dx` on any error, except when
+    /// the input gradient itself overflowed to ±∞ ([`Error::NonFinite`] after `dx` was
+    /// written; `grads` untouched).
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grads(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        grads: &mut [f32],
+        dx: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        step::loss_and_grad_with(self, params, x, target, loss, grads, Some(dx), workspace)
     }
 
     /// One training step with any loss and any [`Optimizer`]: `∂L/∂θ` into `grads`,
@@ -410,8 +460,8 @@ impl Stack for Net<'_> {
         self.params
     }
     #[inline(always)]
-    fn step_layout(&self, n: usize) -> StepLayout {
-        Net::step_layout(self, n)
+    fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout {
+        Net::step_layout(self, n, input_grad)
     }
     #[inline(always)]
     fn forward_layout(&self, n: usize) -> ForwardLayout {

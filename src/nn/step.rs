@@ -57,8 +57,9 @@ pub trait Stack: Copy {
     fn names(&self) -> &'static Names;
     /// Its parameter count (checked not to overflow when it was built).
     fn param_len(&self) -> usize;
-    /// The layout of a training step's workspace for a batch of `n`.
-    fn step_layout(&self, n: usize) -> StepLayout;
+    /// The layout of a training step's workspace for a batch of `n`; `input_grad` for one
+    /// that also computes the network's input gradient.
+    fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout;
     /// The layout of an inference workspace for a batch of `n`.
     fn forward_layout(&self, n: usize) -> ForwardLayout;
 }
@@ -101,15 +102,16 @@ pub struct StepLayout {
     pub(crate) gemm: usize,
     /// Layers seen so far.
     layers: usize,
-    /// The first layer with parameters (`usize::MAX` while none is seen): its input
-    /// gradient is never computed, nor any layer's before it.
-    first: usize,
+    /// The first layer whose input gradient is computed: the one after the first layer
+    /// with parameters (nothing before that trains), or 0 when the network's input
+    /// gradient is asked for.
+    grad_from: usize,
 }
 
 impl StepLayout {
-    /// An empty layout for a batch of `n`, for a network whose first layer with
-    /// parameters is `first`.
-    pub(crate) const fn new(n: usize, first: usize) -> Self {
+    /// An empty layout for a batch of `n`, for a network whose layers from `grad_from`
+    /// on compute their input gradients.
+    pub(crate) const fn new(n: usize, grad_from: usize) -> Self {
         StepLayout {
             n,
             area: 0,
@@ -118,14 +120,14 @@ impl StepLayout {
             scratch: 0,
             gemm: 0,
             layers: 0,
-            first,
+            grad_from,
         }
     }
 
     /// The layout with the next layer, `layer` on `input`, added.
     pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
         let l = self.layers;
-        let needs = layer.step_needs(input, self.n, l > self.first);
+        let needs = layer.step_needs(input, self.n, l >= self.grad_from);
         let area = if stores_output(layer, l) {
             self.area
                 .saturating_add(self.n.saturating_mul(layer.out_of(input).len()))
@@ -271,12 +273,12 @@ struct Walk<'s, S> {
     at_in: Option<usize>,
     next_at: usize,
     k: usize,
-    /// The first layer with parameters (for the keep sizes).
-    first: usize,
+    /// The first layer whose input gradient is computed (for the keep sizes).
+    grad_from: usize,
 }
 
 impl<'s, S: Stack> Walk<'s, S> {
-    fn new(s: &'s S, n: usize) -> Self {
+    fn new(s: &'s S, n: usize, grad_from: usize) -> Self {
         Walk {
             s,
             n,
@@ -286,7 +288,7 @@ impl<'s, S: Stack> Walk<'s, S> {
             at_in: None,
             next_at: 0,
             k: 0,
-            first: first_trained(s),
+            grad_from,
         }
     }
 }
@@ -312,7 +314,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
             // stored.)
             self.at_in.unwrap_or(0)
         };
-        let k_len = layer.step_needs(self.input, n, l > self.first).keep;
+        let k_len = layer.step_needs(self.input, n, l >= self.grad_from).keep;
         let slot = Slot {
             layer,
             input: self.input,
@@ -334,8 +336,8 @@ impl<S: Stack> Iterator for Walk<'_, S> {
 }
 
 /// Layer `l`'s slot (walking from the front: a network has few layers).
-fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
-    let mut walk = Walk::new(s, n);
+fn slot<S: Stack>(s: &S, n: usize, grad_from: usize, l: usize) -> Slot {
+    let mut walk = Walk::new(s, n, grad_from);
     let mut last = walk.next();
     for _ in 0..l {
         last = walk.next();
@@ -352,6 +354,13 @@ fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
         k: 0,
         k_len: 0,
     })
+}
+
+/// The first layer whose input gradient a step computes: 0 for the network's input
+/// gradient (`input_grad`), else the one after the first layer with parameters (nothing
+/// before that trains).
+pub(crate) fn grad_from<S: Stack>(s: &S, input_grad: bool) -> usize {
+    if input_grad { 0 } else { first_trained(s) + 1 }
 }
 
 /// The first layer with parameters (`depth()` if none has any).
@@ -459,7 +468,9 @@ pub(crate) fn builtin_loss<'t, S: Stack>(
 /// [`StepLayout`]) for the update stage.
 ///
 /// `loss_pass(isa, A_L, G)` returns the loss and writes `G = ∂L/∂A_L`; it runs only
-/// for a non-empty batch. The caller checked `params`'s length.
+/// for a non-empty batch. With `dx` (`N ×` the input's length, checked by the caller),
+/// the network's input gradient `∂L/∂x` is written there too (the workspace laid out
+/// for it). The caller checked `params`'s length.
 pub(crate) fn forward_backward<S: Stack>(
     s: &S,
     params: &[f32],
@@ -467,10 +478,12 @@ pub(crate) fn forward_backward<S: Stack>(
     x_finite: bool,
     workspace: &mut [f32],
     loss_pass: impl LossPass,
+    dx: Option<&mut [f32]>,
 ) -> Result<(f32, usize), Error> {
     debug_assert_eq!(params.len(), s.param_len());
     let n = batch(s, x)?;
-    let layout = s.step_layout(n);
+    let gf = grad_from(s, dx.is_some());
+    let layout = s.step_layout(n, dx.is_some());
     check_workspace(layout.len(), workspace.len(), s.names().step_ws)?;
     if n == 0 {
         return Ok((0.0, 0));
@@ -493,8 +506,8 @@ pub(crate) fn forward_backward<S: Stack>(
         n,
     };
     // Forward: A_l = layer_l(A_{l−1}), each layer's bias and activation fused.
-    let mut last = slot(s, n, 0);
-    for sl in Walk::new(s, n) {
+    let mut last = slot(s, n, gf, 0);
+    for sl in Walk::new(s, n, gf) {
         last = sl;
         if sl.at_in == Some(sl.at) {
             continue; // the output is the input (a flatten)
@@ -534,11 +547,10 @@ pub(crate) fn forward_backward<S: Stack>(
     backward_inplace_isa(isa, last.layer.activation(), g, out)?;
     flush_tiny_inplace_isa(isa, g);
     // Deltas: Δ_{l−1} = (∂L/∂A_{l−1}) ⊙ act'(A_{l−1}), from each layer's input gradient,
-    // down to the first layer with parameters.
-    let first = first_trained(s);
-    for l in (first + 1..s.depth()).rev() {
-        let sl = slot(s, n, l);
-        let below = slot(s, n, l - 1);
+    // down to the first layer with parameters (or to the input).
+    for l in (gf.max(1)..s.depth()).rev() {
+        let sl = slot(s, n, gf, l);
+        let below = slot(s, n, gf, l - 1);
         let prev_len = n * sl.input.len();
         let prev_act = below.layer.activation();
         if sl.at_in == Some(sl.at) {
@@ -567,8 +579,9 @@ pub(crate) fn forward_backward<S: Stack>(
         sl.layer
             .backward_input(cx, sl.input, &params[sl.p..][..sl.p_len], dout, prev, dx, s)?;
     }
-    let from = if first < s.depth() {
-        slot(s, n, first).at
+    let lowest = gf.max(1) - 1;
+    let from = if lowest < s.depth() {
+        slot(s, n, gf, lowest).at
     } else {
         deltas.len()
     };
@@ -577,13 +590,37 @@ pub(crate) fn forward_backward<S: Stack>(
             what: "gradient (a layer's delta)",
         });
     }
+    if let Some(dx) = dx {
+        // The first layer's input gradient, into the caller's buffer: its input is `x`,
+        // which has no activation.
+        let sl = slot(s, n, gf, 0);
+        let prev = Prev {
+            act: crate::Activation::Identity,
+            out: x,
+        };
+        let s = Scratch {
+            keep: &mut keep[sl.k..][..sl.k_len],
+            bias: &mut *bias,
+            scratch: &mut *scratch,
+            gemm: &mut *gemm,
+        };
+        let dout = &deltas[sl.at..][..n * sl.out.len()];
+        sl.layer
+            .backward_input(cx, sl.input, &params[sl.p..][..sl.p_len], dout, prev, dx, s)?;
+        if !all_finite(isa, dx) {
+            return Err(Error::NonFinite {
+                what: "gradient (the input's)",
+            });
+        }
+    }
     Ok((loss, n))
 }
 
 /// The update stage, once every delta is in the workspace: per layer with parameters,
 /// its weight and bias gradients either written to `dest` (a gradient buffer) or
 /// subtracted, times `lr`, from it (the parameters: no weight gradient is materialized).
-/// A batch of `n = 0` writes zero gradients and leaves parameters alone.
+/// A batch of `n = 0` writes zero gradients and leaves parameters alone. `input_grad`
+/// as the step's [`forward_backward`] (the workspace's layout).
 #[inline(always)]
 pub(crate) fn update<S: Stack>(
     s: &S,
@@ -592,6 +629,7 @@ pub(crate) fn update<S: Stack>(
     n: usize,
     workspace: &mut [f32],
     how: Update,
+    input_grad: bool,
 ) -> Result<(), Error> {
     if n == 0 {
         if let Update::Gradient = how {
@@ -612,8 +650,8 @@ pub(crate) fn update<S: Stack>(
         keep,
         scratch,
         gemm,
-    } = s.step_layout(n).split(workspace);
-    for sl in Walk::new(s, n) {
+    } = s.step_layout(n, input_grad).split(workspace);
+    for sl in Walk::new(s, n, grad_from(s, input_grad)) {
         if sl.p_len == 0 {
             continue;
         }
@@ -722,18 +760,20 @@ pub(crate) fn train_step_with<S: Stack, O: Optimizer + ?Sized>(
     // fused path never calls `update`.
     opt.check(params.len())?;
     let pass = builtin_loss(s, x, target, loss)?;
-    let (loss, n) = forward_backward(s, params, x, x_finite, workspace, pass)?;
+    let (loss, n) = forward_backward(s, params, x, x_finite, workspace, pass, None)?;
     match fused {
-        Some(lr) => update(s, params, x, n, workspace, Update::FusedSgd { lr })?,
+        Some(lr) => update(s, params, x, n, workspace, Update::FusedSgd { lr }, false)?,
         None => {
-            update(s, grads, x, n, workspace, Update::Gradient)?;
+            update(s, grads, x, n, workspace, Update::Gradient, false)?;
             opt.update(params, grads)?;
         }
     }
     Ok(loss)
 }
 
-/// `∂L/∂θ` of any loss into `grads`; returns the loss.
+/// `∂L/∂θ` of any loss into `grads` (and `∂L/∂x` into `dx`, when given); returns the
+/// loss.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_and_grad_with<S: Stack>(
     s: &S,
     params: &[f32],
@@ -741,12 +781,21 @@ pub(crate) fn loss_and_grad_with<S: Stack>(
     target: Target<'_>,
     loss: Loss,
     grads: &mut [f32],
+    dx: Option<&mut [f32]>,
     workspace: &mut [f32],
 ) -> Result<f32, Error> {
+    let input_grad = dx.is_some();
+    if let Some(dx) = dx.as_deref() {
+        check_len(
+            "dx must hold x's length (N examples of the input)",
+            x.len(),
+            dx.len(),
+        )?;
+    }
     check_param_count(s, s.names().params, params.len())?;
     check_param_count(s, s.names().grads, grads.len())?;
     let pass = builtin_loss(s, x, target, loss)?;
-    let (loss, n) = forward_backward(s, params, x, false, workspace, pass)?;
-    update(s, grads, x, n, workspace, Update::Gradient)?;
+    let (loss, n) = forward_backward(s, params, x, false, workspace, pass, dx)?;
+    update(s, grads, x, n, workspace, Update::Gradient, input_grad)?;
     Ok(loss)
 }

@@ -225,7 +225,11 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
         step::check_param_count(s, s.names().grads, grads.len())?;
     }
     let b = batch_size(s, batch)?;
-    check_workspace(s.step_layout(b).len(), workspace.len(), s.names().step_ws)?;
+    check_workspace(
+        s.step_layout(b, false).len(),
+        workspace.len(),
+        s.names().step_ws,
+    )?;
     let (d0, d_out) = (s.input().len(), step::output(s).len());
     data.check(d0, d_out)?;
     check_order(order, data.len)?;
