@@ -293,6 +293,73 @@ fn nets() -> Vec<(&'static str, Shape, Vec<Layer>)> {
                 Layer::Dense(Dense::new(4, 2)),
             ],
         ),
+        (
+            "conv2d with stride and dilation both → overlapping avgpool 2-D → conv2d → global average, no dense after",
+            Shape::image(9, 8, 2),
+            vec![
+                Layer::Conv2d(
+                    Conv2d::new(2, 4, (3, 2))
+                        .stride((2, 1))
+                        .dilation((1, 2))
+                        .padding((1, 1))
+                        .act(Tanh),
+                ),
+                Layer::AvgPool2d(Pool2d::new((3, 2)).stride((1, 1))),
+                Layer::Conv2d(Conv2d::new(4, 3, (2, 2)).dilation((2, 2)).act(Sigmoid)),
+                Layer::GlobalAvgPool,
+            ],
+        ),
+        (
+            "max pooling first → depthwise with a channel multiplier (im2col) → flatten last",
+            Shape::seq(12, 3),
+            vec![
+                Layer::MaxPool1d(Pool::new(2).stride(1)),
+                Layer::Conv1d(Conv1d::new(3, 6, 3).groups(3).padding(1).act(Tanh)),
+                Layer::AvgPool1d(Pool::new(3).stride(2)),
+                Layer::Conv1d(Conv1d::new(6, 2, 2).stride(3).dilation(2).act(Sigmoid)),
+                Layer::Flatten,
+            ],
+        ),
+        (
+            "average pooling 2-D first → conv2d stride and dilation → max pooling → dense",
+            Shape::image(8, 9, 2),
+            vec![
+                Layer::AvgPool2d(Pool2d::new((2, 2)).stride((1, 2))),
+                Layer::Conv2d(
+                    Conv2d::new(2, 3, (2, 2))
+                        .stride((2, 2))
+                        .dilation((2, 1))
+                        .act(Tanh),
+                ),
+                Layer::MaxPool2d(Pool2d::new((2, 2)).stride((1, 1))),
+                Layer::Flatten,
+                Layer::Dense(Dense::new(2 * 1 * 3, 2)),
+            ],
+        ),
+        (
+            "flatten first → dense → dense",
+            Shape::image(3, 2, 2),
+            vec![
+                Layer::Flatten,
+                Layer::Dense(Dense::new(12, 5).act(Tanh)),
+                Layer::Dense(Dense::new(5, 2).act(Sigmoid)),
+            ],
+        ),
+        (
+            "a depthwise 2-D conv whose top and bottom taps read only padding → global average → dense",
+            Shape::image(1, 3, 3),
+            vec![
+                Layer::Conv2d(
+                    Conv2d::new(3, 3, (3, 3))
+                        .groups(3)
+                        .dilation((2, 2))
+                        .padding((2, 2))
+                        .act(Tanh),
+                ),
+                Layer::GlobalAvgPool,
+                Layer::Dense(Dense::new(3, 2)),
+            ],
+        ),
     ]
 }
 
