@@ -127,7 +127,9 @@ pub(crate) fn im2col(
         ],
     )?;
     let contiguous = cg == g.c && g.dw == 1;
-    let step = g.dw * g.c;
+    // Saturating: with a 1-wide kernel any dilation is valid and the step unused (a run
+    // of two taps or more has its second inside the image, so the step fits there).
+    let step = g.dw.saturating_mul(g.c);
     walk(g, n, c0, cg, |s| match s {
         Seg::Pad { col: o, len } => col[o..o + len].fill(0.0),
         Seg::Run { col: o, x: i, taps } => {
@@ -178,7 +180,7 @@ pub(crate) fn col2im_add(
         ],
     )?;
     let contiguous = cg == g.c && g.dw == 1;
-    let step = g.dw * g.c;
+    let step = g.dw.saturating_mul(g.c); // (saturating, as in `im2col`)
     walk(g, n, c0, cg, |s| {
         if let Seg::Run { col: o, x: i, taps } = s {
             let src = &col[o..o + taps * cg];
