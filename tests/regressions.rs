@@ -477,3 +477,70 @@ fn a_nan_weight_of_a_depthwise_tap_that_reads_only_padding_is_reported() {
         }
     }
 }
+
+/// `fuzz/net`: with a kernel 1 wide any dilation is a valid geometry (the dilated kernel
+/// is 1), and im2col and col2im computed their step between taps, `dilation · c`, before
+/// knowing no run had a second tap: a dilation of `usize::MAX` on 2 channels overflowed
+/// (a panic with overflow checks). The step saturates now, and is never used then.
+#[test]
+fn a_one_wide_kernel_takes_any_dilation() {
+    use microprop::layer::{Conv1d, Conv2d, Layer, Shape};
+    use microprop::nn::Net;
+    use microprop::optim::{Sgd, SgdConfig};
+    use microprop::{Loss, Target};
+    let max = usize::MAX;
+    let cases = [
+        (
+            Shape::seq(5, 2),
+            // Stride 2: not a pointwise product, so through im2col (and, second, col2im).
+            [
+                Layer::Conv1d(Conv1d::new(2, 2, 1).stride(2).dilation(max)),
+                Layer::Conv1d(Conv1d::new(2, 3, 1).stride(2).dilation(max)),
+            ],
+        ),
+        (
+            Shape::image(3, 3, 2),
+            [
+                Layer::Conv2d(
+                    Conv2d::new(2, 2, (1, 1))
+                        .stride((2, 2))
+                        .dilation((max, max)),
+                ),
+                Layer::Conv2d(Conv2d::new(2, 2, (2, 1)).dilation((1, max / 3))),
+            ],
+        ),
+    ];
+    for (input, convs) in cases {
+        let layers = [convs[0], convs[1], Layer::Flatten];
+        let net = Net::new(input, &layers).unwrap();
+        // The same network with the dilations at 1: the same numbers.
+        let plain: Vec<Layer> = layers
+            .iter()
+            .map(|l| match *l {
+                Layer::Conv1d(c) => Layer::Conv1d(c.dilation(1)),
+                Layer::Conv2d(c) => Layer::Conv2d(c.dilation((1, 1))),
+                other => other,
+            })
+            .collect();
+        let reference = Net::new(input, &plain).unwrap();
+        let d = net.output().len();
+        let p: Vec<f32> = (0..net.param_len())
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let x: Vec<f32> = (0..2 * input.len())
+            .map(|i| (i as f32 * 0.21).cos())
+            .collect();
+        let y = vec![0.5f32; 2 * d];
+        let (mut ga, mut gb) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+        let mut ws = vec![0.0; net.workspace_len(2).max(reference.workspace_len(2))];
+        let t = Target::Values(&y);
+        let la = net.loss_and_grad(&p, &x, t, Loss::MeanSquared, &mut ga, &mut ws);
+        let lb = reference.loss_and_grad(&p, &x, t, Loss::MeanSquared, &mut gb, &mut ws);
+        assert_eq!(la, lb);
+        assert_eq!(ga, gb);
+        let mut q = p.clone();
+        let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+        net.train_step(&mut q, &x, t, Loss::MeanSquared, &mut sgd, &mut [], &mut ws)
+            .unwrap();
+    }
+}
