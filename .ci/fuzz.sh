@@ -3,15 +3,16 @@
 # time over its committed corpus (fuzz/corpus/<target>). Fails if any target finds a
 # crash (a panic, a failed property assertion, an AddressSanitizer report) or a timeout.
 # New corpus entries go to a scratch directory, so the committed corpus is read-only here.
-# Usage: .ci/fuzz.sh [seconds per target, default 25; the small `mat` target gets a third,
-# `train` four fifths]
+# Usage: .ci/fuzz.sh [seconds per target, default 25; the small `mat` and `safetensors`
+# targets get a third, `train` four fifths, `gemm` and `mlp` seven tenths, `net` three
+# fifths]
 # Measured on the 2-core CI machine: cargo-fuzz install ~1.5 min (once per machine),
-# build ~2.5 min, fuzzing 3 × 25 s + 9 s + 20 s: about 6 minutes in all.
+# build ~2.5 min, fuzzing 25 + 2 × 18 + 2 × 9 + 20 + 15 s: about 6 minutes in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET="${1:-${FUZZ_SECONDS:-25}}"
-TARGETS=(gemm mlp graph mat train safetensors)
+TARGETS=(gemm mlp graph mat train safetensors net)
 
 if ! rustup toolchain list | grep '^nightly' >/dev/null; then
     rustup toolchain install nightly --profile minimal
@@ -30,6 +31,8 @@ for t in "${TARGETS[@]}"; do
     secs="$SECONDS_PER_TARGET"
     if [ "$t" = mat ] || [ "$t" = safetensors ]; then secs=$(( (secs + 2) / 3 )); fi
     if [ "$t" = train ]; then secs=$(( (secs * 4 + 2) / 5 )); fi
+    if [ "$t" = gemm ] || [ "$t" = mlp ]; then secs=$(( (secs * 7 + 5) / 10 )); fi
+    if [ "$t" = net ]; then secs=$(( (secs * 3 + 2) / 5 )); fi
     echo "=== fuzz $t for ${secs}s ==="
     mkdir -p "$scratch/$t"
     # First corpus directory receives new inputs; the committed one is only read.

@@ -336,3 +336,211 @@ fn train_step_with_refuses_a_mis_sized_optimizer_before_writing_grads() {
     assert!(params.iter().all(|&v| v == 0.5) && grads.iter().all(|&g| g == 7.0));
     assert_eq!(adam.step_count(), 0);
 }
+
+/// `tests/net_hardening.rs`: `Net::new` checked a convolution's window against its input
+/// (`oh·ow·c_in`) but not the size of its output, `oh·ow·c_out`: a sequence of 2^20 steps
+/// into 2^50 channels built a network whose `output().len()` had saturated at
+/// `usize::MAX`. Now a layer whose output size overflows is an `Error::Layer`.
+#[test]
+fn net_new_refuses_a_layer_whose_output_size_overflows() {
+    use microprop::layer::{Conv1d, Layer, Shape};
+    use microprop::nn::Net;
+    let input = Shape::seq(1 << 20, 1);
+    for layers in [
+        vec![Layer::Conv1d(Conv1d::new(1, 1 << 50, 1))],
+        vec![Layer::Conv1d(Conv1d::new(1, 1 << 50, 1)), Layer::Flatten],
+    ] {
+        match Net::new(input, &layers) {
+            Err(Error::Layer {
+                index: 0,
+                kind: "conv1d",
+                input: (1, 1_048_576, 1),
+                what,
+            }) => assert!(what.contains("output size"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // One channel fewer of magnitude fits: 2^20 · 2^43 values.
+    let ok = [Layer::Conv1d(Conv1d::new(1, 1 << 43, 1))];
+    assert_eq!(Net::new(input, &ok).unwrap().output().len(), 1 << 63);
+}
+
+/// `tests/net_hardening.rs`: `evaluate` (`Trainer::evaluate`, `Mlp::evaluate`) checked
+/// `out` against `B · d_L` computed without overflow check. A dilated, padded
+/// convolution makes a long output of few parameters: one input value into 2^46 + 1
+/// positions of 2^16 channels (2^62 + 2^16 outputs, 196,608 parameters), and a batch of
+/// 4 overflowed (a panic with overflow checks). Now the product saturates and `out` is
+/// too small, as it is.
+#[test]
+fn evaluate_with_a_batch_times_outputs_past_usize_is_buffer_too_small() {
+    use microprop::Loss;
+    use microprop::data::{Batch, Dataset, Features, Labels};
+    use microprop::layer::{Conv1d, Layer, Shape};
+    use microprop::nn::{Net, Trainer};
+    use microprop::optim::{Sgd, SgdConfig};
+    let big = 1usize << 46;
+    let layers = [Layer::Conv1d(
+        Conv1d::new(1, 1 << 16, 2).dilation(big).padding(big),
+    )];
+    let net = Net::new(Shape::seq(1, 1), &layers).unwrap();
+    assert_eq!(net.output().len(), (big + 1) << 16);
+    let mut params = vec![0.0f32; net.param_len()];
+    let sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    let mut t = Trainer::new(net, &mut params, &mut [], sgd, &mut [], Loss::MeanSquared).unwrap();
+    let x = [0.5f32; 4];
+    let data = Dataset {
+        x: Features::F32 {
+            data: &x,
+            stride: 1,
+        },
+        y: Labels::Classes(&[0; 4]),
+        len: 4,
+    };
+    let (mut xb, mut labels, mut out) = ([0.0f32; 4], [0u32; 4], [7.0f32; 8]);
+    let mut batch = Batch {
+        x: &mut xb,
+        y: &mut [],
+        labels: &mut labels,
+    };
+    let r = t.evaluate(&data, &[0, 1, 2, 3], &mut batch, &mut out, None);
+    assert_eq!(
+        r,
+        Err(Error::BufferTooSmall {
+            what: "out (batch size × d_L)",
+            needed: usize::MAX,
+            len: 8,
+        })
+    );
+    assert!(out.iter().all(|&v| v == 7.0));
+}
+
+/// `tests/net_hardening.rs`: a depthwise convolution skips the taps that fall in the
+/// padding. With dilation a tap can read only padding at every output pixel (kernel 3,
+/// dilation 2, padding 2 on a sequence of 1: only the middle tap reads it); a NaN weight
+/// there never reached an output, so a training step succeeded and kept it, against the
+/// documented "a NaN anywhere in params always surfaces as `Error::NonFinite`" (the same
+/// convolution with one group, through im2col and the GEMM, multiplied it by the
+/// padding's 0 and reported it). Now such a tap's NaN or ±∞ weight makes its channel's
+/// outputs NaN, as in the general convolution.
+#[test]
+fn a_nan_weight_of_a_depthwise_tap_that_reads_only_padding_is_reported() {
+    use microprop::layer::{Conv1d, Dense, Layer, Shape};
+    use microprop::nn::Net;
+    use microprop::optim::{Sgd, SgdConfig};
+    use microprop::{Loss, Target};
+    let x = [0.5f32, 0.25, 1.0, -1.0];
+    let y = [0.0f32, 1.0];
+    for groups in [2, 1] {
+        let layers = [
+            Layer::Conv1d(Conv1d::new(2, 2, 3).groups(groups).dilation(2).padding(2)),
+            Layer::Dense(Dense::new(2, 1)),
+        ];
+        let net = Net::new(Shape::seq(1, 2), &layers).unwrap();
+        let mut ws = vec![0.0; net.workspace_len(2)];
+        let cg = 2 / groups;
+        // Weight row (tap, input channel of the group) × output channel: taps 0 and 2
+        // read only padding.
+        for (tap, bad) in [(0, f32::NAN), (2, f32::INFINITY), (2, f32::NEG_INFINITY)] {
+            let mut p = vec![0.3f32; net.param_len()];
+            let at = tap * cg * 2 + 1; // the tap's row, output channel 1
+            p[at] = bad;
+            let mut g = vec![7.0; p.len()];
+            let t = Target::Values(&y);
+            let r = net.loss_and_grad(&p, &x, t, Loss::MeanSquared, &mut g, &mut ws);
+            assert!(
+                matches!(r, Err(Error::NonFinite { .. })),
+                "groups {groups}: {r:?}"
+            );
+            assert!(g.iter().all(|&v| v == 7.0));
+            let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+            let before: Vec<u32> = p.iter().map(|v| v.to_bits()).collect();
+            let r = net.train_step(&mut p, &x, t, Loss::MeanSquared, &mut sgd, &mut [], &mut ws);
+            assert!(
+                matches!(r, Err(Error::NonFinite { .. })),
+                "groups {groups}: {r:?}"
+            );
+            assert!(p.iter().map(|v| v.to_bits()).eq(before));
+            // Inference: that channel's outputs are NaN, the other's finite.
+            let conv = Net::new(Shape::seq(1, 2), &layers[..1]).unwrap();
+            let mut out = [0.0f32; 4]; // 2 examples × 1 position × 2 channels
+            let mut fws = vec![0.0; conv.forward_workspace_len(2)];
+            conv.forward(&p[..conv.param_len()], &x, &mut out, &mut fws)
+                .unwrap();
+            assert!(
+                out[1].is_nan() && out[3].is_nan(),
+                "groups {groups}: {out:?}"
+            );
+            assert!(
+                out[0].is_finite() && out[2].is_finite(),
+                "groups {groups}: {out:?}"
+            );
+        }
+    }
+}
+
+/// `fuzz/net`: with a kernel 1 wide any dilation is a valid geometry (the dilated kernel
+/// is 1), and im2col and col2im computed their step between taps, `dilation · c`, before
+/// knowing no run had a second tap: a dilation of `usize::MAX` on 2 channels overflowed
+/// (a panic with overflow checks). The step saturates now, and is never used then.
+#[test]
+fn a_one_wide_kernel_takes_any_dilation() {
+    use microprop::layer::{Conv1d, Conv2d, Layer, Shape};
+    use microprop::nn::Net;
+    use microprop::optim::{Sgd, SgdConfig};
+    use microprop::{Loss, Target};
+    let max = usize::MAX;
+    let cases = [
+        (
+            Shape::seq(5, 2),
+            // Stride 2: not a pointwise product, so through im2col (and, second, col2im).
+            [
+                Layer::Conv1d(Conv1d::new(2, 2, 1).stride(2).dilation(max)),
+                Layer::Conv1d(Conv1d::new(2, 3, 1).stride(2).dilation(max)),
+            ],
+        ),
+        (
+            Shape::image(3, 3, 2),
+            [
+                Layer::Conv2d(
+                    Conv2d::new(2, 2, (1, 1))
+                        .stride((2, 2))
+                        .dilation((max, max)),
+                ),
+                Layer::Conv2d(Conv2d::new(2, 2, (2, 1)).dilation((1, max / 3))),
+            ],
+        ),
+    ];
+    for (input, convs) in cases {
+        let layers = [convs[0], convs[1], Layer::Flatten];
+        let net = Net::new(input, &layers).unwrap();
+        // The same network with the dilations at 1: the same numbers.
+        let plain: Vec<Layer> = layers
+            .iter()
+            .map(|l| match *l {
+                Layer::Conv1d(c) => Layer::Conv1d(c.dilation(1)),
+                Layer::Conv2d(c) => Layer::Conv2d(c.dilation((1, 1))),
+                other => other,
+            })
+            .collect();
+        let reference = Net::new(input, &plain).unwrap();
+        let d = net.output().len();
+        let p: Vec<f32> = (0..net.param_len())
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let x: Vec<f32> = (0..2 * input.len())
+            .map(|i| (i as f32 * 0.21).cos())
+            .collect();
+        let y = vec![0.5f32; 2 * d];
+        let (mut ga, mut gb) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+        let mut ws = vec![0.0; net.workspace_len(2).max(reference.workspace_len(2))];
+        let t = Target::Values(&y);
+        let la = net.loss_and_grad(&p, &x, t, Loss::MeanSquared, &mut ga, &mut ws);
+        let lb = reference.loss_and_grad(&p, &x, t, Loss::MeanSquared, &mut gb, &mut ws);
+        assert_eq!(la, lb);
+        assert_eq!(ga, gb);
+        let mut q = p.clone();
+        let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+        net.train_step(&mut q, &x, t, Loss::MeanSquared, &mut sgd, &mut [], &mut ws)
+            .unwrap();
+    }
+}

@@ -285,8 +285,10 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     let d = &f.d;
     let (oh, ow, m) = (d.oh(), d.ow(), d.m());
     let nr = NV * S::LANES;
-    let row_step = d.dh * d.w * d.c;
-    let tap_step = d.dw * d.c;
+    // Saturating: with one tap along an axis any dilation is valid and its step unused
+    // (`ky`, `kx` stay 0); a second tap lies inside the images, so its step fits.
+    let row_step = d.dh.saturating_mul(d.w).saturating_mul(d.c);
+    let tap_step = d.dw.saturating_mul(d.c);
     let mut pixels = Pixels {
         img: 0,
         oy: 0,
@@ -404,7 +406,7 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Wgrad) {
             let r = r0 + i.min(rows - 1);
             let (tap, ci) = (r / d.cg, r % d.cg);
             let (ky, kx) = (tap / d.kw, tap % d.kw);
-            *o = (ky * d.dh * d.w + kx * d.dw) * d.c + d.c0 + ci;
+            *o = ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci;
         }
         let mut j0 = 0;
         while j0 < f.cols {

@@ -14,6 +14,10 @@ const STEP_WORKSPACE: &str =
 const FORWARD_WORKSPACE: &str =
     "Net::forward_workspace_len (Net::forward_workspace_len_parts for an executor's parts)";
 
+/// The error of a layer whose output does not fit `usize` (a convolution's
+/// `oh·ow·c_out`, which its shape rules check only for `c_in`).
+const OUTPUT_OVERFLOWS: &str = "the output size h·w·c (values per example) overflows usize";
+
 static NAMES: Names = Names {
     params: "params.len() must equal Net::param_len",
     grads: "grads.len() must equal Net::param_len",
@@ -95,8 +99,8 @@ impl<'a> Net<'a> {
     /// [`Error::InvalidArgument`] for no layers or an empty input shape;
     /// [`Error::Layer`] naming the first layer that does not fit its input (a channel
     /// count that differs, a kernel larger than its padded input, a dense layer on an
-    /// input that is not flat, …) and what is wrong; [`Error::Overflow`] if the
-    /// parameter count overflows `usize`.
+    /// input that is not flat, an output whose size overflows `usize`, …) and what is
+    /// wrong; [`Error::Overflow`] if the parameter count overflows `usize`.
     pub const fn new(input: Shape, layers: &'a [Layer]) -> Result<Self, Error> {
         if layers.is_empty() {
             return Err(Error::InvalidArgument {
@@ -114,7 +118,12 @@ impl<'a> Net<'a> {
         let mut l = 0;
         while l < layers.len() {
             let layer = &layers[l];
-            match layer.out_shape(shape) {
+            let out = match layer.out_shape(shape) {
+                // (`Shape::len` saturates: an output of `usize::MAX` values or more.)
+                Ok(out) if out.len() == usize::MAX => Err(OUTPUT_OVERFLOWS),
+                out => out,
+            };
+            match out {
                 Ok(out) => {
                     let Some(p) = params.checked_add(layer.param_len()) else {
                         return Err(Error::Overflow {

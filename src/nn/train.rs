@@ -266,10 +266,12 @@ pub(crate) fn evaluate<S: Stack>(
     step::check_param_count(s, s.names().params, params.len())?;
     let b = batch_size(s, batch)?;
     let (d0, d_out) = (s.input().len(), step::output(s).len());
-    if out.len() < b * d_out {
+    // (Saturating: a huge output layer times the batch may not fit `usize`.)
+    let need_out = b.saturating_mul(d_out);
+    if out.len() < need_out {
         return Err(Error::BufferTooSmall {
             what: "out (batch size × d_L)",
-            needed: b * d_out,
+            needed: need_out,
             len: out.len(),
         });
     }

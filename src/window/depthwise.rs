@@ -5,7 +5,10 @@
 //! layout of the general convolution's `(kh·kw·cg_in) × c_out` matrix with
 //! `cg_in = 1`, `c_out = c`. Padding is zeros: a tap in the padding contributes nothing
 //! (it is skipped, not multiplied by 0, so a non-finite weight does not reach an output
-//! through the padding).
+//! through the padding), except for a tap that reads only padding at every output pixel
+//! (dilation can make one): a NaN or ±∞ weight there makes its channel's outputs NaN,
+//! as the general convolution's product with the padding's zeros does, so that a
+//! non-finite weight always shows in the output (see [`depthwise`]).
 
 use super::{CHUNK, Geom, expect_len, inside, rows};
 use crate::Error;
@@ -68,7 +71,10 @@ fn check(
 /// Depthwise convolution: `out[img][oy][ox][ch] = bias[ch] + Σ x[img][iy][ix][ch]·w[(ky·kw + kx)·c + ch]`
 /// over the window's taps inside the image (`iy = oy·sh − ph + ky·dh`,
 /// `ix = ox·sw − pw + kx·dw`); `out` (`n·oh·ow·c`) is overwritten. Each output starts
-/// from its bias (or 0) and adds the rounded products in window order.
+/// from its bias (or 0) and adds the rounded products in window order. Then, for a tap
+/// that is inside the image at no output pixel, each of its weights that is NaN or ±∞
+/// is multiplied by the padding's 0 and added to every output of its channel (making
+/// them NaN, as in the general convolution; a finite weight there is never read).
 ///
 /// # Errors
 /// [`Geom::check`]'s; [`Error::ShapeMismatch`] unless `x` holds `n·h·w·c` values, `w`
@@ -105,6 +111,24 @@ pub(crate) fn depthwise(
             }
         }
     });
+    // Taps of padding alone: their non-finite weights times the padding's zeros.
+    for ky in 0..g.kh {
+        let (oy_lo, oy_hi) = inside(ky * g.dh, g.sh, g.oh(), g.ph, g.h);
+        for kx in 0..g.kw {
+            let (ox_lo, ox_hi) = inside(kx * g.dw, g.sw, g.ow(), g.pw, g.w);
+            if oy_lo < oy_hi && ox_lo < ox_hi {
+                continue; // the tap reads the image somewhere
+            }
+            let t = (ky * g.kw + kx) * c;
+            for (ch, &wv) in w[t..t + c].iter().enumerate() {
+                if !wv.is_finite() {
+                    for a in out[ch..].iter_mut().step_by(c) {
+                        *a += wv * 0.0;
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 

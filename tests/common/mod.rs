@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod alloc;
+pub mod nets;
 pub mod reference;
 
 use microprop::simd::{Isa, with_isa};
