@@ -810,10 +810,12 @@ fn trainer_epoch_evaluate_and_predict_refuse_bad_input_before_writing() {
             y: Labels::Classes(&labels),
             ..ds
         };
-        assert!(matches!(
-            t.epoch(&bad_labels, &order, &mut bt),
-            Err(Error::LabelOutOfRange { .. })
-        ));
+        // Named by the data set's row and the batch (issue 17 D.2).
+        let e = t.epoch(&bad_labels, &order, &mut bt);
+        assert!(
+            matches!(e, Err(Error::Data { batch: 0, row, label: Some(_), .. }) if row == order[1]),
+            "{e:?}"
+        );
         assert_eq!(
             bits(t.params()),
             before,

@@ -437,7 +437,8 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Wgrad) {
                                 }
                             }
                         }
-                        px = px.wrapping_add(d.sw * d.c);
+                        // (Wrapping: with one output column the step is never used.)
+                        px = px.wrapping_add(d.sw.wrapping_mul(d.c));
                         dp = dp.wrapping_add(f.d_rs);
                     }
                 }
