@@ -5,7 +5,7 @@
 //! lecture's `x.dot(w1)`), then `b` (`out` values) when the layer has a bias. PyTorch's
 //! `nn.Linear` stores `weight` as `out × in`, the transpose.
 
-use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError, Update};
+use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
 use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
 use crate::optim::{colsum_isa, sgd_isa};
 use crate::{Activation, Error, MatMut, MatRef};
@@ -50,6 +50,24 @@ impl Dense {
     #[must_use]
     pub const fn bias(self, bias: bool) -> Dense {
         Dense { bias, ..self }
+    }
+
+    /// Its record's fields in the saved format: inputs and outputs.
+    pub(super) const fn save_fields(&self) -> SaveFields {
+        let mut f = [0; slot::COUNT];
+        f[slot::IN] = self.inputs;
+        f[slot::OUT] = self.outputs;
+        f
+    }
+
+    /// The layer of a saved record's fields (the inverse of [`Dense::save_fields`]).
+    pub(super) const fn from_save_fields(f: &SaveFields, act: Activation, bias: bool) -> Dense {
+        Dense {
+            inputs: f[slot::IN],
+            outputs: f[slot::OUT],
+            act,
+            bias,
+        }
     }
 
     /// Weights, `inputs · outputs` (`usize::MAX` on overflow).
