@@ -12,6 +12,11 @@
 //! microprop W[(ky·kw + kx)·cg + ci][oc] = torch weight[oc][ci][ky][kx]
 //! ```
 //!
+//! (`cg = c_in/groups`; for a [`Conv1d`], `kh = 1`, `ky = 0` and `weight[oc][ci][kx]`.)
+//! safetensors files carry the weights in PyTorch's layout, reordered on the way out and
+//! back on the way in (see [`nn::safetensors`](crate::nn::safetensors)); the saved blob
+//! ([`nn::save`](crate::nn::save)) keeps microprop's.
+//!
 //! # How it runs
 //! Channels-last makes a convolution a matrix product: each output position reads a
 //! window of `kh·kw` runs of `c_in/groups` contiguous channels. For each group the
@@ -255,6 +260,26 @@ impl Conv2d {
             groups: f[slot::GROUPS],
             act,
             bias,
+        }
+    }
+
+    /// PyTorch's weight shape, `[c_out, c_in/groups, kh, kw]`.
+    pub(super) const fn torch_shape(&self) -> [usize; 4] {
+        [self.out_channels, self.cg(), self.kernel.0, self.kernel.1]
+    }
+
+    /// Calls `f` with the index in `W` of each element of PyTorch's `weight`
+    /// (`c_out × c_in/groups × kh × kw`), in its row-major order.
+    pub(super) fn torch_order(&self, mut f: impl FnMut(usize)) {
+        let (cout, cg, (kh, kw)) = (self.out_channels, self.cg(), self.kernel);
+        for oc in 0..cout {
+            for ci in 0..cg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        f(((ky * kw + kx) * cg + ci) * cout + oc);
+                    }
+                }
+            }
         }
     }
 

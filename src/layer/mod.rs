@@ -41,12 +41,13 @@
 //! 2. A variant of [`Layer`], and its arm in each `match` of this file (the compiler
 //!    lists every one): among them its save code in [`Layer::save_code`] (the next
 //!    unused byte; a code is never changed or reused, and the build fails if two
-//!    coincide) and its record's fields (`save_fields`, and its arm in
-//!    `from_save_record`); add one layer of the kind to `KINDS`. `nn/save.rs` then
-//!    saves and loads it.
+//!    coincide), its record's fields (`save_fields`, and its arm in `from_save_record`)
+//!    and, with parameters, its PyTorch weight shape and order (`torch_weight`,
+//!    `torch_weight_order`); add one layer of the kind to `KINDS`. `nn/save.rs` and
+//!    `nn/safetensors.rs` then save and load it.
 //! 3. Its tests: against its scalar reference on every instruction set, its gradients
-//!    against f64 finite differences (`tests/layers.rs`), and a saved network holding it
-//!    (`tests/save_net.rs`).
+//!    against f64 finite differences (`tests/layers.rs`), a saved network holding it
+//!    (`tests/save_net.rs`) and its tensors (`tests/safetensors.rs`).
 
 mod conv;
 mod dense;
@@ -176,6 +177,31 @@ pub(crate) mod slot {
 
 /// A layer's fields as its saved record holds them, by [`slot`].
 pub(crate) type SaveFields = [usize; slot::COUNT];
+
+/// A weight tensor's shape in PyTorch: its first `n` dimensions (at most 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TorchShape {
+    /// The dimensions, outermost first; those past `n` are 0.
+    pub dims: [usize; 4],
+    /// How many there are.
+    pub n: usize,
+}
+
+impl TorchShape {
+    /// The number of elements, `None` if it overflows `usize`.
+    pub(crate) const fn numel(&self) -> Option<usize> {
+        let mut v: usize = 1;
+        let mut i = 0;
+        while i < self.n {
+            match v.checked_mul(self.dims[i]) {
+                Some(p) => v = p,
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(v)
+    }
+}
 
 /// One layer of each kind, for the check that their save codes differ and the decoding
 /// of a code (the fields do not matter).
@@ -357,6 +383,54 @@ impl Layer {
             return Err("a layer kind without parameters is saved with an activation or a bias");
         }
         Ok(layer)
+    }
+
+    /// The shape of its weight tensor in PyTorch (`None` for kinds without weights):
+    /// `[out, in]` (`nn.Linear`), `[c_out, c_in/groups, k]` (`nn.Conv1d`),
+    /// `[c_out, c_in/groups, kh, kw]` (`nn.Conv2d`).
+    pub(crate) const fn torch_weight(&self) -> Option<TorchShape> {
+        match self {
+            Layer::Dense(d) => Some(TorchShape {
+                dims: [d.outputs, d.inputs, 0, 0],
+                n: 2,
+            }),
+            Layer::Conv1d(c) => {
+                let [o, i, _, k] = c.spec().torch_shape();
+                Some(TorchShape {
+                    dims: [o, i, k, 0],
+                    n: 3,
+                })
+            }
+            Layer::Conv2d(c) => Some(TorchShape {
+                dims: c.torch_shape(),
+                n: 4,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The length of its bias (`None` without one): its outputs or output channels.
+    pub(crate) const fn bias_len(&self) -> Option<usize> {
+        match self {
+            Layer::Dense(d) if d.bias => Some(d.outputs),
+            Layer::Conv1d(c) if c.bias => Some(c.out_channels),
+            Layer::Conv2d(c) if c.bias => Some(c.out_channels),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the index among its weights ([`Layer::weight_len`]) of each element
+    /// of its PyTorch weight tensor ([`Layer::torch_weight`]), in that tensor's row-major
+    /// order. `flat_from`: for a dense layer right after a [`Layer::Flatten`], the shape
+    /// that was flattened (its features are reordered from channels-last to PyTorch's
+    /// `[ch][y][x]`); `None` otherwise.
+    pub(crate) fn torch_weight_order(&self, flat_from: Option<Shape>, f: impl FnMut(usize)) {
+        match self {
+            Layer::Dense(d) => d.torch_order(flat_from, f),
+            Layer::Conv1d(c) => c.spec().torch_order(f),
+            Layer::Conv2d(c) => c.torch_order(f),
+            _ => {}
+        }
     }
 
     /// The activation applied last ([`Activation::Identity`] for kinds without one).
