@@ -24,9 +24,10 @@ logs=$(mktemp -d)
 # The suites whose code has unsafe blocks or calls into the kernels in new ways, in two
 # groups of about equal time (about 10 minutes each). Left out, because the code
 # they test has no unsafe of its own and the kernels it calls are exercised by the suites
-# below: save (the text format; fuzzed), trainer (the Trainer loop), data, digits_data,
-# vowels_data and metrics (batching, data sets, metrics), init and rng (initialisers, the
-# generator), determinism (repeated runs).
+# below: save and save_net (the saved blob; Net::load is fuzzed by the safetensors
+# target), trainer (the Trainer loop), data, digits_data, vowels_data and metrics
+# (batching, data sets, metrics), init and rng (initialisers, the generator),
+# determinism (repeated runs).
 # (Seconds under Miri in a CI run on the 2-core development machine: lib 118, kernels
 # 237, par 181, alloc 41, isa_kernels 16, data_alloc 1; optim 170, nn 104, gemm 97,
 # graph 76, hardening 63, loss 61, safetensors 43, regressions 12.)
