@@ -30,7 +30,7 @@ logs=$(mktemp -d)
 # determinism (repeated runs).
 # (Seconds under Miri in a CI run on the 2-core development machine: lib 118, kernels
 # 237, par 181, alloc 41, isa_kernels 16, data_alloc 1; optim 170, nn 104, gemm 97,
-# graph 76, hardening 63, loss 61, safetensors 43, regressions 12.)
+# graph 76, hardening 63, loss 61, safetensors 87, regressions 12.)
 group_a=(--lib --test kernels --test par --test alloc --test isa_kernels --test data_alloc)
 group_b=(--test optim --test nn --test gemm --test graph --test hardening --test loss --test safetensors --test regressions)
 cargo +nightly miri test "${soft[@]}" "${group_a[@]}" >"$logs/a" 2>&1 &
