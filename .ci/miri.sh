@@ -24,16 +24,19 @@ logs=$(mktemp -d)
 # The suites whose code has unsafe blocks or calls into the kernels in new ways, in two
 # groups of about equal time (about 10 minutes each). Left out, because the code
 # they test has no unsafe of its own and the kernels it calls are exercised by the suites
-# below: save (the text format; fuzzed), trainer (the Trainer loop), data, digits_data,
-# vowels_data and metrics (batching, data sets, metrics), init and rng (initialisers, the
-# generator), determinism (repeated runs).
+# below: save and save_net (the saved blob; Net::load is fuzzed by the safetensors
+# target), trainer (the Trainer loop), data, digits_data, vowels_data and metrics
+# (batching, data sets, metrics), init and rng (initialisers, the generator),
+# determinism (repeated runs), cnn (100 epochs of training, ignored under Miri),
+# window_reference (f64 references only).
 # Also left out: net_hardening, net_equivalence and net_alloc (the Net and Trainer
 # suites: safe code over the layer kernels that layers runs here; net_alloc alone ran
 # over 5 minutes under Miri).
-# (Seconds under Miri in a CI run on the 2-core development machine: lib 118, kernels
-# 237, par 181, alloc 41, isa_kernels 16, data_alloc 1; optim 170, nn 104, gemm 97,
-# graph 76, hardening 63, loss 61, safetensors 43, regressions 12. layers: 77 on the
-# same machine shared with two other Miri runs, so about 60 in CI.)
+# (Seconds under Miri in a CI run on the 2-core development machine: lib 118 before the
+# window and direct-convolution tests, kernels 237, par 181, alloc 41, isa_kernels 16,
+# data_alloc 1; optim 170, nn 104, gemm 97, graph 76, hardening 63, loss 61,
+# safetensors 87, regressions 16. layers: 77 on the same machine shared with two other
+# Miri runs, so about 60 in CI.)
 group_a=(--lib --test kernels --test par --test alloc --test isa_kernels --test data_alloc --test layers)
 group_b=(--test optim --test nn --test gemm --test graph --test hardening --test loss --test safetensors --test regressions)
 cargo +nightly miri test "${soft[@]}" "${group_a[@]}" >"$logs/a" 2>&1 &

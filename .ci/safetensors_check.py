@@ -5,7 +5,12 @@ examples/safetensors.rs). Checks that the file microprop exported loads with
 safetensors.numpy.load_file with the right names, shapes, dtype and metadata, and that
 a NumPy forward pass of those weights gives microprop's outputs; then writes a file with
 safetensors.numpy.save_file, has microprop import it, and checks microprop's forward
-pass of it against NumPy's.
+pass of it against NumPy's. Both for an MLP and for two CNNs (1-D and 2-D), whose
+NumPy forward pass is written in PyTorch's layouts: inputs N x C x L and N x C x H x W
+(microprop's channels-last inputs transposed on the way in), weights as torch.nn.Conv1d,
+Conv2d and Linear hold them, and Flatten ordering features [c][t] / [c][y][x] as
+torch.nn.Flatten does, so that the files are what a PyTorch module of the same layers
+loads with load_state_dict.
 """
 import subprocess
 import sys
@@ -77,5 +82,129 @@ def main():
           f"(max |diff| {err2:.2e})")
 
 
+# ---- CNNs, in PyTorch's layouts ----
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def conv2d(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """torch.nn.functional.conv2d in float64: x N x C x H x W, w O x C/groups x kh x kw."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    assert c == cg * groups and o % groups == 0, (x.shape, w.shape, groups)
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    og = o // groups
+    out = np.empty((n, o, oh, ow))
+    for g in range(groups):
+        xs = xp[:, g * cg:(g + 1) * cg]
+        # windows[n, ci, ky, kx, y, x] = xs[n, ci, y*sh + ky*dh, x*sw + kx*dw]
+        win = np.stack([
+            np.stack([
+                xs[:, :, ky * dh:ky * dh + sh * (oh - 1) + 1:sh, kx * dw:kx * dw + sw * (ow - 1) + 1:sw]
+                for kx in range(kw)], axis=2)
+            for ky in range(kh)], axis=2)
+        out[:, g * og:(g + 1) * og] = np.einsum("ncijyx,ocij->noyx", win, w[g * og:(g + 1) * og])
+    return out + b[None, :, None, None]
+
+
+def conv1d(x, w, b, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv1d: x N x C x L, w O x C/groups x k (a conv2d of height 1)."""
+    y = conv2d(x[:, :, None, :], w[:, :, None, :], b, (1, stride), (0, padding), (1, dilation), groups)
+    return y[:, :, 0, :]
+
+
+def max_pool2d(x, kh, kw):
+    """torch.nn.functional.max_pool2d with kernel = stride = (kh, kw), no padding (floor)."""
+    n, c, h, w = x.shape
+    oh, ow = h // kh, w // kw
+    return x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
+
+
+def max_pool1d(x, k):
+    """torch.nn.functional.max_pool1d with kernel = stride = k (a max_pool2d of height 1)."""
+    return max_pool2d(x[:, :, None, :], 1, k)[:, :, 0, :]
+
+
+def flatten(x):
+    """torch.nn.Flatten: N x C x ... to N x (C·...), features [c][t] / [c][y][x]."""
+    return x.reshape(x.shape[0], -1)
+
+
+def linear(x, w, b):
+    return x @ w.T + b
+
+
+def cnn1d(t, x):
+    """The 1-D CNN of examples/safetensors.rs on x, N x C x L."""
+    a = relu(conv1d(x, t["layers.0.weight"], t["layers.0.bias"], padding=1))
+    a = np.tanh(conv1d(a, t["layers.1.weight"], t["layers.1.bias"], stride=2, padding=1, dilation=2, groups=2))
+    a = max_pool1d(a, 2)
+    return linear(flatten(a), t["layers.4.weight"], t["layers.4.bias"])
+
+
+def cnn2d(t, x):
+    """The 2-D CNN of examples/safetensors.rs on x, N x C x H x W."""
+    a = relu(conv2d(x, t["layers.0.weight"], t["layers.0.bias"], padding=(1, 1)))
+    a = max_pool2d(a, 2, 2)
+    return linear(flatten(a), t["layers.3.weight"], t["layers.3.bias"])
+
+
+# name: (forward, microprop's input shape per example (channels last), to PyTorch's
+# layout, tensor shapes).
+CNNS = {
+    "cnn1d": (cnn1d, (16, 3), (0, 2, 1), {
+        "layers.0.weight": (8, 3, 3), "layers.0.bias": (8,),
+        "layers.1.weight": (6, 4, 3), "layers.1.bias": (6,),
+        "layers.4.weight": (4, 18), "layers.4.bias": (4,),
+    }),
+    "cnn2d": (cnn2d, (6, 8, 2), (0, 3, 1, 2), {
+        "layers.0.weight": (4, 2, 3, 2), "layers.0.bias": (4,),
+        "layers.3.weight": (3, 48), "layers.3.bias": (3,),
+    }),
+}
+
+
+def check_cnns(d, example):
+    subprocess.run(example + ["export-cnn", d], check=True)
+    rng = np.random.default_rng(11)
+    for name, (fwd, shape, to_torch, shapes) in CNNS.items():
+        # microprop -> Python.
+        path = f"{d}/{name}.safetensors"
+        t = load_file(path)
+        assert sorted(t) == sorted(shapes), (name, sorted(t))
+        for k, want in shapes.items():
+            assert t[k].dtype == np.float32, (name, k, t[k].dtype)
+            assert t[k].shape == want, (name, k, t[k].shape, want)
+        with safe_open(path, framework="numpy") as f:
+            assert f.metadata() == {"format": "pt"}, f.metadata()
+        x_mp = np.fromfile(f"{d}/{name}_x.f32", dtype="<f4").reshape((N,) + shape)
+        x = x_mp.transpose(to_torch).astype(np.float64)  # channels-last -> PyTorch's
+        out = read(f"{d}/{name}_out.f32", N)
+        want = fwd({k: v.astype(np.float64) for k, v in t.items()}, x)
+        err = np.abs(out - want).max()
+        assert np.allclose(out, want, rtol=1e-5, atol=1e-5), (name, out, want)
+        print(f"microprop -> safetensors.numpy ({name}): {len(t)} tensors, names, shapes and "
+              f"dtype as torch.nn.Conv/Linear; NumPy forward pass in PyTorch's layout matches "
+              f"(max |diff| {err:.2e})")
+
+        # Python -> microprop.
+        t2 = {k: (rng.standard_normal(s) * 0.5).astype(np.float32) for k, s in shapes.items()}
+        path2 = f"{d}/{name}_python.safetensors"
+        save_file(t2, path2, metadata={"format": "pt", "written_by": "numpy"})
+        out_path = f"{d}/{name}_out2.f32"
+        subprocess.run(example + ["import-cnn", name, path2, f"{d}/{name}_x.f32", out_path], check=True)
+        out2 = read(out_path, N)
+        want2 = fwd({k: v.astype(np.float64) for k, v in t2.items()}, x)
+        err2 = np.abs(out2 - want2).max()
+        assert np.allclose(out2, want2, rtol=1e-5, atol=1e-5), (name, out2, want2)
+        print(f"safetensors.numpy -> microprop ({name}): loaded; forward pass matches NumPy "
+              f"(max |diff| {err2:.2e})")
+
+
 if __name__ == "__main__":
     main()
+    check_cnns(sys.argv[1], sys.argv[2:])

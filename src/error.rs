@@ -107,16 +107,18 @@ pub enum Error {
         /// The number of classes; labels must be in `0..classes`.
         classes: usize,
     },
-    /// Bytes given as saved weights are not an intact blob written by `Mlp::save`:
-    /// truncated, wrong magic or version, an invalid header, or a checksum mismatch.
+    /// Bytes given as saved weights are not an intact blob written by `Mlp::save` or
+    /// `Net::save`: truncated, wrong magic or version, an invalid header or layer record,
+    /// or a checksum mismatch (see [`nn::save`](crate::nn::save#what-is-rejected)).
     Corrupt {
         /// What is wrong, in words, e.g. `"checksum mismatch"`.
         what: &'static str,
     },
-    /// Intact saved weights belong to a network of another shape (layer sizes,
-    /// activations or bias setting) than the one loading them.
+    /// Intact saved weights belong to a network of another shape (layer count, kinds or
+    /// sizes, input shape, activations or bias setting) than the one loading them; or a
+    /// safetensors file holds a tensor the network has no place for.
     WrongNetwork {
-        /// What differs, in words, e.g. `"its layer sizes differ"`.
+        /// What differs, in words, e.g. `"its input shape or layer sizes differ"`.
         what: &'static str,
     },
     /// A tensor of a safetensors file does not fit the network loading it (see
@@ -268,7 +270,7 @@ impl fmt::Display for Error {
             Error::WrongNetwork { what } => write!(
                 f,
                 "saved weights are from a different network ({what}); nothing was loaded: \
-                 load them into an Mlp with the sizes, activations and bias they were saved with"
+                 load them into a network with the layers and input they were saved with"
             ),
             Error::Tensor {
                 layer,

@@ -5,8 +5,9 @@
 mod common;
 use common::alloc::count_allocs;
 use common::*;
-use microprop::Activation::{Identity, Sigmoid};
-use microprop::nn::Mlp;
+use microprop::Activation::{Identity, Relu, Sigmoid};
+use microprop::layer::{Conv1d, Dense, Layer, Pool, Shape};
+use microprop::nn::{Mlp, Net};
 use microprop::{
     MatMut, MatRef, gemm, gemm_workspace_len, sigmoid, sigmoid_backward, squared_error,
 };
@@ -88,5 +89,40 @@ fn save_and_load_allocate_nothing() {
         blob[30] ^= 1;
     });
     assert_eq!(count, 0, "allocations inside save / load");
+    assert_eq!(back, params);
+}
+
+#[test]
+fn net_save_load_and_safetensors_allocate_nothing() {
+    const LAYERS: [Layer; 4] = [
+        Layer::Conv1d(Conv1d::new(3, 8, 3).padding(1).act(Relu)),
+        Layer::MaxPool1d(Pool::new(2)),
+        Layer::Flatten,
+        Layer::Dense(Dense::new(40, 4)),
+    ];
+    let net = Net::new(Shape::seq(10, 3), &LAYERS).unwrap();
+    let params = fill(&mut rng(3), net.param_len());
+    let mut back = vec![0.0; params.len()];
+    let mut blob = vec![0u8; net.saved_len()];
+    let mut file = vec![0u8; net.safetensors_len()];
+    let mut storage = [Layer::Flatten; 4];
+    let count = count_allocs(|| {
+        net.save(&params, &mut blob).unwrap();
+        net.load(&blob, &mut back).unwrap();
+        Net::saved_info(&blob).unwrap();
+        Net::from_saved(&blob, &mut storage).unwrap();
+        net.save_safetensors(&params, &mut file).unwrap();
+        net.load_safetensors(&file, &mut back).unwrap();
+        // Error paths too: a corrupt blob, a corrupt file.
+        blob[30] ^= 1;
+        net.load(&blob, &mut back).unwrap_err();
+        blob[30] ^= 1;
+        file[20] = b'x';
+        net.load_safetensors(&file, &mut back).unwrap_err();
+    });
+    assert_eq!(
+        count, 0,
+        "allocations inside Net's save / load / safetensors"
+    );
     assert_eq!(back, params);
 }

@@ -12,6 +12,11 @@
 //! microprop W[(ky·kw + kx)·cg + ci][oc] = torch weight[oc][ci][ky][kx]
 //! ```
 //!
+//! (`cg = c_in/groups`; for a [`Conv1d`], `kh = 1`, `ky = 0` and `weight[oc][ci][kx]`.)
+//! safetensors files carry the weights in PyTorch's layout, reordered on the way out and
+//! back on the way in (see [`nn::safetensors`](crate::nn::safetensors)); the saved blob
+//! ([`nn::save`](crate::nn::save)) keeps microprop's.
+//!
 //! # How it runs
 //! Channels-last makes a convolution a matrix product: each output position reads a
 //! window of `kh·kw` runs of `c_in/groups` contiguous channels. For each group the
@@ -26,7 +31,7 @@
 //! depthwise one (`groups = c_in = c_out`) runs a direct kernel vectorized over the
 //! channels.
 
-use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError, Update};
+use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
 use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa, forward_inplace_isa};
 use crate::gemm::{Direct, Epi, conv_forward, conv_wgrad, gemm_fused_on, gemm_workspace_len};
 use crate::optim::{colsum_isa, sgd_isa};
@@ -142,6 +147,25 @@ impl Conv1d {
     pub const fn bias(self, bias: bool) -> Conv1d {
         Conv1d { bias, ..self }
     }
+
+    /// The convolution of a saved record's fields: their width halves (the height
+    /// halves of a 1-D record are kernel 1, stride 1, padding 0, dilation 1, as
+    /// [`Conv1d::spec`] saves them).
+    pub(super) const fn from_save_fields(f: &SaveFields, act: Activation, bias: bool) -> Conv1d {
+        let c = Conv2d::from_save_fields(f, act, bias);
+        Conv1d {
+            in_channels: c.in_channels,
+            out_channels: c.out_channels,
+            kernel: c.kernel.1,
+            stride: c.stride.1,
+            padding: c.padding.1,
+            dilation: c.dilation.1,
+            groups: c.groups,
+            act,
+            bias,
+        }
+    }
+
     /// The same convolution as a [`Conv2d`] over `1 × len` images.
     pub(crate) const fn spec(&self) -> Conv2d {
         Conv2d {
@@ -203,6 +227,60 @@ impl Conv2d {
     #[must_use]
     pub const fn bias(self, bias: bool) -> Conv2d {
         Conv2d { bias, ..self }
+    }
+
+    /// Its record's fields in the saved format: channels, the four `(h, w)` pairs and
+    /// the groups.
+    pub(super) const fn save_fields(&self) -> SaveFields {
+        let mut f = [0; slot::COUNT];
+        f[slot::IN] = self.in_channels;
+        f[slot::OUT] = self.out_channels;
+        f[slot::KERNEL] = self.kernel.0;
+        f[slot::KERNEL + 1] = self.kernel.1;
+        f[slot::STRIDE] = self.stride.0;
+        f[slot::STRIDE + 1] = self.stride.1;
+        f[slot::PADDING] = self.padding.0;
+        f[slot::PADDING + 1] = self.padding.1;
+        f[slot::DILATION] = self.dilation.0;
+        f[slot::DILATION + 1] = self.dilation.1;
+        f[slot::GROUPS] = self.groups;
+        f
+    }
+
+    /// The convolution of a saved record's fields (the inverse of
+    /// [`Conv2d::save_fields`]).
+    pub(super) const fn from_save_fields(f: &SaveFields, act: Activation, bias: bool) -> Conv2d {
+        Conv2d {
+            in_channels: f[slot::IN],
+            out_channels: f[slot::OUT],
+            kernel: (f[slot::KERNEL], f[slot::KERNEL + 1]),
+            stride: (f[slot::STRIDE], f[slot::STRIDE + 1]),
+            padding: (f[slot::PADDING], f[slot::PADDING + 1]),
+            dilation: (f[slot::DILATION], f[slot::DILATION + 1]),
+            groups: f[slot::GROUPS],
+            act,
+            bias,
+        }
+    }
+
+    /// PyTorch's weight shape, `[c_out, c_in/groups, kh, kw]`.
+    pub(super) const fn torch_shape(&self) -> [usize; 4] {
+        [self.out_channels, self.cg(), self.kernel.0, self.kernel.1]
+    }
+
+    /// Calls `f` with the index in `W` of each element of PyTorch's `weight`
+    /// (`c_out × c_in/groups × kh × kw`), in its row-major order.
+    pub(super) fn torch_order(&self, mut f: impl FnMut(usize)) {
+        let (cout, cg, (kh, kw)) = (self.out_channels, self.cg(), self.kernel);
+        for oc in 0..cout {
+            for ci in 0..cg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        f(((ky * kw + kx) * cg + ci) * cout + oc);
+                    }
+                }
+            }
+        }
     }
 
     /// The window geometry on an `input` shape.

@@ -3,9 +3,23 @@
 //!
 //! Parameters: `W` as a row-major `in × out` matrix (so a layer is `x·W`, as the
 //! lecture's `x.dot(w1)`), then `b` (`out` values) when the layer has a bias. PyTorch's
-//! `nn.Linear` stores `weight` as `out × in`, the transpose.
+//! `nn.Linear` stores `weight` as `out × in`, the transpose; safetensors files carry it
+//! that way (see [`nn::safetensors`](crate::nn::safetensors)):
+//!
+//! ```text
+//! microprop W[i][o] = torch weight[o][i]
+//! ```
+//!
+//! After a [`Layer::Flatten`](super::Layer::Flatten) of an `h × w × c` shape the inputs
+//! come in channels-last order, feature `(y·w + x)·c + ch`, where PyTorch's `nn.Flatten`
+//! of `N × C × H × W` gives feature `ch·h·w + y·w + x`; the tensor's columns are in
+//! PyTorch's order:
+//!
+//! ```text
+//! microprop W[(y·w + x)·c + ch][o] = torch weight[o][ch·h·w + y·w + x]
+//! ```
 
-use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError, Update};
+use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
 use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
 use crate::optim::{colsum_isa, sgd_isa};
 use crate::{Activation, Error, MatMut, MatRef};
@@ -50,6 +64,49 @@ impl Dense {
     #[must_use]
     pub const fn bias(self, bias: bool) -> Dense {
         Dense { bias, ..self }
+    }
+
+    /// Its record's fields in the saved format: inputs and outputs.
+    pub(super) const fn save_fields(&self) -> SaveFields {
+        let mut f = [0; slot::COUNT];
+        f[slot::IN] = self.inputs;
+        f[slot::OUT] = self.outputs;
+        f
+    }
+
+    /// The layer of a saved record's fields (the inverse of [`Dense::save_fields`]).
+    pub(super) const fn from_save_fields(f: &SaveFields, act: Activation, bias: bool) -> Dense {
+        Dense {
+            inputs: f[slot::IN],
+            outputs: f[slot::OUT],
+            act,
+            bias,
+        }
+    }
+
+    /// Calls `f` with the index in `W` of each element of PyTorch's `weight`
+    /// (`outputs × inputs`), in its row-major order; `flat_from` is the `h × w × c` shape
+    /// a [`Layer::Flatten`](super::Layer::Flatten) before this layer flattened, whose
+    /// features PyTorch orders `[ch][y][x]` (ignored unless it has `inputs` values).
+    pub(super) fn torch_order(&self, flat_from: Option<Shape>, mut f: impl FnMut(usize)) {
+        let (di, dout) = (self.inputs, self.outputs);
+        let flat_from = flat_from.filter(|s| s.len() == di);
+        for o in 0..dout {
+            match flat_from {
+                Some(s) => {
+                    for ch in 0..s.c {
+                        for p in 0..s.h * s.w {
+                            f((p * s.c + ch) * dout + o);
+                        }
+                    }
+                }
+                None => {
+                    for i in 0..di {
+                        f(i * dout + o);
+                    }
+                }
+            }
+        }
     }
 
     /// Weights, `inputs · outputs` (`usize::MAX` on overflow).

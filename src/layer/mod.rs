@@ -12,14 +12,21 @@
 //!   its backward pass to its input (the previous layer's activation derivative applied
 //!   on the way), and its update (the weight and bias gradients, written to a buffer or
 //!   applied as plain SGD in place);
-//! * its initialisation fans, its tensor names and PyTorch layouts, and its save code.
+//! * its initialisation fans, its PyTorch weight layout (the order
+//!   [`nn::safetensors`](crate::nn::safetensors) writes its weights in), and its record
+//!   in the saved blob ([`nn::save`](crate::nn::save), format version 2: its fields in
+//!   the 2-D form of the record's slots); the kind's save code, one byte, is given in
+//!   [`Layer::save_code`], here.
 //!
-//! | kind | file | parameters |
-//! |---|---|---|
-//! | [`Dense`] | `dense.rs` | `W` (`in × out`, row-major), then `b` (`out`) |
-//! | [`Conv1d`], [`Conv2d`] | `conv.rs` | `W` (`kh·kw·c_in/groups × c_out`, row-major), then `b` (`c_out`) |
-//! | [`Pool`], [`Pool2d`] (max and average), [`GlobalAvgPool`](Layer::GlobalAvgPool) | `pool.rs` | none |
-//! | [`Flatten`](Layer::Flatten) | `flatten.rs` | none |
+//! | kind | file | parameters | PyTorch `weight` | save code |
+//! |---|---|---|---|---|
+//! | [`Dense`] | `dense.rs` | `W` (`in × out`, row-major), then `b` (`out`) | `[out, in]` | 1 |
+//! | [`Conv1d`] | `conv.rs` | `W` (`k·c_in/groups × c_out`, row-major), then `b` (`c_out`) | `[c_out, c_in/groups, k]` | 2 |
+//! | [`Conv2d`] | `conv.rs` | `W` (`kh·kw·c_in/groups × c_out`, row-major), then `b` (`c_out`) | `[c_out, c_in/groups, kh, kw]` | 3 |
+//! | [`MaxPool1d`](Layer::MaxPool1d), [`AvgPool1d`](Layer::AvgPool1d) ([`Pool`]) | `pool.rs` | none | | 4, 5 |
+//! | [`MaxPool2d`](Layer::MaxPool2d), [`AvgPool2d`](Layer::AvgPool2d) ([`Pool2d`]) | `pool.rs` | none | | 6, 7 |
+//! | [`GlobalAvgPool`](Layer::GlobalAvgPool) | `pool.rs` | none | | 8 |
+//! | [`Flatten`](Layer::Flatten) | `flatten.rs` | none | | 9 |
 //!
 //! # Data layout
 //! Every activation is channels-last: an example is an `h × w × c` [`Shape`], stored
@@ -32,10 +39,15 @@
 //!    `const` builders) and its `const fn`s (`out_shape`, `param_len`, `needs`) and
 //!    runtime passes (`forward`, `backward_input`, `update`), over the kernels.
 //! 2. A variant of [`Layer`], and its arm in each `match` of this file (the compiler
-//!    lists every one), its save code in `nn/save.rs` and its tensors in
-//!    `nn/safetensors.rs`.
+//!    lists every one): among them its save code in [`Layer::save_code`] (the next
+//!    unused byte; a code is never changed or reused, and the build fails if two
+//!    coincide), its record's fields (`save_fields`, and its arm in `from_save_record`)
+//!    and, with parameters, its PyTorch weight shape and order (`torch_weight`,
+//!    `torch_weight_order`); add one layer of the kind to `KINDS`. `nn/save.rs` and
+//!    `nn/safetensors.rs` then save and load it.
 //! 3. Its tests: against its scalar reference on every instruction set, its gradients
-//!    against f64 finite differences (`tests/layers.rs`).
+//!    against f64 finite differences (`tests/layers.rs`), a saved network holding it
+//!    (`tests/save_net.rs`) and its tensors (`tests/safetensors.rs`).
 
 mod conv;
 mod dense;
@@ -140,6 +152,87 @@ pub enum Layer {
 /// adds the layer's index and the input shape.
 pub(crate) type ShapeError = &'static str;
 
+/// The slots of a layer's record in the saved format (version 2): every kind's fields
+/// in their 2-D form (a 1-D kind is its 2-D equivalent over `1 × len` images: kernel,
+/// stride and dilation heights 1, padding height 0), each slot one `u32`, 0 where the
+/// kind has no such field.
+pub(crate) mod slot {
+    /// `in_channels` of a convolution, `inputs` of a dense layer.
+    pub const IN: usize = 0;
+    /// `out_channels` of a convolution, `outputs` of a dense layer.
+    pub const OUT: usize = 1;
+    /// The kernel's `(h, w)`: this slot and the next.
+    pub const KERNEL: usize = 2;
+    /// The stride's `(h, w)`.
+    pub const STRIDE: usize = 4;
+    /// The padding's `(h, w)`.
+    pub const PADDING: usize = 6;
+    /// The dilation's `(h, w)`.
+    pub const DILATION: usize = 8;
+    /// A convolution's groups.
+    pub const GROUPS: usize = 10;
+    /// Slots in a record.
+    pub const COUNT: usize = 11;
+}
+
+/// A layer's fields as its saved record holds them, by [`slot`].
+pub(crate) type SaveFields = [usize; slot::COUNT];
+
+/// A weight tensor's shape in PyTorch: its first `n` dimensions (at most 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TorchShape {
+    /// The dimensions, outermost first; those past `n` are 0.
+    pub dims: [usize; 4],
+    /// How many there are.
+    pub n: usize,
+}
+
+impl TorchShape {
+    /// The number of elements, `None` if it overflows `usize`.
+    pub(crate) const fn numel(&self) -> Option<usize> {
+        let mut v: usize = 1;
+        let mut i = 0;
+        while i < self.n {
+            match v.checked_mul(self.dims[i]) {
+                Some(p) => v = p,
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(v)
+    }
+}
+
+/// One layer of each kind, for the check that their save codes differ and the decoding
+/// of a code (the fields do not matter).
+const KINDS: [Layer; 9] = [
+    Layer::Dense(Dense::new(1, 1)),
+    Layer::Conv1d(Conv1d::new(1, 1, 1)),
+    Layer::Conv2d(Conv2d::new(1, 1, (1, 1))),
+    Layer::MaxPool1d(Pool::new(1)),
+    Layer::AvgPool1d(Pool::new(1)),
+    Layer::MaxPool2d(Pool2d::new((1, 1))),
+    Layer::AvgPool2d(Pool2d::new((1, 1))),
+    Layer::GlobalAvgPool,
+    Layer::Flatten,
+];
+
+// The build fails if two kinds share a save code.
+const _: () = {
+    let mut i = 0;
+    while i < KINDS.len() {
+        let mut j = i + 1;
+        while j < KINDS.len() {
+            assert!(
+                KINDS[i].save_code() != KINDS[j].save_code(),
+                "two layer kinds share a save code"
+            );
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
 /// What a layer needs of a workspace, beyond its output and its delta, for a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Needs {
@@ -213,6 +306,130 @@ impl Layer {
             Layer::AvgPool2d(_) => "avgpool2d",
             Layer::GlobalAvgPool => "globalavgpool",
             Layer::Flatten => "flatten",
+        }
+    }
+
+    /// The byte that stands for this layer's kind in the
+    /// [saved-weights format](crate::nn::save#format-version-2): Dense 1, Conv1d 2,
+    /// Conv2d 3, MaxPool1d 4, AvgPool1d 5, MaxPool2d 6, AvgPool2d 7, GlobalAvgPool 8,
+    /// Flatten 9. A code, once given, never changes and is never reused; the build fails
+    /// if two kinds share one. (0 is no kind's, so a zeroed record is refused.)
+    ///
+    /// ```
+    /// use microprop::layer::{Dense, Layer};
+    /// assert_eq!(Layer::Dense(Dense::new(4, 2)).save_code(), 1);
+    /// assert_eq!(Layer::Flatten.save_code(), 9);
+    /// ```
+    pub const fn save_code(&self) -> u8 {
+        match self {
+            Layer::Dense(_) => 1,
+            Layer::Conv1d(_) => 2,
+            Layer::Conv2d(_) => 3,
+            Layer::MaxPool1d(_) => 4,
+            Layer::AvgPool1d(_) => 5,
+            Layer::MaxPool2d(_) => 6,
+            Layer::AvgPool2d(_) => 7,
+            Layer::GlobalAvgPool => 8,
+            Layer::Flatten => 9,
+        }
+    }
+
+    /// Its fields as its saved record holds them ([`slot`]): a 1-D kind in its 2-D form,
+    /// 0 in every slot the kind does not use.
+    pub(crate) const fn save_fields(&self) -> SaveFields {
+        match self {
+            Layer::Dense(d) => d.save_fields(),
+            Layer::Conv1d(c) => c.spec().save_fields(),
+            Layer::Conv2d(c) => c.save_fields(),
+            Layer::MaxPool1d(p) | Layer::AvgPool1d(p) => p.spec().save_fields(),
+            Layer::MaxPool2d(p) | Layer::AvgPool2d(p) => p.save_fields(),
+            Layer::GlobalAvgPool | Layer::Flatten => [0; slot::COUNT],
+        }
+    }
+
+    /// The layer a saved record describes: its kind's `code`, its activation, its bias
+    /// flag and its fields. Only the record [`Layer::save_code`], [`Layer::activation`],
+    /// [`Layer::has_bias`] and [`Layer::save_fields`] of some layer give is accepted (a
+    /// slot the kind does not use holds 0, a 1-D kind's heights are its 2-D form's, a
+    /// kind without parameters has neither an activation nor a bias); otherwise what is
+    /// wrong. Whether the layer fits its input is not checked here.
+    pub(crate) fn from_save_record(
+        code: u8,
+        act: Activation,
+        bias: bool,
+        f: &SaveFields,
+    ) -> Result<Layer, &'static str> {
+        let Some(kind) = KINDS.iter().find(|k| k.save_code() == code) else {
+            return Err("unknown layer kind code");
+        };
+        let layer = match kind {
+            Layer::Dense(_) => Layer::Dense(Dense::from_save_fields(f, act, bias)),
+            Layer::Conv1d(_) => Layer::Conv1d(Conv1d::from_save_fields(f, act, bias)),
+            Layer::Conv2d(_) => Layer::Conv2d(Conv2d::from_save_fields(f, act, bias)),
+            Layer::MaxPool1d(_) => Layer::MaxPool1d(Pool::from_save_fields(f)),
+            Layer::AvgPool1d(_) => Layer::AvgPool1d(Pool::from_save_fields(f)),
+            Layer::MaxPool2d(_) => Layer::MaxPool2d(Pool2d::from_save_fields(f)),
+            Layer::AvgPool2d(_) => Layer::AvgPool2d(Pool2d::from_save_fields(f)),
+            Layer::GlobalAvgPool => Layer::GlobalAvgPool,
+            Layer::Flatten => Layer::Flatten,
+        };
+        if layer.save_fields() != *f {
+            return Err(
+                "a layer record's fields do not fit its kind (a slot the kind does \
+                        not use is not 0, or a 1-D kind's heights are not its 2-D form's)",
+            );
+        }
+        if layer.activation() != act || layer.has_bias() != bias {
+            return Err("a layer kind without parameters is saved with an activation or a bias");
+        }
+        Ok(layer)
+    }
+
+    /// The shape of its weight tensor in PyTorch (`None` for kinds without weights):
+    /// `[out, in]` (`nn.Linear`), `[c_out, c_in/groups, k]` (`nn.Conv1d`),
+    /// `[c_out, c_in/groups, kh, kw]` (`nn.Conv2d`).
+    pub(crate) const fn torch_weight(&self) -> Option<TorchShape> {
+        match self {
+            Layer::Dense(d) => Some(TorchShape {
+                dims: [d.outputs, d.inputs, 0, 0],
+                n: 2,
+            }),
+            Layer::Conv1d(c) => {
+                let [o, i, _, k] = c.spec().torch_shape();
+                Some(TorchShape {
+                    dims: [o, i, k, 0],
+                    n: 3,
+                })
+            }
+            Layer::Conv2d(c) => Some(TorchShape {
+                dims: c.torch_shape(),
+                n: 4,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The length of its bias (`None` without one): its outputs or output channels.
+    pub(crate) const fn bias_len(&self) -> Option<usize> {
+        match self {
+            Layer::Dense(d) if d.bias => Some(d.outputs),
+            Layer::Conv1d(c) if c.bias => Some(c.out_channels),
+            Layer::Conv2d(c) if c.bias => Some(c.out_channels),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the index among its weights ([`Layer::weight_len`]) of each element
+    /// of its PyTorch weight tensor ([`Layer::torch_weight`]), in that tensor's row-major
+    /// order. `flat_from`: for a dense layer right after a [`Layer::Flatten`], the shape
+    /// that was flattened (its features are reordered from channels-last to PyTorch's
+    /// `[ch][y][x]`); `None` otherwise.
+    pub(crate) fn torch_weight_order(&self, flat_from: Option<Shape>, f: impl FnMut(usize)) {
+        match self {
+            Layer::Dense(d) => d.torch_order(flat_from, f),
+            Layer::Conv1d(c) => c.spec().torch_order(f),
+            Layer::Conv2d(c) => c.torch_order(f),
+            _ => {}
         }
     }
 

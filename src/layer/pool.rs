@@ -8,7 +8,7 @@
 //! NaN) in the workspace; the gradient of average pooling spreads each output's delta
 //! evenly over its window (`1/(kh·kw)` each).
 
-use super::{Cx, Needs, Prev, Scratch, Shape, ShapeError};
+use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, slot};
 use crate::Error;
 use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
 use crate::window::{self, Geom};
@@ -55,6 +55,16 @@ impl Pool {
     pub const fn stride(self, stride: usize) -> Pool {
         Pool { stride, ..self }
     }
+    /// The window of a saved record's fields: their width halves (the height halves of
+    /// a 1-D record are kernel 1, stride 1, as [`Pool::spec`] saves them).
+    pub(super) const fn from_save_fields(f: &SaveFields) -> Pool {
+        let p = Pool2d::from_save_fields(f);
+        Pool {
+            kernel: p.kernel.1,
+            stride: p.stride.1,
+        }
+    }
+
     /// The same window over `1 × len` images.
     pub(crate) const fn spec(&self) -> Pool2d {
         Pool2d {
@@ -76,6 +86,24 @@ impl Pool2d {
     #[must_use]
     pub const fn stride(self, stride: (usize, usize)) -> Pool2d {
         Pool2d { stride, ..self }
+    }
+
+    /// Its record's fields in the saved format: the kernel and stride pairs.
+    pub(super) const fn save_fields(&self) -> SaveFields {
+        let mut f = [0; slot::COUNT];
+        f[slot::KERNEL] = self.kernel.0;
+        f[slot::KERNEL + 1] = self.kernel.1;
+        f[slot::STRIDE] = self.stride.0;
+        f[slot::STRIDE + 1] = self.stride.1;
+        f
+    }
+
+    /// The window of a saved record's fields (the inverse of [`Pool2d::save_fields`]).
+    pub(super) const fn from_save_fields(f: &SaveFields) -> Pool2d {
+        Pool2d {
+            kernel: (f[slot::KERNEL], f[slot::KERNEL + 1]),
+            stride: (f[slot::STRIDE], f[slot::STRIDE + 1]),
+        }
     }
 
     pub(crate) const fn geom(&self, input: Shape) -> Geom {
