@@ -9,6 +9,12 @@
 //! group first prints this core's FMA peak, measured in the same run, the yardstick of
 //! its GFLOP/s ("elem/s"). `MICROPROP_ISA=avx2` (or `portable`, `scalar`) forces an
 //! instruction set.
+//!
+//! `-- conv` runs the groups of the two CNN examples (`examples/common/cnn.rs`): one
+//! `conv/<layer>` group per convolution at batch 32 (a forward and backward pass, the
+//! weight, bias and input gradients, through a one-layer `Net`, against im2col +
+//! `matrixmultiply`; FLOP/s as "elem/s", after this run's FMA peak), and `conv_epoch/<isa>`,
+//! both examples' training epochs (records/s as "elem/s").
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use microprop::Activation::{Identity, Sigmoid};
@@ -59,6 +65,10 @@ fn ours(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], ws: &
     .expect("gemm");
 }
 
+#[path = "../examples/common/cnn.rs"]
+mod cnn;
+#[path = "../examples/common/flops.rs"]
+mod flops;
 #[path = "../examples/common/peak.rs"]
 mod peak;
 
@@ -287,11 +297,83 @@ fn bench_digits_epoch(cr: &mut Criterion) {
     group.finish();
 }
 
+/// The four convolutions of the CNN examples at batch 32, each a group of microprop (a
+/// one-layer `Net`, `loss_and_grads`: forward, loss, weight, bias and input gradients)
+/// against the im2col + `matrixmultiply` baseline, checked to agree first. Throughput in
+/// FLOPs, `3 · 2mkn` (forward, weight gradient, input gradient), after this run's FMA peak.
+fn bench_conv(cr: &mut Criterion) {
+    let isa = Isa::active();
+    if let Some(p) = peak::fma_peak_gflops(isa) {
+        eprintln!(
+            "FMA peak, {} (register-only loop, this run): {p:.1} GFLOP/s",
+            isa.name()
+        );
+    }
+    let n = cnn::BATCH;
+    for (i, case) in cnn::CASES.iter().enumerate() {
+        let data = cnn::Data::new(case, n, 100 + i as u64);
+        let mut ours = cnn::Ours::new(case, n);
+        let mut base = cnn::Im2col::new(case, n);
+        cnn::check(case, &data, &mut ours, &mut base);
+        let (m, k, c) = case.mkn(n);
+        eprintln!(
+            "{}: {}, batch {n}: products {m}x{k}x{c}, {:.2} MFLOP a pass",
+            case.name,
+            case.what,
+            case.flops(n) / 1e6
+        );
+        let mut group = cr.benchmark_group(format!("conv/{}", case.name.replace(' ', "_")));
+        group.throughput(Throughput::Elements(case.flops(n) as u64)); // FLOPs
+        let (x, y, p) = (&data.x, &data.y, &data.params);
+        group.bench_function(BenchmarkId::new("microprop", isa.name()), |b| {
+            b.iter(|| ours.step(p, black_box(x), y))
+        });
+        group.bench_function("matrixmultiply im2col", |b| {
+            b.iter(|| base.step(p, black_box(x), y))
+        });
+        group.finish();
+    }
+}
+
+/// One training epoch of each CNN example (examples/vowels.rs: 9 steps over 270 records;
+/// examples/digits_cnn.rs: 45 steps over 1,437), batch 32, Adam, through a `Trainer`;
+/// throughput in records. The arithmetic floor at this run's FMA peak is printed first.
+fn bench_cnn_epochs(cr: &mut Criterion) {
+    let isa = Isa::active();
+    let peak = peak::fma_peak_gflops(isa);
+    let mut group = cr.benchmark_group(format!("conv_epoch/{}", isa.name()));
+    group.sample_size(20);
+    for which in cnn::Cnn::ALL {
+        let epoch_flops = flops::step_flops_per_example(&which.net()) * which.records() as f64;
+        if let Some(p) = peak {
+            eprintln!(
+                "{}: {} steps, {:.1} MFLOP an epoch; floor {:.3} ms at the FMA peak ({p:.1} GFLOP/s, {})",
+                which.name(),
+                which.steps(),
+                epoch_flops / 1e6,
+                epoch_flops / (p * 1e6),
+                isa.name()
+            );
+        }
+        group.throughput(Throughput::Elements(which.records() as u64)); // records
+        let id = match which {
+            cnn::Cnn::Vowels => "vowels",
+            cnn::Cnn::Digits => "digits_cnn",
+        };
+        which.with_epoch(0, |epoch| {
+            group.bench_function(id, |b| b.iter(&mut *epoch));
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_gemm,
     bench_sigmoid,
     bench_train_step,
-    bench_digits_epoch
+    bench_digits_epoch,
+    bench_conv,
+    bench_cnn_epochs
 );
 criterion_main!(benches);

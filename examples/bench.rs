@@ -3,7 +3,11 @@
 //! throughput and accuracy, and the lecture's training step against an unfused baseline
 //! written the way a user would write it today (`matrixmultiply` plus scalar loops), and
 //! one epoch of the digits classifier (`examples/digits.rs`: 45 steps of batch 32 through
-//! 64-32-10 with softmax cross-entropy and Adam).
+//! 64-32-10 with softmax cross-entropy and Adam). Then the convolutions of the two CNN
+//! examples (`vowels`, `digits_cnn`) at batch 32, each a forward and backward pass (the
+//! weight, bias and input gradients) through a one-layer `Net` against im2col +
+//! `matrixmultiply`, with GFLOP/s and % of the FMA peak; and both examples' training
+//! epochs beside their arithmetic floor at that peak (`examples/common/cnn.rs`).
 //!
 //! Run: `cargo run --release --features rayon --example bench` (`-- --threads N` for N
 //! threads, default every core; without the `rayon` feature, one thread only;
@@ -243,6 +247,10 @@ impl Baseline {
 #[path = "common/peak.rs"]
 mod peak;
 use peak::fma_peak_gflops;
+#[path = "common/cnn.rs"]
+mod cnn;
+#[path = "common/flops.rs"]
+mod flops;
 
 /// The threaded rows' pool (`rayon` feature, more than one thread), and their timing:
 /// one thread against `threads` threads in alternating batches, both run from inside
@@ -806,4 +814,92 @@ fn main() {
         t_epoch * 1e3,
         t_epoch * 1e6 / 45.0
     );
+
+    conv_tables(peak);
+}
+
+/// The convolutions of the two CNN examples against im2col + matrixmultiply, then both
+/// examples' epochs beside their arithmetic floor at `peak` (GFLOP/s, this run's).
+fn conv_tables(peak: Option<f64>) {
+    let pct = |fl: f64, t: f64| {
+        peak.map_or("–".to_string(), |p| {
+            format!("{:.0}%", 100.0 * fl / t / 1e9 / p)
+        })
+    };
+    let n = cnn::BATCH;
+    println!();
+    println!(
+        "| convolution, batch {n}, one thread: forward + weight, bias and input gradients | \
+         m×k×n | MFLOP | microprop µs | GFLOP/s | % of peak | im2col + matrixmultiply µs | \
+         GFLOP/s | % of peak | speed-up |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, case) in cnn::CASES.iter().enumerate() {
+        let data = cnn::Data::new(case, n, 100 + i as u64);
+        let mut ours = cnn::Ours::new(case, n);
+        let mut base = cnn::Im2col::new(case, n);
+        // Both contenders once, checked to agree: the race is on the same work.
+        cnn::check(case, &data, &mut ours, &mut base);
+        let fl = case.flops(n);
+        // The count of examples/common/flops.rs, with the input gradient added (it
+        // leaves it out for a network's first layer, as a training step does).
+        let counted = flops::step_flops_per_example(&case.net()) * 1.5 * n as f64;
+        assert_eq!(fl, counted, "{}: FLOP counts", case.name);
+        let (x, y, p) = (&data.x, &data.y, &data.params);
+        let (t_ours, t_base) = paired_secs(
+            || {
+                black_box(ours.step(p, black_box(x), y));
+            },
+            || {
+                black_box(base.step(p, black_box(x), y));
+            },
+            1.2,
+            15,
+        );
+        let (m, k, c) = case.mkn(n);
+        println!(
+            "| {}: {} | {m}×{k}×{c} | {:.2} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {} | {:.2}× |",
+            case.name,
+            case.what,
+            fl / 1e6,
+            t_ours * 1e6,
+            fl / t_ours / 1e9,
+            pct(fl, t_ours),
+            t_base * 1e6,
+            fl / t_base / 1e9,
+            pct(fl, t_base),
+            t_base / t_ours
+        );
+    }
+    println!();
+    println!(
+        "| CNN epoch, batch {n}, Adam (Trainer::epoch, one thread) | records | steps | \
+         MFLOP | ms/epoch | µs/step | floor at the FMA peak, ms | × floor |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for which in cnn::Cnn::ALL {
+        let epoch_flops = flops::step_flops_per_example(&which.net()) * which.records() as f64;
+        let t = which.with_epoch(0, |epoch| {
+            median_secs(
+                || {
+                    black_box(epoch());
+                },
+                1.5,
+                15,
+            )
+        });
+        let (floor, ratio) = peak.map_or(("–".into(), "–".into()), |p| {
+            let f = epoch_flops / (p * 1e9);
+            (format!("{:.3}", f * 1e3), format!("{:.2}×", t / f))
+        });
+        println!(
+            "| {} | {} | {} | {:.1} | {:.3} | {:.1} | {floor} | {ratio} |",
+            which.name(),
+            which.records(),
+            which.steps(),
+            epoch_flops / 1e6,
+            t * 1e3,
+            t * 1e6 / which.steps() as f64
+        );
+    }
 }
