@@ -165,7 +165,7 @@ firmware() {
     [ -z "$STEP_ONLY" ] || step_diff=$(($(flash "$step_elf") - base_flash))
 
     echo "largest microprop symbols (bytes):"
-    microprop_symbols "$elf" | sort -rn | head -n 12 | sed 's/^/    /'
+    microprop_symbols "$elf" | sort -rn | awk "NR <= 12" | sed 's/^/    /'
     echo
     echo "rustc:          $(rustc --version)"
     echo "core:           $core ($TARGET${CARGO_EXTRA[*]:+, ${CARGO_EXTRA[*]}}; QEMU $MACHINE)"
@@ -177,7 +177,7 @@ firmware() {
     if [ -n "$STEP_ONLY" ]; then
         echo "train_step alone, step_only minus baseline build:  $step_diff bytes of flash"
         echo "largest microprop symbols of the step_only build (bytes):"
-        microprop_symbols "$step_elf" | sort -rn | head -n 8 | sed 's/^/    /'
+        microprop_symbols "$step_elf" | sort -rn | awk "NR <= 8" | sed 's/^/    /'
     fi
     echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
     echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"

@@ -218,7 +218,7 @@ pub(crate) fn conv_wgrad(
 macro_rules! by_lanes {
     ($lanes:expr, $cols:expr, $f:ident, $($arg:expr),*) => {
         match ($lanes, $cols <= $lanes) {
-            (16, true) => $f::<_, 16, 1>($($arg),*),
+            (16, true) => $f::<_, 8, 1>($($arg),*),
             (16, false) => $f::<_, 8, 2>($($arg),*),
             (8, true) => $f::<_, 12, 1>($($arg),*),
             (8, false) => $f::<_, 6, 2>($($arg),*),
@@ -289,6 +289,14 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     // (`ky`, `kx` stay 0); a second tap lies inside the images, so its step fits.
     let row_step = d.dh.saturating_mul(d.w).saturating_mul(d.c);
     let tap_step = d.dw.saturating_mul(d.c);
+    // The taps of a kernel row are one run of `kw·c` values when the group is every
+    // channel and there is no horizontal dilation: one loop instead of two (the same
+    // window positions in the same order).
+    let (taps, run) = if d.dw == 1 && d.cg == d.c {
+        (1, d.kw * d.cg)
+    } else {
+        (d.kw, d.cg)
+    };
     let mut pixels = Pixels {
         img: 0,
         oy: 0,
@@ -312,13 +320,13 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
             let mut acc = [[s.splat(0.0); NV]; MR];
             let mut wr = f.w.wrapping_add(j0);
             for ky in 0..d.kh {
-                for kx in 0..d.kw {
+                for kx in 0..taps {
                     let off = ky * row_step + kx * tap_step;
-                    for ci in 0..d.cg {
+                    for ci in 0..run {
                         // SAFETY: each base is an output pixel's window origin inside the
                         // images, `off + ci` a tap of it (the geometry was checked), and
-                        // `wr` row `(ky·kw + kx)·cg + ci < k` of `w`, `cols` values from
-                        // `j0`.
+                        // `wr` row `(ky·kw + kx)·cg + ci < k` of `w` (`kx = 0` for a
+                        // merged run), `cols` values from `j0`.
                         unsafe {
                             let mut bv = [s.splat(0.0); NV];
                             for (v, b) in bv.iter_mut().enumerate() {

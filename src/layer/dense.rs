@@ -189,7 +189,7 @@ impl Dense {
 
     /// `out = act(x·W + b)`, one GEMM with the bias and activation fused.
     #[inline]
-    pub(super) fn forward(
+    pub(crate) fn forward(
         &self,
         cx: Cx<'_>,
         params: &[f32],
@@ -210,7 +210,7 @@ impl Dense {
 
     /// `dx = (dout·Wᵀ) ⊙ prev.act'(prev.out)`, one GEMM with the derivative fused.
     #[inline]
-    pub(super) fn backward_input(
+    pub(crate) fn backward_input(
         &self,
         cx: Cx<'_>,
         params: &[f32],
@@ -231,7 +231,7 @@ impl Dense {
     /// `b ← b − lr·colsum(Δ)` (fused SGD, α = −lr, β = 1) into `dest`, this layer's
     /// parameters or gradient.
     #[inline]
-    pub(super) fn update(
+    pub(crate) fn update(
         &self,
         cx: Cx<'_>,
         x: &[f32],

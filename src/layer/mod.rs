@@ -548,10 +548,24 @@ impl Layer {
         }
     }
 
+    /// Values a training step keeps of this layer from the forward pass to the backward
+    /// pass, for a batch of `n` ([`Needs::keep`], without the rest of the needs).
+    pub(crate) const fn keep_len(&self, input: Shape, n: usize) -> usize {
+        match self {
+            Layer::MaxPool1d(p) => p.spec().step_needs(input, n, true).keep,
+            Layer::MaxPool2d(p) => p.step_needs(input, n, true).keep,
+            _ => 0,
+        }
+    }
+
     /// `out = layer(x)`: `x` holds `N` examples of `input`, `out` `N` of the output
     /// shape; `params` this layer's parameters. `s.keep` is the layer's region for what
     /// the backward pass needs, empty in inference.
-    #[inline]
+    ///
+    /// (Always inlined, like the other passes: for a network whose layers are known to
+    /// be dense, an `Mlp`, the other kinds' arms are then dead code and leave no trace in
+    /// a firmware's flash.)
+    #[inline(always)]
     pub(crate) fn forward(
         &self,
         cx: Cx<'_>,
@@ -577,7 +591,7 @@ impl Layer {
     /// The input gradient: `dx = (∂L/∂x) ⊙ prev.act'(prev.out)` from this layer's delta
     /// `dout` (`∂L/∂Z`, `N` examples of the output shape).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn backward_input(
         &self,
         cx: Cx<'_>,
@@ -606,7 +620,7 @@ impl Layer {
     /// The update of this layer's parameters `dest` (or their gradient, by `how`) from
     /// its input `x` (`A_{l−1}`) and its delta.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn update(
         &self,
         cx: Cx<'_>,

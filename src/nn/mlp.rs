@@ -596,6 +596,7 @@ impl Mlp<'_> {
 }
 
 impl Stack for Mlp<'_> {
+    const DENSE_ONLY: bool = true;
     #[inline(always)]
     fn depth(&self) -> usize {
         self.sizes.len() - 1

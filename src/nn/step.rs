@@ -45,6 +45,10 @@ pub struct Names {
 /// networks; `layer(l)` inlines to a constant kind for [`Mlp`](super::Mlp), so its
 /// step keeps only the dense code.
 pub trait Stack: Copy {
+    /// Whether every layer is dense (an `Mlp`): the step then calls the dense layer's
+    /// passes directly, and the other kinds' code is not compiled into it (a firmware
+    /// that trains an `Mlp` keeps no convolution in flash).
+    const DENSE_ONLY: bool = false;
     /// Number of layers, at least 1.
     fn depth(&self) -> usize;
     /// The shape of one input example.
@@ -273,12 +277,10 @@ struct Walk<'s, S> {
     at_in: Option<usize>,
     next_at: usize,
     k: usize,
-    /// The first layer whose input gradient is computed (for the keep sizes).
-    grad_from: usize,
 }
 
 impl<'s, S: Stack> Walk<'s, S> {
-    fn new(s: &'s S, n: usize, grad_from: usize) -> Self {
+    fn new(s: &'s S, n: usize) -> Self {
         Walk {
             s,
             n,
@@ -288,7 +290,6 @@ impl<'s, S: Stack> Walk<'s, S> {
             at_in: None,
             next_at: 0,
             k: 0,
-            grad_from,
         }
     }
 }
@@ -314,7 +315,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
             // stored.)
             self.at_in.unwrap_or(0)
         };
-        let k_len = layer.step_needs(self.input, n, l >= self.grad_from).keep;
+        let k_len = layer.keep_len(self.input, n);
         let slot = Slot {
             layer,
             input: self.input,
@@ -335,9 +336,73 @@ impl<S: Stack> Iterator for Walk<'_, S> {
     }
 }
 
+/// `layer.forward(..)`, for a dense-only stack without the other kinds' code.
+#[inline(always)]
+fn forward_of<S: Stack>(
+    layer: &Layer,
+    cx: Cx<'_>,
+    input: Shape,
+    params: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    sc: Scratch<'_>,
+) -> Result<(), Error> {
+    if S::DENSE_ONLY {
+        return match layer {
+            Layer::Dense(d) => d.forward(cx, params, x, out, sc),
+            _ => Ok(()),
+        };
+    }
+    layer.forward(cx, input, params, x, out, sc)
+}
+
+/// `layer.backward_input(..)`, as [`forward_of`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_input_of<S: Stack>(
+    layer: &Layer,
+    cx: Cx<'_>,
+    input: Shape,
+    params: &[f32],
+    dout: &[f32],
+    prev: Prev<'_>,
+    dx: &mut [f32],
+    sc: Scratch<'_>,
+) -> Result<(), Error> {
+    if S::DENSE_ONLY {
+        return match layer {
+            Layer::Dense(d) => d.backward_input(cx, params, dout, prev, dx, sc),
+            _ => Ok(()),
+        };
+    }
+    layer.backward_input(cx, input, params, dout, prev, dx, sc)
+}
+
+/// `layer.update(..)`, as [`forward_of`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_of<S: Stack>(
+    layer: &Layer,
+    cx: Cx<'_>,
+    input: Shape,
+    x: &[f32],
+    delta: &[f32],
+    dest: &mut [f32],
+    how: Update,
+    sc: Scratch<'_>,
+) -> Result<(), Error> {
+    if S::DENSE_ONLY {
+        return match layer {
+            Layer::Dense(d) => d.update(cx, x, delta, dest, how, sc),
+            _ => Ok(()),
+        };
+    }
+    layer.update(cx, input, x, delta, dest, how, sc)
+}
+
 /// Layer `l`'s slot (walking from the front: a network has few layers).
-fn slot<S: Stack>(s: &S, n: usize, grad_from: usize, l: usize) -> Slot {
-    let mut walk = Walk::new(s, n, grad_from);
+fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
+    let mut walk = Walk::new(s, n);
     let mut last = walk.next();
     for _ in 0..l {
         last = walk.next();
@@ -365,6 +430,9 @@ pub(crate) fn grad_from<S: Stack>(s: &S, input_grad: bool) -> usize {
 
 /// The first layer with parameters (`depth()` if none has any).
 fn first_trained<S: Stack>(s: &S) -> usize {
+    if S::DENSE_ONLY {
+        return 0; // every dense layer has weights
+    }
     let mut input = s.input();
     for l in 0..s.depth() {
         let layer = s.layer(l);
@@ -506,8 +574,8 @@ pub(crate) fn forward_backward<S: Stack>(
         n,
     };
     // Forward: A_l = layer_l(A_{l−1}), each layer's bias and activation fused.
-    let mut last = slot(s, n, gf, 0);
-    for sl in Walk::new(s, n, gf) {
+    let mut last = slot(s, n, 0);
+    for sl in Walk::new(s, n) {
         last = sl;
         if sl.at_in == Some(sl.at) {
             continue; // the output is the input (a flatten)
@@ -524,8 +592,8 @@ pub(crate) fn forward_backward<S: Stack>(
             scratch: &mut *scratch,
             gemm: &mut *gemm,
         };
-        sl.layer
-            .forward(cx, sl.input, &params[sl.p..][..sl.p_len], input, out, s)?;
+        let p = &params[sl.p..][..sl.p_len];
+        forward_of::<S>(&sl.layer, cx, sl.input, p, input, out, s)?;
     }
     // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
     let len = n * last.out.len();
@@ -548,9 +616,11 @@ pub(crate) fn forward_backward<S: Stack>(
     flush_tiny_inplace_isa(isa, g);
     // Deltas: Δ_{l−1} = (∂L/∂A_{l−1}) ⊙ act'(A_{l−1}), from each layer's input gradient,
     // down to the first layer with parameters (or to the input).
+    // Each layer's slot is the one below the layer before it: one walk a layer.
+    let mut below = last;
     for l in (gf.max(1)..s.depth()).rev() {
-        let sl = slot(s, n, gf, l);
-        let below = slot(s, n, gf, l - 1);
+        let sl = below;
+        below = slot(s, n, l - 1);
         let prev_len = n * sl.input.len();
         let prev_act = below.layer.activation();
         if sl.at_in == Some(sl.at) {
@@ -576,12 +646,13 @@ pub(crate) fn forward_backward<S: Stack>(
             scratch: &mut *scratch,
             gemm: &mut *gemm,
         };
-        sl.layer
-            .backward_input(cx, sl.input, &params[sl.p..][..sl.p_len], dout, prev, dx, s)?;
+        let p = &params[sl.p..][..sl.p_len];
+        backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
     }
-    let lowest = gf.max(1) - 1;
-    let from = if lowest < s.depth() {
-        slot(s, n, gf, lowest).at
+    // The lowest delta written: the one `below` the last layer the loop ran (the last
+    // layer's own when it ran none).
+    let from = if gf.max(1) <= s.depth() {
+        below.at
     } else {
         deltas.len()
     };
@@ -593,7 +664,7 @@ pub(crate) fn forward_backward<S: Stack>(
     if let Some(dx) = dx {
         // The first layer's input gradient, into the caller's buffer: its input is `x`,
         // which has no activation.
-        let sl = slot(s, n, gf, 0);
+        let sl = slot(s, n, 0);
         let prev = Prev {
             act: crate::Activation::Identity,
             out: x,
@@ -605,8 +676,8 @@ pub(crate) fn forward_backward<S: Stack>(
             gemm: &mut *gemm,
         };
         let dout = &deltas[sl.at..][..n * sl.out.len()];
-        sl.layer
-            .backward_input(cx, sl.input, &params[sl.p..][..sl.p_len], dout, prev, dx, s)?;
+        let p = &params[sl.p..][..sl.p_len];
+        backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
         if !all_finite(isa, dx) {
             return Err(Error::NonFinite {
                 what: "gradient (the input's)",
@@ -651,7 +722,7 @@ pub(crate) fn update<S: Stack>(
         scratch,
         gemm,
     } = s.step_layout(n, input_grad).split(workspace);
-    for sl in Walk::new(s, n, grad_from(s, input_grad)) {
+    for sl in Walk::new(s, n) {
         if sl.p_len == 0 {
             continue;
         }
@@ -667,7 +738,7 @@ pub(crate) fn update<S: Stack>(
             gemm: &mut *gemm,
         };
         let dest = &mut dest[sl.p..][..sl.p_len];
-        sl.layer.update(cx, sl.input, input, delta, dest, how, s)?;
+        update_of::<S>(&sl.layer, cx, sl.input, input, delta, dest, how, s)?;
     }
     Ok(())
 }
@@ -724,9 +795,10 @@ pub(crate) fn forward<S: Stack>(
             gemm: &mut *gemm,
         };
         if l + 1 == depth {
-            layer.forward(cx, input, params, x_l, out, s)?;
+            forward_of::<S>(&layer, cx, input, params, x_l, out, s)?;
         } else {
-            layer.forward(cx, input, params, x_l, &mut dst[..n * shape.len()], s)?;
+            let o = &mut dst[..n * shape.len()];
+            forward_of::<S>(&layer, cx, input, params, x_l, o, s)?;
             cur = Some(next);
         }
         input = shape;
