@@ -1,10 +1,12 @@
 //! # microprop
 //!
-//! Train small neural networks with SIMD kernels that never allocate: the ideas of a
-//! lecture on backpropagation (Stanford CS231n, Lecture 4, "Backpropagation and Neural
-//! Networks": gates with `forward`/`backward`, a 2-layer network trained by gradient
-//! descent, a sigmoid neuron, a 3-layer forward pass) as fast, tested, `no_std` kernels
-//! over flat `&[f32]` buffers and a caller-provided workspace.
+//! Train small neural networks, dense and convolutional, with SIMD kernels that never
+//! allocate: the ideas of a lecture on backpropagation (Stanford CS231n, Lecture 4,
+//! "Backpropagation and Neural Networks": gates with `forward`/`backward`, a 2-layer
+//! network trained by gradient descent, a sigmoid neuron, a 3-layer forward pass) as
+//! fast, tested, `no_std` kernels over flat `&[f32]` buffers and a caller-provided
+//! workspace, and networks of dense, convolutional and pooling layers trained on them
+//! with no allocation, on a desktop or in firmware.
 //!
 //! # Quick start
 //! XOR with a 2-3-1 sigmoid network: every buffer is the caller's, sized by `const fn`s,
@@ -45,8 +47,13 @@
 //!   [`Adam`] (and AdamW) over caller-owned state sized by `const fn`s, learning-rate
 //!   [schedules](optim::schedule) and [gradient clipping](optim::clip_grad_norm); the
 //!   lecture's [`sgd_update`], and [`bias_add`], [`bias_grad`].
-//! * [`nn`]: the lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), whose
-//!   `train_step` runs forward, loss, backward and the update with no allocation.
+//! * [`layer`]: the layer kinds (dense, 1-D and 2-D convolutions, max and average
+//!   pooling, global average pooling, flatten) over channels-last [`Shape`](layer::Shape)s.
+//! * [`nn`]: [`Net`](nn::Net), a `const` list of layers checked when it is built; the
+//!   lecture's [`Neuron`](nn::Neuron) and [`Mlp`](nn::Mlp), the dense special case; a
+//!   training step runs forward, loss, backward and the update with no allocation, and a
+//!   [`Trainer`](nn::Trainer) holds a session's buffers. Weights are saved to a
+//!   checksummed blob ([`nn::save`]) or to safetensors files ([`nn::safetensors`]).
 //! * [`graph`]: the lecture's computational graph of gates, in caller storage.
 //! * [`init`]: Xavier/Glorot and He/Kaiming weight initialisation from any
 //!   [`rand_core::Rng`]; [`rng`]: [`SplitMix64`], a small seeded `no_std` generator that
@@ -69,14 +76,16 @@
 //! |---|---|---|
 //! | views, errors | `mat.rs`, `error.rs` | error: a variant of [`Error`] with a `Display` that says what to fix |
 //! | SIMD | `simd/` (`math.rs` the vector math: `e^{−x}`, sigmoid, tanh, logarithms) | instruction set: a backend file implementing the `Simd` trait, a variant of [`simd::Isa`], its arm in `dispatch`, its tiles in `gemm/tiles.rs`; elementwise math (an activation's vector form, a loss's elementary function): a function over `Simd` in `simd/math.rs` |
-//! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/` | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
+//! | kernels | `gemm/`, `activation.rs`, `loss/`, `optim/`, `window/` (im2col, col2im, pooling, depthwise convolution over channels-last images) | activation: one type in `activation.rs` (see its docs); loss: a file in `loss/` (see [`loss`]); optimizer: a file in `optim/` (see [`optim`]) |
 //! | parts | `par.rs` (the split: `gemm/loops.rs`) | executor: a type implementing [`par::Executor`] (in the crate only if it needs no dependency beyond a feature) |
 //! | trainer | `init.rs`, `rng.rs`, `data.rs`, `metrics.rs` | initialiser: a variant of [`init::Init`] |
-//! | networks | `nn/` (`mlp.rs` the step, `train.rs` epochs and evaluation, `save.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments |
+//! | layers | `layer/` (`mod.rs` the dispatch, `dense.rs`, `conv.rs`, `pool.rs`, `flatten.rs`) | layer kind: a file in `layer/` and a variant of [`layer::Layer`] (see [`layer`], "How to add a layer kind") |
+//! | networks | `nn/` (`step.rs` the step and the forward pass over the layers, `net.rs` and `mlp.rs` the networks, `trainer.rs` the session, `train.rs` epochs and evaluation, `save.rs` the blob, `safetensors.rs`) | nothing, for a new activation, loss or optimizer: the step takes them as arguments; nothing for a new layer kind beyond `layer/` |
 //! | graph | `graph/` (`store.rs`, `build.rs`, `pass.rs`, `gates.rs`) | gate: a gate type in `gates.rs`, an `Op` variant in `store.rs`, its builder method in `build.rs`, its forward and backward arms in `pass.rs` |
 //!
-//! `unsafe` stays in the kernel layers (`simd/`, `gemm/` and the elementwise kernels),
-//! behind safe crate-internal functions that validate once; `nn/` and `graph/` have none.
+//! `unsafe` stays in the kernel layers (`simd/`, `gemm/`, `window/simd.rs` and the
+//! elementwise kernels), behind safe crate-internal functions that validate once;
+//! `layer/`, `nn/` and `graph/` have none.
 //!
 //! # Features
 //! * `std` (default): runtime CPU detection (cached), the `MICROPROP_ISA` override and
