@@ -35,8 +35,8 @@
 //! loop and the epilogue (about 700 bytes of flash at opt-level `"s"`), and B of 2–4
 //! columns takes the packed 4 × 4 tile instead. On a Cortex-M4F that cut the training
 //! step's flash by 2.3 KB for 1,826 more instructions a step on XOR 2-3-1 at opt-level
-//! `"s"` (6,616 to 8,442 in the build of that change; 7,966 in the README's table, against
-//! 11,106 for plain loops) and none on 16-32-16-1, whose narrow products are all 1 wide.
+//! `"s"` (6,616 to 8,442 in the build of that change; 7,966 in the README's table of that
+//! time, against 11,106 for plain loops) and none on 16-32-16-1, whose narrow products are all 1 wide.
 //! With the scalar backend forced on a desktop, such a B takes the packed path too (for
 //! `k > KC` it sums in blocks, so results can move by an ULP or so from the unpacked sum).
 //! The unit test below holds this table to [`tiles`].

@@ -98,7 +98,8 @@ impl Mlp<'_> {
     /// `params`, `grads`, `batch` and `workspace`, every index of `order` (below
     /// `data.len`, [`Error::RowOutOfRange`]) and the data's sources
     /// ([`Dataset::check`]). A later error (a non-finite loss or gradient, a label out of
-    /// range) stops the epoch at that batch: it changed nothing, and `params` hold the
+    /// range; a bad label or input value is [`Error::Data`], naming the batch and the data
+    /// set's row and column) stops the epoch at that batch: it changed nothing, and `params` hold the
     /// result of the batches before it.
     #[allow(clippy::too_many_arguments)]
     pub fn train_epoch<O: Optimizer + ?Sized>(
@@ -133,7 +134,7 @@ impl Mlp<'_> {
     /// # Errors
     /// Checked before anything is written: lengths of `params`, `batch`, `out`,
     /// `workspace` and `confusion`, every index of `rows` and the data's sources. A label
-    /// out of range returns [`Error::LabelOutOfRange`] (then `confusion` holds the
+    /// out of range returns [`Error::Data`] naming its batch and data set row (then `confusion` holds the
     /// batches before it). Non-finite outputs are not an error here: the loss is then
     /// NaN or ±∞.
     #[allow(clippy::too_many_arguments)]
