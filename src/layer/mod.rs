@@ -240,7 +240,7 @@ pub(crate) struct Needs {
     pub keep: usize,
     /// The bias gradient's scratch (a dense layer's outputs, a convolution's channels).
     pub bias: usize,
-    /// Scratch used within one pass (a convolution's unfolded input).
+    /// Scratch used within one pass (a convolution's padded input or delta).
     pub scratch: usize,
     /// GEMM packing space of the layer's products.
     pub gemm: usize,

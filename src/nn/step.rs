@@ -90,7 +90,7 @@ pub(crate) const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
 /// | deltas | the same | each layer's `∂L/∂Z`, at the same offsets |
 /// | bias | the largest bias gradient | one layer's bias gradient |
 /// | keep | `Σ` of what layers keep | e.g. max pooling's argmax, from the forward pass to the backward pass |
-/// | scratch | the largest | one layer's scratch within a pass (a convolution's unfolded input) |
+/// | scratch | the largest | one layer's scratch within a pass (a convolution's padded input or delta) |
 /// | GEMM | the largest `gemm_workspace_len` of the step's products | packing space |
 ///
 /// For a network of dense layers (an [`Mlp`](super::Mlp)) the keep and scratch regions
