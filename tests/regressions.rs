@@ -544,3 +544,39 @@ fn a_one_wide_kernel_takes_any_dilation() {
             .unwrap();
     }
 }
+
+/// A one-output classifier whose last layer has no activation of its own (a global
+/// average of sigmoid outputs) is a probability: `predict` and `evaluate` decide it at ½,
+/// not at 0 as they did by reading the pooling layer's (identity) activation. Found by an
+/// outside review.
+#[test]
+fn a_pooled_sigmoid_output_is_decided_at_one_half() {
+    use microprop::Activation::Sigmoid;
+    use microprop::layer::{Conv1d, Layer, Shape};
+    use microprop::nn::{Net, Trainer};
+    use microprop::optim::{Sgd, SgdConfig};
+    use microprop::{Loss, Target};
+    let layers = [
+        Layer::Conv1d(Conv1d::new(1, 1, 1).act(Sigmoid)),
+        Layer::GlobalAvgPool,
+    ];
+    let net = Net::new(Shape::seq(4, 1), &layers).unwrap();
+    // w = −10, b = 0: every output is σ(−10·0.5) ≈ 0.0067, class 0 at ½ (class 1 at 0).
+    let mut params = [-10.0f32, 0.0];
+    let sgd = Sgd::new(SgdConfig::new(0.0), &mut []).unwrap();
+    let mut ws = vec![0.0f32; net.workspace_len(1)];
+    let mut t = Trainer::new(
+        net,
+        &mut params,
+        &mut [],
+        sgd,
+        &mut ws,
+        Loss::BinaryCrossEntropy,
+    )
+    .unwrap();
+    let mut out = [0.0f32; 1];
+    assert_eq!(t.predict(&[0.5; 4], &mut out).unwrap(), 0, "{out:?}");
+    assert!(out[0] > 0.0 && out[0] < 0.5);
+    let loss = t.step(&[0.5; 4], Target::Values(&[0.0])).unwrap();
+    assert!(loss.is_finite());
+}

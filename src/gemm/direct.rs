@@ -70,6 +70,9 @@ impl Direct {
         if self.dw == 0 || self.cg == 0 || self.c0 > self.c || self.cg > self.c - self.c0 {
             return bad("direct convolution: dilation >= 1 and a channel group within c");
         }
+        if self.oh() == 0 || self.ow() == 0 {
+            return bad("direct convolution: the window must fit the images");
+        }
         let need = self
             .n
             .checked_mul(self.h)
@@ -729,5 +732,29 @@ mod tests {
             .is_err()
         );
         assert!(out.iter().all(|&v| v == 7.0));
+        // A window that does not fit (an empty output) is refused before any index
+        // arithmetic, whatever its dilation (an outside review's input: it overflowed
+        // `ky·dh·w·c` in a debug build).
+        let empty = Direct {
+            h: 1,
+            w: 2,
+            c: 1,
+            cg: 1,
+            kh: 2,
+            dh: usize::MAX,
+            ..d
+        };
+        let mut dw = [7.0f32; 2];
+        let r = conv_wgrad(
+            isa,
+            &empty,
+            &x[..2],
+            MatRef::row_major(&[], 0, 1).unwrap(),
+            1.0,
+            0.0,
+            MatMut::row_major(&mut dw, 2, 1).unwrap(),
+        );
+        assert!(matches!(r, Err(Error::InvalidArgument { .. })), "{r:?}");
+        assert_eq!(dw, [7.0; 2]);
     }
 }

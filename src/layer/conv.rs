@@ -81,7 +81,8 @@ pub struct Conv1d {
     pub kernel: usize,
     /// Step between windows (1 by default).
     pub stride: usize,
-    /// Zeros added at both ends (0 by default).
+    /// Zeros added at both ends (0 by default); less than the dilated kernel's extent,
+    /// `dilation·(kernel − 1) + 1` (a window of padding only is refused; PyTorch allows it).
     pub padding: usize,
     /// Step between a window's taps (1 by default).
     pub dilation: usize,
@@ -111,7 +112,9 @@ pub struct Conv2d {
     pub kernel: (usize, usize),
     /// Steps between windows (`(1, 1)` by default).
     pub stride: (usize, usize),
-    /// Zeros added on both sides (`(0, 0)` by default).
+    /// Zeros added on both sides (`(0, 0)` by default); each less than the dilated
+    /// kernel's extent along its axis, `dilation·(kernel − 1) + 1`, as for
+    /// [`Conv1d::padding`](Conv1d#structfield.padding).
     pub padding: (usize, usize),
     /// Steps between a window's taps (`(1, 1)` by default).
     pub dilation: (usize, usize),

@@ -156,6 +156,11 @@ impl<'a> Net<'a> {
     /// This network with its large products split into parts that `exec` runs, perhaps
     /// on several cores (see [`par`](crate::par)): bit-identical results, as
     /// [`Mlp::on`](super::Mlp::on). Size workspaces with the `_parts` functions.
+    ///
+    /// The products that are GEMMs split: dense layers, pointwise convolutions and a
+    /// strided convolution's input gradient. The direct convolution kernels and depthwise
+    /// convolutions run on the calling thread, so a CNN of ordinary convolutions gains
+    /// little from an executor yet.
     pub const fn on<'e>(self, exec: &'e dyn Executor) -> Net<'e>
     where
         'a: 'e,
@@ -427,7 +432,10 @@ impl<'a> Net<'a> {
     /// # Errors
     /// As [`Net::loss_and_grad`], plus what [`Optimizer::check`] refuses; `params` and
     /// the optimizer's state are unchanged on any error (as
-    /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents).
+    /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents). With plain SGD,
+    /// fused into the weight updates, a weight gradient that overflows `f32` from finite
+    /// activations and deltas is not detected and reaches the parameters as ±∞ (as for
+    /// [`Mlp::train_step`](super::Mlp::train_step); [`Net::check_params`] finds it).
     #[allow(clippy::too_many_arguments)]
     pub fn train_step<O: Optimizer + ?Sized>(
         &self,

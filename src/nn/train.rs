@@ -288,7 +288,7 @@ pub(crate) fn evaluate<S: Stack>(
             });
         }
         let k = classes(d_out);
-        if c.len() != k * k {
+        if Some(c.len()) != k.checked_mul(k) {
             return Err(Error::ShapeMismatch {
                 what: "confusion must be classes x classes (d_L x d_L; 2 x 2 for one output)",
                 expected: (k, k),
@@ -374,7 +374,14 @@ fn at_row(e: Error, during: &'static str, k: usize, rows: &[u32], x: &[f32], d0:
 /// sigmoid (a probability), 0 otherwise (a logit, as [`Loss::BinaryCrossEntropy`]
 /// takes). Unused for two outputs or more (the argmax decides).
 pub(crate) fn threshold<S: Stack>(s: &S) -> f32 {
-    match s.layer(s.depth() - 1).activation() {
+    // The last layer with an activation of its own: pooling and flatten after it keep
+    // what its outputs are (a mean or a maximum of probabilities is a probability).
+    let act = (0..s.depth())
+        .rev()
+        .map(|l| s.layer(l))
+        .find(|l| l.param_len() > 0)
+        .map_or(crate::Activation::Identity, |l| l.activation());
+    match act {
         crate::Activation::Sigmoid => PROBABILITY_THRESHOLD,
         _ => LOGIT_THRESHOLD,
     }

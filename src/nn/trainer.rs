@@ -112,7 +112,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     ///
     /// # Errors
     /// As the network's `train_step_with`: nothing is changed on any error (the
-    /// parameters and the optimizer's state bit for bit as they were).
+    /// parameters and the optimizer's state bit for bit as they were). With plain SGD a
+    /// weight gradient that overflows `f32` from finite activations and deltas is not
+    /// detected (see [`Net::train_step`](super::Net::train_step)).
     pub fn step(&mut self, x: &[f32], target: Target<'_>) -> Result<f32, Error> {
         step::train_step_with(
             &self.net,
