@@ -54,9 +54,8 @@
 //! contiguous; and back with the inverse permutation.
 
 use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
-use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa, forward_inplace_isa};
+use crate::activation::forward_inplace_isa;
 use crate::gemm::{Direct, Epi, conv_forward, conv_wgrad, gemm_fused_on, gemm_workspace_len};
-use crate::optim::{colsum_isa, sgd_isa};
 use crate::window::{self, Geom};
 use crate::{Activation, Error, MatMut, MatRef};
 
@@ -676,9 +675,7 @@ impl Conv2d {
                 window::col2im_add(&geom, n, g * cg, cg, dcol, dx)?;
             }
         }
-        backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
-        flush_tiny_inplace_isa(cx.isa, dx);
-        Ok(())
+        prev.apply(cx, dx)
     }
 
     /// The input gradient of a stride-1 convolution as a direct convolution: the delta,
@@ -750,10 +747,7 @@ impl Conv2d {
         how: Update,
         s: Scratch<'_>,
     ) -> Result<(), Error> {
-        let (alpha, beta) = match how {
-            Update::FusedSgd { lr } => (-lr, 1.0),
-            Update::Gradient => (1.0, 0.0),
-        };
+        let (alpha, beta) = how.alpha_beta();
         let geom = self.geom(input);
         let (n, cout) = (cx.n, self.out_channels);
         let (w, rest) = dest.split_at_mut(self.weight_len());
@@ -775,13 +769,7 @@ impl Conv2d {
             }
         }
         if self.bias {
-            let b = &mut rest[..cout];
-            let db = &mut s.bias[..cout];
-            colsum_isa(cx.isa, MatRef::rows_of(delta, cout), db)?;
-            match how {
-                Update::FusedSgd { lr } => sgd_isa(cx.isa, b, db, lr)?,
-                Update::Gradient => b.copy_from_slice(db),
-            }
+            how.bias(cx, delta, &mut rest[..cout], s.bias)?;
         }
         Ok(())
     }

@@ -21,7 +21,6 @@
 
 use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
 use crate::gemm::{Epi, gemm_fused_on, gemm_workspace_len};
-use crate::optim::{colsum_isa, sgd_isa};
 use crate::{Activation, Error, MatMut, MatRef};
 
 /// A fully connected layer of `inputs → outputs` (PyTorch's `nn.Linear`), its
@@ -240,10 +239,7 @@ impl Dense {
         how: Update,
         s: Scratch<'_>,
     ) -> Result<(), Error> {
-        let (alpha, beta) = match how {
-            Update::FusedSgd { lr } => (-lr, 1.0),
-            Update::Gradient => (1.0, 0.0),
-        };
+        let (alpha, beta) = how.alpha_beta();
         let (di, dout) = (self.inputs, self.outputs);
         let a_t = MatRef::rows_of(x, di).t();
         let d = MatRef::rows_of(delta, dout);
@@ -251,13 +247,7 @@ impl Dense {
         let c = MatMut::rows_of(w, dout);
         gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
         if self.bias {
-            let b = &mut rest[..dout];
-            let db = &mut s.bias[..dout];
-            colsum_isa(cx.isa, d, db)?;
-            match how {
-                Update::FusedSgd { lr } => sgd_isa(cx.isa, b, db, lr)?,
-                Update::Gradient => b.copy_from_slice(db),
-            }
+            how.bias(cx, delta, &mut rest[..dout], s.bias)?;
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 
 use super::{Cx, Needs, Prev, Shape, ShapeError};
 use crate::Error;
-use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
 
 /// `1 × 1 × h·w·c`.
 pub(super) const fn out_shape(input: Shape) -> Result<Shape, ShapeError> {
@@ -35,15 +34,5 @@ pub(super) fn backward_input(
 ) -> Result<(), Error> {
     let _ = input;
     dx.copy_from_slice(dout);
-    backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
-    flush_tiny_inplace_isa(cx.isa, dx);
-    Ok(())
-}
-
-/// The backward pass when the output is the input (after the first layer): the delta
-/// `d` of the output becomes the input's, `d ⊙ prev.act'(prev.out)`, in place.
-pub(crate) fn backward_aliased(cx: Cx<'_>, prev: Prev<'_>, d: &mut [f32]) -> Result<(), Error> {
-    backward_inplace_isa(cx.isa, prev.act, d, prev.out)?;
-    flush_tiny_inplace_isa(cx.isa, d);
-    Ok(())
+    prev.apply(cx, dx)
 }

@@ -56,12 +56,13 @@ mod pool;
 
 pub use conv::{Conv1d, Conv2d};
 pub use dense::Dense;
-pub(crate) use flatten::backward_aliased as flatten_backward_aliased;
 pub use pool::{Pool, Pool2d};
 
+use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
+use crate::optim::{colsum_isa, sgd_isa};
 use crate::par::Executor;
 use crate::simd::Isa;
-use crate::{Activation, Error};
+use crate::{Activation, Error, MatRef};
 
 /// The shape of one example's activations: `h × w × c`, channels last.
 ///
@@ -270,6 +271,38 @@ pub(crate) enum Update {
     Gradient,
 }
 
+impl Update {
+    /// `(α, β)` of the weight products: `(−lr, 1)` to subtract `lr ·` the gradient from
+    /// the parameters, `(1, 0)` to write it.
+    pub(crate) const fn alpha_beta(self) -> (f32, f32) {
+        match self {
+            Update::FusedSgd { lr } => (-lr, 1.0),
+            Update::Gradient => (1.0, 0.0),
+        }
+    }
+
+    /// The bias's part of the update: `db = colsum(delta)` (`delta` has rows of
+    /// `b.len()` values) into the scratch `db`, then `b ← b − lr·db` or `b ← db`.
+    pub(crate) fn bias(
+        self,
+        cx: Cx<'_>,
+        delta: &[f32],
+        b: &mut [f32],
+        db: &mut [f32],
+    ) -> Result<(), Error> {
+        let cols = b.len();
+        let db = &mut db[..cols];
+        colsum_isa(cx.isa, MatRef::rows_of(delta, cols), db)?;
+        match self {
+            Update::FusedSgd { lr } => sgd_isa(cx.isa, b, db, lr),
+            Update::Gradient => {
+                b.copy_from_slice(db);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The layer before one being differentiated: its activation and output (`A_{l−1}`), so
 /// the input gradient can leave `∂L/∂Z_{l−1} = ∂L/∂A_{l−1} ⊙ act'(A_{l−1})`.
 #[derive(Clone, Copy)]
@@ -278,6 +311,16 @@ pub(crate) struct Prev<'a> {
     pub act: Activation,
     /// Its output, `N × shape.len()` values.
     pub out: &'a [f32],
+}
+
+impl Prev<'_> {
+    /// `d ← d ⊙ act'(out)` in place (the input gradient of a layer becomes the previous
+    /// layer's delta), then the tiny values flushed, as a GEMM's derivative epilogue does.
+    pub(crate) fn apply(&self, cx: Cx<'_>, d: &mut [f32]) -> Result<(), Error> {
+        backward_inplace_isa(cx.isa, self.act, d, self.out)?;
+        flush_tiny_inplace_isa(cx.isa, d);
+        Ok(())
+    }
 }
 
 /// The scratch regions of a pass.

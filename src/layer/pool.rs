@@ -10,7 +10,6 @@
 
 use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, slot};
 use crate::Error;
-use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
 use crate::window::{self, Geom};
 
 /// A 1-D pooling window (PyTorch's `nn.MaxPool1d`/`nn.AvgPool1d` without padding).
@@ -197,9 +196,7 @@ impl Pool2d {
         } else {
             window::avg_pool_backward(&g, cx.n, dout, dx)?;
         }
-        backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
-        flush_tiny_inplace_isa(cx.isa, dx);
-        Ok(())
+        prev.apply(cx, dx)
     }
 }
 
@@ -225,7 +222,5 @@ pub(crate) fn global_backward_input(
     dx: &mut [f32],
 ) -> Result<(), Error> {
     window::global_avg_pool_backward(input.h * input.w, input.c, cx.n, dout, dx)?;
-    backward_inplace_isa(cx.isa, prev.act, dx, prev.out)?;
-    flush_tiny_inplace_isa(cx.isa, dx);
-    Ok(())
+    prev.apply(cx, dx)
 }

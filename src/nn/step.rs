@@ -13,7 +13,6 @@
 //! the finiteness of the input, the loss, the hidden activations and every delta, and
 //! only then the update.
 
-use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
 use crate::error::check_len;
 use crate::error::{check_rows, check_workspace};
 use crate::layer::{Cx, Layer, Prev, Scratch, Shape, Update};
@@ -169,10 +168,12 @@ impl StepLayout {
         StepParts {
             acts,
             deltas,
-            bias,
-            keep,
-            scratch,
-            gemm,
+            sc: Scratches {
+                bias,
+                keep,
+                scratch,
+                gemm,
+            },
         }
     }
 }
@@ -186,10 +187,27 @@ const fn stores_output(layer: &Layer, l: usize) -> bool {
 struct StepParts<'w> {
     acts: &'w mut [f32],
     deltas: &'w mut [f32],
+    sc: Scratches<'w>,
+}
+
+/// The regions of a training step's workspace that the layers' passes borrow in turn.
+struct Scratches<'w> {
     bias: &'w mut [f32],
     keep: &'w mut [f32],
     scratch: &'w mut [f32],
     gemm: &'w mut [f32],
+}
+
+impl Scratches<'_> {
+    /// The scratch of the pass of the layer in `sl` (its own kept values).
+    fn of(&mut self, sl: &Slot) -> Scratch<'_> {
+        Scratch {
+            keep: &mut self.keep[sl.k..][..sl.k_len],
+            bias: &mut *self.bias,
+            scratch: &mut *self.scratch,
+            gemm: &mut *self.gemm,
+        }
+    }
 }
 
 /// The workspace of a forward pass (inference) for a batch of `n`, described once: two
@@ -563,10 +581,7 @@ pub(crate) fn forward_backward<S: Stack>(
     let StepParts {
         acts,
         deltas,
-        bias,
-        keep,
-        scratch,
-        gemm,
+        mut sc,
     } = layout.split(workspace);
     let cx = Cx {
         isa,
@@ -586,12 +601,7 @@ pub(crate) fn forward_backward<S: Stack>(
             Some(at) => &done[at..][..n * sl.input.len()],
         };
         let out = &mut rest[..n * sl.out.len()];
-        let s = Scratch {
-            keep: &mut keep[sl.k..][..sl.k_len],
-            bias: &mut *bias,
-            scratch: &mut *scratch,
-            gemm: &mut *gemm,
-        };
+        let s = sc.of(&sl);
         let p = &params[sl.p..][..sl.p_len];
         forward_of::<S>(&sl.layer, cx, sl.input, p, input, out, s)?;
     }
@@ -612,8 +622,11 @@ pub(crate) fn forward_backward<S: Stack>(
             what: "a hidden layer's activations",
         });
     }
-    backward_inplace_isa(isa, last.layer.activation(), g, out)?;
-    flush_tiny_inplace_isa(isa, g);
+    let last_act = Prev {
+        act: last.layer.activation(),
+        out,
+    };
+    last_act.apply(cx, g)?;
     // Deltas: Δ_{l−1} = (∂L/∂A_{l−1}) ⊙ act'(A_{l−1}), from each layer's input gradient,
     // down to the first layer with parameters (or to the input).
     // Each layer's slot is the one below the layer before it: one walk a layer.
@@ -630,7 +643,7 @@ pub(crate) fn forward_backward<S: Stack>(
                 act: prev_act,
                 out: &acts[below.at..][..prev_len],
             };
-            crate::layer::flatten_backward_aliased(cx, prev, d)?;
+            prev.apply(cx, d)?;
             continue;
         }
         let (lower, upper) = deltas.split_at_mut(sl.at);
@@ -640,12 +653,7 @@ pub(crate) fn forward_backward<S: Stack>(
             act: prev_act,
             out: &acts[below.at..][..prev_len],
         };
-        let s = Scratch {
-            keep: &mut keep[sl.k..][..sl.k_len],
-            bias: &mut *bias,
-            scratch: &mut *scratch,
-            gemm: &mut *gemm,
-        };
+        let s = sc.of(&sl);
         let p = &params[sl.p..][..sl.p_len];
         backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
     }
@@ -669,12 +677,7 @@ pub(crate) fn forward_backward<S: Stack>(
             act: crate::Activation::Identity,
             out: x,
         };
-        let s = Scratch {
-            keep: &mut keep[sl.k..][..sl.k_len],
-            bias: &mut *bias,
-            scratch: &mut *scratch,
-            gemm: &mut *gemm,
-        };
+        let s = sc.of(&sl);
         let dout = &deltas[sl.at..][..n * sl.out.len()];
         let p = &params[sl.p..][..sl.p_len];
         backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
@@ -717,10 +720,7 @@ pub(crate) fn update<S: Stack>(
     let StepParts {
         acts,
         deltas,
-        bias,
-        keep,
-        scratch,
-        gemm,
+        mut sc,
     } = s.step_layout(n, input_grad).split(workspace);
     for sl in Walk::new(s, n) {
         if sl.p_len == 0 {
@@ -731,12 +731,7 @@ pub(crate) fn update<S: Stack>(
             Some(at) => &acts[at..][..n * sl.input.len()],
         };
         let delta = &deltas[sl.at..][..n * sl.out.len()];
-        let s = Scratch {
-            keep: &mut keep[sl.k..][..sl.k_len],
-            bias: &mut *bias,
-            scratch: &mut *scratch,
-            gemm: &mut *gemm,
-        };
+        let s = sc.of(&sl);
         let dest = &mut dest[sl.p..][..sl.p_len];
         update_of::<S>(&sl.layer, cx, sl.input, input, delta, dest, how, s)?;
     }
