@@ -410,10 +410,19 @@ impl<'a> Mlp<'a> {
         )?;
         self.check_param_len(params.len())?;
         let pass = step::sum_squared(self, x, y)?;
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
+        let (loss, n) = step::forward_backward(
+            self,
+            step::Params::whole(params),
+            x,
+            false,
+            workspace,
+            pass,
+            None,
+        )?;
         step::update(
             self,
             params,
+            0,
             x,
             n,
             workspace,
@@ -441,8 +450,16 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = step::sum_squared(self, x, y)?;
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
-        step::update(self, grads, x, n, workspace, Update::Gradient, false)?;
+        let (loss, n) = step::forward_backward(
+            self,
+            step::Params::whole(params),
+            x,
+            false,
+            workspace,
+            pass,
+            None,
+        )?;
+        step::update(self, grads, 0, x, n, workspace, Update::Gradient, false)?;
         Ok(loss)
     }
 
@@ -506,8 +523,16 @@ impl<'a> Mlp<'a> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         let pass = |_: Isa, out: &[f32], g: &mut [f32]| loss(out, g);
-        let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
-        step::update(self, grads, x, n, workspace, Update::Gradient, false)?;
+        let (loss, n) = step::forward_backward(
+            self,
+            step::Params::whole(params),
+            x,
+            false,
+            workspace,
+            pass,
+            None,
+        )?;
+        step::update(self, grads, 0, x, n, workspace, Update::Gradient, false)?;
         Ok(loss)
     }
 

@@ -13,7 +13,7 @@ mod train;
 mod trainer;
 
 pub use mlp::Mlp;
-pub use net::Net;
+pub use net::{Net, Train};
 pub use neuron::Neuron;
 pub use safetensors::SAFETENSORS_MAX_LAYERS;
 pub use save::SavedInfo;

@@ -20,7 +20,7 @@ const OUTPUT_OVERFLOWS: &str = "the output size h·w·c (values per example) ove
 
 static NAMES: Names = Names {
     params: "params.len() must equal Net::param_len",
-    grads: "grads.len() must equal Net::param_len",
+    grads: "grads.len() must equal Net::grad_len (Net::trainable_len for loss_and_grad)",
     x: "x (N examples of Net::input().len() values)",
     y: "y must be N x Net::output().len()",
     out: "out must be N x Net::output().len()",
@@ -72,6 +72,32 @@ pub struct Net<'a> {
     params: usize,
     /// Runs the parts of the large products ([`Net::on`]).
     exec: &'a dyn Executor,
+    /// What each layer trains ([`Net::trainable`]); empty: every layer all of its parameters.
+    plan: &'a [Train],
+    /// Layers below this one are frozen ([`Net::freeze`]), whatever `plan` says.
+    frozen_below: usize,
+    /// Each layer's update applied on its own ([`Net::per_layer`]).
+    per_layer: bool,
+    /// Parameters that train, and the largest number of them in one layer.
+    trainable: usize,
+    largest: usize,
+}
+
+/// What a layer of a [`Net`] trains: its choice in a plan given to [`Net::trainable`] (or
+/// [`Net::freeze`] for a frozen prefix).
+///
+/// A layer that trains nothing (`Frozen`, or `BiasOnly` without a bias, or a layer
+/// without parameters) has no gradient, no optimizer state and, below the first layer
+/// that trains, no delta: the backward pass stops at the first layer that trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Train {
+    /// Weights and bias (the default).
+    #[default]
+    All,
+    /// The bias only (fine-tuning by biases: a few parameters, no weight gradient).
+    BiasOnly,
+    /// Nothing: the layer's parameters are read, never written.
+    Frozen,
 }
 
 // A network is a description; a panic in a caller's executor leaves nothing of it
@@ -144,13 +170,141 @@ impl<'a> Net<'a> {
             }
             l += 1;
         }
-        Ok(Net {
+        let net = Net {
             input,
             layers,
             output: shape,
             params,
             exec: &Serial::ONE,
-        })
+            plan: &[],
+            frozen_below: 0,
+            per_layer: false,
+            trainable: 0,
+            largest: 0,
+        };
+        Ok(net.counted())
+    }
+
+    /// The network with its trainable counts recomputed from its plan (each count at
+    /// most `params`, which fits).
+    const fn counted(mut self) -> Self {
+        let (mut all, mut largest) = (0, 0);
+        let mut l = 0;
+        while l < self.layers.len() {
+            let t = self.trained_len(l);
+            all += t;
+            if t > largest {
+                largest = t;
+            }
+            l += 1;
+        }
+        self.trainable = all;
+        self.largest = largest;
+        self
+    }
+
+    /// What layer `l` trains, from the plan.
+    pub const fn train_of(&self, l: usize) -> Train {
+        if l < self.frozen_below {
+            Train::Frozen
+        } else if l < self.plan.len() {
+            self.plan[l]
+        } else {
+            Train::All
+        }
+    }
+
+    /// How many of layer `l`'s parameters train: all, its bias, or none.
+    const fn trained_len(&self, l: usize) -> usize {
+        let layer = &self.layers[l];
+        match self.train_of(l) {
+            Train::All => layer.param_len(),
+            Train::BiasOnly => layer.param_len() - layer.weight_len(),
+            Train::Frozen => 0,
+        }
+    }
+
+    /// This network training only what `plan` says, one [`Train`] per layer (layers past
+    /// the plan's end train all of their parameters). Gradients and optimizer state
+    /// then hold only the parameters that train ([`Net::trainable_len`]), packed in
+    /// layer order (weights before bias, as in `params`); `params` stays the whole
+    /// network's. Replaces an earlier plan; [`Net::freeze`] still applies.
+    ///
+    /// ```
+    /// use microprop::{Activation::Relu, layer::{Dense, Layer, Shape}, nn::{Net, Train}};
+    /// const LAYERS: [Layer; 3] = [
+    ///     Layer::Dense(Dense::new(8, 16).act(Relu)),
+    ///     Layer::Dense(Dense::new(16, 16).act(Relu)),
+    ///     Layer::Dense(Dense::new(16, 4)),
+    /// ];
+    /// const PLAN: [Train; 3] = [Train::Frozen, Train::BiasOnly, Train::All];
+    /// const NET: Net = match Net::new(Shape::flat(8), &LAYERS) {
+    ///     Ok(net) => net.trainable(&PLAN),
+    ///     Err(_) => panic!(),
+    /// };
+    /// assert_eq!(NET.trainable_len(), 16 + (16 * 4 + 4));
+    /// ```
+    pub const fn trainable(mut self, plan: &'a [Train]) -> Self {
+        self.plan = plan;
+        self.counted()
+    }
+
+    /// This network with its first `k` layers frozen (all of them for `k` past the
+    /// last): fine-tuning the rest of a network trained elsewhere. The frozen layers'
+    /// parameters are only read: [`Net::frozen_len`] of them lead `params` and may stay
+    /// in flash ([`Net::train_step_frozen`]).
+    pub const fn freeze(mut self, k: usize) -> Self {
+        self.frozen_below = k;
+        self.counted()
+    }
+
+    /// This network updating each layer as soon as its gradient is computed
+    /// (`per_layer = true`), so that the gradient buffer of a training step holds one
+    /// layer's gradient ([`Net::grad_len`] is the largest layer's trainable count), not
+    /// the network's: the memory plan of training on microcontrollers. The optimizer
+    /// still keeps state for every parameter that trains, and counts steps, not layers
+    /// (Adam's bias correction is the same); results are bit-identical to the
+    /// whole-network update for the crate's optimizers, whose rules are elementwise.
+    ///
+    /// The difference is what an error leaves: every shape, the input, the loss and
+    /// every delta are checked before any parameter changes, as always, but a layer's
+    /// weight gradient is checked for NaN and ±∞ only when its own update runs, so one
+    /// that overflowed stops the step with the layers updated before it changed (their
+    /// optimizer state too). A clip of the gradient by its global norm needs every
+    /// gradient at once: use the whole-network update for it. Plain SGD is fused into
+    /// the weight products either way and needs no gradient buffer.
+    pub const fn per_layer(mut self, per_layer: bool) -> Self {
+        self.per_layer = per_layer;
+        self
+    }
+
+    /// Parameters that train under the plan ([`Net::trainable`], [`Net::freeze`]): the
+    /// length of the optimizer's parameter count (`Adam::state_len(trainable_len)`)
+    /// and of [`Net::loss_and_grad`]'s `grads`. [`Net::param_len`] without a plan.
+    pub const fn trainable_len(&self) -> usize {
+        self.trainable
+    }
+
+    /// The length of a training step's `grads`: [`Net::trainable_len`], or with
+    /// [`Net::per_layer`] the largest number of parameters that train in one layer.
+    pub const fn grad_len(&self) -> usize {
+        if self.per_layer {
+            self.largest
+        } else {
+            self.trainable
+        }
+    }
+
+    /// The parameters before the first layer that trains: the frozen prefix of
+    /// `params`, which [`Net::train_step_frozen`] takes as a read-only slice (flash).
+    pub const fn frozen_len(&self) -> usize {
+        let mut p = 0;
+        let mut l = 0;
+        while l < self.layers.len() && self.trained_len(l) == 0 {
+            p += self.layers[l].param_len();
+            l += 1;
+        }
+        p
     }
 
     /// This network with its large products split into parts that `exec` runs, perhaps
@@ -171,6 +325,11 @@ impl<'a> Net<'a> {
             output: self.output,
             params: self.params,
             exec,
+            plan: self.plan,
+            frozen_below: self.frozen_below,
+            per_layer: self.per_layer,
+            trainable: self.trainable,
+            largest: self.largest,
         }
     }
 
@@ -210,16 +369,14 @@ impl<'a> Net<'a> {
         Some(shape)
     }
 
-    /// The first layer with parameters (the number of layers if none has any): its
-    /// input gradient is never computed.
+    /// The first layer that trains (the number of layers if none does): its input
+    /// gradient is never computed.
     const fn first_trained(&self) -> usize {
-        let mut shape = self.input;
         let mut l = 0;
         while l < self.layers.len() {
-            if self.layers[l].param_len() > 0 {
+            if self.trained_len(l) > 0 {
                 return l;
             }
-            shape = self.layers[l].out_of(shape);
             l += 1;
         }
         l
@@ -449,6 +606,56 @@ impl<'a> Net<'a> {
     ) -> Result<f32, Error> {
         step::train_step_with(self, params, x, false, target, loss, opt, grads, workspace)
     }
+
+    /// [`Net::train_step`] with the frozen layers' parameters apart: `frozen`, the first
+    /// [`Net::frozen_len`] values of the network's parameters, is only read (it may be
+    /// a `static` in flash), and `params` holds the rest, which the step updates. With
+    /// [`Net::freeze`]`(k)`, `frozen` is the first `k` layers' parameters.
+    ///
+    /// ```
+    /// use microprop::{Activation::Relu, Loss, Target, Sgd, SgdConfig};
+    /// use microprop::{layer::{Dense, Layer, Shape}, nn::Net};
+    /// const LAYERS: [Layer; 2] = [
+    ///     Layer::Dense(Dense::new(4, 8).act(Relu)),
+    ///     Layer::Dense(Dense::new(8, 2)),
+    /// ];
+    /// const NET: Net = match Net::new(Shape::flat(4), &LAYERS) {
+    ///     Ok(net) => net.freeze(1),
+    ///     Err(_) => panic!(),
+    /// };
+    /// static PRETRAINED: [f32; NET.frozen_len()] = [0.1; 40]; // in flash
+    /// let mut head = [0.0f32; NET.param_len() - NET.frozen_len()];
+    /// let mut ws = [0.0f32; NET.workspace_len(1)];
+    /// let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut [])?;
+    /// let loss = NET.train_step_frozen(&PRETRAINED, &mut head, &[1.0; 4],
+    ///     Target::Classes(&[1]), Loss::SoftmaxCrossEntropy, &mut sgd, &mut [], &mut ws)?;
+    /// assert!(loss > 0.0);
+    /// # Ok::<(), microprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Net::train_step`], and [`Error::ShapeMismatch`] if `frozen` is not
+    /// [`Net::frozen_len`] values or `params` not the rest. Nothing is written then.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_step_frozen<O: Optimizer + ?Sized>(
+        &self,
+        frozen: &[f32],
+        params: &mut [f32],
+        x: &[f32],
+        target: Target<'_>,
+        loss: Loss,
+        opt: &mut O,
+        grads: &mut [f32],
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
+        if frozen.is_empty() {
+            // (No frozen prefix: `params` is every parameter.)
+            step::check_split(self, 0, params.len())?;
+        }
+        step::train_step_split(
+            self, frozen, params, x, false, target, loss, opt, grads, workspace,
+        )
+    }
 }
 
 impl Stack for Net<'_> {
@@ -483,5 +690,25 @@ impl Stack for Net<'_> {
     #[inline(always)]
     fn forward_layout(&self, n: usize) -> ForwardLayout {
         Net::forward_layout(self, n)
+    }
+    #[inline(always)]
+    fn train_of(&self, l: usize) -> Train {
+        Net::train_of(self, l)
+    }
+    #[inline(always)]
+    fn trainable_len(&self) -> usize {
+        self.trainable
+    }
+    #[inline(always)]
+    fn per_layer(&self) -> bool {
+        self.per_layer
+    }
+    #[inline(always)]
+    fn grad_len(&self) -> usize {
+        Net::grad_len(self)
+    }
+    #[inline(always)]
+    fn frozen_len(&self) -> usize {
+        Net::frozen_len(self)
     }
 }

@@ -13,6 +13,7 @@
 //! the finiteness of the input, the loss, the hidden activations and every delta, and
 //! only then the update.
 
+use super::net::Train;
 use crate::error::check_len;
 use crate::error::{check_rows, check_workspace};
 use crate::layer::{Cx, Layer, Prev, Scratch, Shape, Update};
@@ -65,6 +66,61 @@ pub trait Stack: Copy {
     fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout;
     /// The layout of an inference workspace for a batch of `n`.
     fn forward_layout(&self, n: usize) -> ForwardLayout;
+    /// What layer `l` trains ([`Net::trainable`](super::Net::trainable)).
+    #[inline(always)]
+    fn train_of(&self, l: usize) -> Train {
+        let _ = l;
+        Train::All
+    }
+    /// The parameters that train (the optimizer's count).
+    #[inline(always)]
+    fn trainable_len(&self) -> usize {
+        self.param_len()
+    }
+    /// Whether each layer's update is applied on its own ([`Net::per_layer`](super::Net::per_layer)).
+    #[inline(always)]
+    fn per_layer(&self) -> bool {
+        false
+    }
+    /// A training step's gradient buffer: the trainable count, or the largest layer's
+    /// with per-layer updates.
+    #[inline(always)]
+    fn grad_len(&self) -> usize {
+        self.param_len()
+    }
+    /// The read-only prefix of `params` (the layers before the first that trains).
+    #[inline(always)]
+    fn frozen_len(&self) -> usize {
+        0
+    }
+}
+
+/// A network's parameters as a step reads them: a read-only prefix `head` (the frozen
+/// layers, perhaps in flash) and the rest, `tail`. Each layer's parameters lie in one
+/// of the two (the split is at a layer's start).
+#[derive(Clone, Copy)]
+pub(crate) struct Params<'a> {
+    pub head: &'a [f32],
+    pub tail: &'a [f32],
+}
+
+impl<'a> Params<'a> {
+    /// All of them in one slice.
+    pub(crate) fn whole(params: &'a [f32]) -> Self {
+        Params {
+            head: &[],
+            tail: params,
+        }
+    }
+
+    /// The `len` parameters from `p` (of the whole network).
+    #[inline(always)]
+    fn of(&self, p: usize, len: usize) -> &'a [f32] {
+        match p.checked_sub(self.head.len()) {
+            Some(t) => &self.tail[t..][..len],
+            None => &self.head[p..][..len],
+        }
+    }
 }
 
 const fn max(a: usize, b: usize) -> usize {
@@ -276,6 +332,11 @@ struct Slot {
     /// Its parameters: `params[p..p + p_len]`.
     p: usize,
     p_len: usize,
+    /// What it trains, and where: its gradient and optimizer state are values
+    /// `g..g + g_len` of the trainable ones (`g_len = 0`: it trains nothing).
+    train: Train,
+    g: usize,
+    g_len: usize,
     /// Its input: `None` for the network's `x`, else an offset in the activation region.
     at_in: Option<usize>,
     /// Its output's offset in the activation (and delta) region.
@@ -292,6 +353,7 @@ struct Walk<'s, S> {
     l: usize,
     input: Shape,
     p: usize,
+    g: usize,
     at_in: Option<usize>,
     next_at: usize,
     k: usize,
@@ -305,6 +367,7 @@ impl<'s, S: Stack> Walk<'s, S> {
             l: 0,
             input: s.input(),
             p: 0,
+            g: 0,
             at_in: None,
             next_at: 0,
             k: 0,
@@ -334,12 +397,21 @@ impl<S: Stack> Iterator for Walk<'_, S> {
             self.at_in.unwrap_or(0)
         };
         let k_len = layer.keep_len(self.input, n);
+        let train = self.s.train_of(l);
+        let g_len = match train {
+            Train::All => p_len,
+            Train::BiasOnly => p_len - layer.weight_len(),
+            Train::Frozen => 0,
+        };
         let slot = Slot {
             layer,
             input: self.input,
             out,
             p: self.p,
             p_len,
+            train,
+            g: self.g,
+            g_len,
             at_in: self.at_in,
             at,
             k: self.k,
@@ -348,6 +420,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         self.l += 1;
         self.input = out;
         self.p += p_len;
+        self.g += g_len;
         self.at_in = Some(at);
         self.k += k_len;
         Some(slot)
@@ -432,6 +505,9 @@ fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
         out: Shape::flat(0),
         p: 0,
         p_len: 0,
+        train: Train::Frozen,
+        g: 0,
+        g_len: 0,
         at_in: None,
         at: 0,
         k: 0,
@@ -446,20 +522,14 @@ pub(crate) fn grad_from<S: Stack>(s: &S, input_grad: bool) -> usize {
     if input_grad { 0 } else { first_trained(s) + 1 }
 }
 
-/// The first layer with parameters (`depth()` if none has any).
+/// The first layer that trains (`depth()` if none does).
 fn first_trained<S: Stack>(s: &S) -> usize {
     if S::DENSE_ONLY {
-        return 0; // every dense layer has weights
+        return 0; // every dense layer of an `Mlp` has weights, and trains
     }
-    let mut input = s.input();
-    for l in 0..s.depth() {
-        let layer = s.layer(l);
-        if layer.param_len() > 0 {
-            return l;
-        }
-        input = layer.out_of(input);
-    }
-    s.depth()
+    Walk::new(s, 1)
+        .position(|sl| sl.g_len > 0)
+        .unwrap_or(s.depth())
 }
 
 /// The output shape of the network.
@@ -559,14 +629,14 @@ pub(crate) fn builtin_loss<'t, S: Stack>(
 /// for it). The caller checked `params`'s length.
 pub(crate) fn forward_backward<S: Stack>(
     s: &S,
-    params: &[f32],
+    params: Params<'_>,
     x: &[f32],
     x_finite: bool,
     workspace: &mut [f32],
     loss_pass: impl LossPass,
     dx: Option<&mut [f32]>,
 ) -> Result<(f32, usize), Error> {
-    debug_assert_eq!(params.len(), s.param_len());
+    debug_assert_eq!(params.head.len() + params.tail.len(), s.param_len());
     let n = batch(s, x)?;
     let gf = grad_from(s, dx.is_some());
     let layout = s.step_layout(n, dx.is_some());
@@ -602,7 +672,7 @@ pub(crate) fn forward_backward<S: Stack>(
         };
         let out = &mut rest[..n * sl.out.len()];
         let s = sc.of(&sl);
-        let p = &params[sl.p..][..sl.p_len];
+        let p = params.of(sl.p, sl.p_len);
         forward_of::<S>(&sl.layer, cx, sl.input, p, input, out, s)?;
     }
     // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
@@ -654,7 +724,7 @@ pub(crate) fn forward_backward<S: Stack>(
             out: &acts[below.at..][..prev_len],
         };
         let s = sc.of(&sl);
-        let p = &params[sl.p..][..sl.p_len];
+        let p = params.of(sl.p, sl.p_len);
         backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
     }
     // The lowest delta written: the one `below` the last layer the loop ran (the last
@@ -679,7 +749,7 @@ pub(crate) fn forward_backward<S: Stack>(
         };
         let s = sc.of(&sl);
         let dout = &deltas[sl.at..][..n * sl.out.len()];
-        let p = &params[sl.p..][..sl.p_len];
+        let p = params.of(sl.p, sl.p_len);
         backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
         if !all_finite(isa, dx) {
             return Err(Error::NonFinite {
@@ -690,15 +760,19 @@ pub(crate) fn forward_backward<S: Stack>(
     Ok((loss, n))
 }
 
-/// The update stage, once every delta is in the workspace: per layer with parameters,
-/// its weight and bias gradients either written to `dest` (a gradient buffer) or
-/// subtracted, times `lr`, from it (the parameters: no weight gradient is materialized).
-/// A batch of `n = 0` writes zero gradients and leaves parameters alone. `input_grad`
-/// as the step's [`forward_backward`] (the workspace's layout).
+/// The update stage, once every delta is in the workspace: per layer that trains, its
+/// weight and bias gradients (or its bias's alone, [`Train::BiasOnly`]) either written
+/// to `dest` (a gradient buffer of the trainable parameters, packed) or subtracted,
+/// times `lr`, from it (the parameters, of which the caller's `dest` leaves out the
+/// first `head`: no weight gradient is materialized). A batch of `n = 0` writes zero
+/// gradients and leaves parameters alone. `input_grad` as the step's
+/// [`forward_backward`] (the workspace's layout).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn update<S: Stack>(
     s: &S,
     dest: &mut [f32],
+    head: usize,
     x: &[f32],
     n: usize,
     workspace: &mut [f32],
@@ -711,9 +785,35 @@ pub(crate) fn update<S: Stack>(
         }
         return Ok(());
     }
-    let isa = Isa::active();
+    each_update(
+        s,
+        x,
+        n,
+        workspace,
+        input_grad,
+        |sl, cx, input, delta, sc| {
+            let at = match how {
+                Update::FusedSgd { .. } => sl.p + sl.p_len - sl.g_len - head,
+                Update::Gradient => sl.g,
+            };
+            update_layer::<S>(sl, cx, input, delta, &mut dest[at..][..sl.g_len], how, sc)
+        },
+    )
+}
+
+/// Calls `f(slot, cx, input, delta, scratch)` for each layer that trains, front to
+/// back, once every delta is in the workspace (`n > 0`).
+#[inline(always)]
+fn each_update<S: Stack>(
+    s: &S,
+    x: &[f32],
+    n: usize,
+    workspace: &mut [f32],
+    input_grad: bool,
+    mut f: impl FnMut(&Slot, Cx<'_>, &[f32], &[f32], Scratch<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let cx = Cx {
-        isa,
+        isa: Isa::active(),
         exec: s.exec(),
         n,
     };
@@ -723,7 +823,7 @@ pub(crate) fn update<S: Stack>(
         mut sc,
     } = s.step_layout(n, input_grad).split(workspace);
     for sl in Walk::new(s, n) {
-        if sl.p_len == 0 {
+        if sl.g_len == 0 {
             continue;
         }
         let input: &[f32] = match sl.at_in {
@@ -731,11 +831,74 @@ pub(crate) fn update<S: Stack>(
             Some(at) => &acts[at..][..n * sl.input.len()],
         };
         let delta = &deltas[sl.at..][..n * sl.out.len()];
-        let s = sc.of(&sl);
-        let dest = &mut dest[sl.p..][..sl.p_len];
-        update_of::<S>(&sl.layer, cx, sl.input, input, delta, dest, how, s)?;
+        f(&sl, cx, input, delta, sc.of(&sl))?;
     }
     Ok(())
+}
+
+/// One layer's update into `dest`: its trainable parameters' (or their gradients')
+/// `g_len` values.
+#[inline(always)]
+fn update_layer<S: Stack>(
+    sl: &Slot,
+    cx: Cx<'_>,
+    input: &[f32],
+    delta: &[f32],
+    dest: &mut [f32],
+    how: Update,
+    sc: Scratch<'_>,
+) -> Result<(), Error> {
+    match sl.train {
+        Train::All => update_of::<S>(&sl.layer, cx, sl.input, input, delta, dest, how, sc),
+        // (A convolution's delta is rows of `c_out`, a dense layer's of its outputs:
+        // rows of the bias's length either way.)
+        Train::BiasOnly => how.bias(cx, delta, dest, sc.bias),
+        Train::Frozen => Ok(()),
+    }
+}
+
+/// The update stage of a network with per-layer updates and an optimizer that is not
+/// fused: per layer that trains, its gradient into `grads` (one layer's worth), then
+/// the optimizer's update of that layer's parameters at once; then the optimizer
+/// counts the step.
+#[allow(clippy::too_many_arguments)]
+fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    tail: &mut [f32],
+    head: usize,
+    grads: &mut [f32],
+    opt: &mut O,
+    x: &[f32],
+    n: usize,
+    workspace: &mut [f32],
+) -> Result<(), Error> {
+    let mut any = false;
+    let mut part = |sl: &Slot, g: &[f32]| {
+        let at = sl.p + sl.p_len - sl.g_len - head;
+        any = true;
+        opt.update_part(sl.g, &mut tail[at..][..sl.g_len], g)
+    };
+    let done = if n == 0 {
+        // An empty batch: zero gradients, as the whole-network update gives the
+        // optimizer (its moments still decay).
+        Walk::new(s, 0)
+            .filter(|sl| sl.g_len > 0)
+            .try_for_each(|sl| {
+                let g = &mut grads[..sl.g_len];
+                g.fill(0.0);
+                part(&sl, g)
+            })
+    } else {
+        each_update(s, x, n, workspace, false, |sl, cx, input, delta, sc| {
+            let g = &mut grads[..sl.g_len];
+            update_layer::<S>(sl, cx, input, delta, g, Update::Gradient, sc)?;
+            part(sl, g)
+        })
+    };
+    if done.is_ok() || any {
+        opt.finish_parts();
+    }
+    done
 }
 
 /// Batched inference: `out` = the network's output for the batch `x`. The caller
@@ -804,6 +967,7 @@ pub(crate) fn forward<S: Stack>(
 /// One training step with any loss and any [`Optimizer`]; `x_finite` says that every
 /// value of `x` is known to be finite (its scan is skipped).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn train_step_with<S: Stack, O: Optimizer + ?Sized>(
     s: &S,
     params: &mut [f32],
@@ -815,27 +979,140 @@ pub(crate) fn train_step_with<S: Stack, O: Optimizer + ?Sized>(
     grads: &mut [f32],
     workspace: &mut [f32],
 ) -> Result<f32, Error> {
-    check_param_count(s, s.names().params, params.len())?;
-    let fused = opt.plain_sgd_lr();
-    // Plain SGD is fused into the weight updates and writes no gradient: `grads` may
-    // then be empty (a `Trainer` without a gradient buffer).
-    if fused.is_none() || !grads.is_empty() {
-        check_param_count(s, s.names().grads, grads.len())?;
+    train_step_split(
+        s,
+        &[],
+        params,
+        x,
+        x_finite,
+        target,
+        loss,
+        opt,
+        grads,
+        workspace,
+    )
+}
+
+/// `grads` must fit a training step with `opt`: empty for plain SGD (fused, it writes
+/// no gradient) or the network's [`Stack::grad_len`].
+pub(crate) fn check_step_grads<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    opt: &O,
+    grads: usize,
+) -> Result<(), Error> {
+    if opt.plain_sgd_lr().is_none() || grads != 0 {
+        check_count(s.names().grads, s.grad_len(), grads)?;
     }
+    Ok(())
+}
+
+/// `found` must be `need`; `what` names the buffer.
+fn check_count(what: &'static str, need: usize, found: usize) -> Result<(), Error> {
+    if found != need {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: (1, need),
+            found: (1, found),
+        });
+    }
+    Ok(())
+}
+
+/// [`train_step_with`] on parameters split into a read-only `head` (empty, or the
+/// network's [`Stack::frozen_len`] values: the frozen layers, perhaps in flash) and the
+/// rest, `tail`, which the step updates.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_step_split<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    head: &[f32],
+    tail: &mut [f32],
+    x: &[f32],
+    x_finite: bool,
+    target: Target<'_>,
+    loss: Loss,
+    opt: &mut O,
+    grads: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<f32, Error> {
+    if head.is_empty() {
+        check_param_count(s, s.names().params, tail.len())?;
+    } else {
+        check_split(s, head.len(), tail.len())?;
+    }
+    check_step_grads(s, opt, grads.len())?;
+    let fused = opt.plain_sgd_lr();
     // What the update would refuse whatever the gradients (the learning rate, state
     // sized for another parameter count), refused before anything is written; the
     // fused path never calls `update`.
-    opt.check(params.len())?;
+    opt.check(s.trainable_len())?;
     let pass = builtin_loss(s, x, target, loss)?;
+    let params = Params { head, tail: &*tail };
     let (loss, n) = forward_backward(s, params, x, x_finite, workspace, pass, None)?;
+    let h = head.len();
     match fused {
-        Some(lr) => update(s, params, x, n, workspace, Update::FusedSgd { lr }, false)?,
+        Some(lr) => update(s, tail, h, x, n, workspace, Update::FusedSgd { lr }, false)?,
+        None if s.per_layer() => update_per_layer(s, tail, h, grads, opt, x, n, workspace)?,
         None => {
-            update(s, grads, x, n, workspace, Update::Gradient, false)?;
-            opt.update(params, grads)?;
+            update(s, grads, 0, x, n, workspace, Update::Gradient, false)?;
+            if s.trainable_len() == s.param_len() {
+                opt.update(tail, grads)?;
+            } else {
+                update_trainable(s, tail, h, grads, opt)?;
+            }
         }
     }
     Ok(loss)
+}
+
+/// A head of `head` values and a tail of `tail` must split the parameters at
+/// [`Stack::frozen_len`].
+pub(crate) fn check_split<S: Stack>(s: &S, head: usize, tail: usize) -> Result<(), Error> {
+    check_count(
+        "frozen.len() must equal Net::frozen_len",
+        s.frozen_len(),
+        head,
+    )?;
+    check_count(
+        "params.len() must equal Net::param_len - Net::frozen_len (the layers after the frozen ones)",
+        s.param_len() - s.frozen_len(),
+        tail,
+    )
+}
+
+/// The optimizer's update of the parameters that train when some do not: each layer's
+/// run of them, the gradients of the whole network's trainable parameters in `grads`
+/// (checked finite first, so that a refusal writes nothing), then the step counted.
+fn update_trainable<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    tail: &mut [f32],
+    head: usize,
+    grads: &[f32],
+    opt: &mut O,
+) -> Result<(), Error> {
+    if !all_finite(Isa::active(), grads) {
+        return Err(Error::NonFinite {
+            what: "grads (a gradient is NaN or infinite)",
+        });
+    }
+    let mut any = false;
+    let done = Walk::new(s, 0)
+        .filter(|sl| sl.g_len > 0)
+        .try_for_each(|sl| {
+            let at = sl.p + sl.p_len - sl.g_len - head;
+            opt.update_part(
+                sl.g,
+                &mut tail[at..][..sl.g_len],
+                &grads[sl.g..][..sl.g_len],
+            )?;
+            any = true;
+            Ok(())
+        });
+    // The step counts when it is done (even with nothing to train, as an update of
+    // no parameters would), or when a part of it changed something.
+    if done.is_ok() || any {
+        opt.finish_parts();
+    }
+    done
 }
 
 /// `∂L/∂θ` of any loss into `grads` (and `∂L/∂x` into `dx`, when given); returns the
@@ -860,9 +1137,10 @@ pub(crate) fn loss_and_grad_with<S: Stack>(
         )?;
     }
     check_param_count(s, s.names().params, params.len())?;
-    check_param_count(s, s.names().grads, grads.len())?;
+    check_count(s.names().grads, s.trainable_len(), grads.len())?;
     let pass = builtin_loss(s, x, target, loss)?;
+    let params = Params::whole(params);
     let (loss, n) = forward_backward(s, params, x, false, workspace, pass, dx)?;
-    update(s, grads, x, n, workspace, Update::Gradient, input_grad)?;
+    update(s, grads, 0, x, n, workspace, Update::Gradient, input_grad)?;
     Ok(loss)
 }

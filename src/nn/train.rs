@@ -222,9 +222,7 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     workspace: &mut [f32],
 ) -> Result<f32, Error> {
     step::check_param_count(s, s.names().params, params.len())?;
-    if opt.plain_sgd_lr().is_none() || !grads.is_empty() {
-        step::check_param_count(s, s.names().grads, grads.len())?;
-    }
+    step::check_step_grads(s, opt, grads.len())?;
     let b = batch_size(s, batch)?;
     check_workspace(
         s.step_layout(b, false).len(),

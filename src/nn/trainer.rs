@@ -93,10 +93,8 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         loss: Loss,
     ) -> Result<Self, Error> {
         step::check_param_count(&net, net.names().params, params.len())?;
-        if !(grads.is_empty() && opt.plain_sgd_lr().is_some()) {
-            step::check_param_count(&net, net.names().grads, grads.len())?;
-        }
-        opt.check(params.len())?;
+        step::check_step_grads(&net, &opt, grads.len())?;
+        opt.check(net.trainable_len())?;
         Ok(Trainer {
             net,
             params,

@@ -327,6 +327,42 @@ impl Optimizer for Adam<'_> {
         Ok(())
     }
 
+    fn update_part(&mut self, at: usize, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        check_lr(self.cfg.lr, NAMES.lr, NAMES.negative_lr)?;
+        check_len(NAMES.grads, params.len(), grads.len())?;
+        let Some(end) = at.checked_add(params.len()).filter(|&e| e <= self.m.len()) else {
+            return Err(Error::StateMismatch {
+                what: "Adam::update_part: the part reaches past the state",
+                params: at.saturating_add(params.len()),
+                needed: Adam::state_len(at.saturating_add(params.len())),
+                len: self.m.len() + self.v.len(),
+                sized_by: "Adam::state_len",
+            });
+        };
+        let isa = Isa::active();
+        if !all_finite(isa, grads) {
+            return Err(Error::NonFinite {
+                what: NAMES.nonfinite,
+            });
+        }
+        let k = self.scalars(self.t.saturating_add(1));
+        dispatch(
+            isa,
+            AdamStep {
+                params,
+                grads,
+                m: &mut self.m[at..end],
+                v: &mut self.v[at..end],
+                k,
+            },
+        );
+        Ok(())
+    }
+
+    fn finish_parts(&mut self) {
+        self.t = self.t.saturating_add(1);
+    }
+
     fn lr(&self) -> f32 {
         self.cfg.lr
     }

@@ -137,6 +137,32 @@ pub trait Optimizer {
     fn plain_sgd_lr(&self) -> Option<f32> {
         None
     }
+    /// Updates part of the parameters in the next step: `params` and `grads` are the
+    /// values `at..at + params.len()` of the parameters this optimizer's state was
+    /// sized for. A network that trains only some layers, or updates layer by layer
+    /// ([`Net::per_layer`](crate::nn::Net::per_layer)), calls it once per layer, then
+    /// [`finish_parts`](Optimizer::finish_parts) once: the parts of one step share its
+    /// step count (Adam's bias correction), and, for the crate's optimizers, whose
+    /// rules are elementwise, the result is bit for bit that of one
+    /// [`update`](Optimizer::update) of the whole. Validates first; nothing is written
+    /// on error.
+    ///
+    /// The default refuses ([`Error::InvalidArgument`]): an optimizer of one's own
+    /// implements it to train a network with frozen layers or per-layer updates.
+    ///
+    /// # Errors
+    /// As [`update`](Optimizer::update), and [`Error::StateMismatch`] if the part
+    /// reaches past the state.
+    fn update_part(&mut self, at: usize, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        let _ = (at, params, grads);
+        Err(Error::InvalidArgument {
+            what: "this optimizer does not implement Optimizer::update_part (frozen layers \
+                   and per-layer updates need it)",
+        })
+    }
+    /// Ends a step made of [`update_part`](Optimizer::update_part)s: counts it (Adam's
+    /// step count, SGD's first step of momentum). The default does nothing.
+    fn finish_parts(&mut self) {}
     /// What [`update`](Optimizer::update) would refuse that does not depend on the
     /// values: a learning rate that is NaN, infinite or negative, and (for a stateful
     /// optimizer) state sized for another parameter count than `params`. A network calls

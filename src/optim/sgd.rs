@@ -216,38 +216,41 @@ impl Optimizer for Sgd<'_> {
                 what: NAMES.nonfinite,
             });
         }
-        let SgdConfig {
-            lr,
-            momentum,
-            nesterov,
-            weight_decay,
-        } = self.cfg;
-        if momentum == 0.0 && weight_decay == 0.0 {
-            sgd_isa(isa, params, grads, lr)?;
-        } else {
-            let with_momentum = momentum != 0.0;
-            let buf: &mut [f32] = if with_momentum {
-                &mut *self.buf
-            } else {
-                &mut []
-            };
-            dispatch(
-                isa,
-                SgdStep {
-                    params,
-                    grads,
-                    buf,
-                    neg_lr: -lr,
-                    mu: momentum,
-                    wd: weight_decay,
-                    momentum: with_momentum,
-                    nesterov,
-                    first: !self.started,
-                },
-            );
-        }
+        sgd_pass(isa, self.cfg, !self.started, params, grads, self.buf);
         self.started = true;
         Ok(())
+    }
+
+    fn update_part(&mut self, at: usize, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        check_lr(self.cfg.lr, NAMES.lr, NAMES.negative_lr)?;
+        check_len(NAMES.grads, params.len(), grads.len())?;
+        let end = at.checked_add(params.len());
+        let fits = end.is_some_and(|e| e <= self.buf.len());
+        if self.sized() && !fits {
+            return Err(Error::StateMismatch {
+                what: "Sgd::update_part: the part reaches past the state",
+                params: at.saturating_add(params.len()),
+                needed: Sgd::state_len(at.saturating_add(params.len())),
+                len: self.buf.len(),
+                sized_by: "Sgd::state_len",
+            });
+        }
+        let isa = Isa::active();
+        if !all_finite(isa, grads) {
+            return Err(Error::NonFinite {
+                what: NAMES.nonfinite,
+            });
+        }
+        let buf: &mut [f32] = match end {
+            Some(end) if fits => &mut self.buf[at..end],
+            _ => &mut [],
+        };
+        sgd_pass(isa, self.cfg, !self.started, params, grads, buf);
+        Ok(())
+    }
+
+    fn finish_parts(&mut self) {
+        self.started = true;
     }
 
     fn lr(&self) -> f32 {
@@ -260,6 +263,45 @@ impl Optimizer for Sgd<'_> {
 
     fn plain_sgd_lr(&self) -> Option<f32> {
         (self.cfg.momentum == 0.0 && self.cfg.weight_decay == 0.0).then_some(self.cfg.lr)
+    }
+}
+
+/// One update of `params` by `cfg`'s rule (the checks done; `buf` the momentum buffer
+/// of these parameters, used only with momentum).
+fn sgd_pass(
+    isa: Isa,
+    cfg: SgdConfig,
+    first: bool,
+    params: &mut [f32],
+    grads: &[f32],
+    buf: &mut [f32],
+) {
+    let SgdConfig {
+        lr,
+        momentum,
+        nesterov,
+        weight_decay,
+    } = cfg;
+    if momentum == 0.0 && weight_decay == 0.0 {
+        // (Lengths checked by the caller: this cannot fail.)
+        let _ = sgd_isa(isa, params, grads, lr);
+    } else {
+        let with_momentum = momentum != 0.0;
+        let buf: &mut [f32] = if with_momentum { buf } else { &mut [] };
+        dispatch(
+            isa,
+            SgdStep {
+                params,
+                grads,
+                buf,
+                neg_lr: -lr,
+                mu: momentum,
+                wd: weight_decay,
+                momentum: with_momentum,
+                nesterov,
+                first,
+            },
+        );
     }
 }
 

@@ -107,6 +107,18 @@ impl Optimizer for Opt<'_> {
             Opt::Adam(o) => o.update(params, grads),
         }
     }
+    fn update_part(&mut self, at: usize, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        match self {
+            Opt::Sgd(o) => o.update_part(at, params, grads),
+            Opt::Adam(o) => o.update_part(at, params, grads),
+        }
+    }
+    fn finish_parts(&mut self) {
+        match self {
+            Opt::Sgd(o) => o.finish_parts(),
+            Opt::Adam(o) => o.finish_parts(),
+        }
+    }
     fn lr(&self) -> f32 {
         match self {
             Opt::Sgd(o) => o.lr(),
