@@ -57,10 +57,23 @@ fn steps_and_products_on_a_pool_allocate_nothing_after_the_first() {
         }
     };
     // Inside the pool (see `par::Rayon`): the first steps start the workers and grow
-    // their queues; after that, nothing.
-    let allocs = pool.install(|| {
+    // their queues; after that, nothing. On a loaded machine the pool's own queues
+    // (rayon's, not microprop's) have been seen to grow once more later (2 allocations
+    // in a CI run beside other builds), so a round that allocates is followed by up to
+    // two more: a step that allocated would allocate in every round.
+    let rounds = pool.install(|| {
         work(3);
-        count_allocs_all_threads(|| work(300))
+        let mut rounds = [usize::MAX; 3];
+        for r in &mut rounds {
+            *r = count_allocs_all_threads(|| work(300));
+            if *r == 0 {
+                break;
+            }
+        }
+        rounds
     });
-    assert_eq!(allocs, 0, "allocations in 300 × 3 split steps and products");
+    assert!(
+        rounds.contains(&0),
+        "allocations in each round of 300 × 3 split steps and products: {rounds:?}"
+    );
 }
