@@ -112,6 +112,10 @@ impl core::fmt::Debug for Net<'_> {
             .field("layers", &self.layers)
             .field("output", &self.output)
             .field("params", &self.params)
+            .field("trainable", &self.trainable)
+            .field("frozen_below", &self.frozen_below)
+            .field("plan", &self.plan)
+            .field("per_layer", &self.per_layer)
             .field("parts", &self.exec.parts())
             .finish()
     }
@@ -369,8 +373,9 @@ impl<'a> Net<'a> {
         Some(shape)
     }
 
-    /// The first layer that trains (the number of layers if none does): its input
-    /// gradient is never computed.
+    /// The first layer that trains (the last if none does: its delta, the loss's
+    /// gradient, is still computed): its input gradient is never computed, and the
+    /// layers below it only run forward.
     const fn first_trained(&self) -> usize {
         let mut l = 0;
         while l < self.layers.len() {
@@ -379,7 +384,7 @@ impl<'a> Net<'a> {
             }
             l += 1;
         }
-        l
+        l - 1
     }
 
     const fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout {

@@ -141,8 +141,9 @@ pub(crate) const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
 ///
 /// | region | values | holds |
 /// |---|---|---|
-/// | activations | `n·Σ` output lengths | each layer's output, layer after layer (a [`Layer::Flatten`] after the first layer has none: its output is its input) |
-/// | deltas | the same | each layer's `∂L/∂Z`, at the same offsets |
+/// | prefix | `2·n·`the largest output below | two ping-pong buffers for the layers below the one before the first that trains: frozen, they only run forward |
+/// | activations | `n·Σ` output lengths | each later layer's output, layer after layer (a [`Layer::Flatten`] has none: its output is its input) |
+/// | deltas | `n·Σ` output lengths from the first layer that trains | each such layer's `∂L/∂Z` |
 /// | bias | the largest bias gradient | one layer's bias gradient |
 /// | keep | `Σ` of what layers keep | e.g. max pooling's argmax, from the forward pass to the backward pass |
 /// | scratch | the largest | one layer's scratch within a pass (a convolution's padded input or delta) |
@@ -153,8 +154,13 @@ pub(crate) const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepLayout {
     n: usize,
-    /// The activation (and delta) region.
+    /// Each of the two ping-pong buffers of the forward-only prefix: the largest output
+    /// of a layer below the one before the first with a delta.
+    pp: usize,
+    /// The stored activations (from the input of the first layer with a delta on).
     area: usize,
+    /// The deltas (from the first layer with a delta on).
+    darea: usize,
     bias: usize,
     keep: usize,
     scratch: usize,
@@ -173,7 +179,9 @@ impl StepLayout {
     pub(crate) const fn new(n: usize, grad_from: usize) -> Self {
         StepLayout {
             n,
+            pp: 0,
             area: 0,
+            darea: 0,
             bias: 0,
             keep: 0,
             scratch: 0,
@@ -183,20 +191,43 @@ impl StepLayout {
         }
     }
 
+    /// The first layer with a delta: the one before the first whose input gradient
+    /// is computed (the first that trains), 0 for the network's input gradient.
+    const fn first_delta(&self) -> usize {
+        self.grad_from.saturating_sub(1)
+    }
+
     /// The layout with the next layer, `layer` on `input`, added.
     pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
         let l = self.layers;
-        let needs = layer.step_needs(input, self.n, l >= self.grad_from);
-        let area = if stores_output(layer, l) {
-            self.area
-                .saturating_add(self.n.saturating_mul(layer.out_of(input).len()))
+        let d = self.first_delta();
+        let out = if aliases(layer, l, d) {
+            0
         } else {
-            self.area
+            self.n.saturating_mul(layer.out_of(input).len())
         };
+        // Below the first layer with a delta a layer only runs forward (inference).
+        let (needs, keep) = if l < d {
+            (layer.forward_needs(input, self.n), 0)
+        } else {
+            let needs = layer.step_needs(input, self.n, l >= self.grad_from);
+            (needs, needs.keep)
+        };
+        let prefix = l + 1 < d;
         StepLayout {
-            area,
+            pp: if prefix { max(self.pp, out) } else { self.pp },
+            area: if prefix {
+                self.area
+            } else {
+                self.area.saturating_add(out)
+            },
+            darea: if l >= d {
+                self.darea.saturating_add(out)
+            } else {
+                self.darea
+            },
             bias: max(self.bias, needs.bias),
-            keep: self.keep.saturating_add(needs.keep),
+            keep: self.keep.saturating_add(keep),
             scratch: max(self.scratch, needs.scratch),
             gemm: max(self.gemm, needs.gemm),
             layers: l + 1,
@@ -206,8 +237,10 @@ impl StepLayout {
 
     /// The whole workspace (saturating).
     pub(crate) const fn len(&self) -> usize {
-        self.area
+        self.pp
             .saturating_mul(2)
+            .saturating_add(self.area)
+            .saturating_add(self.darea)
             .saturating_add(self.bias)
             .saturating_add(self.keep)
             .saturating_add(self.scratch)
@@ -216,8 +249,8 @@ impl StepLayout {
 
     /// Splits a workspace of at least [`len`](Self::len) values into its regions.
     fn split<'w>(&self, ws: &'w mut [f32]) -> StepParts<'w> {
-        let (acts, rest) = ws.split_at_mut(self.area);
-        let (deltas, rest) = rest.split_at_mut(self.area);
+        let (acts, rest) = ws.split_at_mut(2 * self.pp + self.area);
+        let (deltas, rest) = rest.split_at_mut(self.darea);
         let (bias, rest) = rest.split_at_mut(self.bias);
         let (keep, rest) = rest.split_at_mut(self.keep);
         let (scratch, gemm) = rest.split_at_mut(self.scratch);
@@ -234,9 +267,12 @@ impl StepLayout {
     }
 }
 
-/// Whether layer `l` has activation and delta storage of its own.
-const fn stores_output(layer: &Layer, l: usize) -> bool {
-    !(layer.aliases_input() && l > 0)
+/// Whether layer `l`'s output is its input (a flatten after the first layer) in a step
+/// whose first layer with a delta is `d`: not for layer `d` and the one before it,
+/// which have storage of their own (the input of the first layer with a delta is in
+/// the stored region, and the first delta has its own).
+const fn aliases(layer: &Layer, l: usize, d: usize) -> bool {
+    layer.aliases_input() && l > 0 && l + 1 != d && l != d
 }
 
 /// The regions of a training step's workspace; see [`StepLayout`].
@@ -339,39 +375,56 @@ struct Slot {
     g_len: usize,
     /// Its input: `None` for the network's `x`, else an offset in the activation region.
     at_in: Option<usize>,
-    /// Its output's offset in the activation (and delta) region.
+    /// Its output's offset in the activation region.
     at: usize,
+    /// Its delta's offset in the delta region (layers from the first with a delta).
+    dat: usize,
     /// Its kept values: `keep[k..k + k_len]`.
     k: usize,
     k_len: usize,
 }
 
-/// Walks the layers of `s` for a batch of `n`, front to back.
+/// Walks the layers of `s` in a step's workspace (its [`StepLayout`]), front to back.
 struct Walk<'s, S> {
     s: &'s S,
     n: usize,
+    /// The first layer with a delta.
+    d: usize,
+    /// Each ping-pong buffer's length.
+    pp: usize,
     l: usize,
     input: Shape,
     p: usize,
     g: usize,
     at_in: Option<usize>,
+    dat_in: usize,
     next_at: usize,
+    next_dat: usize,
     k: usize,
 }
 
 impl<'s, S: Stack> Walk<'s, S> {
-    fn new(s: &'s S, n: usize) -> Self {
+    fn new(s: &'s S, layout: &StepLayout) -> Self {
         Walk {
             s,
-            n,
+            n: layout.n,
+            d: layout.first_delta(),
+            pp: layout.pp,
             l: 0,
             input: s.input(),
             p: 0,
             g: 0,
             at_in: None,
-            next_at: 0,
+            dat_in: 0,
+            next_at: 2 * layout.pp,
+            next_dat: 0,
             k: 0,
         }
+    }
+
+    /// A walk for the parameters' offsets alone (`p`, `g`; no workspace).
+    fn params(s: &'s S) -> Self {
+        Walk::new(s, &StepLayout::new(0, 0))
     }
 }
 
@@ -387,16 +440,33 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         let layer = self.s.layer(l);
         let out = layer.out_of(self.input);
         let p_len = layer.param_len();
-        let at = if stores_output(&layer, l) {
-            let at = self.next_at;
-            self.next_at += n * out.len();
-            at
-        } else {
+        let alias = aliases(&layer, l, self.d);
+        let at = if alias {
             // (A layer that aliases its input comes after the first, whose output is
             // stored.)
             self.at_in.unwrap_or(0)
+        } else if l + 1 < self.d {
+            // The forward-only prefix: the ping-pong buffer its input is not in.
+            if self.at_in == Some(0) { self.pp } else { 0 }
+        } else {
+            let at = self.next_at;
+            self.next_at += n * out.len();
+            at
         };
-        let k_len = layer.keep_len(self.input, n);
+        let dat = if l < self.d {
+            0 // (no delta)
+        } else if alias {
+            self.dat_in
+        } else {
+            let dat = self.next_dat;
+            self.next_dat += n * out.len();
+            dat
+        };
+        let k_len = if l < self.d {
+            0
+        } else {
+            layer.keep_len(self.input, n)
+        };
         let train = self.s.train_of(l);
         let g_len = match train {
             Train::All => p_len,
@@ -414,6 +484,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
             g_len,
             at_in: self.at_in,
             at,
+            dat,
             k: self.k,
             k_len,
         };
@@ -422,6 +493,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         self.p += p_len;
         self.g += g_len;
         self.at_in = Some(at);
+        self.dat_in = dat;
         self.k += k_len;
         Some(slot)
     }
@@ -492,8 +564,8 @@ fn update_of<S: Stack>(
 }
 
 /// Layer `l`'s slot (walking from the front: a network has few layers).
-fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
-    let mut walk = Walk::new(s, n);
+fn slot<S: Stack>(s: &S, layout: &StepLayout, l: usize) -> Slot {
+    let mut walk = Walk::new(s, layout);
     let mut last = walk.next();
     for _ in 0..l {
         last = walk.next();
@@ -510,6 +582,7 @@ fn slot<S: Stack>(s: &S, n: usize, l: usize) -> Slot {
         g_len: 0,
         at_in: None,
         at: 0,
+        dat: 0,
         k: 0,
         k_len: 0,
     })
@@ -522,14 +595,15 @@ pub(crate) fn grad_from<S: Stack>(s: &S, input_grad: bool) -> usize {
     if input_grad { 0 } else { first_trained(s) + 1 }
 }
 
-/// The first layer that trains (`depth()` if none does).
+/// The first layer that trains (the last if none does: its delta, the loss's
+/// gradient, is still computed).
 fn first_trained<S: Stack>(s: &S) -> usize {
     if S::DENSE_ONLY {
         return 0; // every dense layer of an `Mlp` has weights, and trains
     }
-    Walk::new(s, 1)
+    Walk::params(s)
         .position(|sl| sl.g_len > 0)
-        .unwrap_or(s.depth())
+        .unwrap_or(s.depth() - 1)
 }
 
 /// The output shape of the network.
@@ -659,18 +733,25 @@ pub(crate) fn forward_backward<S: Stack>(
         n,
     };
     // Forward: A_l = layer_l(A_{l−1}), each layer's bias and activation fused.
-    let mut last = slot(s, n, 0);
-    for sl in Walk::new(s, n) {
+    let mut last = slot(s, &layout, 0);
+    for sl in Walk::new(s, &layout) {
         last = sl;
         if sl.at_in == Some(sl.at) {
             continue; // the output is the input (a flatten)
         }
-        let (done, rest) = acts.split_at_mut(sl.at);
-        let input: &[f32] = match sl.at_in {
-            None => x,
-            Some(at) => &done[at..][..n * sl.input.len()],
+        let (len_in, len_out) = (n * sl.input.len(), n * sl.out.len());
+        // (In the prefix's ping-pong buffers the input may lie after the output.)
+        let (input, out): (&[f32], &mut [f32]) = match sl.at_in {
+            None => (x, &mut acts[sl.at..][..len_out]),
+            Some(a) if a < sl.at => {
+                let (lo, hi) = acts.split_at_mut(sl.at);
+                (&lo[a..][..len_in], &mut hi[..len_out])
+            }
+            Some(a) => {
+                let (lo, hi) = acts.split_at_mut(a);
+                (&hi[..len_in], &mut lo[sl.at..][..len_out])
+            }
         };
-        let out = &mut rest[..n * sl.out.len()];
         let s = sc.of(&sl);
         let p = params.of(sl.p, sl.p_len);
         forward_of::<S>(&sl.layer, cx, sl.input, p, input, out, s)?;
@@ -678,7 +759,7 @@ pub(crate) fn forward_backward<S: Stack>(
     // The loss pass: the loss and G = ∂L/∂A_L, then Δ_L = G ⊙ act_L'(A_L).
     let len = n * last.out.len();
     let out = &acts[last.at..][..len];
-    let g = &mut deltas[last.at..][..len];
+    let g = &mut deltas[last.dat..][..len];
     let loss = loss_pass(isa, out, g)?;
     if !loss.is_finite() {
         return Err(Error::NonFinite {
@@ -687,7 +768,9 @@ pub(crate) fn forward_backward<S: Stack>(
     }
     // Hidden activations can overflow to ±∞ (identity, ReLU) and still give a finite
     // loss through a saturated sigmoid; their weight gradient would not be finite.
-    if !all_finite(isa, &acts[..last.at]) {
+    // (The forward-only prefix's, in the ping-pong buffers, have no weight gradient:
+    // the input of the first layer with a delta is the first stored.)
+    if !all_finite(isa, &acts[2 * layout.pp..last.at]) {
         return Err(Error::NonFinite {
             what: "a hidden layer's activations",
         });
@@ -703,12 +786,12 @@ pub(crate) fn forward_backward<S: Stack>(
     let mut below = last;
     for l in (gf.max(1)..s.depth()).rev() {
         let sl = below;
-        below = slot(s, n, l - 1);
+        below = slot(s, &layout, l - 1);
         let prev_len = n * sl.input.len();
         let prev_act = below.layer.activation();
         if sl.at_in == Some(sl.at) {
             // The output is the input (a flatten): its delta becomes the input's in place.
-            let d = &mut deltas[sl.at..][..prev_len];
+            let d = &mut deltas[sl.dat..][..prev_len];
             let prev = Prev {
                 act: prev_act,
                 out: &acts[below.at..][..prev_len],
@@ -716,9 +799,9 @@ pub(crate) fn forward_backward<S: Stack>(
             prev.apply(cx, d)?;
             continue;
         }
-        let (lower, upper) = deltas.split_at_mut(sl.at);
+        let (lower, upper) = deltas.split_at_mut(sl.dat);
         let dout = &upper[..n * sl.out.len()];
-        let dx = &mut lower[below.at..][..prev_len];
+        let dx = &mut lower[below.dat..][..prev_len];
         let prev = Prev {
             act: prev_act,
             out: &acts[below.at..][..prev_len],
@@ -729,11 +812,7 @@ pub(crate) fn forward_backward<S: Stack>(
     }
     // The lowest delta written: the one `below` the last layer the loop ran (the last
     // layer's own when it ran none).
-    let from = if gf.max(1) <= s.depth() {
-        below.at
-    } else {
-        deltas.len()
-    };
+    let from = below.dat;
     if !all_finite(isa, &deltas[from..]) {
         return Err(Error::NonFinite {
             what: "gradient (a layer's delta)",
@@ -742,13 +821,13 @@ pub(crate) fn forward_backward<S: Stack>(
     if let Some(dx) = dx {
         // The first layer's input gradient, into the caller's buffer: its input is `x`,
         // which has no activation.
-        let sl = slot(s, n, 0);
+        let sl = slot(s, &layout, 0);
         let prev = Prev {
             act: crate::Activation::Identity,
             out: x,
         };
         let s = sc.of(&sl);
-        let dout = &deltas[sl.at..][..n * sl.out.len()];
+        let dout = &deltas[sl.dat..][..n * sl.out.len()];
         let p = params.of(sl.p, sl.p_len);
         backward_input_of::<S>(&sl.layer, cx, sl.input, p, dout, prev, dx, s)?;
         if !all_finite(isa, dx) {
@@ -817,12 +896,13 @@ fn each_update<S: Stack>(
         exec: s.exec(),
         n,
     };
+    let layout = s.step_layout(n, input_grad);
     let StepParts {
         acts,
         deltas,
         mut sc,
-    } = s.step_layout(n, input_grad).split(workspace);
-    for sl in Walk::new(s, n) {
+    } = layout.split(workspace);
+    for sl in Walk::new(s, &layout) {
         if sl.g_len == 0 {
             continue;
         }
@@ -830,7 +910,7 @@ fn each_update<S: Stack>(
             None => x,
             Some(at) => &acts[at..][..n * sl.input.len()],
         };
-        let delta = &deltas[sl.at..][..n * sl.out.len()];
+        let delta = &deltas[sl.dat..][..n * sl.out.len()];
         f(&sl, cx, input, delta, sc.of(&sl))?;
     }
     Ok(())
@@ -881,7 +961,7 @@ fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
     let done = if n == 0 {
         // An empty batch: zero gradients, as the whole-network update gives the
         // optimizer (its moments still decay).
-        Walk::new(s, 0)
+        Walk::params(s)
             .filter(|sl| sl.g_len > 0)
             .try_for_each(|sl| {
                 let g = &mut grads[..sl.g_len];
@@ -1095,7 +1175,7 @@ fn update_trainable<S: Stack, O: Optimizer + ?Sized>(
         });
     }
     let mut any = false;
-    let done = Walk::new(s, 0)
+    let done = Walk::params(s)
         .filter(|sl| sl.g_len > 0)
         .try_for_each(|sl| {
             let at = sl.p + sl.p_len - sl.g_len - head;
