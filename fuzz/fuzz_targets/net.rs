@@ -7,14 +7,17 @@
 //! and parameters with NaN/±∞/huge values, every loss with value or class targets
 //! (labels sometimes out of range), plain SGD, SGD with momentum or Adam with hostile
 //! learning rates and state lengths, workspaces around the lengths they need, 1–3 parts
-//! of an executor, on a fuzzed instruction set.
+//! of an executor, on a fuzzed instruction set; half the networks with a training plan
+//! (a frozen prefix, a random `Train` per layer, per-layer updates; the frozen layers'
+//! parameters sometimes apart, at a split that may be wrong).
 //!
 //! Properties:
 //! * Nothing panics. `Net::new` either builds the network or refuses its last layer
 //!   (`Error::Layer` naming that index) or its parameter count (`Error::Overflow`).
 //! * Errors are the documented ones; on any error `out`, `grads` (but for the documented
 //!   overflow of a weight gradient), `params` and the optimizer's state are bit for bit
-//!   what they were.
+//!   what they were (but for the documented overflow of a weight gradient with
+//!   per-layer updates: the layers updated before it keep their update).
 //! * A step's loss is finite, and `loss_and_grad` on the parameters before the step
 //!   returns it bit for bit; a `Trainer` with the same plain SGD takes the same step.
 //! * On finite, moderate data and parameters the forward pass is finite and a step
@@ -27,7 +30,7 @@ use arbitrary::Unstructured;
 use common::{HUGE, fill, isa, len_around, scalar};
 use libfuzzer_sys::fuzz_target;
 use microprop::layer::{Conv1d, Conv2d, Dense, Layer, Pool, Pool2d, Shape};
-use microprop::nn::{Net, Trainer};
+use microprop::nn::{Net, Train, Trainer};
 use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use microprop::par::Serial;
 use microprop::simd::with_isa;
@@ -254,6 +257,25 @@ fn run(u: &mut Unstructured) {
     let parts = 1 + byte(u) as usize % 3;
     let split = Serial::new(parts).with_min_work(0);
     let net = if parts > 1 { net.on(&split) } else { net };
+    // Half the time a training plan: a frozen prefix, a choice per layer, per-layer
+    // updates.
+    let planned = byte(u) >= 128;
+    let plan: Vec<Train> = (0..depth)
+        .map(|_| [Train::All, Train::BiasOnly, Train::Frozen][byte(u) as usize % 3])
+        .collect();
+    let net = if planned {
+        let k = byte(u) as usize % (depth + 2);
+        let net = if byte(u) % 2 == 0 {
+            net.trainable(&plan)
+        } else {
+            net
+        };
+        net.freeze(k).per_layer(byte(u) % 2 == 0)
+    } else {
+        net
+    };
+    let (pt, pg) = (net.trainable_len(), net.grad_len());
+    assert!(pg <= pt && pt <= p && net.frozen_len() <= p);
 
     // Data.
     let n = byte(u) as usize % 5;
@@ -315,13 +337,13 @@ fn run(u: &mut Unstructured) {
         let need = batch.map(|b| net.workspace_len(b));
         let ws_len = len_around(u, need, 1 << 20);
         let mut ws = vec![f32::NAN; ws_len];
-        let mut state = vec![0.0f32; len_around(u, Some(Adam::state_len(p)), 1 << 16)];
+        let mut state = vec![0.0f32; len_around(u, Some(Adam::state_len(pt)), 1 << 16)];
         let lr = if byte(u) < 200 { 1e-2 } else { scalar(u) };
         let kind = byte(u) % 3;
         let mut opt = match kind {
             0 => Opt::Sgd(Sgd::new(SgdConfig::new(0.01), &mut []).unwrap()),
             1 => {
-                let s = len_around(u, Some(p), 1 << 15).min(state.len());
+                let s = len_around(u, Some(pt), 1 << 15).min(state.len());
                 let cfg = SgdConfig {
                     momentum: 0.9,
                     ..SgdConfig::new(0.01)
@@ -338,33 +360,55 @@ fn run(u: &mut Unstructured) {
         let g_len = if fused && byte(u) % 2 == 0 {
             0
         } else {
-            len_around(u, Some(p), 1 << 15)
+            len_around(u, Some(pg), 1 << 15)
         };
         let mut grads = vec![f32::NAN; g_len];
         let before = (bits(&params), opt.state(), bits(&grads));
-        let r = net.train_step(
-            &mut params,
-            &x,
-            target,
-            loss,
-            opt.dynamic(),
-            &mut grads,
-            &mut ws,
-        );
+        // Sometimes the frozen layers' parameters apart (read-only), at a split that
+        // may be wrong.
+        let apart = planned && byte(u) % 2 == 0;
+        let r = if apart {
+            let at = len_around(u, Some(net.frozen_len()), 64).min(params.len());
+            let (head, tail) = params.split_at_mut(at);
+            net.train_step_frozen(
+                head,
+                tail,
+                &x,
+                target,
+                loss,
+                opt.dynamic(),
+                &mut grads,
+                &mut ws,
+            )
+        } else {
+            net.train_step(
+                &mut params,
+                &x,
+                target,
+                loss,
+                opt.dynamic(),
+                &mut grads,
+                &mut ws,
+            )
+        };
         match r {
             Err(e) => {
-                assert_eq!(
-                    bits(&params),
-                    before.0,
-                    "train_step changed params on {e:?}"
-                );
-                assert_eq!(
-                    opt.state(),
-                    before.1,
-                    "train_step changed the state on {e:?}"
-                );
                 let weight_grad_overflow =
                     matches!(e, Error::NonFinite { what } if what.contains("grads"));
+                // With per-layer updates a layer's weight gradient is checked when its
+                // update runs: the layers before it may have changed (documented).
+                if !(weight_grad_overflow && net.grad_len() < net.trainable_len()) {
+                    assert_eq!(
+                        bits(&params),
+                        before.0,
+                        "train_step changed params on {e:?}"
+                    );
+                    assert_eq!(
+                        opt.state(),
+                        before.1,
+                        "train_step changed the state on {e:?}"
+                    );
+                }
                 if !weight_grad_overflow {
                     assert_eq!(bits(&grads), before.2, "train_step wrote grads on {e:?}");
                 }
@@ -389,7 +433,7 @@ fn run(u: &mut Unstructured) {
                 assert!(lr.is_finite() && lr >= 0.0 && ws_len >= need.unwrap());
                 // loss_and_grad on the parameters before the step: the same loss.
                 let start: Vec<f32> = before.0.iter().map(|&b| f32::from_bits(b)).collect();
-                let mut g = vec![f32::NAN; p];
+                let mut g = vec![f32::NAN; pt];
                 let mut ws2 = vec![0.0f32; ws_len];
                 let l2 = net.loss_and_grad(&start, &x, target, loss, &mut g, &mut ws2);
                 assert_eq!(
@@ -406,7 +450,7 @@ fn run(u: &mut Unstructured) {
                     );
                 }
                 // A Trainer with the same plain SGD: the same step.
-                if fused {
+                if fused && !apart {
                     let mut q = start.clone();
                     let mut ws3 = vec![0.0f32; ws_len];
                     let sgd = Sgd::new(SgdConfig::new(lr), &mut []).unwrap();
@@ -417,7 +461,7 @@ fn run(u: &mut Unstructured) {
                 }
             }
         }
-        if moderate && lr == 1e-2 && kind == 0 && g_len == p {
+        if moderate && lr == 1e-2 && kind == 0 && g_len == pg {
             // On moderate data a step with a valid setup succeeds: checked with fresh
             // buffers of the right sizes (the fuzzed ones may be wrong on purpose).
             if let (Some(b), Target::Values(_)) = (batch, target) {
@@ -437,7 +481,7 @@ fn run(u: &mut Unstructured) {
         }
 
         // loss_and_grad with possibly wrong buffers: nothing written on error.
-        let mut g = vec![f32::NAN; len_around(u, Some(p), 1 << 15)];
+        let mut g = vec![f32::NAN; len_around(u, Some(pt), 1 << 15)];
         let gb = bits(&g);
         let mut ws = vec![f32::NAN; ws_len];
         match net.loss_and_grad(&params, &x, target, loss, &mut g, &mut ws) {
