@@ -472,3 +472,76 @@ fn a_trainer_takes_a_plan() {
     }
     assert_eq!(bits(tr.params()), bits(&want));
 }
+
+#[test]
+fn a_trainer_with_the_frozen_parameters_apart_is_the_trainer_on_the_whole() {
+    use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation};
+    for case in cnns() {
+        let full = Net::new(case.input, &case.layers).unwrap();
+        let net = full.freeze(2).per_layer(true);
+        let d = data(&full, 6);
+        let (d0, dout) = (net.input().len(), net.output().len());
+        let len = 7;
+        let mut r = rng(7);
+        let xs = fill(&mut r, len * d0);
+        let labels: Vec<u32> = (0..len as u32).map(|i| i % dout as u32).collect();
+        let set = Dataset {
+            x: Features::F32 {
+                data: &xs,
+                stride: d0,
+            },
+            y: Labels::Classes(&labels),
+            len,
+        };
+        let mut order = vec![0u32; len];
+        identity_permutation(&mut order).unwrap();
+        let t = net.trainable_len();
+        let f = net.frozen_len();
+        let run = |apart: bool| {
+            let mut params = d.params.clone();
+            let mut st = vec![0.0; Adam::state_len(t)];
+            let adam = Adam::new(AdamConfig::adam(0.01), &mut st).unwrap();
+            let mut g = vec![0.0; net.grad_len()];
+            let mut ws = vec![f32::NAN; net.workspace_len(3)];
+            let (head, tail) = params.split_at_mut(f);
+            let mut tr = if apart {
+                Trainer::new_frozen(net, head, tail, &mut g, adam, &mut ws, LOSS).unwrap()
+            } else {
+                Trainer::new(net, &mut params, &mut g, adam, &mut ws, LOSS).unwrap()
+            };
+            let (mut xb, mut lb) = (vec![0.0; 3 * d0], vec![0u32; 3]);
+            let mut batch = Batch {
+                x: &mut xb,
+                y: &mut [],
+                labels: &mut lb,
+            };
+            let l1 = tr.step(&d.x, Target::Classes(&d.labels)).unwrap();
+            let l2 = tr.epoch(&set, &order, &mut batch).unwrap();
+            let mut out = vec![0.0; 3 * dout];
+            let ev = tr
+                .evaluate(&set, &order, &mut batch, &mut out, None)
+                .unwrap();
+            let mut one = vec![0.0; dout];
+            let class = tr.predict(&xs[..d0], &mut one).unwrap();
+            let p = bits(tr.params());
+            let p = if apart { p } else { p[f..].to_vec() };
+            (
+                l1.to_bits(),
+                l2.to_bits(),
+                ev.loss.to_bits(),
+                ev.correct,
+                class,
+                bits(&one),
+                p,
+            )
+        };
+        assert_eq!(run(true), run(false), "{}", case.name);
+        // The frozen slice must be the frozen layers' parameters.
+        let mut params = d.params.clone();
+        let mut st = vec![0.0; Adam::state_len(t)];
+        let adam = Adam::new(AdamConfig::adam(0.01), &mut st).unwrap();
+        let (mut g, mut ws) = (vec![0.0; net.grad_len()], vec![0.0; net.workspace_len(3)]);
+        let (head, tail) = params.split_at_mut(f + 1);
+        assert!(Trainer::new_frozen(net, head, tail, &mut g, adam, &mut ws, LOSS).is_err());
+    }
+}

@@ -983,9 +983,21 @@ fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
 
 /// Batched inference: `out` = the network's output for the batch `x`. The caller
 /// checked `params`'s length.
+#[inline(always)]
 pub(crate) fn forward<S: Stack>(
     s: &S,
     params: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<(), Error> {
+    forward_split(s, Params::whole(params), x, out, workspace)
+}
+
+/// [`forward`] with the parameters in two parts (the caller checked them).
+pub(crate) fn forward_split<S: Stack>(
+    s: &S,
+    params: Params<'_>,
     x: &[f32],
     out: &mut [f32],
     workspace: &mut [f32],
@@ -1013,7 +1025,7 @@ pub(crate) fn forward<S: Stack>(
         let layer = s.layer(l);
         let shape = layer.out_of(input);
         let p_len = layer.param_len();
-        let params = &params[p..][..p_len];
+        let params = params.of(p, p_len);
         p += p_len;
         if l + 1 < depth && layer.aliases_input() && l > 0 {
             input = shape;

@@ -3,7 +3,7 @@
 //! accuracy, confusion matrix).
 
 use super::Mlp;
-use super::step::{self, Stack};
+use super::step::{self, Params, Stack};
 use crate::data::{Batch, Dataset, Labels, batches};
 use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
@@ -210,6 +210,7 @@ pub(crate) fn init_params<S: Stack>(
 
 /// One epoch of minibatch training (see [`Mlp::train_epoch`]).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     s: &S,
     params: &mut [f32],
@@ -221,7 +222,41 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     grads: &mut [f32],
     workspace: &mut [f32],
 ) -> Result<f32, Error> {
-    step::check_param_count(s, s.names().params, params.len())?;
+    train_epoch_split(
+        s,
+        &[],
+        params,
+        data,
+        order,
+        loss,
+        opt,
+        batch,
+        grads,
+        workspace,
+    )
+}
+
+/// [`train_epoch`] with the frozen layers' parameters apart (`head`, read-only; empty
+/// for none), as [`step::train_step_split`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_epoch_split<S: Stack, O: Optimizer + ?Sized>(
+    s: &S,
+    head: &[f32],
+    params: &mut [f32],
+    data: &Dataset<'_>,
+    order: &[u32],
+    loss: Loss,
+    opt: &mut O,
+    batch: &mut Batch<'_>,
+    grads: &mut [f32],
+    workspace: &mut [f32],
+) -> Result<f32, Error> {
+    if head.is_empty() {
+        step::check_param_count(s, s.names().params, params.len())?;
+    } else {
+        step::check_split(s, head.len(), params.len())?;
+    }
+    opt.check(s.trainable_len())?;
     step::check_step_grads(s, opt, grads.len())?;
     let b = batch_size(s, batch)?;
     check_workspace(
@@ -238,8 +273,10 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     for (k, rows) in batches(order.len(), b)?.enumerate() {
         let rows = &order[rows];
         let (x, target) = data.gather(rows, d0, d_out, batch)?;
-        let l = step::train_step_with(s, params, x, x_finite, target, loss, opt, grads, workspace)
-            .map_err(|e| at_row(e, "training epoch", k, rows, x, d0))?;
+        let l = step::train_step_split(
+            s, head, params, x, x_finite, target, loss, opt, grads, workspace,
+        )
+        .map_err(|e| at_row(e, "training epoch", k, rows, x, d0))?;
         total += per_row_sum(loss, l, rows.len());
     }
     Ok(if order.is_empty() {
@@ -251,6 +288,7 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
 
 /// The loss and accuracy over the samples `rows` of `data` (see [`Mlp::evaluate`]).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn evaluate<S: Stack>(
     s: &S,
     params: &[f32],
@@ -259,10 +297,36 @@ pub(crate) fn evaluate<S: Stack>(
     loss: Loss,
     batch: &mut Batch<'_>,
     out: &mut [f32],
-    mut confusion: Option<&mut [u32]>,
+    confusion: Option<&mut [u32]>,
     workspace: &mut [f32],
 ) -> Result<Evaluation, Error> {
     step::check_param_count(s, s.names().params, params.len())?;
+    evaluate_split(
+        s,
+        Params::whole(params),
+        data,
+        rows,
+        loss,
+        batch,
+        out,
+        confusion,
+        workspace,
+    )
+}
+
+/// [`evaluate`] with the parameters in two parts (checked by the caller).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate_split<S: Stack>(
+    s: &S,
+    params: Params<'_>,
+    data: &Dataset<'_>,
+    rows: &[u32],
+    loss: Loss,
+    batch: &mut Batch<'_>,
+    out: &mut [f32],
+    mut confusion: Option<&mut [u32]>,
+    workspace: &mut [f32],
+) -> Result<Evaluation, Error> {
     let b = batch_size(s, batch)?;
     let (d0, d_out) = (s.input().len(), step::output(s).len());
     // (Saturating: a huge output layer times the batch may not fit `usize`.)
@@ -304,7 +368,7 @@ pub(crate) fn evaluate<S: Stack>(
         let n = idx.len();
         let (x, target) = data.gather(idx, d0, d_out, batch)?;
         let o = &mut out[..n * d_out];
-        step::forward(s, params, x, o, workspace)?;
+        step::forward_split(s, params, x, o, workspace)?;
         let l = loss
             .loss(o, d_out, target)
             .map_err(|e| at_row(e, "evaluation", k, idx, x, d0))?;

@@ -1,6 +1,6 @@
 //! A training session that holds the buffers: [`Trainer`].
 
-use super::step::{self, Stack};
+use super::step::{self, Params, Stack};
 use super::train::{self, Evaluation};
 use crate::data::{Batch, Dataset};
 use crate::error::check_workspace;
@@ -51,6 +51,8 @@ impl<S: Stack> Network for S {}
 /// ```
 pub struct Trainer<'b, N: Network, O: Optimizer> {
     net: N,
+    /// The frozen layers' parameters apart ([`Trainer::new_frozen`]), or nothing.
+    frozen: &'b [f32],
     params: &'b mut [f32],
     grads: &'b mut [f32],
     opt: O,
@@ -93,10 +95,45 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         loss: Loss,
     ) -> Result<Self, Error> {
         step::check_param_count(&net, net.names().params, params.len())?;
+        Trainer::with(net, &[], params, grads, opt, workspace, loss)
+    }
+
+    /// A session whose network's frozen layers' parameters are apart: `frozen` (the
+    /// first [`Net::frozen_len`](super::Net::frozen_len) values of the network's
+    /// parameters) is only read, so it can be a `static` in flash, and `params` holds
+    /// the rest, which the session trains ([`Net::train_step_frozen`](super::Net::train_step_frozen)).
+    /// [`params`](Self::params) is then that rest.
+    ///
+    /// # Errors
+    /// As [`Trainer::new`], and [`Error::ShapeMismatch`] if `frozen` is not the frozen
+    /// layers' parameters or `params` not the rest.
+    pub fn new_frozen(
+        net: N,
+        frozen: &'b [f32],
+        params: &'b mut [f32],
+        grads: &'b mut [f32],
+        opt: O,
+        workspace: &'b mut [f32],
+        loss: Loss,
+    ) -> Result<Self, Error> {
+        step::check_split(&net, frozen.len(), params.len())?;
+        Trainer::with(net, frozen, params, grads, opt, workspace, loss)
+    }
+
+    fn with(
+        net: N,
+        frozen: &'b [f32],
+        params: &'b mut [f32],
+        grads: &'b mut [f32],
+        opt: O,
+        workspace: &'b mut [f32],
+        loss: Loss,
+    ) -> Result<Self, Error> {
         step::check_step_grads(&net, &opt, grads.len())?;
         opt.check(net.trainable_len())?;
         Ok(Trainer {
             net,
+            frozen,
             params,
             grads,
             opt,
@@ -114,8 +151,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     /// weight gradient that overflows `f32` from finite activations and deltas is not
     /// detected (see [`Net::train_step`](super::Net::train_step)).
     pub fn step(&mut self, x: &[f32], target: Target<'_>) -> Result<f32, Error> {
-        step::train_step_with(
+        step::train_step_split(
             &self.net,
+            self.frozen,
             self.params,
             x,
             false,
@@ -141,8 +179,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         order: &[u32],
         batch: &mut Batch<'_>,
     ) -> Result<f32, Error> {
-        train::train_epoch(
+        train::train_epoch_split(
             &self.net,
+            self.frozen,
             self.params,
             data,
             order,
@@ -169,9 +208,13 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         out: &mut [f32],
         confusion: Option<&mut [u32]>,
     ) -> Result<Evaluation, Error> {
-        train::evaluate(
+        let params = Params {
+            head: self.frozen,
+            tail: self.params,
+        };
+        train::evaluate_split(
             &self.net,
-            self.params,
+            params,
             data,
             rows,
             self.loss,
@@ -187,7 +230,11 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     /// # Errors
     /// As the network's `forward`.
     pub fn forward(&mut self, x: &[f32], out: &mut [f32]) -> Result<(), Error> {
-        step::forward(&self.net, self.params, x, out, self.workspace)
+        let params = Params {
+            head: self.frozen,
+            tail: self.params,
+        };
+        step::forward_split(&self.net, params, x, out, self.workspace)
     }
 
     /// One example's output `out` and its class: the argmax of `out` (the first
@@ -215,10 +262,11 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         Ok(predict_class(out, train::threshold(&self.net)).unwrap_or(0))
     }
 
-    /// The parameters.
+    /// The parameters (those after the frozen layers' for [`Trainer::new_frozen`]).
     pub fn params(&self) -> &[f32] {
         self.params
     }
+
     /// The parameters, writable (e.g. to load saved weights between epochs).
     pub fn params_mut(&mut self) -> &mut [f32] {
         self.params
