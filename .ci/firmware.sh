@@ -229,5 +229,9 @@ echo " and 2 digits epochs (feature \`short\`); the M4F's full runs reach every 
 echo " train_step alone: the \`step_only\` build, only the race's Mlp::train_step calls, minus"
 echo " the baseline; the issue's measurement, M4F only.)"
 rm -f "$ROWS"
+
+# The vowels CNN trained on the M4F, whole (256 KiB of RAM) and head-only (96 KiB).
+bash .ci/firmware-vowels.sh
+
 echo
 echo "firmware passed"
