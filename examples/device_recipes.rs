@@ -38,7 +38,10 @@ const NET: Net = match Net::new(Shape::seq(29, 12), &LAYERS) {
     Ok(net) => net.per_layer(true),
     Err(_) => panic!(),
 };
-const HEAD_ONLY: Net = NET.freeze(4);
+const HEAD_ONLY: Net = match NET.freeze(4) {
+    Ok(net) => net,
+    Err(_) => panic!("the network has 4 layers or more"),
+};
 const HEAD_LAYERS: [Layer; 1] = [Layer::Dense(Dense::new(448, 9))];
 const HEAD: Net = match Net::new(Shape::flat(448), &HEAD_LAYERS) {
     Ok(net) => net,

@@ -44,7 +44,12 @@ fn plans(depth: usize) -> Vec<(String, Vec<Train>, usize)> {
 }
 
 fn planned<'a>(net: Net<'a>, plan: &'a [Train], k: usize) -> Net<'a> {
-    net.trainable(plan).freeze(k)
+    let net = if plan.is_empty() {
+        net
+    } else {
+        net.trainable(plan).unwrap()
+    };
+    net.freeze(k).unwrap()
 }
 
 /// Whether parameter `i` trains, and the packed order of those that do.
@@ -314,7 +319,7 @@ fn buffers_are_sized_for_what_trains() {
     let case = cnns().remove(0);
     let full = Net::new(case.input, &case.layers).unwrap();
     let depth = case.layers.len();
-    let head = full.freeze(depth - 1); // the last dense layer alone
+    let head = full.freeze(depth - 1).unwrap(); // the last dense layer alone
     let (w, b) = full.param_ranges(depth - 1).unwrap();
     assert_eq!(head.trainable_len(), b.end - w.start);
     assert_eq!(head.frozen_len(), w.start);
@@ -334,7 +339,7 @@ fn buffers_are_sized_for_what_trains() {
     assert_eq!(per.grad_len(), largest);
     assert_eq!(per.trainable_len(), full.param_len());
     // Nothing trains: no gradient, no state, every parameter frozen.
-    let none = full.freeze(depth);
+    let none = full.freeze(depth).unwrap();
     assert_eq!(
         (none.trainable_len(), none.grad_len(), none.frozen_len()),
         (0, 0, full.param_len())
@@ -345,7 +350,7 @@ fn buffers_are_sized_for_what_trains() {
 fn what_a_plan_refuses_writes_nothing() {
     let case = cnns().remove(1);
     let full = Net::new(case.input, &case.layers).unwrap();
-    let net = full.freeze(3).per_layer(true);
+    let net = full.freeze(3).unwrap().per_layer(true);
     let d = data(&full, 4);
     let target = Target::Classes(&d.labels);
     let t = net.trainable_len();
@@ -440,7 +445,7 @@ fn a_trainer_takes_a_plan() {
     let case = cnns().remove(0);
     let full = Net::new(case.input, &case.layers).unwrap();
     let depth = case.layers.len();
-    let net = full.freeze(depth - 2).per_layer(true);
+    let net = full.freeze(depth - 2).unwrap().per_layer(true);
     let d = data(&full, 5);
     let target = Target::Classes(&d.labels);
     let t = net.trainable_len();
@@ -478,7 +483,7 @@ fn a_trainer_with_the_frozen_parameters_apart_is_the_trainer_on_the_whole() {
     use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation};
     for case in cnns() {
         let full = Net::new(case.input, &case.layers).unwrap();
-        let net = full.freeze(2).per_layer(true);
+        let net = full.freeze(2).unwrap().per_layer(true);
         let d = data(&full, 6);
         let (d0, dout) = (net.input().len(), net.output().len());
         let len = 7;
@@ -544,4 +549,29 @@ fn a_trainer_with_the_frozen_parameters_apart_is_the_trainer_on_the_whole() {
         let (head, tail) = params.split_at_mut(f + 1);
         assert!(Trainer::new_frozen(net, head, tail, &mut g, adam, &mut ws, LOSS).is_err());
     }
+}
+
+#[test]
+fn a_plan_that_does_not_fit_the_network_is_refused() {
+    let case = cnns().remove(1);
+    let net = Net::new(case.input, &case.layers).unwrap();
+    let depth = case.layers.len();
+    let short = vec![Train::All; depth - 1];
+    let long = vec![Train::Frozen; depth + 1];
+    for plan in [&short, &long] {
+        let e = net.trainable(plan).unwrap_err();
+        assert!(
+            matches!(e, Error::ShapeMismatch { what, expected: (1, d), .. } if what.contains("one Train per layer") && d == depth),
+            "{e}"
+        );
+    }
+    let e = net.freeze(depth + 1).unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidArgument { what } if what.contains("past the last layer")),
+        "{e}"
+    );
+    assert!(
+        net.freeze(depth).is_ok(),
+        "every layer frozen: nothing trains"
+    );
 }

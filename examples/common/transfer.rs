@@ -42,7 +42,10 @@ const fn net(layers: &'static [Layer]) -> Net<'static> {
 pub const PRETRAIN: Net = net(&LAYERS5);
 pub const BACKBONE_NET: Net = net(&BACKBONE);
 /// The nine-speaker network with its convolutions frozen: only the head trains.
-pub const FINE: Net = net(&LAYERS9).freeze(BACKBONE.len()).per_layer(true);
+pub const FINE: Net = match net(&LAYERS9).freeze(BACKBONE.len()) {
+    Ok(net) => net.per_layer(true),
+    Err(_) => panic!("the backbone is part of the network"),
+};
 const B: usize = 32;
 pub const EPOCHS: usize = 100;
 

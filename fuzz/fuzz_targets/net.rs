@@ -266,11 +266,18 @@ fn run(u: &mut Unstructured) {
     let net = if planned {
         let k = byte(u) as usize % (depth + 2);
         let net = if byte(u) % 2 == 0 {
-            net.trainable(&plan)
+            net.trainable(&plan).unwrap()
         } else {
             net
         };
-        net.freeze(k).per_layer(byte(u) % 2 == 0)
+        // A frozen range past the network is refused.
+        match net.freeze(k) {
+            Ok(net) => net.per_layer(byte(u) % 2 == 0),
+            Err(e) => {
+                assert!(k > depth && matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+                net
+            }
+        }
     } else {
         net
     };

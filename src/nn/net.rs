@@ -207,7 +207,7 @@ impl<'a> Net<'a> {
         self
     }
 
-    /// What layer `l` trains, from the plan.
+    /// What layer `l` trains, from the plan ([`Train::All`] past the last layer).
     pub const fn train_of(&self, l: usize) -> Train {
         if l < self.frozen_below {
             Train::Frozen
@@ -228,11 +228,11 @@ impl<'a> Net<'a> {
         }
     }
 
-    /// This network training only what `plan` says, one [`Train`] per layer (layers past
-    /// the plan's end train all of their parameters). Gradients and optimizer state
-    /// then hold only the parameters that train ([`Net::trainable_len`]), packed in
-    /// layer order (weights before bias, as in `params`); `params` stays the whole
-    /// network's. Replaces an earlier plan; [`Net::freeze`] still applies.
+    /// This network training only what `plan` says, one [`Train`] per layer.
+    /// Gradients and optimizer state then hold only the parameters that train
+    /// ([`Net::trainable_len`]), packed in layer order (weights before bias, as in
+    /// `params`); `params` stays the whole network's. Replaces an earlier plan;
+    /// [`Net::freeze`] still applies.
     ///
     /// ```
     /// use microprop::{Activation::Relu, layer::{Dense, Layer, Shape}, nn::{Net, Train}};
@@ -243,23 +243,45 @@ impl<'a> Net<'a> {
     /// ];
     /// const PLAN: [Train; 3] = [Train::Frozen, Train::BiasOnly, Train::All];
     /// const NET: Net = match Net::new(Shape::flat(8), &LAYERS) {
-    ///     Ok(net) => net.trainable(&PLAN),
+    ///     Ok(net) => match net.trainable(&PLAN) {
+    ///         Ok(net) => net,
+    ///         Err(_) => panic!("one Train per layer"),
+    ///     },
     ///     Err(_) => panic!(),
     /// };
     /// assert_eq!(NET.trainable_len(), 16 + (16 * 4 + 4));
     /// ```
-    pub const fn trainable(mut self, plan: &'a [Train]) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless the plan has one entry per layer (a plan written
+    /// for another network).
+    pub const fn trainable(mut self, plan: &'a [Train]) -> Result<Self, Error> {
+        if plan.len() != self.layers.len() {
+            return Err(Error::ShapeMismatch {
+                what: "Net::trainable: the plan must hold one Train per layer",
+                expected: (1, self.layers.len()),
+                found: (1, plan.len()),
+            });
+        }
         self.plan = plan;
-        self.counted()
+        Ok(self.counted())
     }
 
-    /// This network with its first `k` layers frozen (all of them for `k` past the
-    /// last): fine-tuning the rest of a network trained elsewhere. The frozen layers'
-    /// parameters are only read: [`Net::frozen_len`] of them lead `params` and may stay
-    /// in flash ([`Net::train_step_frozen`]).
-    pub const fn freeze(mut self, k: usize) -> Self {
+    /// This network with its first `k` layers frozen (`k` = the number of layers: all
+    /// of them, nothing trains): fine-tuning the rest of a network trained elsewhere.
+    /// The frozen layers' parameters are only read: [`Net::frozen_len`] of them lead
+    /// `params` and may stay in flash ([`Net::train_step_frozen`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `k` is past the last layer.
+    pub const fn freeze(mut self, k: usize) -> Result<Self, Error> {
+        if k > self.layers.len() {
+            return Err(Error::InvalidArgument {
+                what: "Net::freeze(k): k is past the last layer (at most Net::layers().len())",
+            });
+        }
         self.frozen_below = k;
-        self.counted()
+        Ok(self.counted())
     }
 
     /// This network updating each layer as soon as its gradient is computed
@@ -625,7 +647,10 @@ impl<'a> Net<'a> {
     ///     Layer::Dense(Dense::new(8, 2)),
     /// ];
     /// const NET: Net = match Net::new(Shape::flat(4), &LAYERS) {
-    ///     Ok(net) => net.freeze(1),
+    ///     Ok(net) => match net.freeze(1) {
+    ///         Ok(net) => net,
+    ///         Err(_) => panic!(),
+    ///     },
     ///     Err(_) => panic!(),
     /// };
     /// static PRETRAINED: [f32; NET.frozen_len()] = [0.1; 40]; // in flash

@@ -40,7 +40,10 @@ pub const NET: Net = match Net::new(Shape::seq(29, 12), &LAYERS) {
     Err(_) => panic!("the layers do not fit"),
 };
 /// The convolutions frozen (the first four layers): the head alone trains.
-pub const HEAD_ONLY: Net = NET.freeze(4);
+pub const HEAD_ONLY: Net = match NET.freeze(4) {
+    Ok(net) => net,
+    Err(_) => panic!("the network has 4 layers or more"),
+};
 pub const IN: usize = 29 * 12;
 pub const CLASSES: usize = 9;
 pub const LR: f32 = 1e-3;
