@@ -675,6 +675,99 @@ mod tests {
         }
     }
 
+    /// Not a test: the kernels' speed on the example networks' shapes (the best of many
+    /// timings, for a shared machine): `cargo test --release --lib kernel_speed --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn kernel_speed() {
+        use std::time::Instant;
+        let isa = Isa::active();
+        // name, n, h, w, c, kh, kw, cols (padded images)
+        let shapes: &[(&str, [usize; 7])] = &[
+            ("digits conv1", [32, 10, 10, 1, 3, 3, 16]),
+            ("digits conv2", [32, 6, 6, 16, 3, 3, 32]),
+            ("digits conv2 dx", [32, 6, 6, 32, 3, 3, 16]),
+            ("vowels conv1", [32, 1, 31, 12, 1, 3, 32]),
+            ("vowels conv2", [32, 1, 31, 32, 1, 3, 32]),
+            ("vowels conv2 dx", [32, 1, 31, 32, 1, 3, 32]),
+        ];
+        let mut r = Lcg(9);
+        for &(name, [n, h, w, c, kh, kw, cols]) in shapes {
+            let d = Direct {
+                n,
+                h,
+                w,
+                c,
+                c0: 0,
+                cg: c,
+                kh,
+                kw,
+                sh: 1,
+                sw: 1,
+                dh: 1,
+                dw: 1,
+            };
+            let (m, k) = (d.m(), d.k());
+            let x = r.vals(n * h * w * c);
+            let (wbuf, dbuf) = (r.vals(k * cols + 32), r.vals(m * cols + 32));
+            // 64-byte aligned operands, as a step's are not necessarily.
+            let at = |b: &Vec<f32>| (16 - (b.as_ptr() as usize / 4) % 16) % 16;
+            let (wo, dof) = (at(&wbuf), at(&dbuf));
+            let wt = &wbuf[wo..wo + k * cols];
+            let delta = &dbuf[dof..dof + m * cols];
+            let bias = r.vals(cols);
+            let mut obuf = vec![0.0f32; m * cols + 32];
+            let oo = at(&obuf);
+            let out = &mut obuf[oo..oo + m * cols];
+            let mut dw = vec![0.0; k * cols];
+            let best = |f: &mut dyn FnMut()| {
+                (0..400)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let tf = best(&mut || {
+                let epi = Epi::BiasAct {
+                    act: Activation::Relu,
+                    bias: Some(&bias),
+                };
+                conv_forward(
+                    isa,
+                    &d,
+                    &x,
+                    MatRef::row_major(wt, k, cols).unwrap(),
+                    MatMut::row_major(out, m, cols).unwrap(),
+                    epi,
+                )
+                .unwrap();
+            });
+            let tw = best(&mut || {
+                conv_wgrad(
+                    isa,
+                    &d,
+                    &x,
+                    MatRef::row_major(delta, m, cols).unwrap(),
+                    -0.1,
+                    1.0,
+                    MatMut::row_major(&mut dw, k, cols).unwrap(),
+                )
+                .unwrap();
+            });
+            let fl = (2 * m * k * cols) as f64;
+            std::println!(
+                "{name:16} m {m:5} k {k:4} n {cols:3}: forward {:7.2} us {:6.1} GFLOP/s, wgrad {:7.2} us {:6.1} GFLOP/s",
+                tf * 1e6,
+                fl / tf / 1e9,
+                tw * 1e6,
+                fl / tw / 1e9
+            );
+        }
+    }
+
     #[test]
     fn bad_geometry_and_shapes_are_refused_before_writing() {
         let d = Direct {

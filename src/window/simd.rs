@@ -9,7 +9,9 @@
 //! at a time, the last vector partial (masked on AVX-512).
 
 use super::{Geom, inside};
-use crate::simd::{Simd, WithSimd};
+use crate::Activation;
+use crate::activation::deriv_mul_v;
+use crate::simd::{Simd, WithSimd, flush_tiny};
 
 /// `dst[i] = src[i]` for `i < len` (disjoint).
 ///
@@ -303,6 +305,12 @@ pub(super) struct PoolingBack {
     /// The argmax of max pooling, or null for average pooling.
     pub arg: *const f32,
     pub dx: *mut f32,
+    /// With windows that do not overlap (max pooling only), the previous layer's
+    /// activation and output (`n·h·w·c`, like `dx`): each value is then written once,
+    /// times that activation's derivative and flushed (as `Prev::apply` would do after),
+    /// instead of being added to a zeroed `dx`. Null: no derivative.
+    pub h: *const f32,
+    pub act: Activation,
 }
 
 impl WithSimd for PoolingBack {
@@ -315,16 +323,25 @@ impl WithSimd for PoolingBack {
             dout,
             arg,
             dx,
+            h,
+            act,
         } = self;
         let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
         let img_len = g.h * w * c;
         let count = s.splat((g.kh * g.kw) as f32);
         let max = !arg.is_null();
+        // Windows that do not overlap write each tap once: `0 + share` straight into `dx`
+        // (the same bits as adding to a zeroed `dx`), and `dx` needs zeroing only where
+        // no window reaches (none when the windows tile the images).
+        let once = max && g.sh >= g.kh && g.sw >= g.kw;
+        let tiled = once && g.sh == g.kh && g.sw == g.kw && oh * g.sh == g.h && ow * g.sw == w;
         let mut o = 0;
-        // SAFETY: as for `Pooling`, with `dx` in the input's shape and `dout` (and `arg`)
-        // in the output's; the argmax is only compared, never used as an index.
+        // SAFETY: as for `Pooling`, with `dx` (and `h`) in the input's shape and `dout`
+        // (and `arg`) in the output's; the argmax is only compared, never used as an index.
         unsafe {
-            zero(s, dx, n * img_len);
+            if !tiled {
+                zero(s, dx, n * img_len);
+            }
             for img in 0..n {
                 for oy in 0..oh {
                     for ox in 0..ow {
@@ -353,7 +370,16 @@ impl WithSimd for PoolingBack {
                                     } else {
                                         share
                                     };
-                                    st(s, p, s.add(ld(s, p, r), add), r);
+                                    if once {
+                                        let mut v = s.add(zero, add);
+                                        if !h.is_null() {
+                                            let hv = ld(s, h.add(p.offset_from(dx) as usize), r);
+                                            v = flush_tiny(s, deriv_mul_v(s, act, v, hv));
+                                        }
+                                        st(s, p, v, r);
+                                    } else {
+                                        st(s, p, s.add(ld(s, p, r), add), r);
+                                    }
                                 }
                             }
                             j += S::LANES;
