@@ -107,6 +107,58 @@ unsafe fn st<S: Simd>(s: S, p: *mut f32, v: S::V, r: usize) {
     }
 }
 
+/// Zero padding: `n` images of `h × w × c` (`x`) copied into `out` with `ph` rows and
+/// `pw` columns of zeros on every side (`n × (h + 2ph) × (w + 2pw) × c`, every value
+/// written). Built only by `pad` in `col.rs`, after it checked both lengths.
+pub(super) struct Pad {
+    pub n: usize,
+    pub hwc: (usize, usize, usize),
+    pub pad: (usize, usize),
+    pub x: *const f32,
+    pub out: *mut f32,
+}
+
+impl WithSimd for Pad {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Pad {
+            n,
+            hwc: (h, w, c),
+            pad: (ph, pw),
+            x,
+            out,
+        } = self;
+        let row = w * c;
+        let prow = (w + 2 * pw) * c;
+        let (top, side) = (ph * prow, pw * c);
+        // SAFETY: `x` holds `n·h·w·c` values and `out` `n·(h + 2ph)·(w + 2pw)·c` (checked
+        // by `pad`); each image writes its `top` rows, then `h` rows of `side + row +
+        // side`, then `top` again, in order.
+        unsafe {
+            let (mut src, mut dst) = (x, out);
+            for _ in 0..n {
+                zero(s, dst, top);
+                dst = dst.add(top);
+                for y in 0..h {
+                    if y == 0 {
+                        zero(s, dst, side);
+                        dst = dst.add(side);
+                    }
+                    copy(s, src, dst, row);
+                    // This row's right side and the next row's left side (or nothing).
+                    let gap = if y + 1 < h { 2 * side } else { side };
+                    zero(s, dst.add(row), gap);
+                    src = src.add(row);
+                    dst = dst.add(row + gap);
+                }
+                zero(s, dst, top);
+                dst = dst.add(top);
+            }
+        }
+    }
+}
+
 /// im2col or col2im over a checked geometry: `x` holds `n` images (`n·h·w·c`), `col` the
 /// column matrix of channels `c0 .. c0 + cg` (`n·oh·ow × kh·kw·cg`). Built only by the
 /// safe wrappers, after they checked both lengths.

@@ -785,6 +785,51 @@ fn max_pool_backward_matches_reference_and_is_the_adjoint() {
     });
 }
 
+/// Zero padding against a nested-loop reference: every value written (poisoned first),
+/// channels past a vector and partial ones, paddings 0 to 2, rows of one value.
+#[test]
+fn pad_matches_reference() {
+    each_isa(|| {
+        let mut rng = Lcg(29);
+        for &(n, h, w, c) in &[
+            (2, 8, 8, 1),
+            (3, 4, 4, 16),
+            (2, 1, 29, 12),
+            (1, 3, 5, 17),
+            (2, 2, 1, 67),
+            (1, 1, 1, 1),
+        ] {
+            for (ph, pw) in [(0, 0), (1, 1), (0, 1), (2, 0), (2, 1)] {
+                let x = rng.vals(n * h * w * c);
+                let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+                let mut want = vec![0.0; n * hp * wp * c];
+                for img in 0..n {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            for ch in 0..c {
+                                want[at(hp, wp, c, img, y + ph, xx + pw, ch)] =
+                                    x[at(h, w, c, img, y, xx, ch)];
+                            }
+                        }
+                    }
+                }
+                let mut got = vec![POISON; want.len() + 3];
+                pad(n, (h, w, c), (ph, pw), &x, &mut got[..want.len()]);
+                same_bits(
+                    &got[..want.len()],
+                    &want,
+                    &format!("pad {n}x{h}x{w}x{c} by {ph},{pw}"),
+                );
+                assert!(
+                    got[want.len()..]
+                        .iter()
+                        .all(|v| v.to_bits() == POISON.to_bits())
+                );
+            }
+        }
+    });
+}
+
 /// The fused backward (derivative and flush in the pooling pass, windows that do not
 /// overlap) against the plain backward followed by the derivative and the flush, on
 /// every activation: the same bits (an input no window reaches may be +0 for −0).
