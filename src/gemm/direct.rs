@@ -393,87 +393,159 @@ impl WithSimd for Wgrad {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta` and `dw`.
-        unsafe { by_lanes!(S::LANES, self.cols, wgrad, s, &self) }
+        unsafe {
+            match (S::LANES, self.cols <= S::LANES) {
+                (16, true) => wgrad::<_, 8, 1, 16>(s, &self),
+                (16, false) => wgrad::<_, 8, 2, 12>(s, &self),
+                (8, true) => wgrad::<_, 12, 1, 12>(s, &self),
+                (8, false) => wgrad::<_, 6, 2, 6>(s, &self),
+                (4, true) => wgrad::<_, 16, 1, 16>(s, &self),
+                (4, false) => wgrad::<_, 8, 2, 12>(s, &self),
+                _ => wgrad::<_, 4, 4, 4>(s, &self),
+            }
+        }
     }
 }
 
-/// Every tile of the weight gradient: `MR` window positions by `NV` vectors of columns,
-/// summed over every output pixel.
+/// Every tile of the weight gradient: window positions by `NV` vectors of columns, summed
+/// over every output pixel. A tile of `MRC` positions that lie in one run of contiguous
+/// input values (a kernel row's taps when the group is every channel and there is no
+/// horizontal dilation, else one tap's channels) reads them from one pointer at constant
+/// offsets, which leaves the registers for a taller tile; any other tile (the rest of a
+/// run, or one across runs) has `MR` positions, each at its own offset.
 ///
 /// # Safety
 /// As [`conv_wgrad`] checked.
 #[inline(always)]
-unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Wgrad) {
+unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: S, f: &Wgrad) {
     let d = &f.d;
-    let (oh, ow, k) = (d.oh(), d.ow(), d.k());
-    let nr = NV * S::LANES;
+    let k = d.k();
+    let run = if d.dw == 1 && d.cg == d.c {
+        d.kw * d.cg
+    } else {
+        d.cg
+    };
     let mut r0 = 0;
     while r0 < k {
-        let rows = (k - r0).min(MR);
-        // The input offset of each window position `r` of the tile (its tap's pixel
-        // and channel); rows past `k` repeat the last (not stored).
-        let mut off = [0usize; MR];
-        for (i, o) in off.iter_mut().enumerate() {
-            let r = r0 + i.min(rows - 1);
-            let (tap, ci) = (r / d.cg, r % d.cg);
-            let (ky, kx) = (tap / d.kw, tap % d.kw);
-            *o = ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci;
-        }
+        // Positions left in the run `r0` lies in.
+        let left = run - r0 % run;
         let mut j0 = 0;
-        while j0 < f.cols {
-            let cols = (f.cols - j0).min(nr);
-            let mut acc = [[s.splat(0.0); NV]; MR];
-            let mut dp = f.delta.wrapping_add(j0);
-            for img in 0..d.n {
-                for oy in 0..oh {
-                    let mut px = f.x.wrapping_add(((img * d.h + oy * d.sh) * d.w) * d.c);
-                    for _ in 0..ow {
-                        // SAFETY: `px + off[i]` is a tap of this output pixel's window
-                        // inside the images; `dp` row `p < m` of `delta`, `cols` values
-                        // from `j0`.
-                        unsafe {
-                            let mut dv = [s.splat(0.0); NV];
-                            for (v, b) in dv.iter_mut().enumerate() {
-                                let o = v * S::LANES;
-                                if o + S::LANES <= cols {
-                                    *b = s.load(dp.add(o));
-                                } else if o < cols {
-                                    *b = s.load_partial(dp.add(o), cols - o);
-                                }
-                            }
-                            for (row, &o) in acc.iter_mut().zip(off.iter()) {
-                                let xv = s.splat(*px.add(o));
-                                for v in 0..NV {
-                                    row[v] = s.mul_add(xv, dv[v], row[v]);
-                                }
-                            }
+        if left >= MRC {
+            let o = offset(d, r0);
+            while j0 < f.cols {
+                // SAFETY: rows `r0 .. r0 + MRC` of one run lie at `o + i` (checked geometry).
+                unsafe { wgrad_tile::<S, MRC, NV, true>(s, f, r0, MRC, [o; MRC], j0) };
+                j0 += NV * S::LANES;
+            }
+            r0 += MRC;
+        } else {
+            let rows = (k - r0).min(MR);
+            while j0 < f.cols {
+                // SAFETY: `r0 < k`, `rows ≥ 1`.
+                unsafe { wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0) };
+                j0 += NV * S::LANES;
+            }
+            r0 += MR;
+        }
+    }
+}
+
+/// The input offset of window position `r` (its tap's pixel and channel) from the
+/// pixel's window origin.
+#[inline(always)]
+fn offset(d: &Direct, r: usize) -> usize {
+    let (tap, ci) = (r / d.cg, r % d.cg);
+    let (ky, kx) = (tap / d.kw, tap % d.kw);
+    ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci
+}
+
+/// One tile of the weight gradient: rows `r0 .. r0 + rows` (`rows ≤ MR`), columns from
+/// `j0`, summed over every output pixel. `CONTIG`: the rows' input values are
+/// `off[0] + i` (one run); else each row's own offset (`off` unused).
+///
+/// # Safety
+/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; with `CONTIG`, `off[0]` the offset of row
+/// `r0` and the rows in one run.
+#[inline(always)]
+unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool>(
+    s: S,
+    f: &Wgrad,
+    r0: usize,
+    rows: usize,
+    off: [usize; MR],
+    j0: usize,
+) {
+    let d = &f.d;
+    let (oh, ow) = (d.oh(), d.ow());
+    let cols = (f.cols - j0).min(NV * S::LANES);
+    let mut off = off;
+    if !CONTIG {
+        // The input offset of each window position of the tile; rows past `k` repeat the
+        // last (not stored).
+        for (i, o) in off.iter_mut().enumerate() {
+            *o = offset(d, r0 + i.min(rows - 1));
+        }
+        // Opaque: LLVM would otherwise keep the terms of each offset apart and add them
+        // up again in the loop, in more registers than there are.
+        off = core::hint::black_box(off);
+    }
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    let mut dp = f.delta.wrapping_add(j0);
+    // (Wrapping: with one output column or row the steps are never used.)
+    let px_step = d.sw.wrapping_mul(d.c);
+    let row_step = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
+    let img_len = d.h * d.w * d.c;
+    for img in 0..d.n {
+        let mut row = f.x.wrapping_add(img * img_len);
+        for _ in 0..oh {
+            let mut px = if CONTIG {
+                row.wrapping_add(off[0])
+            } else {
+                row
+            };
+            for _ in 0..ow {
+                // SAFETY: `px + off[i]` (or `px + i`, one run) is a tap of this output
+                // pixel's window inside the images; `dp` row `p < m` of `delta`, `cols`
+                // values from `j0`.
+                unsafe {
+                    let mut dv = [s.splat(0.0); NV];
+                    for (v, b) in dv.iter_mut().enumerate() {
+                        let o = v * S::LANES;
+                        if o + S::LANES <= cols {
+                            *b = s.load(dp.add(o));
+                        } else if o < cols {
+                            *b = s.load_partial(dp.add(o), cols - o);
                         }
-                        // (Wrapping: with one output column the step is never used.)
-                        px = px.wrapping_add(d.sw.wrapping_mul(d.c));
-                        dp = dp.wrapping_add(f.d_rs);
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let xv = s.splat(if CONTIG { *px.add(i) } else { *px.add(off[i]) });
+                        for v in 0..NV {
+                            row[v] = s.mul_add(xv, dv[v], row[v]);
+                        }
                     }
                 }
+                px = px.wrapping_add(px_step);
+                dp = dp.wrapping_add(f.d_rs);
             }
-            // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
-            unsafe {
-                store_tile::<S, MR, NV>(
-                    s,
-                    &acc,
-                    f.alpha,
-                    f.beta,
-                    f.dw.add(r0 * f.dw_rs + j0),
-                    f.dw_rs,
-                    1,
-                    rows,
-                    cols,
-                    Epilogue::None,
-                    0,
-                    0,
-                );
-            }
-            j0 += nr;
+            row = row.wrapping_add(row_step);
         }
-        r0 += MR;
+    }
+    // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
+    unsafe {
+        store_tile::<S, MR, NV>(
+            s,
+            &acc,
+            f.alpha,
+            f.beta,
+            f.dw.add(r0 * f.dw_rs + j0),
+            f.dw_rs,
+            1,
+            rows,
+            cols,
+            Epilogue::None,
+            0,
+            0,
+        );
     }
 }
 
