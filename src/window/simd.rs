@@ -10,7 +10,7 @@
 
 use super::{Geom, inside};
 use crate::Activation;
-use crate::activation::deriv_mul_v;
+use crate::activation::{ActivationOp, ActivationVisitor, IdentityOp};
 use crate::simd::{Simd, WithSimd, flush_tiny};
 
 /// `dst[i] = src[i]` for `i < len` (disjoint).
@@ -369,6 +369,36 @@ impl WithSimd for PoolingBack {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        /// The loops for the activation `A`, chosen once.
+        struct Body<S> {
+            s: S,
+            b: PoolingBack,
+        }
+        impl<S: Simd> ActivationVisitor for Body<S> {
+            type Output = ();
+            #[inline(always)]
+            fn call<A: ActivationOp>(self) {
+                // SAFETY: `h` is not null (checked below).
+                unsafe { pooling_back::<S, A, true>(self.s, self.b) }
+            }
+        }
+        if self.h.is_null() {
+            // SAFETY: the wrappers' checks (see `PoolingBack`).
+            unsafe { pooling_back::<S, IdentityOp, false>(s, self) }
+        } else {
+            self.act.dispatch(Body { s, b: self })
+        }
+    }
+}
+
+/// The body of [`PoolingBack`], `DERIV` when `b.h` is given (then `A` is `b.act`).
+///
+/// # Safety
+/// `b` built by the safe wrappers in `pool.rs` (its lengths checked), `b.h` not null
+/// when `DERIV`.
+#[inline(always)]
+unsafe fn pooling_back<S: Simd, A: ActivationOp, const DERIV: bool>(s: S, b: PoolingBack) {
+    {
         let PoolingBack {
             g,
             n,
@@ -376,8 +406,8 @@ impl WithSimd for PoolingBack {
             arg,
             dx,
             h,
-            act,
-        } = self;
+            act: _,
+        } = b;
         let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
         let img_len = g.h * w * c;
         let count = s.splat((g.kh * g.kw) as f32);
@@ -424,9 +454,10 @@ impl WithSimd for PoolingBack {
                                     };
                                     if once {
                                         let mut v = s.add(zero, add);
-                                        if !h.is_null() {
-                                            let hv = ld(s, h.add(p.offset_from(dx) as usize), r);
-                                            v = flush_tiny(s, deriv_mul_v(s, act, v, hv));
+                                        if DERIV {
+                                            let at = b + (ky * w + kx) * c + j;
+                                            let hv = ld(s, h.add(at), r);
+                                            v = flush_tiny(s, A::deriv_mul_v(s, v, hv));
                                         }
                                         st(s, p, v, r);
                                     } else {
