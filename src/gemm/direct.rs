@@ -254,26 +254,53 @@ impl WithSimd for Forward {
 }
 
 /// Walks the output pixels in order, giving the input offset of each one's window (its
-/// tap (0, 0), channel `c0`) without a division.
+/// tap (0, 0), channel `c0`) by steps, without a multiplication.
 struct Pixels {
+    /// The current pixel's offset.
+    at: usize,
+    /// The offset of the current output row's first pixel.
+    row: usize,
+    /// The offset of the current image's first pixel.
     img: usize,
     oy: usize,
     ox: usize,
 }
 
 impl Pixels {
+    /// The walk from the first pixel.
+    fn new(d: &Direct) -> Pixels {
+        Pixels {
+            at: d.c0,
+            row: d.c0,
+            img: d.c0,
+            oy: 0,
+            ox: 0,
+        }
+    }
+
     /// The current pixel's offset, then a step to the next.
     #[inline(always)]
     fn next(&mut self, d: &Direct, oh: usize, ow: usize) -> usize {
-        let at = ((self.img * d.h + self.oy * d.sh) * d.w + self.ox * d.sw) * d.c + d.c0;
+        let at = self.at;
         self.ox += 1;
-        if self.ox == ow {
+        // (Wrapping: a step past the last pixel is never used.)
+        if self.ox < ow {
+            self.at = self.at.wrapping_add(d.sw.wrapping_mul(d.c));
+        } else {
             self.ox = 0;
             self.oy += 1;
-            if self.oy == oh {
+            if self.oy < oh {
+                self.row = self
+                    .row
+                    .wrapping_add(d.sh.wrapping_mul(d.w).wrapping_mul(d.c));
+            } else {
                 self.oy = 0;
-                self.img += 1;
+                self.img = self
+                    .img
+                    .wrapping_add(d.h.wrapping_mul(d.w).wrapping_mul(d.c));
+                self.row = self.img;
             }
+            self.at = self.row;
         }
         at
     }
@@ -300,11 +327,23 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     } else {
         (d.kw, d.cg)
     };
-    let mut pixels = Pixels {
-        img: 0,
-        oy: 0,
-        ox: 0,
-    };
+    // A small window of short runs (digits conv1: 3 × 3 taps of one channel) walks one
+    // table of its offsets instead of nested loops of a few steps each.
+    let k = d.k();
+    let flat = k <= FLAT && run < 8;
+    let mut table = [0usize; FLAT];
+    if flat {
+        let mut r = 0;
+        for ky in 0..d.kh {
+            for kx in 0..taps {
+                for ci in 0..run {
+                    table[r] = ky * row_step + kx * tap_step + ci;
+                    r += 1;
+                }
+            }
+        }
+    }
+    let mut pixels = Pixels::new(d);
     let mut p0 = 0;
     while p0 < m {
         let rows = (m - p0).min(MR);
@@ -322,32 +361,27 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
             let cols = (f.cols - j0).min(nr);
             let mut acc = [[s.splat(0.0); NV]; MR];
             let mut wr = f.w.wrapping_add(j0);
-            for ky in 0..d.kh {
-                for kx in 0..taps {
-                    let off = ky * row_step + kx * tap_step;
-                    for ci in 0..run {
-                        // SAFETY: each base is an output pixel's window origin inside the
-                        // images, `off + ci` a tap of it (the geometry was checked), and
-                        // `wr` row `(ky·kw + kx)·cg + ci < k` of `w` (`kx = 0` for a
-                        // merged run), `cols` values from `j0`.
-                        unsafe {
-                            let mut bv = [s.splat(0.0); NV];
-                            for (v, b) in bv.iter_mut().enumerate() {
-                                let o = v * S::LANES;
-                                if o + S::LANES <= cols {
-                                    *b = s.load(wr.add(o));
-                                } else if o < cols {
-                                    *b = s.load_partial(wr.add(o), cols - o);
-                                }
-                            }
-                            for (row, b) in acc.iter_mut().zip(base.iter()) {
-                                let av = s.splat(*b.add(off + ci));
-                                for v in 0..NV {
-                                    row[v] = s.mul_add(av, bv[v], row[v]);
-                                }
-                            }
+            if flat {
+                for &off in &table[..k] {
+                    // SAFETY: `off` a tap of each base's window and `wr` its row of `w`
+                    // (the table lists them in row order), as below.
+                    unsafe { fma_step::<S, MR, NV>(s, &mut acc, &base, off, wr, cols) };
+                    wr = wr.wrapping_add(f.w_rs);
+                }
+            } else {
+                for ky in 0..d.kh {
+                    for kx in 0..taps {
+                        let off = ky * row_step + kx * tap_step;
+                        for ci in 0..run {
+                            // SAFETY: each base is an output pixel's window origin inside
+                            // the images, `off + ci` a tap of it (the geometry was
+                            // checked), and `wr` row `(ky·kw + kx)·cg + ci < k` of `w`
+                            // (`kx = 0` for a merged run), `cols` values from `j0`.
+                            unsafe {
+                                fma_step::<S, MR, NV>(s, &mut acc, &base, off + ci, wr, cols)
+                            };
+                            wr = wr.wrapping_add(f.w_rs);
                         }
-                        wr = wr.wrapping_add(f.w_rs);
                     }
                 }
             }
@@ -372,6 +406,43 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
             j0 += nr;
         }
         p0 += MR;
+    }
+}
+
+/// The most window values the forward kernel walks from a table of offsets.
+const FLAT: usize = 32;
+
+/// One window value of a forward tile: `acc[i] += x(base[i] + off) · w[wr ..]`, `cols`
+/// values of the weight row.
+///
+/// # Safety
+/// `base[i] + off` readable for every `i`; `wr` readable for `cols ≤ NV·LANES` values.
+#[inline(always)]
+unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    acc: &mut [[S::V; NV]; MR],
+    base: &[*const f32; MR],
+    off: usize,
+    wr: *const f32,
+    cols: usize,
+) {
+    // SAFETY: the caller's ranges.
+    unsafe {
+        let mut bv = [s.splat(0.0); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            let o = v * S::LANES;
+            if o + S::LANES <= cols {
+                *b = s.load(wr.add(o));
+            } else if o < cols {
+                *b = s.load_partial(wr.add(o), cols - o);
+            }
+        }
+        for (row, b) in acc.iter_mut().zip(base.iter()) {
+            let av = s.splat(*b.add(off));
+            for v in 0..NV {
+                row[v] = s.mul_add(av, bv[v], row[v]);
+            }
+        }
     }
 }
 
