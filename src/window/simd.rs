@@ -310,6 +310,32 @@ impl WithSimd for Pooling {
                             let r = (c - j).min(S::LANES);
                             let first = ld(s, x.add(b + j), r);
                             let (mut m, mut a) = (first, s.splat(0.0));
+                            if max {
+                                // Without a NaN in the window, the loop below is these
+                                // two selects a tap (its NaN steps change nothing). The
+                                // taps' sum is NaN when one is NaN (or two infinities of
+                                // opposite signs): then the loop below starts over.
+                                let mut sum = first;
+                                for ky in 0..g.kh {
+                                    for kx in usize::from(ky == 0)..g.kw {
+                                        let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
+                                        let t = s.splat((ky * g.kw + kx) as f32);
+                                        a = s.lt_select(m, v, t, a);
+                                        m = s.lt_select(m, v, v, m);
+                                        sum = s.add(sum, v);
+                                    }
+                                }
+                                if s.reduce_add(sum).is_nan() {
+                                    (m, a) = (first, s.splat(0.0));
+                                } else {
+                                    st(s, out.add(o + j), m, r);
+                                    if !arg.is_null() {
+                                        st(s, arg.add(o + j), a, r);
+                                    }
+                                    j += S::LANES;
+                                    continue;
+                                }
+                            }
                             for ky in 0..g.kh {
                                 for kx in usize::from(ky == 0)..g.kw {
                                     let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
