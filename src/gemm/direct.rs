@@ -254,26 +254,53 @@ impl WithSimd for Forward {
 }
 
 /// Walks the output pixels in order, giving the input offset of each one's window (its
-/// tap (0, 0), channel `c0`) without a division.
+/// tap (0, 0), channel `c0`) by steps, without a multiplication.
 struct Pixels {
+    /// The current pixel's offset.
+    at: usize,
+    /// The offset of the current output row's first pixel.
+    row: usize,
+    /// The offset of the current image's first pixel.
     img: usize,
     oy: usize,
     ox: usize,
 }
 
 impl Pixels {
+    /// The walk from the first pixel.
+    fn new(d: &Direct) -> Pixels {
+        Pixels {
+            at: d.c0,
+            row: d.c0,
+            img: d.c0,
+            oy: 0,
+            ox: 0,
+        }
+    }
+
     /// The current pixel's offset, then a step to the next.
     #[inline(always)]
     fn next(&mut self, d: &Direct, oh: usize, ow: usize) -> usize {
-        let at = ((self.img * d.h + self.oy * d.sh) * d.w + self.ox * d.sw) * d.c + d.c0;
+        let at = self.at;
         self.ox += 1;
-        if self.ox == ow {
+        // (Wrapping: a step past the last pixel is never used.)
+        if self.ox < ow {
+            self.at = self.at.wrapping_add(d.sw.wrapping_mul(d.c));
+        } else {
             self.ox = 0;
             self.oy += 1;
-            if self.oy == oh {
+            if self.oy < oh {
+                self.row = self
+                    .row
+                    .wrapping_add(d.sh.wrapping_mul(d.w).wrapping_mul(d.c));
+            } else {
                 self.oy = 0;
-                self.img += 1;
+                self.img = self
+                    .img
+                    .wrapping_add(d.h.wrapping_mul(d.w).wrapping_mul(d.c));
+                self.row = self.img;
             }
+            self.at = self.row;
         }
         at
     }
@@ -300,11 +327,23 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     } else {
         (d.kw, d.cg)
     };
-    let mut pixels = Pixels {
-        img: 0,
-        oy: 0,
-        ox: 0,
-    };
+    // A small window of short runs (digits conv1: 3 × 3 taps of one channel) walks one
+    // table of its offsets instead of nested loops of a few steps each.
+    let k = d.k();
+    let flat = k <= FLAT && run < 8;
+    let mut table = [0usize; FLAT];
+    if flat {
+        let mut r = 0;
+        for ky in 0..d.kh {
+            for kx in 0..taps {
+                for ci in 0..run {
+                    table[r] = ky * row_step + kx * tap_step + ci;
+                    r += 1;
+                }
+            }
+        }
+    }
+    let mut pixels = Pixels::new(d);
     let mut p0 = 0;
     while p0 < m {
         let rows = (m - p0).min(MR);
@@ -322,32 +361,27 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
             let cols = (f.cols - j0).min(nr);
             let mut acc = [[s.splat(0.0); NV]; MR];
             let mut wr = f.w.wrapping_add(j0);
-            for ky in 0..d.kh {
-                for kx in 0..taps {
-                    let off = ky * row_step + kx * tap_step;
-                    for ci in 0..run {
-                        // SAFETY: each base is an output pixel's window origin inside the
-                        // images, `off + ci` a tap of it (the geometry was checked), and
-                        // `wr` row `(ky·kw + kx)·cg + ci < k` of `w` (`kx = 0` for a
-                        // merged run), `cols` values from `j0`.
-                        unsafe {
-                            let mut bv = [s.splat(0.0); NV];
-                            for (v, b) in bv.iter_mut().enumerate() {
-                                let o = v * S::LANES;
-                                if o + S::LANES <= cols {
-                                    *b = s.load(wr.add(o));
-                                } else if o < cols {
-                                    *b = s.load_partial(wr.add(o), cols - o);
-                                }
-                            }
-                            for (row, b) in acc.iter_mut().zip(base.iter()) {
-                                let av = s.splat(*b.add(off + ci));
-                                for v in 0..NV {
-                                    row[v] = s.mul_add(av, bv[v], row[v]);
-                                }
-                            }
+            if flat {
+                for &off in &table[..k] {
+                    // SAFETY: `off` a tap of each base's window and `wr` its row of `w`
+                    // (the table lists them in row order), as below.
+                    unsafe { fma_step::<S, MR, NV>(s, &mut acc, &base, off, wr, cols) };
+                    wr = wr.wrapping_add(f.w_rs);
+                }
+            } else {
+                for ky in 0..d.kh {
+                    for kx in 0..taps {
+                        let off = ky * row_step + kx * tap_step;
+                        for ci in 0..run {
+                            // SAFETY: each base is an output pixel's window origin inside
+                            // the images, `off + ci` a tap of it (the geometry was
+                            // checked), and `wr` row `(ky·kw + kx)·cg + ci < k` of `w`
+                            // (`kx = 0` for a merged run), `cols` values from `j0`.
+                            unsafe {
+                                fma_step::<S, MR, NV>(s, &mut acc, &base, off + ci, wr, cols)
+                            };
+                            wr = wr.wrapping_add(f.w_rs);
                         }
-                        wr = wr.wrapping_add(f.w_rs);
                     }
                 }
             }
@@ -375,6 +409,43 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     }
 }
 
+/// The most window values the forward kernel walks from a table of offsets.
+const FLAT: usize = 32;
+
+/// One window value of a forward tile: `acc[i] += x(base[i] + off) · w[wr ..]`, `cols`
+/// values of the weight row.
+///
+/// # Safety
+/// `base[i] + off` readable for every `i`; `wr` readable for `cols ≤ NV·LANES` values.
+#[inline(always)]
+unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    acc: &mut [[S::V; NV]; MR],
+    base: &[*const f32; MR],
+    off: usize,
+    wr: *const f32,
+    cols: usize,
+) {
+    // SAFETY: the caller's ranges.
+    unsafe {
+        let mut bv = [s.splat(0.0); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            let o = v * S::LANES;
+            if o + S::LANES <= cols {
+                *b = s.load(wr.add(o));
+            } else if o < cols {
+                *b = s.load_partial(wr.add(o), cols - o);
+            }
+        }
+        for (row, b) in acc.iter_mut().zip(base.iter()) {
+            let av = s.splat(*b.add(off));
+            for v in 0..NV {
+                row[v] = s.mul_add(av, bv[v], row[v]);
+            }
+        }
+    }
+}
+
 /// The weight-gradient kernel's arguments (built only by [`conv_wgrad`]).
 struct Wgrad {
     d: Direct,
@@ -393,87 +464,192 @@ impl WithSimd for Wgrad {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta` and `dw`.
-        unsafe { by_lanes!(S::LANES, self.cols, wgrad, s, &self) }
+        unsafe {
+            match (S::LANES, self.cols <= S::LANES) {
+                (16, true) => wgrad::<_, 8, 1, 16>(s, &self),
+                (16, false) => wgrad::<_, 8, 2, 12>(s, &self),
+                (8, true) => wgrad::<_, 12, 1, 12>(s, &self),
+                (8, false) => wgrad::<_, 6, 2, 6>(s, &self),
+                (4, true) => wgrad::<_, 16, 1, 16>(s, &self),
+                (4, false) => wgrad::<_, 8, 2, 12>(s, &self),
+                _ => wgrad::<_, 4, 4, 4>(s, &self),
+            }
+        }
     }
 }
 
-/// Every tile of the weight gradient: `MR` window positions by `NV` vectors of columns,
-/// summed over every output pixel.
+/// Every tile of the weight gradient: window positions by `NV` vectors of columns, summed
+/// over every output pixel. A tile of `MRC` positions that lie in one run of contiguous
+/// input values (a kernel row's taps when the group is every channel and there is no
+/// horizontal dilation, else one tap's channels) reads them from one pointer at constant
+/// offsets, which leaves the registers for a taller tile; any other tile (the rest of a
+/// run, or one across runs) has `MR` positions, each at its own offset.
 ///
 /// # Safety
 /// As [`conv_wgrad`] checked.
 #[inline(always)]
-unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Wgrad) {
+unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: S, f: &Wgrad) {
     let d = &f.d;
-    let (oh, ow, k) = (d.oh(), d.ow(), d.k());
-    let nr = NV * S::LANES;
+    let k = d.k();
+    let run = if d.dw == 1 && d.cg == d.c {
+        d.kw * d.cg
+    } else {
+        d.cg
+    };
     let mut r0 = 0;
     while r0 < k {
-        let rows = (k - r0).min(MR);
-        // The input offset of each window position `r` of the tile (its tap's pixel
-        // and channel); rows past `k` repeat the last (not stored).
-        let mut off = [0usize; MR];
-        for (i, o) in off.iter_mut().enumerate() {
-            let r = r0 + i.min(rows - 1);
-            let (tap, ci) = (r / d.cg, r % d.cg);
-            let (ky, kx) = (tap / d.kw, tap % d.kw);
-            *o = ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci;
-        }
+        // Positions left in the run `r0` lies in.
+        let left = run - r0 % run;
         let mut j0 = 0;
-        while j0 < f.cols {
-            let cols = (f.cols - j0).min(nr);
-            let mut acc = [[s.splat(0.0); NV]; MR];
-            let mut dp = f.delta.wrapping_add(j0);
-            for img in 0..d.n {
-                for oy in 0..oh {
-                    let mut px = f.x.wrapping_add(((img * d.h + oy * d.sh) * d.w) * d.c);
-                    for _ in 0..ow {
-                        // SAFETY: `px + off[i]` is a tap of this output pixel's window
-                        // inside the images; `dp` row `p < m` of `delta`, `cols` values
-                        // from `j0`.
-                        unsafe {
-                            let mut dv = [s.splat(0.0); NV];
-                            for (v, b) in dv.iter_mut().enumerate() {
-                                let o = v * S::LANES;
-                                if o + S::LANES <= cols {
-                                    *b = s.load(dp.add(o));
-                                } else if o < cols {
-                                    *b = s.load_partial(dp.add(o), cols - o);
-                                }
-                            }
-                            for (row, &o) in acc.iter_mut().zip(off.iter()) {
-                                let xv = s.splat(*px.add(o));
-                                for v in 0..NV {
-                                    row[v] = s.mul_add(xv, dv[v], row[v]);
-                                }
-                            }
-                        }
-                        // (Wrapping: with one output column the step is never used.)
-                        px = px.wrapping_add(d.sw.wrapping_mul(d.c));
-                        dp = dp.wrapping_add(f.d_rs);
-                    }
-                }
+        if left >= MRC {
+            let o = offset(d, r0);
+            while j0 < f.cols {
+                // SAFETY: rows `r0 .. r0 + MRC` of one run lie at `o + i` (checked geometry).
+                unsafe { wgrad_tile::<S, MRC, NV, true>(s, f, r0, MRC, [o; MRC], j0) };
+                j0 += NV * S::LANES;
             }
-            // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
-            unsafe {
-                store_tile::<S, MR, NV>(
-                    s,
-                    &acc,
-                    f.alpha,
-                    f.beta,
-                    f.dw.add(r0 * f.dw_rs + j0),
-                    f.dw_rs,
-                    1,
-                    rows,
-                    cols,
-                    Epilogue::None,
-                    0,
-                    0,
-                );
+            r0 += MRC;
+        } else {
+            let rows = (k - r0).min(MR);
+            while j0 < f.cols {
+                // SAFETY: `r0 < k`, `rows ≥ 1`.
+                unsafe { wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0) };
+                j0 += NV * S::LANES;
             }
-            j0 += nr;
+            r0 += MR;
         }
-        r0 += MR;
+    }
+}
+
+/// The input offset of window position `r` (its tap's pixel and channel) from the
+/// pixel's window origin.
+#[inline(always)]
+fn offset(d: &Direct, r: usize) -> usize {
+    let (tap, ci) = (r / d.cg, r % d.cg);
+    let (ky, kx) = (tap / d.kw, tap % d.kw);
+    ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci
+}
+
+/// One output pixel's terms of a weight-gradient tile: `acc[i] += x(px, i) · δ[dp ..]`.
+///
+/// # Safety
+/// `px + i` (`CONTIG`) or `px + off[i]` readable for every `i < MR`; `dp` readable for
+/// `cols ≤ NV·LANES` values.
+#[inline(always)]
+unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool>(
+    s: S,
+    acc: &mut [[S::V; NV]; MR],
+    px: *const f32,
+    off: &[usize; MR],
+    dp: *const f32,
+    cols: usize,
+) {
+    // SAFETY: the caller's ranges.
+    unsafe {
+        let mut dv = [s.splat(0.0); NV];
+        for (v, b) in dv.iter_mut().enumerate() {
+            let o = v * S::LANES;
+            if o + S::LANES <= cols {
+                *b = s.load(dp.add(o));
+            } else if o < cols {
+                *b = s.load_partial(dp.add(o), cols - o);
+            }
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let xv = s.splat(if CONTIG { *px.add(i) } else { *px.add(off[i]) });
+            for v in 0..NV {
+                row[v] = s.mul_add(xv, dv[v], row[v]);
+            }
+        }
+    }
+}
+
+/// One tile of the weight gradient: rows `r0 .. r0 + rows` (`rows ≤ MR`), columns from
+/// `j0`, summed over every output pixel. `CONTIG`: the rows' input values are
+/// `off[0] + i` (one run); else each row's own offset (`off` unused).
+///
+/// # Safety
+/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; with `CONTIG`, `off[0]` the offset of row
+/// `r0` and the rows in one run.
+#[inline(always)]
+unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool>(
+    s: S,
+    f: &Wgrad,
+    r0: usize,
+    rows: usize,
+    off: [usize; MR],
+    j0: usize,
+) {
+    let d = &f.d;
+    let (oh, ow) = (d.oh(), d.ow());
+    let cols = (f.cols - j0).min(NV * S::LANES);
+    let mut off = off;
+    if !CONTIG {
+        // The input offset of each window position of the tile; rows past `k` repeat the
+        // last (not stored).
+        for (i, o) in off.iter_mut().enumerate() {
+            *o = offset(d, r0 + i.min(rows - 1));
+        }
+        // Opaque: LLVM would otherwise keep the terms of each offset apart and add them
+        // up again in the loop, in more registers than there are.
+        off = core::hint::black_box(off);
+    }
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    let mut dp = f.delta.wrapping_add(j0);
+    // (Wrapping: with one output column or row the steps are never used.)
+    let px_step = d.sw.wrapping_mul(d.c);
+    let row_step = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
+    let img_len = d.h * d.w * d.c;
+    for img in 0..d.n {
+        let mut row = f.x.wrapping_add(img * img_len);
+        for _ in 0..oh {
+            let mut px = if CONTIG {
+                row.wrapping_add(off[0])
+            } else {
+                row
+            };
+            // Tiles of one run: two pixels a step (fewer loop instructions between the
+            // FMAs), then the odd one; the same sums in the same order. (Tiles with an
+            // offset a row step one pixel at a time: two at a time ran slower.)
+            let pairs = if CONTIG { ow / 2 } else { 0 };
+            for _ in 0..pairs {
+                // SAFETY: `px + off[i]` (or `px + i`, one run) is a tap of this output
+                // pixel's window inside the images and `px + px_step` the next pixel's
+                // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
+                // from `j0`.
+                unsafe {
+                    wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px, &off, dp, cols);
+                    let (px2, dp2) = (px.add(px_step), dp.add(f.d_rs));
+                    wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px2, &off, dp2, cols);
+                }
+                px = px.wrapping_add(2 * px_step);
+                dp = dp.wrapping_add(2 * f.d_rs);
+            }
+            for _ in 2 * pairs..ow {
+                // SAFETY: as above, one pixel.
+                unsafe { wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px, &off, dp, cols) };
+                px = px.wrapping_add(px_step);
+                dp = dp.wrapping_add(f.d_rs);
+            }
+            row = row.wrapping_add(row_step);
+        }
+    }
+    // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
+    unsafe {
+        store_tile::<S, MR, NV>(
+            s,
+            &acc,
+            f.alpha,
+            f.beta,
+            f.dw.add(r0 * f.dw_rs + j0),
+            f.dw_rs,
+            1,
+            rows,
+            cols,
+            Epilogue::None,
+            0,
+            0,
+        );
     }
 }
 
@@ -672,6 +848,99 @@ mod tests {
                     }
                 }
             });
+        }
+    }
+
+    /// Not a test: the kernels' speed on the example networks' shapes (the best of many
+    /// timings, for a shared machine): `cargo test --release --lib kernel_speed --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn kernel_speed() {
+        use std::time::Instant;
+        let isa = Isa::active();
+        // name, n, h, w, c, kh, kw, cols (padded images)
+        let shapes: &[(&str, [usize; 7])] = &[
+            ("digits conv1", [32, 10, 10, 1, 3, 3, 16]),
+            ("digits conv2", [32, 6, 6, 16, 3, 3, 32]),
+            ("digits conv2 dx", [32, 6, 6, 32, 3, 3, 16]),
+            ("vowels conv1", [32, 1, 31, 12, 1, 3, 32]),
+            ("vowels conv2", [32, 1, 31, 32, 1, 3, 32]),
+            ("vowels conv2 dx", [32, 1, 31, 32, 1, 3, 32]),
+        ];
+        let mut r = Lcg(9);
+        for &(name, [n, h, w, c, kh, kw, cols]) in shapes {
+            let d = Direct {
+                n,
+                h,
+                w,
+                c,
+                c0: 0,
+                cg: c,
+                kh,
+                kw,
+                sh: 1,
+                sw: 1,
+                dh: 1,
+                dw: 1,
+            };
+            let (m, k) = (d.m(), d.k());
+            let x = r.vals(n * h * w * c);
+            let (wbuf, dbuf) = (r.vals(k * cols + 32), r.vals(m * cols + 32));
+            // 64-byte aligned operands, as a step's are not necessarily.
+            let at = |b: &Vec<f32>| (16 - (b.as_ptr() as usize / 4) % 16) % 16;
+            let (wo, dof) = (at(&wbuf), at(&dbuf));
+            let wt = &wbuf[wo..wo + k * cols];
+            let delta = &dbuf[dof..dof + m * cols];
+            let bias = r.vals(cols);
+            let mut obuf = vec![0.0f32; m * cols + 32];
+            let oo = at(&obuf);
+            let out = &mut obuf[oo..oo + m * cols];
+            let mut dw = vec![0.0; k * cols];
+            let best = |f: &mut dyn FnMut()| {
+                (0..400)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let tf = best(&mut || {
+                let epi = Epi::BiasAct {
+                    act: Activation::Relu,
+                    bias: Some(&bias),
+                };
+                conv_forward(
+                    isa,
+                    &d,
+                    &x,
+                    MatRef::row_major(wt, k, cols).unwrap(),
+                    MatMut::row_major(out, m, cols).unwrap(),
+                    epi,
+                )
+                .unwrap();
+            });
+            let tw = best(&mut || {
+                conv_wgrad(
+                    isa,
+                    &d,
+                    &x,
+                    MatRef::row_major(delta, m, cols).unwrap(),
+                    -0.1,
+                    1.0,
+                    MatMut::row_major(&mut dw, k, cols).unwrap(),
+                )
+                .unwrap();
+            });
+            let fl = (2 * m * k * cols) as f64;
+            std::println!(
+                "{name:16} m {m:5} k {k:4} n {cols:3}: forward {:7.2} us {:6.1} GFLOP/s, wgrad {:7.2} us {:6.1} GFLOP/s",
+                tf * 1e6,
+                fl / tf / 1e9,
+                tw * 1e6,
+                fl / tw / 1e9
+            );
         }
     }
 

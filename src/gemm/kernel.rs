@@ -3,7 +3,7 @@
 use super::epilogue::Epilogue;
 use super::scalar::microkernel_1;
 use super::tiles::{DOT_JN, TILE_MAX};
-use crate::activation::{act_v, deriv_mul_v};
+use crate::activation::{ActivationOp, ActivationVisitor, act_v, deriv_mul_v};
 use crate::simd::{Simd, flush_tiny};
 
 /// Lines the [`microkernel`] asks the cache for while its K loop runs, spread over the
@@ -225,6 +225,25 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             }
             return;
         }
+        if full && beta == 0.0 {
+            // Interior tile with an epilogue (a convolution's): constant loop bounds and
+            // the activation chosen once for the tile; the same operations as `finish`,
+            // so the same bits as the general path below.
+            if let Epilogue::BiasAct { act, .. } | Epilogue::MulDeriv { act, .. } = epi {
+                act.dispatch(FullTile {
+                    s,
+                    // A copy: a reference to `acc` would keep it in memory during the K loop.
+                    acc: *acc,
+                    alpha,
+                    c,
+                    rs,
+                    epi,
+                    row0,
+                    col0,
+                });
+                return;
+            }
+        }
         // A copy of the tile, indexed by the runtime `rows` below. Indexing `acc` itself
         // that way would make LLVM keep it in memory during the K loop.
         let spill: [[S::V; NV]; MR] = *acc;
@@ -298,6 +317,70 @@ pub(crate) unsafe fn store_tile<S: Simd, const MR: usize, const NV: usize>(
             }
             for (j, &t) in tmp.iter().enumerate().take(cols) {
                 *crow.add(j * cs) = t;
+            }
+        }
+    }
+}
+
+/// A whole tile with `β = 0` and an epilogue, stored by [`store_tile`] (see there).
+struct FullTile<S: Simd, const MR: usize, const NV: usize> {
+    s: S,
+    acc: [[S::V; NV]; MR],
+    alpha: f32,
+    c: *mut f32,
+    rs: usize,
+    epi: Epilogue,
+    row0: usize,
+    col0: usize,
+}
+
+impl<S: Simd, const MR: usize, const NV: usize> ActivationVisitor for FullTile<S, MR, NV> {
+    type Output = ();
+    #[inline(always)]
+    fn call<A: ActivationOp>(self) {
+        let FullTile {
+            s,
+            acc,
+            alpha,
+            c,
+            rs,
+            epi,
+            row0,
+            col0,
+        } = self;
+        let va = s.splat(alpha);
+        // SAFETY: `store_tile`'s contract with `rows = MR`, `cols = NV·LANES`, `cs = 1`:
+        // every element of the tile, its bias and its `h` row are in bounds.
+        unsafe {
+            match epi {
+                Epilogue::BiasAct { has_bias, bias, .. } => {
+                    for v in 0..NV {
+                        let b = if has_bias {
+                            s.load(bias.add(col0 + v * S::LANES))
+                        } else {
+                            s.splat(0.0)
+                        };
+                        for (i, row) in acc.iter().enumerate() {
+                            let mut val = s.mul(va, row[v]);
+                            if has_bias {
+                                val = s.add(val, b);
+                            }
+                            s.store(c.add(i * rs + v * S::LANES), A::forward_v(s, val));
+                        }
+                    }
+                }
+                Epilogue::MulDeriv { h, h_rs, .. } => {
+                    for (i, row) in acc.iter().enumerate() {
+                        let hp = h.add((row0 + i) * h_rs + col0);
+                        for (v, &accv) in row.iter().enumerate() {
+                            let val = s.mul(va, accv);
+                            let hv = s.load(hp.add(v * S::LANES));
+                            let out = flush_tiny(s, A::deriv_mul_v(s, val, hv));
+                            s.store(c.add(i * rs + v * S::LANES), out);
+                        }
+                    }
+                }
+                Epilogue::None => {}
             }
         }
     }

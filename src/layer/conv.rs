@@ -720,16 +720,17 @@ impl Conv2d {
     fn flip_weights(&self, w: &[f32], wf: &mut [f32]) {
         let (kh, kw) = self.kernel;
         let (og, cg, cout) = (self.og(), self.cg(), self.out_channels);
-        let mut at = 0;
+        let taps = kh * kw;
+        // Iterators rather than indices: no bounds check per value. The flipped taps in
+        // order are the taps in reverse order.
+        let mut dst = wf.iter_mut();
         for g in 0..self.groups {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let tap = (kh - 1 - ky) * kw + (kw - 1 - kx);
-                    for oc in 0..og {
-                        for ci in 0..cg {
-                            wf[at] = w[(tap * cg + ci) * cout + g * og + oc];
-                            at += 1;
-                        }
+            for rows in w[..taps * cg * cout].chunks_exact(cg * cout).rev() {
+                for oc in g * og..(g + 1) * og {
+                    // Column `oc` of the tap's `cg × cout` rows (the source first, so that
+                    // `zip` takes no value of `dst` past the column).
+                    for (&v, d) in rows[oc..].iter().step_by(cout).zip(&mut dst) {
+                        *d = v;
                     }
                 }
             }

@@ -192,7 +192,10 @@ impl Pool2d {
     ) -> Result<(), Error> {
         let g = self.geom(input);
         if max {
-            window::max_pool_backward(&g, cx.n, dout, s.keep, dx)?;
+            // Windows that do not overlap write each input once, the derivative with it.
+            if window::max_pool_backward_deriv(&g, cx.n, dout, s.keep, prev.act, prev.out, dx)? {
+                return Ok(());
+            }
         } else {
             window::avg_pool_backward(&g, cx.n, dout, dx)?;
         }

@@ -1,7 +1,7 @@
 //! im2col (the windows of a channel group laid out as the rows of a matrix, so that a
 //! convolution is one GEMM per group) and its adjoint, col2im.
 
-use super::simd::Cols;
+use super::simd::{Cols, Pad};
 use super::{Geom, expect_len, invalid, rows};
 use crate::Error;
 use crate::simd::{Isa, dispatch};
@@ -129,7 +129,9 @@ pub(crate) fn col2im_add(
 
 /// Copies `n` images of `h × w × c` (`x`) into `out` with `ph` rows and `pw` columns of
 /// zeros on every side: `out` is `n × (h + 2ph) × (w + 2pw) × c`, every value written.
-/// The callers cut both buffers to those lengths.
+/// The callers cut both buffers to those lengths (only as many whole images as both
+/// hold are written). Vector stores throughout: a row of a few values would otherwise
+/// be three library calls.
 pub(crate) fn pad(
     n: usize,
     (h, w, c): (usize, usize, usize),
@@ -137,22 +139,26 @@ pub(crate) fn pad(
     x: &[f32],
     out: &mut [f32],
 ) {
-    let (wp, row) = (w + 2 * pw, w * c);
-    let prow = wp * c;
-    let (top, side) = (ph * prow, pw * c);
-    for (img, dst) in x
-        .chunks_exact(h * row)
-        .zip(out.chunks_exact_mut((h + 2 * ph) * prow))
-        .take(n)
-    {
-        let (head, rest) = dst.split_at_mut(top);
-        head.fill(0.0);
-        let (body, tail) = rest.split_at_mut(h * prow);
-        tail.fill(0.0);
-        for (src, d) in img.chunks_exact(row).zip(body.chunks_exact_mut(prow)) {
-            d[..side].fill(0.0);
-            d[side..side + row].copy_from_slice(src);
-            d[side + row..].fill(0.0);
-        }
+    let img = h.saturating_mul(w).saturating_mul(c);
+    let pimg = (h.saturating_add(ph.saturating_mul(2)))
+        .saturating_mul(w.saturating_add(pw.saturating_mul(2)))
+        .saturating_mul(c);
+    // Whole images only, as many as both buffers hold (a zero-sized image pads to
+    // nothing or to zeros only: `checked_div` gives `n`, bounded by `out`).
+    let n = n
+        .min(x.len().checked_div(img).unwrap_or(n))
+        .min(out.len().checked_div(pimg).unwrap_or(0));
+    if n == 0 {
+        return;
     }
+    dispatch(
+        Isa::active(),
+        Pad {
+            n,
+            hwc: (h, w, c),
+            pad: (ph, pw),
+            x: x.as_ptr(),
+            out: out.as_mut_ptr(),
+        },
+    );
 }

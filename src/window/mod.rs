@@ -44,9 +44,11 @@ mod tests;
 pub(crate) use col::im2col;
 pub(crate) use col::{col2im_add, pad};
 pub(crate) use depthwise::{depthwise, depthwise_backward_input, depthwise_backward_weight};
+#[cfg(test)]
+pub(crate) use pool::max_pool_backward;
 pub(crate) use pool::{
     avg_pool, avg_pool_backward, global_avg_pool, global_avg_pool_backward, max_pool,
-    max_pool_backward,
+    max_pool_backward_deriv,
 };
 
 use crate::Error;

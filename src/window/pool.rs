@@ -9,8 +9,8 @@
 
 use super::simd::{Pooling, PoolingBack};
 use super::{Geom, expect_len, invalid, rows};
-use crate::Error;
 use crate::simd::{Isa, dispatch};
+use crate::{Activation, Error};
 
 /// Most taps a pooling window may have: its tap indices and count are exact in `f32`.
 const MAX_TAPS: usize = 1 << 22;
@@ -133,9 +133,69 @@ pub(crate) fn max_pool_backward(
             dout: dout.as_ptr(),
             arg: argmax.as_ptr(),
             dx: dx.as_mut_ptr(),
+            h: core::ptr::null(),
+            act: Activation::Identity,
         },
     );
     Ok(())
+}
+
+/// [`max_pool_backward`], then `dx ← flush(dx ⊙ act'(h))` (the previous layer's
+/// activation derivative, then the tiny values flushed, as `Prev::apply` does) in the
+/// same pass when the windows do not overlap (`sh ≥ kh`, `sw ≥ kw`): each input value is
+/// then written once. Returns whether it applied the derivative; with overlapping windows
+/// it does only [`max_pool_backward`] and leaves the derivative to the caller.
+///
+/// # Errors
+/// As [`max_pool_backward`], and [`Error::ShapeMismatch`] unless `h` is as long as `dx`.
+pub(crate) fn max_pool_backward_deriv(
+    g: &Geom,
+    n: usize,
+    dout: &[f32],
+    argmax: &[f32],
+    act: Activation,
+    h: &[f32],
+    dx: &mut [f32],
+) -> Result<bool, Error> {
+    if g.sh < g.kh || g.sw < g.kw {
+        max_pool_backward(g, n, dout, argmax, dx)?;
+        return Ok(false);
+    }
+    check_pool_lens(
+        g,
+        n,
+        ("max_pool_backward: dx (n·h·w rows of c channels)", dx.len()),
+        &[
+            (
+                "max_pool_backward: dout (n·oh·ow rows of c channels)",
+                dout.len(),
+            ),
+            (
+                "max_pool_backward: argmax (the shape of dout)",
+                argmax.len(),
+            ),
+        ],
+        "max_pool_backward: pooling takes no padding and no dilation (ph = pw = 0, dh = dw = 1)",
+    )?;
+    expect_len(
+        "max_pool_backward: h (the previous layer's output, the shape of dx)",
+        h.len(),
+        1,
+        dx.len(),
+    )?;
+    dispatch(
+        Isa::active(),
+        PoolingBack {
+            g: *g,
+            n,
+            dout: dout.as_ptr(),
+            arg: argmax.as_ptr(),
+            dx: dx.as_mut_ptr(),
+            h: h.as_ptr(),
+            act,
+        },
+    );
+    Ok(true)
 }
 
 /// Average pooling: `out[img][oy][ox][ch]` is the mean of its window's `kh·kw` values
@@ -195,6 +255,8 @@ pub(crate) fn avg_pool_backward(
             dout: dout.as_ptr(),
             arg: core::ptr::null(),
             dx: dx.as_mut_ptr(),
+            h: core::ptr::null(),
+            act: Activation::Identity,
         },
     );
     Ok(())

@@ -9,7 +9,9 @@
 //! at a time, the last vector partial (masked on AVX-512).
 
 use super::{Geom, inside};
-use crate::simd::{Simd, WithSimd};
+use crate::Activation;
+use crate::activation::{ActivationOp, ActivationVisitor, IdentityOp};
+use crate::simd::{Simd, WithSimd, flush_tiny};
 
 /// `dst[i] = src[i]` for `i < len` (disjoint).
 ///
@@ -101,6 +103,58 @@ unsafe fn st<S: Simd>(s: S, p: *mut f32, v: S::V, r: usize) {
             s.store(p, v)
         } else {
             s.store_partial(p, v, r)
+        }
+    }
+}
+
+/// Zero padding: `n` images of `h × w × c` (`x`) copied into `out` with `ph` rows and
+/// `pw` columns of zeros on every side (`n × (h + 2ph) × (w + 2pw) × c`, every value
+/// written). Built only by `pad` in `col.rs`, after it checked both lengths.
+pub(super) struct Pad {
+    pub n: usize,
+    pub hwc: (usize, usize, usize),
+    pub pad: (usize, usize),
+    pub x: *const f32,
+    pub out: *mut f32,
+}
+
+impl WithSimd for Pad {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Pad {
+            n,
+            hwc: (h, w, c),
+            pad: (ph, pw),
+            x,
+            out,
+        } = self;
+        let row = w * c;
+        let prow = (w + 2 * pw) * c;
+        let (top, side) = (ph * prow, pw * c);
+        // SAFETY: `x` holds `n·h·w·c` values and `out` `n·(h + 2ph)·(w + 2pw)·c` (checked
+        // by `pad`); each image writes its `top` rows, then `h` rows of `side + row +
+        // side`, then `top` again, in order.
+        unsafe {
+            let (mut src, mut dst) = (x, out);
+            for _ in 0..n {
+                zero(s, dst, top);
+                dst = dst.add(top);
+                for y in 0..h {
+                    if y == 0 {
+                        zero(s, dst, side);
+                        dst = dst.add(side);
+                    }
+                    copy(s, src, dst, row);
+                    // This row's right side and the next row's left side (or nothing).
+                    let gap = if y + 1 < h { 2 * side } else { side };
+                    zero(s, dst.add(row), gap);
+                    src = src.add(row);
+                    dst = dst.add(row + gap);
+                }
+                zero(s, dst, top);
+                dst = dst.add(top);
+            }
         }
     }
 }
@@ -256,6 +310,32 @@ impl WithSimd for Pooling {
                             let r = (c - j).min(S::LANES);
                             let first = ld(s, x.add(b + j), r);
                             let (mut m, mut a) = (first, s.splat(0.0));
+                            if max {
+                                // Without a NaN in the window, the loop below is these
+                                // two selects a tap (its NaN steps change nothing). The
+                                // taps' sum is NaN when one is NaN (or two infinities of
+                                // opposite signs): then the loop below starts over.
+                                let mut sum = first;
+                                for ky in 0..g.kh {
+                                    for kx in usize::from(ky == 0)..g.kw {
+                                        let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
+                                        let t = s.splat((ky * g.kw + kx) as f32);
+                                        a = s.lt_select(m, v, t, a);
+                                        m = s.lt_select(m, v, v, m);
+                                        sum = s.add(sum, v);
+                                    }
+                                }
+                                if s.reduce_add(sum).is_nan() {
+                                    (m, a) = (first, s.splat(0.0));
+                                } else {
+                                    st(s, out.add(o + j), m, r);
+                                    if !arg.is_null() {
+                                        st(s, arg.add(o + j), a, r);
+                                    }
+                                    j += S::LANES;
+                                    continue;
+                                }
+                            }
                             for ky in 0..g.kh {
                                 for kx in usize::from(ky == 0)..g.kw {
                                     let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
@@ -303,28 +383,73 @@ pub(super) struct PoolingBack {
     /// The argmax of max pooling, or null for average pooling.
     pub arg: *const f32,
     pub dx: *mut f32,
+    /// With windows that do not overlap (max pooling only), the previous layer's
+    /// activation and output (`n·h·w·c`, like `dx`): each value is then written once,
+    /// times that activation's derivative and flushed (as `Prev::apply` would do after),
+    /// instead of being added to a zeroed `dx`. Null: no derivative.
+    pub h: *const f32,
+    pub act: Activation,
 }
 
 impl WithSimd for PoolingBack {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        /// The loops for the activation `A`, chosen once.
+        struct Body<S> {
+            s: S,
+            b: PoolingBack,
+        }
+        impl<S: Simd> ActivationVisitor for Body<S> {
+            type Output = ();
+            #[inline(always)]
+            fn call<A: ActivationOp>(self) {
+                // SAFETY: `h` is not null (checked below).
+                unsafe { pooling_back::<S, A, true>(self.s, self.b) }
+            }
+        }
+        if self.h.is_null() {
+            // SAFETY: the wrappers' checks (see `PoolingBack`).
+            unsafe { pooling_back::<S, IdentityOp, false>(s, self) }
+        } else {
+            self.act.dispatch(Body { s, b: self })
+        }
+    }
+}
+
+/// The body of [`PoolingBack`], `DERIV` when `b.h` is given (then `A` is `b.act`).
+///
+/// # Safety
+/// `b` built by the safe wrappers in `pool.rs` (its lengths checked), `b.h` not null
+/// when `DERIV`.
+#[inline(always)]
+unsafe fn pooling_back<S: Simd, A: ActivationOp, const DERIV: bool>(s: S, b: PoolingBack) {
+    {
         let PoolingBack {
             g,
             n,
             dout,
             arg,
             dx,
-        } = self;
+            h,
+            act: _,
+        } = b;
         let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
         let img_len = g.h * w * c;
         let count = s.splat((g.kh * g.kw) as f32);
         let max = !arg.is_null();
+        // Windows that do not overlap write each tap once: `0 + share` straight into `dx`
+        // (the same bits as adding to a zeroed `dx`), and `dx` needs zeroing only where
+        // no window reaches (none when the windows tile the images).
+        let once = max && g.sh >= g.kh && g.sw >= g.kw;
+        let tiled = once && g.sh == g.kh && g.sw == g.kw && oh * g.sh == g.h && ow * g.sw == w;
         let mut o = 0;
-        // SAFETY: as for `Pooling`, with `dx` in the input's shape and `dout` (and `arg`)
-        // in the output's; the argmax is only compared, never used as an index.
+        // SAFETY: as for `Pooling`, with `dx` (and `h`) in the input's shape and `dout`
+        // (and `arg`) in the output's; the argmax is only compared, never used as an index.
         unsafe {
-            zero(s, dx, n * img_len);
+            if !tiled {
+                zero(s, dx, n * img_len);
+            }
             for img in 0..n {
                 for oy in 0..oh {
                     for ox in 0..ow {
@@ -353,7 +478,17 @@ impl WithSimd for PoolingBack {
                                     } else {
                                         share
                                     };
-                                    st(s, p, s.add(ld(s, p, r), add), r);
+                                    if once {
+                                        let mut v = s.add(zero, add);
+                                        if DERIV {
+                                            let at = b + (ky * w + kx) * c + j;
+                                            let hv = ld(s, h.add(at), r);
+                                            v = flush_tiny(s, A::deriv_mul_v(s, v, hv));
+                                        }
+                                        st(s, p, v, r);
+                                    } else {
+                                        st(s, p, s.add(ld(s, p, r), add), r);
+                                    }
                                 }
                             }
                             j += S::LANES;

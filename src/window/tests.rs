@@ -785,6 +785,120 @@ fn max_pool_backward_matches_reference_and_is_the_adjoint() {
     });
 }
 
+/// Zero padding against a nested-loop reference: every value written (poisoned first),
+/// channels past a vector and partial ones, paddings 0 to 2, rows of one value.
+#[test]
+fn pad_matches_reference() {
+    each_isa(|| {
+        let mut rng = Lcg(29);
+        for &(n, h, w, c) in &[
+            (2, 8, 8, 1),
+            (3, 4, 4, 16),
+            (2, 1, 29, 12),
+            (1, 3, 5, 17),
+            (2, 2, 1, 67),
+            (1, 1, 1, 1),
+        ] {
+            for (ph, pw) in [(0, 0), (1, 1), (0, 1), (2, 0), (2, 1)] {
+                let x = rng.vals(n * h * w * c);
+                let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+                let mut want = vec![0.0; n * hp * wp * c];
+                for img in 0..n {
+                    for y in 0..h {
+                        for xx in 0..w {
+                            for ch in 0..c {
+                                want[at(hp, wp, c, img, y + ph, xx + pw, ch)] =
+                                    x[at(h, w, c, img, y, xx, ch)];
+                            }
+                        }
+                    }
+                }
+                let mut got = vec![POISON; want.len() + 3];
+                pad(n, (h, w, c), (ph, pw), &x, &mut got[..want.len()]);
+                same_bits(
+                    &got[..want.len()],
+                    &want,
+                    &format!("pad {n}x{h}x{w}x{c} by {ph},{pw}"),
+                );
+                assert!(
+                    got[want.len()..]
+                        .iter()
+                        .all(|v| v.to_bits() == POISON.to_bits())
+                );
+            }
+        }
+    });
+}
+
+/// The fused backward (derivative and flush in the pooling pass, windows that do not
+/// overlap) against the plain backward followed by the derivative and the flush, on
+/// every activation: the same bits (an input no window reaches may be +0 for −0).
+#[test]
+fn max_pool_backward_deriv_matches_backward_then_derivative() {
+    use crate::Activation;
+    use crate::activation::{backward_inplace_isa, flush_tiny_inplace_isa};
+    use crate::simd::Isa;
+    each_isa(|| {
+        let mut rng = Lcg(23);
+        let mut fused_seen = false;
+        let mut extra = geoms(true, 16);
+        // Tiled windows (no zeroing) and windows leaving a remainder, lengths past a vector.
+        for (h, w, c, k) in [(8, 8, 16, 2), (4, 4, 32, 2), (1, 29, 32, 2), (6, 9, 17, 3)] {
+            let mut g = Geom::d1(w, c, k, k, 0, 1);
+            if h > 1 {
+                (g.h, g.kh, g.sh) = (h, k, k);
+            }
+            extra.push((g, 3));
+        }
+        for (g, n) in extra {
+            let c = ctx(&g, n);
+            let x = rng.vals(g.input_len(n).unwrap());
+            let len = g.output_len(n, g.c).unwrap();
+            let (mut out, mut arg) = (vec![0.0; len], vec![0.0; len]);
+            max_pool(&g, n, &x, &mut out, Some(&mut arg)).unwrap();
+            // Tiny values too, for the flush.
+            let dout: Vec<f32> = rng
+                .vals(len)
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| if i % 7 == 3 { v * 1e-31 } else { v })
+                .collect();
+            for &act in Activation::ALL {
+                let hv: Vec<f32> = rng.vals(x.len()).iter().map(|&v| act.scalar(v)).collect();
+                let mut want = vec![POISON; x.len()];
+                max_pool_backward(&g, n, &dout, &arg, &mut want).unwrap();
+                backward_inplace_isa(Isa::active(), act, &mut want, &hv).unwrap();
+                flush_tiny_inplace_isa(Isa::active(), &mut want);
+                let mut got = vec![POISON; x.len()];
+                let fused =
+                    max_pool_backward_deriv(&g, n, &dout, &arg, act, &hv, &mut got).unwrap();
+                assert_eq!(fused, g.sh >= g.kh && g.sw >= g.kw, "{c}");
+                if !fused {
+                    backward_inplace_isa(Isa::active(), act, &mut got, &hv).unwrap();
+                    flush_tiny_inplace_isa(Isa::active(), &mut got);
+                }
+                fused_seen |= fused;
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0),
+                        "{c} {act:?} [{i}]: got {a:e}, want {b:e}"
+                    );
+                }
+            }
+            // A wrong `h` is refused before anything is written.
+            let mut dx = vec![POISON; x.len()];
+            if g.sh >= g.kh && g.sw >= g.kw {
+                let short = &x[..x.len() - 1];
+                let r =
+                    max_pool_backward_deriv(&g, n, &dout, &arg, Activation::Relu, short, &mut dx);
+                assert!(r.is_err(), "{c}");
+                assert!(dx.iter().all(|v| v.to_bits() == POISON.to_bits()), "{c}");
+            }
+        }
+        assert!(fused_seen);
+    });
+}
+
 /// `f(x) = ⟨max_pool(x), dout⟩` on distinct whole numbers: raising one input by ½ keeps
 /// every argmax, so `f(x + ½eᵢ) − f(x) = ½·dxᵢ` exactly.
 #[test]
