@@ -738,7 +738,60 @@ fn digits(buffers: &mut DigitsBuffers, seed: u64, epochs: u32, per_tick: PerTick
         per_tick.insns_of(eval_ticks) / evals.max(1),
         DIGITS_TEST
     );
+    // Adam alone, after the accuracy was taken: updates from the last batch's gradient (its
+    // moments nonzero, as in training), the parameters changed only after the verdict.
+    let t0 = ticks();
+    let adam = digits_adam(params, &mut opt, grads, ADAM_UPDATES);
+    let took = per_tick.insns_of(ticks() - t0);
+    if let Err(e) = adam {
+        hprintln!("digits Adam update: {:?}", e);
+        return false;
+    }
+    let per_param = took * 100 / (u64::from(ADAM_UPDATES) * DIGITS_PARAMS as u64);
+    hprintln!(
+        "adam: {} instructions per parameter per update ({} instructions per update of the {} parameters, {} updates)",
+        Hundredths(per_param),
+        took / u64::from(ADAM_UPDATES),
+        DIGITS_PARAMS,
+        ADAM_UPDATES
+    );
     ok
+}
+
+/// Adam updates timed after the digits training.
+const ADAM_UPDATES: u32 = 10;
+
+/// A count in hundredths, printed with two decimals.
+struct Hundredths(u64);
+
+impl core::fmt::Display for Hundredths {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// `updates` Adam updates of the digits parameters from `grads` (compiled out in the
+/// `baseline` build).
+#[inline(always)]
+fn digits_adam(
+    params: &mut [f32],
+    opt: &mut DigitsOpt<'_>,
+    grads: &[f32],
+    updates: u32,
+) -> Result<(), Error> {
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    {
+        use microprop::Optimizer;
+        for _ in 0..updates {
+            opt.update(params, grads)?;
+        }
+        Ok(())
+    }
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    {
+        black_box((params, opt, grads, updates));
+        Ok(())
+    }
 }
 
 /// The optimizer of the digits network ([`Adam`]; its state alone in the `baseline` build).
