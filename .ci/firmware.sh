@@ -18,7 +18,7 @@
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
 #   on the Cortex-M4F also the training step alone, the issue's measurement: a `step_only`
 #   build (built, not run) whose only microprop calls are the race's `Mlp::train_step`
-#   (XOR 2-3-1 and the 16-32-16-1 sigmoid MLP), minus the baseline;
+#   (XOR 2-3-1 and the 16-32-16-1 MLP, sigmoid hidden layers and identity output), minus the baseline;
 #   the peak stack of one training step is measured and printed by the firmware itself;
 #   the digits numbers the firmware printed (test accuracy, instructions per epoch
 #   from SysTick, calibrated by the firmware against a loop of known length);

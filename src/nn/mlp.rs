@@ -9,6 +9,8 @@
 //! update are arguments of the step, not code inside it.
 
 use super::step::{self, ForwardLayout, Names, Stack, StepLayout, with_parts};
+use super::tiny;
+use crate::error::check_rows;
 use crate::layer::{Dense, Layer, Shape, Update};
 
 /// What sizes a training step's workspace, for [`Error::WorkspaceTooSmall`].
@@ -409,6 +411,21 @@ impl<'a> Mlp<'a> {
              for gradient ascent negate the loss instead)",
         )?;
         self.check_param_len(params.len())?;
+        // `step::sum_squared`'s checks, on the sizes (no walk over the layers).
+        let n = check_rows(NAMES.x, x.len(), self.sizes[0])?;
+        let d = self.sizes[self.sizes.len() - 1];
+        if Some(y.len()) != n.checked_mul(d) {
+            return Err(Error::ShapeMismatch {
+                what: NAMES.y,
+                expected: (n, d),
+                found: (1, y.len()),
+            });
+        }
+        if tiny::fits(Isa::active(), self.sizes, n) {
+            return tiny::train_step(
+                self.sizes, self.acts, self.bias, params, x, y, n, lr, workspace,
+            );
+        }
         let pass = step::sum_squared(self, x, y)?;
         let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
         step::update(
