@@ -370,6 +370,9 @@ impl<'a> Mlp<'a> {
     /// The weight update is one GEMM per layer, `W_l ← W_l − lr·A_{l−1}ᵀ·Δ_l`, straight
     /// into `params` (no weight gradient is materialized); each delta
     /// `Δ_{l−1} = (Δ_l·W_lᵀ) ⊙ act'(A_{l−1})` is one GEMM with the derivative fused.
+    /// On the scalar instruction set (Cortex-M, or forced) a network at most 8 wide on a
+    /// batch of at most 16 runs the same arithmetic in plain loops instead (bit for bit,
+    /// without the GEMM's fixed costs: XOR 2-3-1 takes 3.4 times fewer instructions).
     /// Hidden-layer delta entries below `1e-30` in magnitude are flushed to zero: they
     /// cannot move a weight, and their subnormal products would slow saturated networks
     /// several-fold on x86. An empty batch (`x` and `y` empty) returns a loss of 0 and

@@ -3,7 +3,8 @@
 //! in plain loops over slices cut once, without the layer walk, the workspace layout and
 //! the GEMM's dispatch, packing and per-call checks.
 //!
-//! On XOR 2-3-1 those fixed costs were three quarters of a step on a Cortex-M4F. A network
+//! On XOR 2-3-1 (batch 4) those fixed costs were 70% of a step on a Cortex-M4F (11,237
+//! instructions a step through the general engine, 3,324 here). A network
 //! qualifies ([`fits`]) when every layer is at most [`TINY_WIDTH`] wide and the batch at
 //! most [`TINY_ROWS`]: there no GEMM of the general step blocks its inner dimension, so
 //! each of its sums runs in index order from zero as here, and the results are the same
@@ -11,10 +12,12 @@
 //! [`Isa::Scalar`]). The other instruction sets keep the general step (their GEMMs fuse
 //! multiply-adds and sum in lanes).
 //!
-//! The caller has checked the learning rate, the lengths of `params`, `x` and `y`, the
-//! workspace's length (against the general step's layout, which this path uses the start
-//! of) and that the batch is not empty; the finiteness checks run here, in the general
-//! step's order and with its errors, before the first parameter is written.
+//! Validation is once per step, as in the general step and with its errors: the caller
+//! checks the learning rate and the lengths of `params`, `x` and `y` from the sizes; here
+//! the workspace (against the general layout's length, computed without its walk; this
+//! path uses its first regions), the empty batch, then the finiteness of `x`, the loss,
+//! the hidden activations and every delta, all before the first parameter is written.
+//! The loops then index slices cut to size once, with no check per kernel.
 
 use crate::Activation;
 use crate::activation::{ActivationOp, ActivationVisitor, forward_inplace_isa};
