@@ -20,11 +20,11 @@
 //! The loops then index slices cut to size once, with no check per kernel.
 
 use crate::Activation;
-use crate::activation::{ActivationOp, ActivationVisitor, forward_inplace_isa};
+use crate::activation::{ActivationOp, ActivationVisitor};
 use crate::error::{Error, check_workspace};
 use crate::gemm::gemm_workspace_len;
 use crate::loss::Loss;
-use crate::simd::{Isa, Scalar, flush_tiny};
+use crate::simd::{Isa, Scalar, flush_tiny, keep_rolled};
 
 use super::step::X_NON_FINITE;
 
@@ -68,6 +68,24 @@ fn finite(v: &[f32]) -> bool {
     v.iter().all(|x| x.to_bits() & 0x7f80_0000 != 0x7f80_0000)
 }
 
+/// `z ← act(z)` in place, one value at a time: the scalar tile's activation epilogue
+/// (`ActTile` in `gemm/scalar.rs`), with one dispatch on the activation. (The crate's
+/// vector map would link every activation's four-wide loop: 2.7 KB at opt-level "s".)
+struct Act<'a> {
+    z: &'a mut [f32],
+}
+
+impl ActivationVisitor for Act<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn call<A: ActivationOp>(self) {
+        for z in self.z.iter_mut() {
+            keep_rolled();
+            *z = A::forward_v(Scalar, *z);
+        }
+    }
+}
+
 /// `d ← flush(d ⊙ act'(h))` in place: the scalar tile's derivative epilogue, and the
 /// last layer's `Prev::apply`, with one dispatch on the activation.
 struct DerivFlush<'a> {
@@ -80,6 +98,7 @@ impl ActivationVisitor for DerivFlush<'_> {
     #[inline(always)]
     fn call<A: ActivationOp>(self) {
         for (d, &h) in self.d.iter_mut().zip(self.h) {
+            keep_rolled();
             *d = flush_tiny(Scalar, A::deriv_mul_v(Scalar, *d, h));
         }
     }
@@ -143,7 +162,7 @@ pub(super) fn train_step(
                 }
             }
         }
-        forward_inplace_isa(ISA, acts[l], out);
+        acts[l].dispatch(Act { z: out });
         p_at += di * dout + b.len();
         a_at += n * dout;
     }
@@ -256,6 +275,8 @@ pub(super) fn train_step(
 unsafe fn dot(mut a: *const f32, sa: usize, mut b: *const f32, sb: usize, len: usize) -> f32 {
     let mut acc = 0.0f32;
     for _ in 0..len {
+        // (Rolled at opt-level 3 too, as the GEMM tiles' loops: see `keep_rolled`.)
+        keep_rolled();
         // SAFETY: the caller's: `a` and `b` point at element `t < len` here.
         unsafe {
             acc += *a * *b;
@@ -274,6 +295,7 @@ unsafe fn dot(mut a: *const f32, sa: usize, mut b: *const f32, sb: usize, len: u
 unsafe fn col_sum(mut a: *const f32, sa: usize, len: usize) -> f32 {
     let mut acc = 0.0f32;
     for _ in 0..len {
+        keep_rolled();
         // SAFETY: the caller's: `a` points at element `t < len` here.
         unsafe {
             acc += *a;
