@@ -22,7 +22,8 @@
 //! `.cargo/config.toml`). With `--features baseline` every microprop call is compiled
 //! out, for measuring how much flash microprop takes (see `.ci/firmware.sh`); with
 //! `--features step_only` only the race's `Mlp::train_step` calls are left, for the flash of
-//! the training step alone.
+//! the training step alone; with `--features digits_only` only the digits trainer's calls,
+//! for that trainer's flash.
 #![no_std]
 #![no_main]
 
@@ -376,11 +377,11 @@ fn step(
     lr: f32,
     ws: &mut [f32],
 ) -> Result<f32, Error> {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     {
         net.train_step(params, x, y, lr, ws)
     }
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, y, lr, ws));
         Ok(black_box(1.0))
@@ -398,11 +399,11 @@ fn race_step(
     lr: f32,
     ws: &mut [f32],
 ) -> Result<f32, Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "digits_only")))]
     {
         net.train_step(params, x, y, lr, ws)
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, y, lr, ws));
         Ok(black_box(1.0))
@@ -418,11 +419,11 @@ fn forward(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     {
         net.forward(params, x, out, ws)
     }
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, out, ws));
         Ok(())
@@ -1056,9 +1057,9 @@ fn measure_stack(
     lr: f32,
     ws: &mut [f32],
 ) -> (Result<f32, Error>, usize) {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     let step: StepFn = black_box(Mlp::train_step);
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     let step: StepFn = black_box(|net, params, x, y, lr, ws| step(*net, params, x, y, lr, ws));
 
     let region = paint_stack();
