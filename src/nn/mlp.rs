@@ -429,6 +429,22 @@ impl<'a> Mlp<'a> {
                 self.sizes, self.acts, self.bias, params, x, y, n, lr, workspace,
             );
         }
+        self.sgd_step(params, x, y, lr, workspace)
+    }
+
+    /// [`Mlp::train_step`] through the general step, once `lr` and `params` are checked.
+    /// Not inlined into it: inlined, LLVM kept `forward_backward` out of line and the two
+    /// frames added up (the sine network's step peaked at 2,256 bytes of stack on a
+    /// Cortex-M4F at opt-level "s", 1,928 like this).
+    #[inline(never)]
+    fn sgd_step(
+        &self,
+        params: &mut [f32],
+        x: &[f32],
+        y: &[f32],
+        lr: f32,
+        workspace: &mut [f32],
+    ) -> Result<f32, Error> {
         let pass = step::sum_squared(self, x, y)?;
         let (loss, n) = step::forward_backward(self, params, x, false, workspace, pass, None)?;
         step::update(

@@ -106,6 +106,10 @@ impl ActivationVisitor for DerivFlush<'_> {
 
 /// The step itself: see the module docs for what the caller checked (the learning rate,
 /// `params`, and `x` as `n` whole rows); the workspace and `n = 0` are checked here.
+///
+/// Not inlined, so that its frame is not part of the general step's (both run from
+/// `Mlp::train_step`).
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn train_step(
     sizes: &[usize],
