@@ -705,3 +705,46 @@ fn the_tiny_step_refuses_bad_input_as_the_general_step_does() {
         assert_eq!(bits(&pa), bits(&params), "{isa:?}");
     });
 }
+
+/// The tiny path of `Mlp::train_step` (scalar instruction set, every size ≤ 8, batch ≤ 16)
+/// against a `Net`'s general step, forced onto the scalar instruction set: the one test of
+/// that path that also runs under Miri (the others take only the portable backend there),
+/// for its raw-pointer dot products.
+#[test]
+fn the_tiny_step_is_the_general_step_on_the_scalar_isa() {
+    let cases: [(&[usize], &[Activation]); 2] = [
+        (&[2, 3, 1], &[Sigmoid, Identity]),
+        (&[3, 4, 2, 2], &[Tanh, Relu, Sigmoid]),
+    ];
+    for (sizes, acts) in cases {
+        for bias in [true, false] {
+            let mlp = Mlp::new(sizes, acts, bias).unwrap();
+            let layers = dense_layers(sizes, acts, bias);
+            let net = Net::new(Shape::flat(sizes[0]), &layers).unwrap();
+            let p = Mlp::param_len(sizes, bias);
+            let n = 5;
+            let mut r = rng(11);
+            let params: Vec<f32> = fill(&mut r, p).iter().map(|v| v * 0.5).collect();
+            let x = fill(&mut r, n * sizes[0]);
+            let y = fill(&mut r, n * sizes[sizes.len() - 1]);
+            let mut ws = vec![0.0; Mlp::workspace_len(sizes, n)];
+            microprop::simd::with_isa(Isa::Scalar, || {
+                let (mut pa, mut pb) = (params.clone(), params.clone());
+                for step in 0..2 {
+                    let la = mlp.train_step(&mut pa, &x, &y, 0.05, &mut ws).unwrap();
+                    let mut sgd = Sgd::new(SgdConfig::new(0.05), &mut []).unwrap();
+                    let t = Target::Values(&y);
+                    let lb = net
+                        .train_step(&mut pb, &x, t, Loss::SumSquared, &mut sgd, &mut [], &mut ws)
+                        .unwrap();
+                    assert_eq!(
+                        (la.to_bits(), bits(&pa)),
+                        (lb.to_bits(), bits(&pb)),
+                        "{sizes:?} bias {bias} step {step}"
+                    );
+                }
+            })
+            .unwrap();
+        }
+    }
+}

@@ -316,7 +316,10 @@ mod tests {
 
     #[test]
     fn workspace_len_is_the_general_layouts_for_every_tiny_shape() {
-        for depth in 1..=3 {
+        // (Under Miri, the networks of one and two layers: the three-layer ones are 4,096
+        // shapes.)
+        let deepest = if cfg!(miri) { 2 } else { 3 };
+        for depth in 1..=deepest {
             for code in 0..TINY_WIDTH.pow(depth as u32 + 1) {
                 let mut sizes = [0usize; 4];
                 let mut c = code;
