@@ -18,7 +18,11 @@
 #   compiled out (which also counts microprop code inlined into the firmware's functions);
 #   on the Cortex-M4F also the training step alone, the issue's measurement: a `step_only`
 #   build (built, not run) whose only microprop calls are the race's `Mlp::train_step`
-#   (XOR 2-3-1 and the 16-32-16-1 sigmoid MLP), minus the baseline;
+#   (XOR 2-3-1 and the 16-32-16-1 MLP, sigmoid hidden layers and identity output), minus the baseline;
+#   and the dense digits trainer alone (softmax cross-entropy, Adam, batching, evaluation;
+#   issue 18's flash targets): a `digits_only` build (built, not run) minus the baseline,
+#   its microprop symbols summed by module, and its largest symbols, microprop's and those
+#   of core, compiler_builtins and libm that it adds to the baseline;
 #   the peak stack of one training step is measured and printed by the firmware itself;
 #   the digits numbers the firmware printed (test accuracy, instructions per epoch
 #   from SysTick, calibrated by the firmware against a loop of known length);
@@ -84,6 +88,27 @@ symbol_size() {
              END { print found ? size : 0 }'
 }
 
+# microprop's flash in ELF $1 by top-level module (`microprop::gemm`, from the first
+# microprop path in each demangled symbol name, trait impls included), largest first:
+# "bytes module".
+microprop_modules() {
+    microprop_symbols "$1" |
+        awk '{ size = $1; name = $0; sub(/^[^ ]+ /, "", name); gsub(/\.\./, "::", name);
+               if (match(name, /microprop::[a-z0-9_]+/)) m = substr(name, RSTART, RLENGTH); else m = "microprop (other)";
+               s[m] += size } END { for (m in s) print s[m], m }' | sort -rn
+}
+
+# The code and read-only data symbols of ELF $1 that ELF $2 (the baseline) lacks, by
+# demangled name without its hash: "bytes name", largest first.
+added_symbols() {
+    local list='NF >= 4 && $3 ~ /^[tTrR]$/ { name = $0; for (i = 0; i < 3; i++) sub(/^[^ ]+ +/, "", name);
+        sub(/::h[0-9a-f]+$/, "", name); print $2 + 0 "\t" name }'
+    "$NM" -C --print-size --radix=d "$2" | awk "$list" | cut -f2 | sort -u >"$CARGO_TARGET_DIR/base-symbols.txt"
+    "$NM" -C --print-size --radix=d "$1" | awk "$list" |
+        awk -F'\t' 'NR == FNR { base[$0] = 1; next } !($2 in base) { print $1, $2 }' \
+            "$CARGO_TARGET_DIR/base-symbols.txt" - | sort -rn
+}
+
 # One build: `firmware CORE PROFILE OPT_LEVEL`, with the core's settings in the globals
 # below (set by `core_*`). Builds the baseline and the firmware, runs the firmware under
 # QEMU (failing the script if it fails or times out), prints the footprint, and appends
@@ -113,7 +138,7 @@ firmware() {
         features=(--features short) base_features=(--features baseline,short)
     fi
     local elf="$TDIR/$TARGET/$profile/microprop-cortex-m4"
-    local base_elf="$elf.baseline" step_elf="$elf.step_only"
+    local base_elf="$elf.baseline" step_elf="$elf.step_only" digits_elf="$elf.digits_only"
     local log="$CARGO_TARGET_DIR/firmware-run-$TARGET-$CPU-$profile.log"
 
     # The baseline first, in the same profile (only the firmware crate differs, so microprop
@@ -128,6 +153,11 @@ firmware() {
         CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
             --profile "$profile" --features step_only --locked
         cp "$elf" "$step_elf"
+
+        step "firmware digits_only build ($core, $TARGET, $profile: opt-level $opt; built, not run)"
+        CARGO_TARGET_DIR=$TDIR cargo build --target "$TARGET" "${CARGO_EXTRA[@]}" \
+            --profile "$profile" --features digits_only --locked
+        cp "$elf" "$digits_elf"
     fi
 
     step "firmware build ($core, $TARGET, $profile: opt-level $opt, $RUN run)"
@@ -163,6 +193,8 @@ firmware() {
     base_flash=$(flash "$base_elf")
     diff=$(($(flash "$elf") - base_flash))
     [ -z "$STEP_ONLY" ] || step_diff=$(($(flash "$step_elf") - base_flash))
+    local digits_diff=—
+    [ -z "$STEP_ONLY" ] || digits_diff=$(($(flash "$digits_elf") - base_flash))
 
     echo "largest microprop symbols (bytes):"
     microprop_symbols "$elf" | sort -rn | awk "NR <= 12" | sed 's/^/    /'
@@ -179,17 +211,26 @@ firmware() {
         echo "largest microprop symbols of the step_only build (bytes):"
         microprop_symbols "$step_elf" | sort -rn | awk "NR <= 8" | sed 's/^/    /'
     fi
+    if [ -n "$STEP_ONLY" ]; then
+        echo "digits trainer alone, digits_only minus baseline:  $digits_diff bytes of flash (issue 18's targets: 16384 at \"s\", 24576 at 3)"
+        echo "  its microprop symbols by module (bytes; $(microprop_symbols "$digits_elf" | awk '{ s += $1 } END { print s + 0 }') in all):"
+        microprop_modules "$digits_elf" | sed 's/^/    /'
+        echo "  its largest symbols that the baseline lacks (bytes; microprop's and what it pulls in from core, compiler_builtins, libm):"
+        added_symbols "$digits_elf" "$base_elf" | awk '$2 !~ /^\.Lanon\./' | awk "NR <= 25" | sed 's/^/    /'
+        echo "  its anonymous read-only data the baseline lacks (.Lanon.*: error strings, panic locations): $(added_symbols "$digits_elf" "$base_elf" | awk '$2 ~ /^\.Lanon\./ { s += $1 } END { print s + 0 }') bytes"
+        echo "  what it adds beyond symbols named microprop::* (bytes, .Lanon.* included): $(added_symbols "$digits_elf" "$base_elf" | awk '$0 !~ /microprop(::|\.\.)/ { s += $1 } END { print s + 0 }')"
+    fi
     echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
     echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
     echo "digits data in flash (.rodata):                    $(symbol_size "$elf" DIGITS) bytes"
     echo "digits buffers in RAM (.bss):                      $(symbol_size "$elf" DIGITS_BUF) bytes (parameters, gradients, Adam state, workspace, batch, orders)"
     echo "firmware run under QEMU: $wall s of wall time"
     echo "firmware's race, digits and timing lines:"
-    grep -E '^(core:|SysTick|race:|stack: digits|digits: (test|[0-9]))' "$log" | sed 's/^/    /'
+    grep -E '^(core:|SysTick|race:|stack: digits|digits: (test|[0-9])|adam:)' "$log" | sed 's/^/    /'
 
     # The row: instructions per step of the race (plain, microprop, ratio) for XOR and
     # 16-32-16-1, the digits epoch, microprop's flash by difference, the peak stacks.
-    local xor wide epoch stacks
+    local xor wide epoch adam stacks
     race_cols() {
         grep -E "^race: $1 " "$log" |
             sed -E 's/.*plain loops ([0-9]+) instructions per step, microprop ([0-9]+) \(([0-9.]+)x fewer\).*/\1 | \2 | \3×/'
@@ -197,8 +238,9 @@ firmware() {
     xor=$(race_cols XOR)
     wide=$(race_cols 16-32-16-1)
     epoch=$(sed -nE 's/^digits: ([0-9]+) instructions per epoch.*/\1/p' "$log")
+    adam=$(sed -nE 's/^adam: ([0-9.]+) instructions per parameter.*/\1/p' "$log")
     stacks=$(sed -nE 's/^stack: (XOR|sine|digits) [a-z_]+ used ([0-9]+) bytes.*/\2/p' "$log" | paste -sd / -)
-    echo "| $core | \"$opt\" | $RUN | $xor | $wide | $epoch | $diff | $step_diff | $stacks |" >>"$ROWS"
+    echo "| $core | \"$opt\" | $RUN | $xor | $wide | $epoch | $adam | $diff | $step_diff | $digits_diff | $stacks |" >>"$ROWS"
 }
 
 # The Cortex-M4F at both opt-levels, full runs (XOR, sine, 100 digits epochs to 90%); the
@@ -219,15 +261,16 @@ firmware "Cortex-M55 (MVE)" release s
 firmware "Cortex-M55 (MVE)" release-o3 3
 
 step "firmware table (QEMU: Cortex-M4F mps2-an386, M7F mps2-an500, M3 and ARMv6-M code mps2-an385, M55 mps3-an547; instructions counted under -icount shift=0)"
-echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | microprop flash (by difference) | train_step alone (by difference) | peak stack XOR/sine/digits |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| core | opt-level | run | XOR 2-3-1 batch 4: plain loops | microprop | fewer | 16-32-16-1 batch 32: plain loops | microprop | fewer | digits epoch | Adam per parameter | microprop flash (by difference) | train_step alone (by difference) | digits trainer alone (by difference) | peak stack XOR/sine/digits |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$ROWS"
 echo "(instructions per training step, not cycles: QEMU counts one per instruction; on a"
 echo " real M4, vmla.f32 takes 3 cycles against 1 for vadd.f32, and loads 2; the M7 issues two"
 echo " a cycle; an M55 MVE instruction works on 4 lanes in 2 beats. Short runs: the race, XOR"
 echo " and 2 digits epochs (feature \`short\`); the M4F's full runs reach every target."
 echo " train_step alone: the \`step_only\` build, only the race's Mlp::train_step calls, minus"
-echo " the baseline; the issue's measurement, M4F only.)"
+echo " the baseline; digits trainer alone: the \`digits_only\` build, only the digits' calls"
+echo " (cross-entropy, Adam, batching, evaluation), minus the baseline; both M4F only.)"
 rm -f "$ROWS"
 
 # The vowels CNN trained on the M4F, whole (256 KiB of RAM) and head-only (96 KiB).

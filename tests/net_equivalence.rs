@@ -17,6 +17,7 @@ use microprop::metrics::{LOGIT_THRESHOLD, PROBABILITY_THRESHOLD};
 use microprop::nn::{Mlp, Net, Trainer};
 use microprop::optim::{Adam, AdamConfig, Sgd, SgdConfig};
 use microprop::par::{Executor, Serial};
+use microprop::simd::Isa;
 use microprop::{Error, Loss, Target};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,6 +38,11 @@ fn dense_cases() -> Vec<(Vec<usize>, Vec<Activation>)> {
             (vec![5, 7, 4, 3], vec![Relu, Tanh, Identity]),
             (vec![9, 33, 1], vec![Sigmoid, Sigmoid]),
             (vec![2, 1], vec![Identity]),
+            // Within the tiny path of `Mlp::train_step` on the scalar instruction set.
+            (vec![2, 3, 1], vec![Sigmoid, Identity]),
+            (vec![8, 8, 8, 8], vec![Tanh, Sigmoid, Relu]),
+            // Just past it (a layer of 9).
+            (vec![2, 9, 1], vec![Sigmoid, Sigmoid]),
             (vec![40, 17, 65, 10], vec![Tanh, Relu, Identity]),
         ]
     }
@@ -638,5 +644,107 @@ fn a_single_output_is_a_binary_classifier_decided_by_its_threshold() {
             assert!(r.is_err(), "{loss:?}: {r:?}");
         }
         assert_eq!(conf, [2, 3, 0, 0], "{act:?}: written on error");
+    }
+}
+
+/// `Mlp::train_step` on a tiny network takes a path of its own on the scalar instruction
+/// set: it refuses what the general step refuses on every other, with the same error, and
+/// writes nothing then.
+#[test]
+fn the_tiny_step_refuses_bad_input_as_the_general_step_does() {
+    let sizes = [2, 3, 1];
+    let mlp = Mlp::new(&sizes, &[Sigmoid, Identity], true).unwrap();
+    let p = Mlp::param_len(&sizes, true);
+    let n = 4;
+    let params: Vec<f32> = fill(&mut rng(7), p).iter().map(|v| v * 0.5).collect();
+    let x = fill(&mut rng(8), n * 2);
+    let y = fill(&mut rng(9), n);
+    let ws_len = Mlp::workspace_len(&sizes, n);
+    let mut nan_x = x.clone();
+    nan_x[3] = f32::NAN;
+    let mut inf_y = y.clone();
+    inf_y[1] = f32::INFINITY;
+    // A first-layer weight of NaN: the hidden activations are NaN, then the loss.
+    let mut nan_w = params.clone();
+    nan_w[0] = f32::NAN;
+    type Case<'a> = (&'a str, &'a [f32], &'a [f32], &'a [f32], f32, usize);
+    let cases: [Case<'_>; 9] = [
+        ("NaN in x", &params, &nan_x, &y, 0.1, ws_len),
+        ("∞ in y", &params, &x, &inf_y, 0.1, ws_len),
+        ("NaN weight", &nan_w, &x, &y, 0.1, ws_len),
+        ("workspace one short", &params, &x, &y, 0.1, ws_len - 1),
+        ("y one short", &params, &x, &y[1..], 0.1, ws_len),
+        ("x a partial row", &params, &x[1..], &y, 0.1, ws_len),
+        ("negative lr", &params, &x, &y, -0.1, ws_len),
+        ("NaN lr", &params, &x, &y, f32::NAN, ws_len),
+        ("params one short", &params[1..], &x, &y, 0.1, ws_len),
+    ];
+    for (what, p0, x, y, lr, ws_len) in cases {
+        let mut got: Vec<(Isa, Result<f32, Error>)> = Vec::new();
+        for_each_isa(|isa| {
+            let mut pa = p0.to_vec();
+            let mut ws = vec![0.0; ws_len];
+            let r = mlp.train_step(&mut pa, x, y, lr, &mut ws);
+            assert!(r.is_err(), "{what} {isa:?}: {r:?}");
+            assert_eq!(bits(&pa), bits(p0), "{what} {isa:?}: params written");
+            got.push((isa, r));
+        });
+        for (isa, r) in &got[1..] {
+            assert_eq!(r, &got[0].1, "{what}: {isa:?} against {:?}", got[0].0);
+        }
+    }
+    // An empty batch: a loss of 0, nothing written, on every instruction set.
+    for_each_isa(|isa| {
+        let mut pa = params.clone();
+        let mut ws = vec![0.0; Mlp::workspace_len(&sizes, 0)];
+        assert_eq!(
+            mlp.train_step(&mut pa, &[], &[], 0.1, &mut ws),
+            Ok(0.0),
+            "{isa:?}"
+        );
+        assert_eq!(bits(&pa), bits(&params), "{isa:?}");
+    });
+}
+
+/// The tiny path of `Mlp::train_step` (scalar instruction set, every size ≤ 8, batch ≤ 16)
+/// against a `Net`'s general step, forced onto the scalar instruction set: the one test of
+/// that path that also runs under Miri (the others take only the portable backend there),
+/// for its raw-pointer dot products.
+#[test]
+fn the_tiny_step_is_the_general_step_on_the_scalar_isa() {
+    let cases: [(&[usize], &[Activation]); 2] = [
+        (&[2, 3, 1], &[Sigmoid, Identity]),
+        (&[3, 4, 2, 2], &[Tanh, Relu, Sigmoid]),
+    ];
+    for (sizes, acts) in cases {
+        for bias in [true, false] {
+            let mlp = Mlp::new(sizes, acts, bias).unwrap();
+            let layers = dense_layers(sizes, acts, bias);
+            let net = Net::new(Shape::flat(sizes[0]), &layers).unwrap();
+            let p = Mlp::param_len(sizes, bias);
+            let n = 5;
+            let mut r = rng(11);
+            let params: Vec<f32> = fill(&mut r, p).iter().map(|v| v * 0.5).collect();
+            let x = fill(&mut r, n * sizes[0]);
+            let y = fill(&mut r, n * sizes[sizes.len() - 1]);
+            let mut ws = vec![0.0; Mlp::workspace_len(sizes, n)];
+            microprop::simd::with_isa(Isa::Scalar, || {
+                let (mut pa, mut pb) = (params.clone(), params.clone());
+                for step in 0..2 {
+                    let la = mlp.train_step(&mut pa, &x, &y, 0.05, &mut ws).unwrap();
+                    let mut sgd = Sgd::new(SgdConfig::new(0.05), &mut []).unwrap();
+                    let t = Target::Values(&y);
+                    let lb = net
+                        .train_step(&mut pb, &x, t, Loss::SumSquared, &mut sgd, &mut [], &mut ws)
+                        .unwrap();
+                    assert_eq!(
+                        (la.to_bits(), bits(&pa)),
+                        (lb.to_bits(), bits(&pb)),
+                        "{sizes:?} bias {bias} step {step}"
+                    );
+                }
+            })
+            .unwrap();
+        }
     }
 }

@@ -9,6 +9,7 @@ mod neuron;
 pub mod safetensors;
 pub mod save;
 mod step;
+mod tiny;
 mod train;
 mod trainer;
 

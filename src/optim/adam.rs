@@ -229,7 +229,7 @@ impl<'s> Adam<'s> {
     }
 
     /// The scalar reference of [`update`](Optimizer::update): the same operations in the
-    /// same order, each rounded on its own (no fused multiply-add; `libm::sqrtf`, correctly
+    /// same order, each rounded on its own (no fused multiply-add; the crate's `sqrtf`, correctly
     /// rounded like every backend's square root; `1/denom` exact, where the vector
     /// backends' reciprocal estimate is within 0.6 ULP). It agrees bit for bit with the SIMD pass
     /// on [`Isa::Scalar`], and to rounding on the others.
@@ -254,7 +254,7 @@ impl<'s> Adam<'s> {
             }
             *m = flush_tiny_scalar(k.b1 * *m + k.omb1 * g);
             *v = flush_tiny_scalar(k.b2 * *v + k.omb2 * (gq * gq));
-            let denom = libm::sqrtf(*v) * k.inv_c2 + k.eps;
+            let denom = crate::simd::sqrtf(*v) * k.inv_c2 + k.eps;
             *p += (*m * recip_or_zero(denom)) * k.neg_step;
         }
         self.t = t;

@@ -41,7 +41,7 @@ pub(crate) use avx512::Avx512;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub(crate) use neon::Neon;
 pub(crate) use portable::Portable;
-pub(crate) use scalar::{SOFT_FLOAT, Scalar};
+pub(crate) use scalar::{SOFT_FLOAT, Scalar, sqrtf};
 
 /// Largest lane count of any backend (bounds the stack buffers of partial loads).
 pub(crate) const MAX_LANES: usize = 16;

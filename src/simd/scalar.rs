@@ -47,8 +47,7 @@ unsafe impl Simd for Scalar {
     }
     #[inline(always)]
     fn sqrt(self, a: f32) -> f32 {
-        // Correctly rounded (`sqrtss` where the target has SSE, a bitwise method elsewhere).
-        libm::sqrtf(a)
+        sqrtf(a)
     }
     #[inline(always)]
     fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
@@ -95,6 +94,54 @@ unsafe impl Simd for Scalar {
         } else {
             super::math::exp_neg(self, x)
         }
+    }
+}
+
+/// `√x`, correctly rounded: the crate's one scalar square root. 32-bit Arm with a hardware
+/// FPU (the `eabihf` ABI: Cortex-M4F, M7F, M33F, M55, Cortex-A and R) has the instruction,
+/// `vsqrt.f32`, which libm does not use there (its software `sqrtf` cost Adam about 80
+/// instructions a parameter on the Cortex-M4F, this about 7); elsewhere `libm::sqrtf` (`sqrtss`
+/// on x86 with SSE, `fsqrt` on AArch64, a bitwise method otherwise). Both are IEEE 754's
+/// exactly rounded square root in round-to-nearest, so the results are the same bit for
+/// bit (`vsqrt.f32` follows the FPSCR: rounding to nearest and no flush-to-zero are its
+/// reset state, which nothing in the crate changes), NaN payloads aside (the square root
+/// of a negative number is a NaN either way).
+///
+/// Stable Rust 1.95 reports no Arm FPU feature in `cfg(target_feature)`; the ABI stands in
+/// for it, as in [`SOFT_FLOAT`]: an `eabihf` target has at least a single-precision VFP,
+/// and every VFP has `vsqrt.f32`.
+#[inline(always)]
+pub(crate) fn sqrtf(x: f32) -> f32 {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        // Stable Rust lets `asm!` name a floating-point register only where `vfp2` (double
+        // precision) is enabled, which a Cortex-M4F's single-precision FPU is not: the
+        // value comes in and goes out through core registers, and `s15` is borrowed
+        // (saved to a core register and restored). Seven instructions with the moves.
+        let r: u32;
+        // SAFETY: register-only instructions: `s15` is restored before the block ends,
+        // so no register the compiler sees changes but the declared outputs; no memory,
+        // no stack, no flags (`vsqrt.f32` sets FPSCR's cumulative exception bits, as any
+        // floating-point operation the compiler emits does). Every `eabihf` target has a
+        // VFP, and every VFP has `vmov` and `vsqrt.f32` on single-precision registers.
+        unsafe {
+            core::arch::asm!(
+                "vmov {t}, s15",
+                "vmov s15, {x}",
+                "vsqrt.f32 s15, s15",
+                "vmov {r}, s15",
+                "vmov s15, {t}",
+                x = in(reg) x.to_bits(),
+                r = lateout(reg) r,
+                t = out(reg) _,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        f32::from_bits(r)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        libm::sqrtf(x)
     }
 }
 

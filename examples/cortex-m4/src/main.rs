@@ -22,7 +22,8 @@
 //! `.cargo/config.toml`). With `--features baseline` every microprop call is compiled
 //! out, for measuring how much flash microprop takes (see `.ci/firmware.sh`); with
 //! `--features step_only` only the race's `Mlp::train_step` calls are left, for the flash of
-//! the training step alone.
+//! the training step alone; with `--features digits_only` only the digits trainer's calls,
+//! for that trainer's flash.
 #![no_std]
 #![no_main]
 
@@ -120,17 +121,26 @@ const DIGITS_TARGET: f32 = 0.90;
 
 // ---- the race: plain loops against microprop, instructions per training step ----------
 
-/// A 16-32-16-1 sigmoid network (biases on, 1,089 parameters) on a batch of 32: the race's
-/// wider network, beside XOR.
+/// The race's XOR network: 2-3-1 with the plain trainer's activations, a sigmoid hidden
+/// layer and the identity on the output (biases on), from the XOR network's parameters.
+const RACE_XOR_NET: Mlp<'static> = match Mlp::new(&XOR_SIZES, &[Sigmoid, Identity], true) {
+    Ok(net) => net,
+    Err(_) => panic!("bad XOR shape"),
+};
+/// The race's learning rate on XOR (the identity output takes smaller steps than the
+/// sigmoid's 0.5).
+const RACE_XOR_LR: f32 = 0.1;
+/// A 16-32-16-1 network (sigmoid hidden layers, identity output, biases on, 1,089
+/// parameters) on a batch of 32: the race's wider network, beside XOR.
 const WIDE_SIZES: [usize; 4] = [16, 32, 16, 1];
-const WIDE_NET: Mlp<'static> = match Mlp::new(&WIDE_SIZES, &[Sigmoid, Sigmoid, Sigmoid], true) {
+const WIDE_NET: Mlp<'static> = match Mlp::new(&WIDE_SIZES, &[Sigmoid, Sigmoid, Identity], true) {
     Ok(net) => net,
     Err(_) => panic!("bad 16-32-16-1 shape"),
 };
 const WIDE_N: usize = 32;
 const WIDE_PARAMS: usize = Mlp::param_len(&WIDE_SIZES, true);
 const WIDE_WORK: usize = Mlp::workspace_len(&WIDE_SIZES, WIDE_N);
-const WIDE_LR: f32 = 0.05;
+const WIDE_LR: f32 = 0.002;
 /// Steps each trainer takes in the race, per network.
 const RACE_STEPS_XOR: u32 = 200;
 const RACE_STEPS_WIDE: u32 = 20;
@@ -367,11 +377,11 @@ fn step(
     lr: f32,
     ws: &mut [f32],
 ) -> Result<f32, Error> {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     {
         net.train_step(params, x, y, lr, ws)
     }
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, y, lr, ws));
         Ok(black_box(1.0))
@@ -389,11 +399,11 @@ fn race_step(
     lr: f32,
     ws: &mut [f32],
 ) -> Result<f32, Error> {
-    #[cfg(not(feature = "baseline"))]
+    #[cfg(not(any(feature = "baseline", feature = "digits_only")))]
     {
         net.train_step(params, x, y, lr, ws)
     }
-    #[cfg(feature = "baseline")]
+    #[cfg(any(feature = "baseline", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, y, lr, ws));
         Ok(black_box(1.0))
@@ -409,11 +419,11 @@ fn forward(
     out: &mut [f32],
     ws: &mut [f32],
 ) -> Result<(), Error> {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     {
         net.forward(params, x, out, ws)
     }
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     {
         black_box((net.layers(), params, x, out, ws));
         Ok(())
@@ -460,12 +470,12 @@ fn race_all(
     ok &= race(
         b,
         "XOR",
-        XOR_NET,
+        RACE_XOR_NET,
         &XOR_SIZES,
         XOR_PARAMS,
         Inputs::Xor,
         XOR_N,
-        XOR_LR,
+        RACE_XOR_LR,
         RACE_STEPS_XOR,
         per_tick,
     );
@@ -738,7 +748,60 @@ fn digits(buffers: &mut DigitsBuffers, seed: u64, epochs: u32, per_tick: PerTick
         per_tick.insns_of(eval_ticks) / evals.max(1),
         DIGITS_TEST
     );
+    // Adam alone, after the accuracy was taken: updates from the last batch's gradient (its
+    // moments nonzero, as in training), the parameters changed only after the verdict.
+    let t0 = ticks();
+    let adam = digits_adam(params, &mut opt, grads, ADAM_UPDATES);
+    let took = per_tick.insns_of(ticks() - t0);
+    if let Err(e) = adam {
+        hprintln!("digits Adam update: {:?}", e);
+        return false;
+    }
+    let per_param = took * 100 / (u64::from(ADAM_UPDATES) * DIGITS_PARAMS as u64);
+    hprintln!(
+        "adam: {} instructions per parameter per update ({} instructions per update of the {} parameters, {} updates)",
+        Hundredths(per_param),
+        took / u64::from(ADAM_UPDATES),
+        DIGITS_PARAMS,
+        ADAM_UPDATES
+    );
     ok
+}
+
+/// Adam updates timed after the digits training.
+const ADAM_UPDATES: u32 = 10;
+
+/// A count in hundredths, printed with two decimals.
+struct Hundredths(u64);
+
+impl core::fmt::Display for Hundredths {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// `updates` Adam updates of the digits parameters from `grads` (compiled out in the
+/// `baseline` build).
+#[inline(always)]
+fn digits_adam(
+    params: &mut [f32],
+    opt: &mut DigitsOpt<'_>,
+    grads: &[f32],
+    updates: u32,
+) -> Result<(), Error> {
+    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    {
+        use microprop::Optimizer;
+        for _ in 0..updates {
+            opt.update(params, grads)?;
+        }
+        Ok(())
+    }
+    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    {
+        black_box((params, opt, grads, updates));
+        Ok(())
+    }
 }
 
 /// The optimizer of the digits network ([`Adam`]; its state alone in the `baseline` build).
@@ -994,9 +1057,9 @@ fn measure_stack(
     lr: f32,
     ws: &mut [f32],
 ) -> (Result<f32, Error>, usize) {
-    #[cfg(not(any(feature = "baseline", feature = "step_only")))]
+    #[cfg(not(any(feature = "baseline", feature = "step_only", feature = "digits_only")))]
     let step: StepFn = black_box(Mlp::train_step);
-    #[cfg(any(feature = "baseline", feature = "step_only"))]
+    #[cfg(any(feature = "baseline", feature = "step_only", feature = "digits_only"))]
     let step: StepFn = black_box(|net, params, x, y, lr, ws| step(*net, params, x, y, lr, ws));
 
     let region = paint_stack();
