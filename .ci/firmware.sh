@@ -274,7 +274,7 @@ echo " (cross-entropy, Adam, batching, evaluation), minus the baseline; both M4F
 rm -f "$ROWS"
 
 # The vowels CNN trained on the M4F, whole (256 KiB of RAM) and head-only (96 KiB).
-bash .ci/firmware-vowels.sh
+bash ../../.ci/firmware-vowels.sh
 
 echo
 echo "firmware passed"
