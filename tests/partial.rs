@@ -575,3 +575,65 @@ fn a_plan_that_does_not_fit_the_network_is_refused() {
         "every layer frozen: nothing trains"
     );
 }
+
+#[test]
+fn a_training_workspace_serves_inference_with_frozen_layers() {
+    // Retraining the last layer of a network whose widest output is frozen: the step
+    // keeps less than inference's two buffers of that output.
+    use microprop::Activation::Relu;
+    use microprop::layer::{Dense, Layer, Shape};
+    let layers = [
+        Layer::Dense(Dense::new(10, 1000).act(Relu)),
+        Layer::Dense(Dense::new(1000, 2)),
+    ];
+    let net = Net::new(Shape::flat(10), &layers)
+        .unwrap()
+        .freeze(1)
+        .unwrap();
+    for n in [1, 3, 32] {
+        assert!(net.workspace_len(n) >= net.forward_workspace_len(n), "{n}");
+        assert!(net.workspace_len_parts(n, 3) >= net.forward_workspace_len_parts(n, 3));
+    }
+    let mut params = vec![0.01f32; net.param_len()];
+    let mut ws = vec![0.0; net.workspace_len(1)];
+    let mut st = vec![0.0; Adam::state_len(net.trainable_len())];
+    let adam = Adam::new(AdamConfig::adam(0.01), &mut st).unwrap();
+    let mut g = vec![0.0; net.grad_len()];
+    let mut t = Trainer::new(net, &mut params, &mut g, adam, &mut ws, LOSS).unwrap();
+    t.step(&[0.5; 10], Target::Classes(&[1])).unwrap();
+    let mut out = [0.0; 2];
+    t.predict(&[0.5; 10], &mut out).unwrap();
+}
+
+#[test]
+fn an_overflow_in_the_first_per_layer_update_counts_no_step() {
+    // The first layer's weight gradient overflows (huge inputs, finite deltas): nothing
+    // is updated, and the optimizer counts no step.
+    use microprop::layer::{Dense, Layer, Shape};
+    let layers = [
+        Layer::Dense(Dense::new(2, 2)),
+        Layer::Dense(Dense::new(2, 1)),
+    ];
+    let net = Net::new(Shape::flat(2), &layers).unwrap().per_layer(true);
+    let mut params = vec![1.0f32; net.param_len()];
+    params[..4].fill(1e-30);
+    let before = bits(&params);
+    let mut st = vec![0.0; Adam::state_len(net.trainable_len())];
+    let mut adam = Adam::new(AdamConfig::adam(0.01), &mut st).unwrap();
+    let mut g = vec![0.0; net.grad_len()];
+    let mut ws = vec![0.0; net.workspace_len(1)];
+    let e = net
+        .train_step(
+            &mut params,
+            &[1e30, 1e30],
+            Target::Values(&[-1e15]),
+            Loss::MeanSquared,
+            &mut adam,
+            &mut g,
+            &mut ws,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+    assert_eq!(bits(&params), before);
+    assert_eq!(adam.step_count(), 0);
+}

@@ -336,7 +336,12 @@ struct FullTile<S: Simd, const MR: usize, const NV: usize> {
 
 impl<S: Simd, const MR: usize, const NV: usize> ActivationVisitor for FullTile<S, MR, NV> {
     type Output = ();
-    #[inline(always)]
+    // Inlined in optimized builds (the tile stays in registers). A debug build keeps it
+    // out of line: inlined there, one copy of the tile per activation, tile shape and
+    // instruction set piled up in the caller's frame and overflowed a test thread's
+    // 2 MiB stack.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline(never))]
     fn call<A: ActivationOp>(self) {
         let FullTile {
             s,

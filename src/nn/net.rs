@@ -7,6 +7,10 @@ use crate::par::{Executor, Serial};
 use crate::simd::Isa;
 use crate::{Error, Loss, Target};
 
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
 /// What sizes a [`Net`]'s training workspace, for [`Error::WorkspaceTooSmall`].
 const STEP_WORKSPACE: &str =
     "Net::workspace_len (Net::workspace_len_parts for an executor's parts)";
@@ -439,18 +443,29 @@ impl<'a> Net<'a> {
     }
 
     /// Workspace a training step needs for a batch of `n` examples: every layer's
-    /// output and delta, what layers keep from the forward pass for the backward pass
-    /// (max pooling's argmax), the largest scratch and GEMM packing space. Saturates on
-    /// overflow.
+    /// output and delta (from the first layer that trains; the frozen layers below it
+    /// run forward in two buffers), what layers keep from the forward pass for the
+    /// backward pass (max pooling's argmax), the largest scratch and GEMM packing space;
+    /// at least [`Net::forward_workspace_len`], so that a training workspace serves
+    /// inference (a `Trainer`'s `evaluate` and `predict`). Saturates on overflow.
     pub const fn workspace_len(&self, n: usize) -> usize {
-        self.step_layout(n, false).len()
+        // (A training workspace serves inference too: with frozen layers a step keeps
+        // less than two buffers of the largest output.)
+        max(
+            self.step_layout(n, false).len(),
+            self.forward_layout(n).len(),
+        )
     }
 
     /// [`Net::workspace_len`] with GEMM packing space for `parts` parts (see
     /// [`Net::on`]). Saturates on overflow.
     pub const fn workspace_len_parts(&self, n: usize, parts: usize) -> usize {
         let layout = self.step_layout(n, false);
-        with_parts(layout.len(), layout.gemm, parts)
+        let fwd = self.forward_layout(n);
+        max(
+            with_parts(layout.len(), layout.gemm, parts),
+            with_parts(fwd.len(), fwd.gemm, parts),
+        )
     }
 
     /// Workspace [`Net::loss_and_grads`] needs for a batch of `n` examples: a training
@@ -548,7 +563,9 @@ impl<'a> Net<'a> {
     }
 
     /// `∂L/∂θ` of the loss of the network's output against `target` into `grads`
-    /// (laid out as `params`); returns the loss. `params` is not changed. Each loss
+    /// (laid out as `params`; with a plan ([`Net::trainable`], [`Net::freeze`]) the
+    /// [`Net::trainable_len`] gradients of what trains, packed in layer order); returns
+    /// the loss. `params` is not changed. Each loss
     /// states how it reduces over the batch (see [`Loss`]). An empty batch gives a loss
     /// of 0 and zero gradients.
     ///
@@ -616,7 +633,9 @@ impl<'a> Net<'a> {
     /// # Errors
     /// As [`Net::loss_and_grad`], plus what [`Optimizer::check`] refuses; `params` and
     /// the optimizer's state are unchanged on any error (as
-    /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents). With plain SGD,
+    /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents), but for a weight
+    /// gradient that overflows with [`Net::per_layer`] updates, which leaves the layers
+    /// updated before it changed. With plain SGD,
     /// fused into the weight updates, a weight gradient that overflows `f32` from finite
     /// activations and deltas is not detected and reaches the parameters as ±∞ (as for
     /// [`Mlp::train_step`](super::Mlp::train_step); [`Net::check_params`] finds it).
@@ -636,8 +655,9 @@ impl<'a> Net<'a> {
 
     /// [`Net::train_step`] with the frozen layers' parameters apart: `frozen`, the first
     /// [`Net::frozen_len`] values of the network's parameters, is only read (it may be
-    /// a `static` in flash), and `params` holds the rest, which the step updates. With
-    /// [`Net::freeze`]`(k)`, `frozen` is the first `k` layers' parameters.
+    /// a `static` in flash), and `params` holds the rest, which the step updates:
+    /// `frozen` is the parameters of every layer before the first that trains (with
+    /// [`Net::freeze`]`(k)` alone, the first `k` layers').
     ///
     /// ```
     /// use microprop::{Activation::Relu, Loss, Target, Sgd, SgdConfig};

@@ -955,8 +955,9 @@ fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
     let mut any = false;
     let mut part = |sl: &Slot, g: &[f32]| {
         let at = sl.p + sl.p_len - sl.g_len - head;
+        opt.update_part(sl.g, &mut tail[at..][..sl.g_len], g)?;
         any = true;
-        opt.update_part(sl.g, &mut tail[at..][..sl.g_len], g)
+        Ok(())
     };
     let done = if n == 0 {
         // An empty batch: zero gradients, as the whole-network update gives the
@@ -1146,7 +1147,7 @@ pub(crate) fn train_step_split<S: Stack, O: Optimizer + ?Sized>(
         None if s.per_layer() => update_per_layer(s, tail, h, grads, opt, x, n, workspace)?,
         None => {
             update(s, grads, 0, x, n, workspace, Update::Gradient, false)?;
-            if s.trainable_len() == s.param_len() {
+            if S::DENSE_ONLY || s.trainable_len() == s.param_len() {
                 opt.update(tail, grads)?;
             } else {
                 update_trainable(s, tail, h, grads, opt)?;

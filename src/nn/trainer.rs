@@ -75,7 +75,8 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     /// A session training `net`'s `params` with `opt` on `loss`, its gradients in
     /// `grads` and its passes in `workspace`.
     ///
-    /// `grads` holds the network's parameter count, or nothing when `opt` is plain SGD
+    /// `grads` holds the network's `grad_len` (its parameter count, or with a plan what
+    /// trains: [`Net::grad_len`](super::Net::grad_len)), or nothing when `opt` is plain SGD
     /// ([`Optimizer::plain_sgd_lr`]: fused into the weight updates, it needs no gradient
     /// buffer). `workspace` needs the network's `workspace_len` for the largest batch
     /// [`step`](Self::step) or [`epoch`](Self::epoch) will be given (checked at each
@@ -147,7 +148,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     ///
     /// # Errors
     /// As the network's `train_step_with`: nothing is changed on any error (the
-    /// parameters and the optimizer's state bit for bit as they were). With plain SGD a
+    /// parameters and the optimizer's state bit for bit as they were), but for a weight
+    /// gradient that overflows with per-layer updates, which leaves the layers updated
+    /// before it changed ([`Net::per_layer`](super::Net::per_layer)). With plain SGD a
     /// weight gradient that overflows `f32` from finite activations and deltas is not
     /// detected (see [`Net::train_step`](super::Net::train_step)).
     pub fn step(&mut self, x: &[f32], target: Target<'_>) -> Result<f32, Error> {
