@@ -734,13 +734,24 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
             let rows = (k - r0).min(MR);
             while j0 < f.cols {
                 // SAFETY: `r0 < k`, `rows ≥ 1`.
-                unsafe { wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0) };
+                unsafe {
+                    // A short last tile (digits conv1: 9 positions, 8 + 1) is four rows
+                    // high rather than MR: fewer FMAs on repeated rows per pixel.
+                    if rows <= SHORT && MR > SHORT {
+                        wgrad_tile::<S, SHORT, NV, false>(s, f, r0, rows, [0; SHORT], j0)
+                    } else {
+                        wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0)
+                    }
+                };
                 j0 += NV * S::LANES;
             }
             r0 += MR;
         }
     }
 }
+
+/// The height of a weight-gradient tile for the last few window positions.
+const SHORT: usize = 4;
 
 /// The input offset of window position `r` (its tap's pixel and channel) from the
 /// pixel's window origin.
