@@ -15,6 +15,10 @@
 //! * [`conv_wgrad`]: `dw[r][j] ← α·Σ_p x(p, r)·δ[p][j] + β·dw[r][j]`, the weight gradient
 //!   (α = −lr, β = 1: plain SGD straight into the weights).
 //!
+//! On AVX-512, a forward product of stride 1 along the rows with three taps a kernel row
+//! and one vector of columns takes sliding tiles instead ([`slide`]): each input value is
+//! broadcast once for the three output pixels whose windows hold it.
+//!
 //! Both finish each tile with the GEMM's own [`store_tile`], so the epilogues are
 //! computed exactly as a GEMM's. The window index `r = (ky·kw + kx)·cg + ci` of a tap
 //! `(ky, kx)` and channel `ci` is the row of the weight matrix, as in the layers.
@@ -232,6 +236,9 @@ macro_rules! by_lanes {
     };
 }
 
+/// The kernel width of the sliding forward tiles.
+const SLIDE_KW: usize = 3;
+
 /// The forward kernel's arguments (built only by [`conv_forward`], after its checks).
 struct Forward {
     d: Direct,
@@ -248,8 +255,22 @@ impl WithSimd for Forward {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
+        let d = &self.d;
         // SAFETY: `conv_forward` checked the geometry against `x`, `w` and `out`.
-        unsafe { by_lanes!(S::LANES, self.cols, forward, s, &self) }
+        unsafe {
+            if d.sw == 1 && d.dw == 1 && d.kw == SLIDE_KW && S::LANES == 16 {
+                // Sliding tiles of `R` output rows by `WT` pixels, one vector of columns
+                // (AVX-512 only: the one backend measured; two vectors ran slower).
+                let ow = d.ow();
+                if self.cols <= S::LANES && ow >= 8 {
+                    return slide::<_, 1, 8, 1>(s, &self);
+                }
+                if self.cols <= S::LANES && ow >= 4 {
+                    return slide::<_, 4, 4, 1>(s, &self);
+                }
+            }
+            by_lanes!(S::LANES, self.cols, forward, s, &self)
+        }
     }
 }
 
@@ -409,6 +430,206 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     }
 }
 
+/// Every tile of a forward product of stride 1 along the rows, no horizontal dilation
+/// and [`SLIDE_KW`] taps a kernel row, by sliding tiles: `R` output rows of `WT`
+/// consecutive pixels, where each input value of a row, broadcast once, feeds the
+/// (up to) three pixels whose windows hold it, one tap each. The pixels past the last
+/// whole tile of a row (fewer than `WT`) take the plain tiles of [`forward`], one row
+/// at a time; so do the images' last rows when fewer than `R` are left (by tiles of one
+/// row). Each pixel's sum runs over the same window values as a plain tile's, in
+/// another order (by kernel row, channel, then tap).
+///
+/// # Safety
+/// As [`conv_forward`] checked, with `sw = dw = 1` and `kw = SLIDE_KW`.
+#[inline(always)]
+unsafe fn slide<S: Simd, const R: usize, const WT: usize, const NV: usize>(s: S, f: &Forward) {
+    let d = &f.d;
+    let (oh, ow) = (d.oh(), d.ow());
+    let img_len = d.h * d.w * d.c;
+    let in_row = d.sh * d.w * d.c;
+    let mut img_at = d.c0;
+    let mut p_img = 0;
+    for _ in 0..d.n {
+        let mut oy = 0;
+        while oy < oh {
+            let rows = if oh - oy >= R { R } else { 1 };
+            // The window origin and the output index of each row's first pixel.
+            let mut org = [img_at + oy * in_row; R];
+            let mut p = [p_img + oy * ow; R];
+            for r in 1..R {
+                org[r] = org[0] + r.min(rows - 1) * in_row;
+                p[r] = p[0] + r.min(rows - 1) * ow;
+            }
+            let mut ox = 0;
+            while ox + WT <= ow {
+                let (o, q) = (org.map(|v| v + ox * d.c), p.map(|v| v + ox));
+                // SAFETY: `rows` rows of `WT` pixels from `ox` lie in the output and
+                // their windows in the images; rows past `rows` repeat the first, so
+                // store nothing.
+                unsafe {
+                    if rows == R {
+                        slide_tile::<S, R, WT, NV>(s, f, &o, &q, R);
+                    } else {
+                        slide_tile::<S, R, WT, NV>(s, f, &o, &q, 1);
+                    }
+                }
+                ox += WT;
+            }
+            if ox < ow {
+                for r in 0..rows {
+                    // SAFETY: pixels `ox .. ow` of output row `oy + r` (fewer than
+                    // `WT` of them), with their windows in the images.
+                    unsafe { slide_rest::<S, WT, NV>(s, f, org[r] + ox * d.c, p[r] + ox, ow - ox) };
+                }
+            }
+            oy += rows;
+        }
+        img_at += img_len;
+        p_img += oh * ow;
+    }
+}
+
+/// One sliding tile: rows `0 .. rows` (of `R`) of `WT` pixels, the first of row `r` at
+/// window origin `org[r]` and output index `p[r]`, every column block.
+///
+/// # Safety
+/// Each row's `WT + SLIDE_KW − 1` input pixels from `org[r]` of every kernel row lie
+/// in the images; its `WT` output pixels from `p[r]` in `out`.
+#[inline(always)]
+unsafe fn slide_tile<S: Simd, const R: usize, const WT: usize, const NV: usize>(
+    s: S,
+    f: &Forward,
+    org: &[usize; R],
+    p: &[usize; R],
+    rows: usize,
+) {
+    let d = &f.d;
+    let nr = NV * S::LANES;
+    let row_step = d.dh * d.w * d.c;
+    let c = d.c;
+    let tap_rs = d.cg * f.w_rs;
+    let mut j0 = 0;
+    while j0 < f.cols {
+        let cols = (f.cols - j0).min(nr);
+        let mut acc = [[[s.splat(0.0); NV]; WT]; R];
+        for ky in 0..d.kh {
+            for ci in 0..d.cg {
+                // Weight rows `(ky·kw + kx)·cg + ci` of the three taps.
+                let w0 = f.w.wrapping_add((ky * SLIDE_KW * d.cg + ci) * f.w_rs + j0);
+                let mut wv = [[s.splat(0.0); NV]; SLIDE_KW];
+                for (kx, wk) in wv.iter_mut().enumerate() {
+                    let wr = w0.wrapping_add(kx * tap_rs);
+                    for (v, b) in wk.iter_mut().enumerate() {
+                        let o = v * S::LANES;
+                        // SAFETY: row `< k` of `w`, `cols` values from `j0`.
+                        unsafe {
+                            if o + S::LANES <= cols {
+                                *b = s.load(wr.add(o));
+                            } else if o < cols {
+                                *b = s.load_partial(wr.add(o), cols - o);
+                            }
+                        }
+                    }
+                }
+                let off = ky * row_step + ci;
+                for (r, tile) in acc.iter_mut().enumerate() {
+                    let xp = f.x.wrapping_add(org[r] + off);
+                    for t in 0..WT + SLIDE_KW - 1 {
+                        // SAFETY: input pixel `t` of the row's span (caller).
+                        let xv = s.splat(unsafe { *xp.add(t * c) });
+                        for (kx, wk) in wv.iter().enumerate() {
+                            if t >= kx && t - kx < WT {
+                                for v in 0..NV {
+                                    tile[t - kx][v] = s.mul_add(xv, wk[v], tile[t - kx][v]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for r in 0..rows {
+            // SAFETY: the row's `WT × cols` lie inside `out` (caller), and the epilogue
+            // was checked against `m × cols`.
+            unsafe {
+                store_tile::<S, WT, NV>(
+                    s,
+                    &acc[r],
+                    1.0,
+                    0.0,
+                    f.out.add(p[r] * f.out_rs + j0),
+                    f.out_rs,
+                    1,
+                    WT,
+                    cols,
+                    f.epi,
+                    p[r],
+                    j0,
+                );
+            }
+        }
+        j0 += nr;
+    }
+}
+
+/// The last `rows` pixels of an output row (fewer than a sliding tile), from window
+/// origin `at` and output index `p0`, by one plain tile of [`forward`]'s kind a column
+/// block.
+///
+/// # Safety
+/// The pixels' windows lie in the images and `p0 + rows ≤ m`; `1 ≤ rows ≤ MR`.
+#[inline(always)]
+unsafe fn slide_rest<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    f: &Forward,
+    at: usize,
+    p0: usize,
+    rows: usize,
+) {
+    let d = &f.d;
+    let nr = NV * S::LANES;
+    let row_step = d.dh * d.w * d.c;
+    let mut base = [f.x; MR];
+    for (i, b) in base.iter_mut().enumerate() {
+        *b = f.x.wrapping_add(at + i.min(rows - 1) * d.c);
+    }
+    let mut j0 = 0;
+    while j0 < f.cols {
+        let cols = (f.cols - j0).min(nr);
+        let mut acc = [[s.splat(0.0); NV]; MR];
+        let mut wr = f.w.wrapping_add(j0);
+        for ky in 0..d.kh {
+            for kx in 0..SLIDE_KW {
+                let off = ky * row_step + kx * d.c;
+                for ci in 0..d.cg {
+                    // SAFETY: each base a window origin inside the images, `off + ci` a
+                    // tap of it, `wr` row `(ky·kw + kx)·cg + ci < k` of `w`.
+                    unsafe { fma_step::<S, MR, NV>(s, &mut acc, &base, off + ci, wr, cols) };
+                    wr = wr.wrapping_add(f.w_rs);
+                }
+            }
+        }
+        // SAFETY: `rows × cols` from `(p0, j0)` inside `out`; epilogue checked.
+        unsafe {
+            store_tile::<S, MR, NV>(
+                s,
+                &acc,
+                1.0,
+                0.0,
+                f.out.add(p0 * f.out_rs + j0),
+                f.out_rs,
+                1,
+                rows,
+                cols,
+                f.epi,
+                p0,
+                j0,
+            );
+        }
+        j0 += nr;
+    }
+}
+
 /// The most window values the forward kernel walks from a table of offsets.
 const FLAT: usize = 32;
 
@@ -513,13 +734,24 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
             let rows = (k - r0).min(MR);
             while j0 < f.cols {
                 // SAFETY: `r0 < k`, `rows ≥ 1`.
-                unsafe { wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0) };
+                unsafe {
+                    // A short last tile (digits conv1: 9 positions, 8 + 1) is four rows
+                    // high rather than MR: fewer FMAs on repeated rows per pixel.
+                    if rows <= SHORT && MR > SHORT {
+                        wgrad_tile::<S, SHORT, NV, false>(s, f, r0, rows, [0; SHORT], j0)
+                    } else {
+                        wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0)
+                    }
+                };
                 j0 += NV * S::LANES;
             }
             r0 += MR;
         }
     }
 }
+
+/// The height of a weight-gradient tile for the last few window positions.
+const SHORT: usize = 4;
 
 /// The input offset of window position `r` (its tap's pixel and channel) from the
 /// pixel's window origin.
@@ -710,6 +942,12 @@ mod tests {
             [1, 6, 6, 16, 3, 3, 1, 1, 1, 1],
             [2, 7, 9, 3, 2, 3, 2, 1, 2, 1],
             [1, 5, 5, 2, 5, 5, 1, 1, 1, 1],
+            // Sliding tiles (AVX-512): rows of 4, 6, 14 and 38 pixels (both tile
+            // shapes, the rests of rows, and images with rows left over).
+            [2, 6, 6, 32, 3, 3, 1, 1, 1, 1],
+            [1, 7, 8, 2, 3, 3, 1, 1, 1, 1],
+            [1, 4, 16, 1, 3, 3, 1, 1, 1, 1],
+            [2, 1, 40, 3, 1, 3, 1, 1, 1, 1],
         ];
         for &[n, h, w, c, kh, kw, sh, sw, dh, dw] in shapes {
             for &cols in &[1usize, 3, 16, 17, 33, 70] {

@@ -722,14 +722,19 @@ impl Conv2d {
         let (og, cg, cout) = (self.og(), self.cg(), self.out_channels);
         let taps = kh * kw;
         // Iterators rather than indices: no bounds check per value. The flipped taps in
-        // order are the taps in reverse order.
-        let mut dst = wf.iter_mut();
+        // order are the taps in reverse order. Each source row is read once, in order,
+        // and written down a column of the flipped tap's `og × cg` block.
+        let block = og * cg;
+        let mut dst = wf[..self.groups * taps * block].chunks_exact_mut(block);
         for g in 0..self.groups {
-            for rows in w[..taps * cg * cout].chunks_exact(cg * cout).rev() {
-                for oc in g * og..(g + 1) * og {
-                    // Column `oc` of the tap's `cg × cout` rows (the source first, so that
-                    // `zip` takes no value of `dst` past the column).
-                    for (&v, d) in rows[oc..].iter().step_by(cout).zip(&mut dst) {
+            for (rows, out) in w[..taps * cg * cout]
+                .chunks_exact(cg * cout)
+                .rev()
+                .zip(&mut dst)
+            {
+                for (ci, row) in rows.chunks_exact(cout).enumerate() {
+                    let src = &row[g * og..(g + 1) * og];
+                    for (d, &v) in out[ci..].iter_mut().step_by(cg).zip(src) {
                         *d = v;
                     }
                 }
