@@ -384,6 +384,46 @@ struct Slot {
     k_len: usize,
 }
 
+impl Slot {
+    /// Where the parameters it trains start in a buffer of the network's parameters
+    /// that leaves out the first `head` (its bias's start for [`Train::BiasOnly`]).
+    fn trained_at(&self, head: usize) -> usize {
+        self.p + self.p_len - self.g_len - head
+    }
+}
+
+/// One step's optimizer update made in parts, a layer at a time
+/// ([`Optimizer::update_part`]); [`Parts::finish`] counts the step.
+struct Parts<'a, O: Optimizer + ?Sized> {
+    opt: &'a mut O,
+    /// The parameters after the first `head`.
+    tail: &'a mut [f32],
+    head: usize,
+    /// Whether a part changed something.
+    any: bool,
+}
+
+impl<O: Optimizer + ?Sized> Parts<'_, O> {
+    /// The update of the layer in `sl` from its gradient `g`.
+    fn apply(&mut self, sl: &Slot, g: &[f32]) -> Result<(), Error> {
+        let at = sl.trained_at(self.head);
+        self.opt
+            .update_part(sl.g, &mut self.tail[at..][..sl.g_len], g)?;
+        self.any = true;
+        Ok(())
+    }
+
+    /// Ends the step with the parts' outcome `done`: the step counts when it is done
+    /// (even with nothing to train, as an update of no parameters would), or when a
+    /// part of it changed something.
+    fn finish(self, done: Result<(), Error>) -> Result<(), Error> {
+        if done.is_ok() || self.any {
+            self.opt.finish_parts();
+        }
+        done
+    }
+}
+
 /// Walks the layers of `s` in a step's workspace (its [`StepLayout`]), front to back.
 struct Walk<'s, S> {
     s: &'s S,
@@ -872,7 +912,7 @@ pub(crate) fn update<S: Stack>(
         input_grad,
         |sl, cx, input, delta, sc| {
             let at = match how {
-                Update::FusedSgd { .. } => sl.p + sl.p_len - sl.g_len - head,
+                Update::FusedSgd { .. } => sl.trained_at(head),
                 Update::Gradient => sl.g,
             };
             update_layer::<S>(sl, cx, input, delta, &mut dest[at..][..sl.g_len], how, sc)
@@ -952,12 +992,11 @@ fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
     n: usize,
     workspace: &mut [f32],
 ) -> Result<(), Error> {
-    let mut any = false;
-    let mut part = |sl: &Slot, g: &[f32]| {
-        let at = sl.p + sl.p_len - sl.g_len - head;
-        opt.update_part(sl.g, &mut tail[at..][..sl.g_len], g)?;
-        any = true;
-        Ok(())
+    let mut parts = Parts {
+        opt,
+        tail,
+        head,
+        any: false,
     };
     let done = if n == 0 {
         // An empty batch: zero gradients, as the whole-network update gives the
@@ -967,19 +1006,16 @@ fn update_per_layer<S: Stack, O: Optimizer + ?Sized>(
             .try_for_each(|sl| {
                 let g = &mut grads[..sl.g_len];
                 g.fill(0.0);
-                part(&sl, g)
+                parts.apply(&sl, g)
             })
     } else {
         each_update(s, x, n, workspace, false, |sl, cx, input, delta, sc| {
             let g = &mut grads[..sl.g_len];
             update_layer::<S>(sl, cx, input, delta, g, Update::Gradient, sc)?;
-            part(sl, g)
+            parts.apply(sl, g)
         })
     };
-    if done.is_ok() || any {
-        opt.finish_parts();
-    }
-    done
+    parts.finish(done)
 }
 
 /// Batched inference: `out` = the network's output for the batch `x`. The caller
@@ -1187,25 +1223,16 @@ fn update_trainable<S: Stack, O: Optimizer + ?Sized>(
             what: "grads (a gradient is NaN or infinite)",
         });
     }
-    let mut any = false;
+    let mut parts = Parts {
+        opt,
+        tail,
+        head,
+        any: false,
+    };
     let done = Walk::params(s)
         .filter(|sl| sl.g_len > 0)
-        .try_for_each(|sl| {
-            let at = sl.p + sl.p_len - sl.g_len - head;
-            opt.update_part(
-                sl.g,
-                &mut tail[at..][..sl.g_len],
-                &grads[sl.g..][..sl.g_len],
-            )?;
-            any = true;
-            Ok(())
-        });
-    // The step counts when it is done (even with nothing to train, as an update of
-    // no parameters would), or when a part of it changed something.
-    if done.is_ok() || any {
-        opt.finish_parts();
-    }
-    done
+        .try_for_each(|sl| parts.apply(&sl, &grads[sl.g..][..sl.g_len]));
+    parts.finish(done)
 }
 
 /// `∂L/∂θ` of any loss into `grads` (and `∂L/∂x` into `dx`, when given); returns the
