@@ -33,6 +33,7 @@ mod tiles;
 pub(crate) use direct::{Direct, conv_forward, conv_wgrad};
 pub(crate) use epilogue::Epi;
 use loops::gemm_raw;
+pub(crate) use scalar::{strided_dot, strided_sum};
 use tiles::{KC, MC, MR_MAX, NC, NR_MAX};
 
 use crate::error::check_workspace;

@@ -461,3 +461,48 @@ impl<S: Simd> ActivationVisitor for DerivTile<S> {
         }
     }
 }
+/// `Σ_t a[t·sa]·b[t·sb]` for `t = 0..len`, from zero in order, each product added as the
+/// scalar GEMM tile adds it (`a·b + acc`, two roundings): the tiny step's products
+/// (`nn::tiny`), which must give the GEMM's bits.
+///
+/// # Safety
+/// `a` readable at `t·sa` and `b` at `t·sb` for every `t < len`.
+#[inline(always)]
+pub(crate) unsafe fn strided_dot(
+    mut a: *const f32,
+    sa: usize,
+    mut b: *const f32,
+    sb: usize,
+    len: usize,
+) -> f32 {
+    let mut acc = 0.0f32;
+    for _ in 0..len {
+        // (Rolled at opt-level 3 too, as the GEMM tiles' loops: see `keep_rolled`.)
+        keep_rolled();
+        // SAFETY: the caller's: `a` and `b` point at element `t < len` here.
+        unsafe {
+            acc += *a * *b;
+        }
+        a = a.wrapping_add(sa);
+        b = b.wrapping_add(sb);
+    }
+    acc
+}
+
+/// `Σ_t a[t·sa]` for `t = 0..len`, from zero in order (`colsum`'s order): the tiny step's bias gradient (`nn::tiny`).
+///
+/// # Safety
+/// `a` readable at `t·sa` for every `t < len`.
+#[inline(always)]
+pub(crate) unsafe fn strided_sum(mut a: *const f32, sa: usize, len: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for _ in 0..len {
+        keep_rolled();
+        // SAFETY: the caller's: `a` points at element `t < len` here.
+        unsafe {
+            acc += *a;
+        }
+        a = a.wrapping_add(sa);
+    }
+    acc
+}

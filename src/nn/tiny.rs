@@ -23,6 +23,7 @@ use crate::Activation;
 use crate::activation::{ActivationOp, ActivationVisitor};
 use crate::error::{Error, check_workspace};
 use crate::gemm::gemm_workspace_len;
+use crate::gemm::{strided_dot, strided_sum};
 use crate::loss::Loss;
 use crate::simd::{Isa, Scalar, flush_tiny, keep_rolled};
 
@@ -156,8 +157,9 @@ pub(super) fn train_step(
                 // SAFETY: row `i < n` of the `n × di` input (stride 1) and column
                 // `j < dout` of the `di × dout` weights (stride `dout`), `di` values each,
                 // inside the slices cut above.
-                let mut z =
-                    unsafe { dot(input.as_ptr().add(i * di), 1, w.as_ptr().add(j), dout, di) };
+                let mut z = unsafe {
+                    strided_dot(input.as_ptr().add(i * di), 1, w.as_ptr().add(j), dout, di)
+                };
                 if let Some(&bv) = b.get(j) {
                     z += bv;
                 }
@@ -205,7 +207,7 @@ pub(super) fn train_step(
                 // SAFETY: row `i < n` of the `n × dout` delta and row `k < di` of the
                 // `di × dout` weights, `dout` values each (stride 1), inside the slices.
                 let g = unsafe {
-                    dot(
+                    strided_dot(
                         dout_v.as_ptr().add(i * dout),
                         1,
                         w.as_ptr().add(k * dout),
@@ -249,7 +251,9 @@ pub(super) fn train_step(
                 // SAFETY: column `k < di` of the `n × di` input (stride `di`) and
                 // column `j < dout` of the `n × dout` delta (stride `dout`), `n` values
                 // each, inside the slices cut above.
-                let g = unsafe { dot(input.as_ptr().add(k), di, delta.as_ptr().add(j), dout, n) };
+                let g = unsafe {
+                    strided_dot(input.as_ptr().add(k), di, delta.as_ptr().add(j), dout, n)
+                };
                 // (β = 1: the tile's `1·W + α·acc`, and 1·W is W.)
                 if let Some(w) = w.get_mut(k * dout + j) {
                     *w += neg * g;
@@ -261,52 +265,13 @@ pub(super) fn train_step(
         for (j, b) in b.iter_mut().enumerate() {
             // SAFETY: column `j < dout` of the `n × dout` delta, `n` values (stride
             // `dout`), inside the slice.
-            let sum = unsafe { col_sum(delta.as_ptr().add(j), dout, n) };
+            let sum = unsafe { strided_sum(delta.as_ptr().add(j), dout, n) };
             *b -= lr * sum;
         }
         p_at += di * dout + b.len();
         a_at += n * dout;
     }
     Ok(loss)
-}
-
-/// `Σ_t a[t·sa]·b[t·sb]` for `t = 0..len`, from zero in order, each product added as the
-/// scalar GEMM tile adds it (`a·b + acc`, two roundings).
-///
-/// # Safety
-/// `a` readable at `t·sa` and `b` at `t·sb` for every `t < len`.
-#[inline(always)]
-unsafe fn dot(mut a: *const f32, sa: usize, mut b: *const f32, sb: usize, len: usize) -> f32 {
-    let mut acc = 0.0f32;
-    for _ in 0..len {
-        // (Rolled at opt-level 3 too, as the GEMM tiles' loops: see `keep_rolled`.)
-        keep_rolled();
-        // SAFETY: the caller's: `a` and `b` point at element `t < len` here.
-        unsafe {
-            acc += *a * *b;
-        }
-        a = a.wrapping_add(sa);
-        b = b.wrapping_add(sb);
-    }
-    acc
-}
-
-/// `Σ_t a[t·sa]` for `t = 0..len`, from zero in order (`colsum`'s order).
-///
-/// # Safety
-/// `a` readable at `t·sa` for every `t < len`.
-#[inline(always)]
-unsafe fn col_sum(mut a: *const f32, sa: usize, len: usize) -> f32 {
-    let mut acc = 0.0f32;
-    for _ in 0..len {
-        keep_rolled();
-        // SAFETY: the caller's: `a` points at element `t < len` here.
-        unsafe {
-            acc += *a;
-        }
-        a = a.wrapping_add(sa);
-    }
-    acc
 }
 
 #[cfg(test)]
