@@ -435,6 +435,56 @@ fn every_short_workspace_is_refused_naming_its_size_function() {
     }
 }
 
+/// A wide input flattened into a narrow layer: a step keeps less than inference's two
+/// buffers of the flattened input, yet asks for `Net::workspace_len` (so that the same
+/// workspace serves a `Trainer`'s `evaluate` and `predict`), and says so when refused
+/// (found by the `net` fuzz target).
+#[test]
+fn a_step_asks_for_workspace_len_where_inference_needs_more_than_it_keeps() {
+    let layers = [
+        Layer::Flatten,
+        Layer::Dense(
+            Dense::new(60, 1)
+                .act(microprop::Activation::Relu)
+                .bias(false),
+        ),
+    ];
+    let net = Net::new(Shape::seq(20, 3), &layers).unwrap();
+    let needed = net.workspace_len(N);
+    assert_eq!(
+        needed,
+        net.forward_workspace_len(N),
+        "inference sizes this one"
+    );
+    let d = data(&net, 6);
+    let mut params = d.params.clone();
+    let mut grads = vec![POISON; params.len()];
+    let mut sgd = Sgd::new(SgdConfig::new(0.1), &mut []).unwrap();
+    let mut ws = vec![POISON; needed];
+    let t = Target::Values(&d.y);
+    let r = net.train_step(
+        &mut params,
+        &d.x,
+        t,
+        Loss::MeanSquared,
+        &mut sgd,
+        &mut grads,
+        &mut ws[..needed - 1],
+    );
+    assert_ws_error(r, needed, needed - 1, "Net::workspace_len");
+    assert!(poisoned(&grads) && poisoned(&ws) && bits(&params) == bits(&d.params));
+    net.train_step(
+        &mut params,
+        &d.x,
+        t,
+        Loss::MeanSquared,
+        &mut sgd,
+        &mut grads,
+        &mut ws,
+    )
+    .unwrap();
+}
+
 #[test]
 fn forward_refuses_wrong_lengths_and_propagates_non_finite_inputs() {
     for case in cnns() {

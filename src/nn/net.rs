@@ -427,7 +427,14 @@ impl<'a> Net<'a> {
             shape = self.layers[l].out_of(shape);
             l += 1;
         }
-        layout
+        if input_grad {
+            layout
+        } else {
+            // A training workspace serves inference too (a `Trainer`'s `evaluate` and
+            // `predict`): with frozen layers, or a wide input flattened into a narrow
+            // layer, a step keeps less than two buffers of the largest output.
+            layout.at_least(self.forward_layout(n).len())
+        }
     }
 
     const fn forward_layout(&self, n: usize) -> ForwardLayout {
@@ -449,12 +456,7 @@ impl<'a> Net<'a> {
     /// at least [`Net::forward_workspace_len`], so that a training workspace serves
     /// inference (a `Trainer`'s `evaluate` and `predict`). Saturates on overflow.
     pub const fn workspace_len(&self, n: usize) -> usize {
-        // (A training workspace serves inference too: with frozen layers a step keeps
-        // less than two buffers of the largest output.)
-        max(
-            self.step_layout(n, false).len(),
-            self.forward_layout(n).len(),
-        )
+        self.step_layout(n, false).len()
     }
 
     /// [`Net::workspace_len`] with GEMM packing space for `parts` parts (see

@@ -171,6 +171,9 @@ pub struct StepLayout {
     /// with parameters (nothing before that trains), or 0 when the network's input
     /// gradient is asked for.
     grad_from: usize,
+    /// The least length of the whole workspace, whatever the regions add up to (an
+    /// inference workspace's, so that a training workspace serves inference).
+    floor: usize,
 }
 
 impl StepLayout {
@@ -188,7 +191,14 @@ impl StepLayout {
             gemm: 0,
             layers: 0,
             grad_from,
+            floor: 0,
         }
+    }
+
+    /// The layout, at least `floor` values long in all (the GEMM region, last, takes
+    /// what the regions leave).
+    pub(crate) const fn at_least(self, floor: usize) -> Self {
+        StepLayout { floor, ..self }
     }
 
     /// The first layer with a delta: the one before the first whose input gradient
@@ -237,14 +247,16 @@ impl StepLayout {
 
     /// The whole workspace (saturating).
     pub(crate) const fn len(&self) -> usize {
-        self.pp
+        let regions = self
+            .pp
             .saturating_mul(2)
             .saturating_add(self.area)
             .saturating_add(self.darea)
             .saturating_add(self.bias)
             .saturating_add(self.keep)
             .saturating_add(self.scratch)
-            .saturating_add(self.gemm)
+            .saturating_add(self.gemm);
+        max(regions, self.floor)
     }
 
     /// Splits a workspace of at least [`len`](Self::len) values into its regions.
