@@ -380,32 +380,23 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
         let mut j0 = 0;
         while j0 < f.cols {
             let cols = (f.cols - j0).min(nr);
-            let mut acc = [[s.splat(0.0); NV]; MR];
-            let mut wr = f.w.wrapping_add(j0);
-            if flat {
-                for &off in &table[..k] {
-                    // SAFETY: `off` a tap of each base's window and `wr` its row of `w`
-                    // (the table lists them in row order), as below.
-                    unsafe { fma_step::<S, MR, NV>(s, &mut acc, &base, off, wr, cols) };
-                    wr = wr.wrapping_add(f.w_rs);
+            let walk = Walk {
+                table: if flat { &table[..k] } else { &[] },
+                taps,
+                run,
+                row_step,
+                tap_step,
+            };
+            // SAFETY: each base is an output pixel's window origin inside the images
+            // (the geometry was checked); whole vectors of columns (every weight load
+            // unconditional) or the last, partial block.
+            let acc = unsafe {
+                if cols == nr {
+                    forward_sum::<S, MR, NV, true>(s, f, &base, &walk, j0, cols)
+                } else {
+                    forward_sum::<S, MR, NV, false>(s, f, &base, &walk, j0, cols)
                 }
-            } else {
-                for ky in 0..d.kh {
-                    for kx in 0..taps {
-                        let off = ky * row_step + kx * tap_step;
-                        for ci in 0..run {
-                            // SAFETY: each base is an output pixel's window origin inside
-                            // the images, `off + ci` a tap of it (the geometry was
-                            // checked), and `wr` row `(ky·kw + kx)·cg + ci < k` of `w`
-                            // (`kx = 0` for a merged run), `cols` values from `j0`.
-                            unsafe {
-                                fma_step::<S, MR, NV>(s, &mut acc, &base, off + ci, wr, cols)
-                            };
-                            wr = wr.wrapping_add(f.w_rs);
-                        }
-                    }
-                }
-            }
+            };
             // SAFETY: the tile's `rows × cols` lie inside `out` (row stride `out_rs`,
             // contiguous rows), and the epilogue was checked against `m × cols`.
             unsafe {
@@ -428,6 +419,58 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
         }
         p0 += MR;
     }
+}
+
+/// How a forward tile walks a window: by a table of offsets (`table`, non-empty), or
+/// by kernel rows of `taps` runs of `run` values.
+struct Walk<'t> {
+    table: &'t [usize],
+    taps: usize,
+    run: usize,
+    row_step: usize,
+    tap_step: usize,
+}
+
+/// The sums of a forward tile (see [`forward`]): every window value of the pixels at
+/// `base`, times the weights' columns from `j0`.
+///
+/// # Safety
+/// Each base an output pixel's window origin inside the images, `walk` the window's
+/// offsets in weight-row order, `j0 + cols ≤` the weights' columns (`cols = NV·LANES`
+/// when `FULL`).
+#[inline(always)]
+unsafe fn forward_sum<S: Simd, const MR: usize, const NV: usize, const FULL: bool>(
+    s: S,
+    f: &Forward,
+    base: &[*const f32; MR],
+    walk: &Walk<'_>,
+    j0: usize,
+    cols: usize,
+) -> [[S::V; NV]; MR] {
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    let mut wr = f.w.wrapping_add(j0);
+    if !walk.table.is_empty() {
+        for &off in walk.table {
+            // SAFETY: `off` a tap of each base's window and `wr` its row of `w` (the
+            // table lists them in row order), as below.
+            unsafe { fma_step::<S, MR, NV, FULL>(s, &mut acc, base, off, wr, cols) };
+            wr = wr.wrapping_add(f.w_rs);
+        }
+    } else {
+        for ky in 0..f.d.kh {
+            for kx in 0..walk.taps {
+                let off = ky * walk.row_step + kx * walk.tap_step;
+                for ci in 0..walk.run {
+                    // SAFETY: `off + ci` a tap of each base's window (the geometry was
+                    // checked), and `wr` row `(ky·kw + kx)·cg + ci < k` of `w` (`kx = 0`
+                    // for a merged run), `cols` values from `j0`.
+                    unsafe { fma_step::<S, MR, NV, FULL>(s, &mut acc, base, off + ci, wr, cols) };
+                    wr = wr.wrapping_add(f.w_rs);
+                }
+            }
+        }
+    }
+    acc
 }
 
 /// Every tile of a forward product of stride 1 along the rows, no horizontal dilation
@@ -604,7 +647,7 @@ unsafe fn slide_rest<S: Simd, const MR: usize, const NV: usize>(
                 for ci in 0..d.cg {
                     // SAFETY: each base a window origin inside the images, `off + ci` a
                     // tap of it, `wr` row `(ky·kw + kx)·cg + ci < k` of `w`.
-                    unsafe { fma_step::<S, MR, NV>(s, &mut acc, &base, off + ci, wr, cols) };
+                    unsafe { fma_step::<S, MR, NV, false>(s, &mut acc, &base, off + ci, wr, cols) };
                     wr = wr.wrapping_add(f.w_rs);
                 }
             }
@@ -630,6 +673,32 @@ unsafe fn slide_rest<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
+/// `cols ≤ NV·LANES` values from `p` as `NV` vectors (zero past `cols`); `FULL`: all
+/// `NV·LANES` of them, by unconditional loads (no test of `cols` in a hot loop).
+///
+/// # Safety
+/// `p` readable for `cols` values (`NV·LANES` when `FULL`).
+#[inline(always)]
+unsafe fn load_cols<S: Simd, const NV: usize, const FULL: bool>(
+    s: S,
+    p: *const f32,
+    cols: usize,
+) -> [S::V; NV] {
+    let mut bv = [s.splat(0.0); NV];
+    // SAFETY: the caller's range.
+    unsafe {
+        for (v, b) in bv.iter_mut().enumerate() {
+            let o = v * S::LANES;
+            if FULL || o + S::LANES <= cols {
+                *b = s.load(p.add(o));
+            } else if o < cols {
+                *b = s.load_partial(p.add(o), cols - o);
+            }
+        }
+    }
+    bv
+}
+
 /// The most window values the forward kernel walks from a table of offsets.
 const FLAT: usize = 32;
 
@@ -637,9 +706,10 @@ const FLAT: usize = 32;
 /// values of the weight row.
 ///
 /// # Safety
-/// `base[i] + off` readable for every `i`; `wr` readable for `cols ≤ NV·LANES` values.
+/// `base[i] + off` readable for every `i`; `wr` readable for `cols ≤ NV·LANES` values
+/// (`FULL`: exactly `NV·LANES`).
 #[inline(always)]
-unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize>(
+unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize, const FULL: bool>(
     s: S,
     acc: &mut [[S::V; NV]; MR],
     base: &[*const f32; MR],
@@ -649,15 +719,7 @@ unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize>(
 ) {
     // SAFETY: the caller's ranges.
     unsafe {
-        let mut bv = [s.splat(0.0); NV];
-        for (v, b) in bv.iter_mut().enumerate() {
-            let o = v * S::LANES;
-            if o + S::LANES <= cols {
-                *b = s.load(wr.add(o));
-            } else if o < cols {
-                *b = s.load_partial(wr.add(o), cols - o);
-            }
-        }
+        let bv = load_cols::<S, NV, FULL>(s, wr, cols);
         for (row, b) in acc.iter_mut().zip(base.iter()) {
             let av = s.splat(*b.add(off));
             for v in 0..NV {
@@ -717,6 +779,26 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
     } else {
         d.cg
     };
+    // Nine positions in three runs of three at one step apart (a 3 × 3 kernel over one
+    // channel): one tile of nine rows, every row's value at a constant offset from two
+    // registers, in one pass over the pixels (rather than 8 rows, then 1).
+    // (No offset past `k` is computed: it may overflow.)
+    let grid = |o0: usize, step: usize| {
+        (0..9).all(|r| offset(d, r) == o0.wrapping_add((r / 3).wrapping_mul(step)) + r % 3)
+    };
+    if NV == 1 && k == 9 && grid(offset(d, 0), offset(d, 3).wrapping_sub(offset(d, 0))) {
+        let (o0, step) = (offset(d, 0), offset(d, 3) - offset(d, 0));
+        let mut off = [0; 9];
+        (off[0], off[1]) = (o0, step);
+        let mut j0 = 0;
+        while j0 < f.cols {
+            // SAFETY: the nine positions lie at `o0 + (r / 3)·step + r % 3` (just
+            // checked), `j0 < cols`.
+            unsafe { wgrad_tile::<S, 9, NV, GRID>(s, f, 0, 9, off, j0) };
+            j0 += NV * S::LANES;
+        }
+        return;
+    }
     let mut r0 = 0;
     while r0 < k {
         // Positions left in the run `r0` lies in.
@@ -726,7 +808,7 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
             let o = offset(d, r0);
             while j0 < f.cols {
                 // SAFETY: rows `r0 .. r0 + MRC` of one run lie at `o + i` (checked geometry).
-                unsafe { wgrad_tile::<S, MRC, NV, true>(s, f, r0, MRC, [o; MRC], j0) };
+                unsafe { wgrad_tile::<S, MRC, NV, RUN>(s, f, r0, MRC, [o; MRC], j0) };
                 j0 += NV * S::LANES;
             }
             r0 += MRC;
@@ -738,9 +820,9 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
                     // A short last tile (digits conv1: 9 positions, 8 + 1) is four rows
                     // high rather than MR: fewer FMAs on repeated rows per pixel.
                     if rows <= SHORT && MR > SHORT {
-                        wgrad_tile::<S, SHORT, NV, false>(s, f, r0, rows, [0; SHORT], j0)
+                        wgrad_tile::<S, SHORT, NV, BY_OFFSET>(s, f, r0, rows, [0; SHORT], j0)
                     } else {
-                        wgrad_tile::<S, MR, NV, false>(s, f, r0, rows, [0; MR], j0)
+                        wgrad_tile::<S, MR, NV, BY_OFFSET>(s, f, r0, rows, [0; MR], j0)
                     }
                 };
                 j0 += NV * S::LANES;
@@ -749,6 +831,16 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
         }
     }
 }
+
+/// How a weight-gradient tile finds its rows' input values from a pixel's window origin
+/// `px`: each row at its own offset, `px + off[i]` (the offsets kept in memory: there
+/// are more than registers to hold them).
+const BY_OFFSET: u8 = 0;
+/// One run of contiguous values: `px + off[0] + i`.
+const RUN: u8 = 1;
+/// Three runs of three, `off[1]` apart: `px + off[0] + (i / 3)·off[1] + i % 3` (a 3 × 3
+/// kernel over one channel, digits conv1), nine rows in one pass over the pixels.
+const GRID: u8 = 2;
 
 /// The height of a weight-gradient tile for the last few window positions.
 const SHORT: usize = 4;
@@ -765,10 +857,10 @@ fn offset(d: &Direct, r: usize) -> usize {
 /// One output pixel's terms of a weight-gradient tile: `acc[i] += x(px, i) · δ[dp ..]`.
 ///
 /// # Safety
-/// `px + i` (`CONTIG`) or `px + off[i]` readable for every `i < MR`; `dp` readable for
-/// `cols ≤ NV·LANES` values.
+/// Row `i`'s value (see [`BY_OFFSET`], [`RUN`], [`GRID`]) readable for every `i < MR`; `dp` readable for
+/// `cols ≤ NV·LANES` values (`FULL`: exactly `NV·LANES`).
 #[inline(always)]
-unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool>(
+unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const L: u8, const FULL: bool>(
     s: S,
     acc: &mut [[S::V; NV]; MR],
     px: *const f32,
@@ -778,17 +870,14 @@ unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool
 ) {
     // SAFETY: the caller's ranges.
     unsafe {
-        let mut dv = [s.splat(0.0); NV];
-        for (v, b) in dv.iter_mut().enumerate() {
-            let o = v * S::LANES;
-            if o + S::LANES <= cols {
-                *b = s.load(dp.add(o));
-            } else if o < cols {
-                *b = s.load_partial(dp.add(o), cols - o);
-            }
-        }
+        let dv = load_cols::<S, NV, FULL>(s, dp, cols);
         for (i, row) in acc.iter_mut().enumerate() {
-            let xv = s.splat(if CONTIG { *px.add(i) } else { *px.add(off[i]) });
+            let at = match L {
+                BY_OFFSET => off[i],
+                RUN => i,
+                _ => (i / 3) * off[1] + i % 3,
+            };
+            let xv = s.splat(*px.add(at));
             for v in 0..NV {
                 row[v] = s.mul_add(xv, dv[v], row[v]);
             }
@@ -797,14 +886,14 @@ unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool
 }
 
 /// One tile of the weight gradient: rows `r0 .. r0 + rows` (`rows ≤ MR`), columns from
-/// `j0`, summed over every output pixel. `CONTIG`: the rows' input values are
+/// `j0`, summed over every output pixel. `L` ([`RUN`]): the rows' input values are
 /// `off[0] + i` (one run); else each row's own offset (`off` unused).
 ///
 /// # Safety
-/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; with `CONTIG`, `off[0]` the offset of row
+/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; with [`RUN`] or [`GRID`], `off[0]` the offset of row
 /// `r0` and the rows in one run.
 #[inline(always)]
-unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bool>(
+unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
     s: S,
     f: &Wgrad,
     r0: usize,
@@ -813,10 +902,9 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bo
     j0: usize,
 ) {
     let d = &f.d;
-    let (oh, ow) = (d.oh(), d.ow());
     let cols = (f.cols - j0).min(NV * S::LANES);
     let mut off = off;
-    if !CONTIG {
+    if L == BY_OFFSET {
         // The input offset of each window position of the tile; rows past `k` repeat the
         // last (not stored).
         for (i, o) in off.iter_mut().enumerate() {
@@ -826,46 +914,15 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bo
         // up again in the loop, in more registers than there are.
         off = core::hint::black_box(off);
     }
-    let mut acc = [[s.splat(0.0); NV]; MR];
-    let mut dp = f.delta.wrapping_add(j0);
-    // (Wrapping: with one output column or row the steps are never used.)
-    let px_step = d.sw.wrapping_mul(d.c);
-    let row_step = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
-    let img_len = d.h * d.w * d.c;
-    for img in 0..d.n {
-        let mut row = f.x.wrapping_add(img * img_len);
-        for _ in 0..oh {
-            let mut px = if CONTIG {
-                row.wrapping_add(off[0])
-            } else {
-                row
-            };
-            // Tiles of one run: two pixels a step (fewer loop instructions between the
-            // FMAs), then the odd one; the same sums in the same order. (Tiles with an
-            // offset a row step one pixel at a time: two at a time ran slower.)
-            let pairs = if CONTIG { ow / 2 } else { 0 };
-            for _ in 0..pairs {
-                // SAFETY: `px + off[i]` (or `px + i`, one run) is a tap of this output
-                // pixel's window inside the images and `px + px_step` the next pixel's
-                // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
-                // from `j0`.
-                unsafe {
-                    wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px, &off, dp, cols);
-                    let (px2, dp2) = (px.add(px_step), dp.add(f.d_rs));
-                    wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px2, &off, dp2, cols);
-                }
-                px = px.wrapping_add(2 * px_step);
-                dp = dp.wrapping_add(2 * f.d_rs);
-            }
-            for _ in 2 * pairs..ow {
-                // SAFETY: as above, one pixel.
-                unsafe { wgrad_px::<S, MR, NV, CONTIG>(s, &mut acc, px, &off, dp, cols) };
-                px = px.wrapping_add(px_step);
-                dp = dp.wrapping_add(f.d_rs);
-            }
-            row = row.wrapping_add(row_step);
+    // SAFETY: the caller's ranges; whole vectors of columns (the tile's every load
+    // unconditional) or the last, partial block.
+    let acc = unsafe {
+        if cols == NV * S::LANES {
+            wgrad_sum::<S, MR, NV, L, true>(s, f, &off, j0, cols)
+        } else {
+            wgrad_sum::<S, MR, NV, L, false>(s, f, &off, j0, cols)
         }
-    }
+    };
     // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
     unsafe {
         store_tile::<S, MR, NV>(
@@ -883,6 +940,64 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const CONTIG: bo
             0,
         );
     }
+}
+
+/// The sums of a weight-gradient tile over every output pixel (see [`wgrad_tile`]).
+///
+/// # Safety
+/// As [`wgrad_tile`], with `off` the rows' offsets (or as [`RUN`] and [`GRID`] say)
+/// and `cols = NV·LANES` when `FULL`.
+#[inline(always)]
+unsafe fn wgrad_sum<S: Simd, const MR: usize, const NV: usize, const L: u8, const FULL: bool>(
+    s: S,
+    f: &Wgrad,
+    off: &[usize; MR],
+    j0: usize,
+    cols: usize,
+) -> [[S::V; NV]; MR] {
+    let d = &f.d;
+    let (oh, ow) = (d.oh(), d.ow());
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    let mut dp = f.delta.wrapping_add(j0);
+    // (Wrapping: with one output column or row the steps are never used.)
+    let px_step = d.sw.wrapping_mul(d.c);
+    let row_step = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
+    let img_len = d.h * d.w * d.c;
+    for img in 0..d.n {
+        let mut row = f.x.wrapping_add(img * img_len);
+        for _ in 0..oh {
+            let mut px = if L != BY_OFFSET {
+                row.wrapping_add(off[0])
+            } else {
+                row
+            };
+            // Tiles of one run: two pixels a step (fewer loop instructions between the
+            // FMAs), then the odd one; the same sums in the same order. (Tiles with an
+            // offset a row step one pixel at a time: two at a time ran slower.)
+            let pairs = if L != BY_OFFSET { ow / 2 } else { 0 };
+            for _ in 0..pairs {
+                // SAFETY: `px + off[i]` (or `px + i`, one run) is a tap of this output
+                // pixel's window inside the images and `px + px_step` the next pixel's
+                // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
+                // from `j0`.
+                unsafe {
+                    wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px, off, dp, cols);
+                    let (px2, dp2) = (px.add(px_step), dp.add(f.d_rs));
+                    wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px2, off, dp2, cols);
+                }
+                px = px.wrapping_add(2 * px_step);
+                dp = dp.wrapping_add(2 * f.d_rs);
+            }
+            for _ in 2 * pairs..ow {
+                // SAFETY: as above, one pixel.
+                unsafe { wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px, off, dp, cols) };
+                px = px.wrapping_add(px_step);
+                dp = dp.wrapping_add(f.d_rs);
+            }
+            row = row.wrapping_add(row_step);
+        }
+    }
+    acc
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -948,6 +1063,11 @@ mod tests {
             [1, 7, 8, 2, 3, 3, 1, 1, 1, 1],
             [1, 4, 16, 1, 3, 3, 1, 1, 1, 1],
             [2, 1, 40, 3, 1, 3, 1, 1, 1, 1],
+            // Nine positions in three runs of three (one weight-gradient tile): 3 × 3
+            // over one channel with row dilation and column stride; three taps down of
+            // a three-channel group (c0 = 1) with both dilations.
+            [1, 9, 9, 1, 3, 3, 1, 2, 2, 1],
+            [2, 9, 6, 5, 3, 1, 2, 1, 2, 3],
         ];
         for &[n, h, w, c, kh, kw, sh, sw, dh, dw] in shapes {
             for &cols in &[1usize, 3, 16, 17, 33, 70] {
