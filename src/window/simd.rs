@@ -286,87 +286,129 @@ impl WithSimd for Pooling {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let Pooling {
-            g,
-            n,
-            x,
-            out,
-            arg,
-            max,
-        } = self;
-        let (oh, ow, c, w) = (g.oh(), g.ow(), g.c, g.w);
-        let img_len = g.h * w * c;
-        let count = s.splat((g.kh * g.kw) as f32);
-        let mut o = 0;
+        let (oh, ow, c) = (self.g.oh(), self.g.ow(), self.g.c);
+        let img_len = self.g.h * self.g.w * c;
+        let in_row = self.g.sh * self.g.w * c;
         // SAFETY: the wrapper checked the geometry (every window inside the image, no
-        // padding) and that `x` holds n·h·w·c values and `out` (and `arg`) n·oh·ow·c.
+        // padding) and that `x` holds n·h·w·c values and `out` (and `arg`) n·oh·ow·c:
+        // each output row's windows start at `b` in `x`, its values at `o` in `out`.
         unsafe {
-            for img in 0..n {
+            for img in 0..self.n {
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        let b = img * img_len + (oy * g.sh * w + ox * g.sw) * c;
-                        let mut j = 0;
-                        while j < c {
-                            let r = (c - j).min(S::LANES);
-                            let first = ld(s, x.add(b + j), r);
-                            let (mut m, mut a) = (first, s.splat(0.0));
-                            if max {
-                                // Without a NaN in the window, the loop below is these
-                                // two selects a tap (its NaN steps change nothing). The
-                                // taps' sum is NaN when one is NaN (or two infinities of
-                                // opposite signs): then the loop below starts over.
-                                let mut sum = first;
-                                for ky in 0..g.kh {
-                                    for kx in usize::from(ky == 0)..g.kw {
-                                        let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
-                                        let t = s.splat((ky * g.kw + kx) as f32);
-                                        a = s.lt_select(m, v, t, a);
-                                        m = s.lt_select(m, v, v, m);
-                                        sum = s.add(sum, v);
-                                    }
-                                }
-                                if s.reduce_add(sum).is_nan() {
-                                    (m, a) = (first, s.splat(0.0));
-                                } else {
-                                    st(s, out.add(o + j), m, r);
-                                    if !arg.is_null() {
-                                        st(s, arg.add(o + j), a, r);
-                                    }
-                                    j += S::LANES;
-                                    continue;
-                                }
-                            }
-                            for ky in 0..g.kh {
-                                for kx in usize::from(ky == 0)..g.kw {
-                                    let v = ld(s, x.add(b + (ky * w + kx) * c + j), r);
-                                    if max {
-                                        // Larger, or the first NaN (a NaN maximum stays).
-                                        let t = s.splat((ky * g.kw + kx) as f32);
-                                        let (mn, vn) = (nan_flag(s, m), nan_flag(s, v));
-                                        let take_nan =
-                                            s.lt_select(mn, vn, s.splat(1.0), s.splat(0.0));
-                                        a = s.lt_select(m, v, t, a);
-                                        m = s.lt_select(m, v, v, m);
-                                        let zero = s.splat(0.0);
-                                        a = s.lt_select(zero, take_nan, t, a);
-                                        m = s.lt_select(zero, take_nan, v, m);
-                                    } else {
-                                        m = s.add(m, v);
-                                    }
-                                }
-                            }
-                            if !max {
-                                m = s.div(m, count);
-                            }
-                            st(s, out.add(o + j), m, r);
-                            if !arg.is_null() {
-                                st(s, arg.add(o + j), a, r);
-                            }
-                            j += S::LANES;
-                        }
-                        o += c;
+                    let b = img * img_len + oy * in_row;
+                    let o = (img * oh + oy) * ow * c;
+                    // Max pooling takes the row without a NaN test per window; a NaN
+                    // among its taps (seen in their sum) sends it to the careful loop,
+                    // which writes the row again.
+                    let clean = self.max
+                        && if self.g.kh == 2 && self.g.kw == 2 {
+                            max_row::<S, 2, 2>(s, &self, b, o)
+                        } else {
+                            max_row::<S, 0, 0>(s, &self, b, o)
+                        };
+                    if !clean {
+                        pool_row(s, &self, b, o);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One output row of max pooling from window origin `b` (in `x`) and output index `o`,
+/// for inputs without a NaN: each window's maximum (the first of equal ones) and its
+/// argmax. Returns false, the row to be taken again by [`pool_row`], when a tap may be
+/// NaN (the taps' sum is NaN: a NaN, or infinities of opposite signs). `KH × KW` taps a
+/// window, or the geometry's with `KH = 0`.
+///
+/// # Safety
+/// As [`Pooling`]: the row's windows in `x`, its outputs in `out` (and `arg`).
+#[inline(always)]
+unsafe fn max_row<S: Simd, const KH: usize, const KW: usize>(
+    s: S,
+    p: &Pooling,
+    b: usize,
+    o: usize,
+) -> bool {
+    let g = &p.g;
+    let (kh, kw) = if KH == 0 { (g.kh, g.kw) } else { (KH, KW) };
+    let (ow, c, w) = (g.ow(), g.c, g.w);
+    let mut row_sum = s.splat(0.0);
+    // SAFETY: the caller's ranges.
+    unsafe {
+        for ox in 0..ow {
+            let (b, o) = (b + ox * g.sw * c, o + ox * c);
+            let mut j = 0;
+            while j < c {
+                let r = (c - j).min(S::LANES);
+                let first = ld(s, p.x.add(b + j), r);
+                let (mut m, mut a, mut sum) = (first, s.splat(0.0), first);
+                for ky in 0..kh {
+                    for kx in usize::from(ky == 0)..kw {
+                        let v = ld(s, p.x.add(b + (ky * w + kx) * c + j), r);
+                        let t = s.splat((ky * kw + kx) as f32);
+                        a = s.lt_select(m, v, t, a);
+                        m = s.lt_select(m, v, v, m);
+                        sum = s.add(sum, v);
+                    }
+                }
+                row_sum = s.add(row_sum, sum);
+                st(s, p.out.add(o + j), m, r);
+                if !p.arg.is_null() {
+                    st(s, p.arg.add(o + j), a, r);
+                }
+                j += S::LANES;
+            }
+        }
+    }
+    !s.reduce_add(row_sum).is_nan()
+}
+
+/// One output row of pooling from window origin `b` and output index `o`, any input:
+/// average pooling, and max pooling where a NaN is the maximum (the first NaN of a
+/// window, and its argmax).
+///
+/// # Safety
+/// As [`max_row`].
+#[inline(always)]
+unsafe fn pool_row<S: Simd>(s: S, p: &Pooling, b: usize, o: usize) {
+    let g = &p.g;
+    let (ow, c, w) = (g.ow(), g.c, g.w);
+    let count = s.splat((g.kh * g.kw) as f32);
+    // SAFETY: the caller's ranges.
+    unsafe {
+        for ox in 0..ow {
+            let (b, o) = (b + ox * g.sw * c, o + ox * c);
+            let mut j = 0;
+            while j < c {
+                let r = (c - j).min(S::LANES);
+                let (mut m, mut a) = (ld(s, p.x.add(b + j), r), s.splat(0.0));
+                for ky in 0..g.kh {
+                    for kx in usize::from(ky == 0)..g.kw {
+                        let v = ld(s, p.x.add(b + (ky * w + kx) * c + j), r);
+                        if p.max {
+                            // Larger, or the first NaN (a NaN maximum stays).
+                            let t = s.splat((ky * g.kw + kx) as f32);
+                            let (mn, vn) = (nan_flag(s, m), nan_flag(s, v));
+                            let take_nan = s.lt_select(mn, vn, s.splat(1.0), s.splat(0.0));
+                            a = s.lt_select(m, v, t, a);
+                            m = s.lt_select(m, v, v, m);
+                            let zero = s.splat(0.0);
+                            a = s.lt_select(zero, take_nan, t, a);
+                            m = s.lt_select(zero, take_nan, v, m);
+                        } else {
+                            m = s.add(m, v);
+                        }
+                    }
+                }
+                if !p.max {
+                    m = s.div(m, count);
+                }
+                st(s, p.out.add(o + j), m, r);
+                if !p.arg.is_null() {
+                    st(s, p.arg.add(o + j), a, r);
+                }
+                j += S::LANES;
             }
         }
     }
