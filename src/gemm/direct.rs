@@ -174,9 +174,13 @@ pub(crate) fn conv_forward(
 
 /// `dw ← α·Xᵀ·δ + β·dw` where row `p` of `X` is output pixel `p`'s window of `x`: `δ`
 /// is `m × cols`, `dw` `k × cols`, both with contiguous rows. `β = 0` never reads `dw`.
+/// With `db` (`cols` values), also `db = Σ_p δ[p]`, the bias gradient, summed in the
+/// pass that reads `δ` for the first window positions (each column from +0 in pixel
+/// order: the bits of a column sum row after row).
 ///
 /// # Errors
-/// As [`conv_forward`], for `delta` and `dw`.
+/// As [`conv_forward`], for `delta`, `dw` and `db`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_wgrad(
     isa: Isa,
     d: &Direct,
@@ -185,6 +189,7 @@ pub(crate) fn conv_wgrad(
     alpha: f32,
     beta: f32,
     mut dw: MatMut<'_>,
+    db: Option<&mut [f32]>,
 ) -> Result<(), Error> {
     d.check(x.len())?;
     let (m, k, cols) = (d.m(), d.k(), delta.cols());
@@ -200,6 +205,14 @@ pub(crate) fn conv_wgrad(
         cols,
         (dw.rows(), dw.cols(), dw.col_stride()),
     )?;
+    if let Some(db) = &db {
+        check_mat(
+            "direct convolution: db must hold cols values",
+            1,
+            cols,
+            (1, db.len(), 1),
+        )?;
+    }
     if cols == 0 {
         return Ok(());
     }
@@ -212,6 +225,7 @@ pub(crate) fn conv_wgrad(
         beta,
         dw: dw.ptr_mut(),
         dw_rs: if k > 1 { dw.row_stride() } else { 0 },
+        db: db.map_or(core::ptr::null_mut(), <[f32]>::as_mut_ptr),
         cols,
     };
     dispatch(isa, kernel);
@@ -739,6 +753,8 @@ struct Wgrad {
     beta: f32,
     dw: *mut f32,
     dw_rs: usize,
+    /// The bias gradient's `cols` values, or null.
+    db: *mut f32,
     cols: usize,
 }
 
@@ -794,7 +810,7 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
         while j0 < f.cols {
             // SAFETY: the nine positions lie at `o0 + (r / 3)·step + r % 3` (just
             // checked), `j0 < cols`.
-            unsafe { wgrad_tile::<S, 9, NV, GRID>(s, f, 0, 9, off, j0) };
+            unsafe { wgrad_tile::<S, 9, NV, GRID>(s, f, 0, 9, off, j0, true) };
             j0 += NV * S::LANES;
         }
         return;
@@ -808,7 +824,7 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
             let o = offset(d, r0);
             while j0 < f.cols {
                 // SAFETY: rows `r0 .. r0 + MRC` of one run lie at `o + i` (checked geometry).
-                unsafe { wgrad_tile::<S, MRC, NV, RUN>(s, f, r0, MRC, [o; MRC], j0) };
+                unsafe { wgrad_tile::<S, MRC, NV, RUN>(s, f, r0, MRC, [o; MRC], j0, r0 == 0) };
                 j0 += NV * S::LANES;
             }
             r0 += MRC;
@@ -820,9 +836,17 @@ unsafe fn wgrad<S: Simd, const MR: usize, const NV: usize, const MRC: usize>(s: 
                     // A short last tile (digits conv1: 9 positions, 8 + 1) is four rows
                     // high rather than MR: fewer FMAs on repeated rows per pixel.
                     if rows <= SHORT && MR > SHORT {
-                        wgrad_tile::<S, SHORT, NV, BY_OFFSET>(s, f, r0, rows, [0; SHORT], j0)
+                        wgrad_tile::<S, SHORT, NV, BY_OFFSET>(
+                            s,
+                            f,
+                            r0,
+                            rows,
+                            [0; SHORT],
+                            j0,
+                            r0 == 0,
+                        )
                     } else {
-                        wgrad_tile::<S, MR, NV, BY_OFFSET>(s, f, r0, rows, [0; MR], j0)
+                        wgrad_tile::<S, MR, NV, BY_OFFSET>(s, f, r0, rows, [0; MR], j0, r0 == 0)
                     }
                 };
                 j0 += NV * S::LANES;
@@ -854,15 +878,25 @@ fn offset(d: &Direct, r: usize) -> usize {
     ky * d.dh * d.w * d.c + kx * d.dw * d.c + d.c0 + ci
 }
 
-/// One output pixel's terms of a weight-gradient tile: `acc[i] += x(px, i) · δ[dp ..]`.
+/// One output pixel's terms of a weight-gradient tile: `acc[i] += x(px, i) · δ[dp ..]`,
+/// and with `BIAS` `bias += δ[dp ..]`.
 ///
 /// # Safety
 /// Row `i`'s value (see [`BY_OFFSET`], [`RUN`], [`GRID`]) readable for every `i < MR`; `dp` readable for
 /// `cols ≤ NV·LANES` values (`FULL`: exactly `NV·LANES`).
 #[inline(always)]
-unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const L: u8, const FULL: bool>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn wgrad_px<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const L: u8,
+    const FULL: bool,
+    const BIAS: bool,
+>(
     s: S,
     acc: &mut [[S::V; NV]; MR],
+    bias: &mut [S::V; NV],
     px: *const f32,
     off: &[usize; MR],
     dp: *const f32,
@@ -871,6 +905,11 @@ unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const L: u8, const
     // SAFETY: the caller's ranges.
     unsafe {
         let dv = load_cols::<S, NV, FULL>(s, dp, cols);
+        if BIAS {
+            for v in 0..NV {
+                bias[v] = s.add(bias[v], dv[v]);
+            }
+        }
         for (i, row) in acc.iter_mut().enumerate() {
             let at = match L {
                 BY_OFFSET => off[i],
@@ -890,9 +929,11 @@ unsafe fn wgrad_px<S: Simd, const MR: usize, const NV: usize, const L: u8, const
 /// `off[0] + i` (one run); else each row's own offset (`off` unused).
 ///
 /// # Safety
-/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; with [`RUN`] or [`GRID`], `off[0]` the offset of row
+/// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; `first`: the column block's first tile
+/// (it writes `db`'s columns when there is one); with [`RUN`] or [`GRID`], `off[0]` the offset of row
 /// `r0` and the rows in one run.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
     s: S,
     f: &Wgrad,
@@ -900,6 +941,7 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
     rows: usize,
     off: [usize; MR],
     j0: usize,
+    first: bool,
 ) {
     let d = &f.d;
     let cols = (f.cols - j0).min(NV * S::LANES);
@@ -916,13 +958,28 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
     }
     // SAFETY: the caller's ranges; whole vectors of columns (the tile's every load
     // unconditional) or the last, partial block.
-    let acc = unsafe {
-        if cols == NV * S::LANES {
-            wgrad_sum::<S, MR, NV, L, true>(s, f, &off, j0, cols)
-        } else {
-            wgrad_sum::<S, MR, NV, L, false>(s, f, &off, j0, cols)
+    // The first tile of a column block sums the bias gradient too, when asked for.
+    let (acc, bias) = unsafe {
+        match (cols == NV * S::LANES, first && !f.db.is_null()) {
+            (true, false) => wgrad_sum::<S, MR, NV, L, true, false>(s, f, &off, j0, cols),
+            (false, false) => wgrad_sum::<S, MR, NV, L, false, false>(s, f, &off, j0, cols),
+            (true, true) => wgrad_sum::<S, MR, NV, L, true, true>(s, f, &off, j0, cols),
+            (false, true) => wgrad_sum::<S, MR, NV, L, false, true>(s, f, &off, j0, cols),
         }
     };
+    if first && !f.db.is_null() {
+        for (v, &b) in bias.iter().enumerate() {
+            let o = v * S::LANES;
+            // SAFETY: `db` holds `f.cols ≥ j0 + cols` values (checked by `conv_wgrad`).
+            unsafe {
+                if o + S::LANES <= cols {
+                    s.store(f.db.add(j0 + o), b);
+                } else if o < cols {
+                    s.store_partial(f.db.add(j0 + o), b, cols - o);
+                }
+            }
+        }
+    }
     // SAFETY: rows `r0 .. r0 + rows` and `cols` columns from `j0` of `dw`.
     unsafe {
         store_tile::<S, MR, NV>(
@@ -946,18 +1003,26 @@ unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
 ///
 /// # Safety
 /// As [`wgrad_tile`], with `off` the rows' offsets (or as [`RUN`] and [`GRID`] say)
-/// and `cols = NV·LANES` when `FULL`.
+/// and `cols = NV·LANES` when `FULL`. With `BIAS`, the column sums of `δ` too.
 #[inline(always)]
-unsafe fn wgrad_sum<S: Simd, const MR: usize, const NV: usize, const L: u8, const FULL: bool>(
+unsafe fn wgrad_sum<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const L: u8,
+    const FULL: bool,
+    const BIAS: bool,
+>(
     s: S,
     f: &Wgrad,
     off: &[usize; MR],
     j0: usize,
     cols: usize,
-) -> [[S::V; NV]; MR] {
+) -> ([[S::V; NV]; MR], [S::V; NV]) {
     let d = &f.d;
     let (oh, ow) = (d.oh(), d.ow());
     let mut acc = [[s.splat(0.0); NV]; MR];
+    let mut bias = [s.splat(0.0); NV];
     let mut dp = f.delta.wrapping_add(j0);
     // (Wrapping: with one output column or row the steps are never used.)
     let px_step = d.sw.wrapping_mul(d.c);
@@ -981,23 +1046,27 @@ unsafe fn wgrad_sum<S: Simd, const MR: usize, const NV: usize, const L: u8, cons
                 // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
                 // from `j0`.
                 unsafe {
-                    wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px, off, dp, cols);
+                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, &mut acc, &mut bias, px, off, dp, cols);
                     let (px2, dp2) = (px.add(px_step), dp.add(f.d_rs));
-                    wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px2, off, dp2, cols);
+                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(
+                        s, &mut acc, &mut bias, px2, off, dp2, cols,
+                    );
                 }
                 px = px.wrapping_add(2 * px_step);
                 dp = dp.wrapping_add(2 * f.d_rs);
             }
             for _ in 2 * pairs..ow {
                 // SAFETY: as above, one pixel.
-                unsafe { wgrad_px::<S, MR, NV, L, FULL>(s, &mut acc, px, off, dp, cols) };
+                unsafe {
+                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, &mut acc, &mut bias, px, off, dp, cols)
+                };
                 px = px.wrapping_add(px_step);
                 dp = dp.wrapping_add(f.d_rs);
             }
             row = row.wrapping_add(row_step);
         }
     }
-    acc
+    (acc, bias)
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -1174,6 +1243,10 @@ mod tests {
                     } else {
                         w0.clone()
                     };
+                    // The bias gradient with two of the three: the column sums of δ, bit
+                    // for bit those of a sum row after row from +0.
+                    let mut db = vec![f32::NAN; cols];
+                    let with_db = beta != 0.0;
                     conv_wgrad(
                         isa,
                         &d,
@@ -1182,8 +1255,20 @@ mod tests {
                         alpha,
                         beta,
                         MatMut::row_major(&mut dw, k, cols).unwrap(),
+                        with_db.then_some(&mut db[..]),
                     )
                     .unwrap();
+                    for (j, &got) in db.iter().enumerate() {
+                        let want = (0..m).fold(0.0f32, |a, p| a + delta[p * cols + j]);
+                        assert!(
+                            if with_db {
+                                got.to_bits() == want.to_bits()
+                            } else {
+                                got.is_nan()
+                            },
+                            "{isa:?} {d:?} cols {cols} db[{j}]: {got} vs {want}"
+                        );
+                    }
                     for rr in 0..k {
                         for j in 0..cols {
                             let g: f64 = (0..m)
@@ -1288,6 +1373,7 @@ mod tests {
                     -0.1,
                     1.0,
                     MatMut::row_major(&mut dw, k, cols).unwrap(),
+                    None,
                 )
                 .unwrap();
             });
@@ -1380,8 +1466,25 @@ mod tests {
             1.0,
             0.0,
             MatMut::row_major(&mut dw, 2, 1).unwrap(),
+            None,
         );
         assert!(matches!(r, Err(Error::InvalidArgument { .. })), "{r:?}");
         assert_eq!(dw, [7.0; 2]);
+        // A bias gradient of the wrong length: refused, nothing written.
+        let delta = [0.5f32; 6 * 4];
+        let mut dw = [7.0f32; 6 * 4];
+        let mut db = [7.0f32; 5];
+        let r = conv_wgrad(
+            isa,
+            &d,
+            &x,
+            MatRef::row_major(&delta, 6, 4).unwrap(),
+            1.0,
+            0.0,
+            MatMut::row_major(&mut dw, 6, 4).unwrap(),
+            Some(&mut db),
+        );
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })), "{r:?}");
+        assert!(dw.iter().chain(&db).all(|&v| v == 7.0));
     }
 }

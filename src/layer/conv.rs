@@ -771,9 +771,14 @@ impl Conv2d {
             let (xp, hp, wp) = self.pad_input(input, n, x, s.scratch);
             for g in 0..self.groups {
                 let d = self.direct(n, hp, wp, input.c, g * cg, cg, true);
-                let delta = MatRef::new(&delta[g * og..], d.m(), og, cout, 1)?;
+                let dg = MatRef::new(&delta[g * og..], d.m(), og, cout, 1)?;
                 let c = MatMut::new(&mut w[g * og..], d.k(), og, cout, 1)?;
-                conv_wgrad(cx.isa, &d, xp, delta, alpha, beta, c)?;
+                // The bias gradient is summed in the kernel's pass over the delta.
+                let db = self.bias.then(|| &mut s.bias[g * og..][..og]);
+                conv_wgrad(cx.isa, &d, xp, dg, alpha, beta, c, db)?;
+            }
+            if self.bias {
+                return how.bias_from_sums(cx, &mut rest[..cout], &s.bias[..cout]);
             }
         }
         if self.bias {

@@ -293,6 +293,12 @@ impl Update {
         let cols = b.len();
         let db = &mut db[..cols];
         colsum_isa(cx.isa, MatRef::rows_of(delta, cols), db)?;
+        self.bias_from_sums(cx, b, db)
+    }
+
+    /// The bias's part of the update from its gradient `db` (`b.len()` values, the
+    /// column sums of the delta): `b ← b − lr·db` or `b ← db`.
+    pub(crate) fn bias_from_sums(self, cx: Cx<'_>, b: &mut [f32], db: &[f32]) -> Result<(), Error> {
         match self {
             Update::FusedSgd { lr } => sgd_isa(cx.isa, b, db, lr),
             Update::Gradient => {
