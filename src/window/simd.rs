@@ -288,14 +288,14 @@ impl WithSimd for Pooling {
     fn with_simd<S: Simd>(self, s: S) {
         let (oh, ow, c) = (self.g.oh(), self.g.ow(), self.g.c);
         let img_len = self.g.h * self.g.w * c;
-        let in_row = self.g.sh * self.g.w * c;
         // SAFETY: the wrapper checked the geometry (every window inside the image, no
         // padding) and that `x` holds n·h·w·c values and `out` (and `arg`) n·oh·ow·c:
         // each output row's windows start at `b` in `x`, its values at `o` in `out`.
         unsafe {
             for img in 0..self.n {
                 for oy in 0..oh {
-                    let b = img * img_len + oy * in_row;
+                    // (`oy` first: with one output row any stride is valid and unused.)
+                    let b = img * img_len + oy * self.g.sh * self.g.w * c;
                     let o = (img * oh + oy) * ow * c;
                     // Max pooling takes the row without a NaN test per window; a NaN
                     // among its taps (seen in their sum) sends it to the careful loop,
