@@ -882,8 +882,8 @@ fn offset(d: &Direct, r: usize) -> usize {
 /// and with `BIAS` `bias += δ[dp ..]`.
 ///
 /// # Safety
-/// Row `i`'s value (see [`BY_OFFSET`], [`RUN`], [`GRID`]) readable for every `i < MR`; `dp` readable for
-/// `cols ≤ NV·LANES` values (`FULL`: exactly `NV·LANES`).
+/// Row `i`'s value (where `L` says: [`BY_OFFSET`], [`RUN`], [`GRID`]) readable for every
+/// `i < MR`; `dp` readable for `cols ≤ NV·LANES` values (`FULL`: exactly `NV·LANES`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn wgrad_px<
@@ -925,13 +925,15 @@ unsafe fn wgrad_px<
 }
 
 /// One tile of the weight gradient: rows `r0 .. r0 + rows` (`rows ≤ MR`), columns from
-/// `j0`, summed over every output pixel. `L` ([`RUN`]): the rows' input values are
-/// `off[0] + i` (one run); else each row's own offset (`off` unused).
+/// `j0`, summed over every output pixel. `L` says where the rows' input values lie:
+/// [`RUN`] and [`GRID`] from `off[0]` (and `off[1]`); [`BY_OFFSET`] at offsets the tile
+/// computes itself (`off` is not read).
 ///
 /// # Safety
 /// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; `first`: the column block's first tile
-/// (it writes `db`'s columns when there is one); with [`RUN`] or [`GRID`], `off[0]` the offset of row
-/// `r0` and the rows in one run.
+/// (it writes `db`'s columns when there is one); with [`RUN`], `off[0]` the offset of
+/// row `r0` and the rows in one run; with [`GRID`], the nine rows at `off[0] + (i / 3)·
+/// off[1] + i % 3`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn wgrad_tile<S: Simd, const MR: usize, const NV: usize, const L: u8>(
@@ -1041,7 +1043,7 @@ unsafe fn wgrad_sum<
             // offset a row step one pixel at a time: two at a time ran slower.)
             let pairs = if L != BY_OFFSET { ow / 2 } else { 0 };
             for _ in 0..pairs {
-                // SAFETY: `px + off[i]` (or `px + i`, one run) is a tap of this output
+                // SAFETY: row `i`'s value from `px` (where `L` says) is a tap of this output
                 // pixel's window inside the images and `px + px_step` the next pixel's
                 // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
                 // from `j0`.
