@@ -762,7 +762,7 @@ impl WithSimd for Wgrad {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta` and `dw`.
+        // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta`, `dw` and `db`.
         unsafe {
             match (S::LANES, self.cols <= S::LANES) {
                 (16, true) => wgrad::<_, 8, 1, 16>(s, &self),
@@ -927,7 +927,7 @@ unsafe fn wgrad_px<
 /// One tile of the weight gradient: rows `r0 .. r0 + rows` (`rows ≤ MR`), columns from
 /// `j0`, summed over every output pixel. `L` says where the rows' input values lie:
 /// [`RUN`] and [`GRID`] from `off[0]` (and `off[1]`); [`BY_OFFSET`] at offsets the tile
-/// computes itself (`off` is not read).
+/// computes itself (into `off`, replacing the caller's values).
 ///
 /// # Safety
 /// `r0 + rows ≤ k`, `rows ≥ 1`, `j0 < cols`; `first`: the column block's first tile

@@ -462,7 +462,9 @@ impl<'a> Net<'a> {
     /// [`Net::workspace_len`] with GEMM packing space for `parts` parts (see
     /// [`Net::on`]). Saturates on overflow.
     pub const fn workspace_len_parts(&self, n: usize, parts: usize) -> usize {
-        let layout = self.step_layout(n, false);
+        // The step's own regions (without inference's floor), each layout's packing
+        // space grown by the parts, and the larger of the two.
+        let layout = self.step_layout(n, false).at_least(0);
         let fwd = self.forward_layout(n);
         max(
             with_parts(layout.len(), layout.gemm, parts),
