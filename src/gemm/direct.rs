@@ -653,19 +653,18 @@ unsafe fn slide_rest<S: Simd, const MR: usize, const NV: usize>(
     let mut j0 = 0;
     while j0 < f.cols {
         let cols = (f.cols - j0).min(nr);
-        let mut acc = [[s.splat(0.0); NV]; MR];
-        let mut wr = f.w.wrapping_add(j0);
-        for ky in 0..d.kh {
-            for kx in 0..SLIDE_KW {
-                let off = ky * row_step + kx * d.c;
-                for ci in 0..d.cg {
-                    // SAFETY: each base a window origin inside the images, `off + ci` a
-                    // tap of it, `wr` row `(ky·kw + kx)·cg + ci < k` of `w`.
-                    unsafe { fma_step::<S, MR, NV, false>(s, &mut acc, &base, off + ci, wr, cols) };
-                    wr = wr.wrapping_add(f.w_rs);
-                }
-            }
-        }
+        // The window by kernel rows of `SLIDE_KW` taps of the group's channels (no
+        // horizontal dilation), as `forward` walks it.
+        let walk = Walk {
+            table: &[],
+            taps: SLIDE_KW,
+            run: d.cg,
+            row_step,
+            tap_step: d.c,
+        };
+        // SAFETY: each base a window origin inside the images (caller), `cols` values
+        // of the weights from `j0`.
+        let acc = unsafe { forward_sum::<S, MR, NV, false>(s, f, &base, &walk, j0, cols) };
         // SAFETY: `rows × cols` from `(p0, j0)` inside `out`; epilogue checked.
         unsafe {
             store_tile::<S, MR, NV>(
