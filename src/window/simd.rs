@@ -315,6 +315,24 @@ impl WithSimd for Pooling {
     }
 }
 
+impl Pooling {
+    /// Stores `r` lanes of an output vector `m` at output index `at`, and its argmax `a`
+    /// when there is an argmax buffer.
+    ///
+    /// # Safety
+    /// `at .. at + r` inside `out` (and `arg`).
+    #[inline(always)]
+    unsafe fn store<S: Simd>(&self, s: S, at: usize, m: S::V, a: S::V, r: usize) {
+        // SAFETY: the caller's range.
+        unsafe {
+            st(s, self.out.add(at), m, r);
+            if !self.arg.is_null() {
+                st(s, self.arg.add(at), a, r);
+            }
+        }
+    }
+}
+
 /// One output row of max pooling from window origin `b` (in `x`) and output index `o`,
 /// for inputs without a NaN: each window's maximum (the first of equal ones) and its
 /// argmax. Returns false, the row to be taken again by [`pool_row`], when a tap may be
@@ -353,10 +371,7 @@ unsafe fn max_row<S: Simd, const KH: usize, const KW: usize>(
                     }
                 }
                 row_sum = s.add(row_sum, sum);
-                st(s, p.out.add(o + j), m, r);
-                if !p.arg.is_null() {
-                    st(s, p.arg.add(o + j), a, r);
-                }
+                p.store(s, o + j, m, a, r);
                 j += S::LANES;
             }
         }
@@ -404,10 +419,7 @@ unsafe fn pool_row<S: Simd>(s: S, p: &Pooling, b: usize, o: usize) {
                 if !p.max {
                     m = s.div(m, count);
                 }
-                st(s, p.out.add(o + j), m, r);
-                if !p.arg.is_null() {
-                    st(s, p.arg.add(o + j), a, r);
-                }
+                p.store(s, o + j, m, a, r);
                 j += S::LANES;
             }
         }
