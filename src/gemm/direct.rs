@@ -5,8 +5,12 @@
 //! the unfolded input: row `p` (an output pixel) holds its window, `kh·kw` taps of `cg`
 //! contiguous channels. Here that row is never written out: the register tile keeps one
 //! base pointer per output pixel and walks the window's taps by offset, so every value
-//! is broadcast straight from the image. The images must already hold their zero
-//! padding (the layer copies them into a padded buffer when the convolution pads).
+//! is broadcast straight from the image. Two-dimensional images must already hold
+//! their zero padding (the layer copies them into a padded buffer). A 1-D convolution
+//! (images of one row) reads its padding virtually instead ([`Direct::vp`]): the pixels
+//! whose windows lie inside the sequence read it where it lies, and the few whose
+//! windows cross an end read a small copy of that end with its zeros ([`fill_edges`]),
+//! in the same order, so the sums are bit for bit those over a padded copy.
 //!
 //! * [`conv_forward`]: `out[p][j] = epi(Σ_r x(p, r)·w[r][j])`, the forward pass (bias and
 //!   activation in the epilogue) and, over the padded delta with the flipped weights,
@@ -23,9 +27,9 @@
 //! computed exactly as a GEMM's. The window index `r = (ky·kw + kx)·cg + ci` of a tap
 //! `(ky, kx)` and channel `ci` is the row of the weight matrix, as in the layers.
 
-use super::Epi;
 use super::epilogue::Epilogue;
 use super::kernel::store_tile;
+use super::{Epi, min};
 use crate::simd::{Isa, Simd, WithSimd, dispatch};
 use crate::{Error, MatMut, MatRef};
 
@@ -45,6 +49,22 @@ pub(crate) struct Direct {
     pub sw: usize,
     pub dh: usize,
     pub dw: usize,
+    /// Virtual zero columns on each side: `w` counts them but the images do not hold
+    /// them (each holds `h·(w − 2·vp)·c` values), and the windows that cross them are
+    /// read from the images' edge strips ([`fill_edges`]). 0 for images that hold their
+    /// padding; non-zero only with `h == 1`.
+    pub vp: usize,
+}
+
+/// Where the windows of a virtually padded row lie (see [`Direct::vp`]): pixels
+/// `0 .. nl` in the image's left strip (padded columns `0 .. el`), `nl .. r0` in the
+/// image itself, `r0 .. ow` in its right strip (padded columns `rs .. w`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Edges {
+    nl: usize,
+    r0: usize,
+    el: usize,
+    rs: usize,
 }
 
 impl Direct {
@@ -65,8 +85,68 @@ impl Direct {
         self.kh.saturating_mul(self.kw).saturating_mul(self.cg)
     }
 
-    /// Checks the geometry against an image buffer of `len` values.
-    fn check(&self, len: usize) -> Result<(), Error> {
+    /// The pixels of a row whose windows cross its virtual padding, and the edge strips
+    /// they read (all pixels inside the image without virtual padding).
+    const fn edges(&self) -> Edges {
+        let ow = self.ow();
+        if self.vp == 0 || ow == 0 || self.w < 2 * self.vp {
+            return Edges {
+                nl: 0,
+                r0: ow,
+                el: 0,
+                rs: self.w,
+            };
+        }
+        // A window that fits (`ow > 0`) spans at most `w` columns: no overflow.
+        let span = (self.kw - 1) * self.dw + 1;
+        // Left: the pixels whose windows start in the padding, `ox·sw < vp`.
+        let nl = min(ow, self.vp.div_ceil(self.sw));
+        // Right: from the first pixel whose window ends past the image,
+        // `ox·sw + span > w − vp`.
+        let lim = self.w - self.vp;
+        let first = if lim >= span {
+            (lim - span) / self.sw + 1
+        } else {
+            0
+        };
+        let r0 = max(nl, min(first, ow));
+        Edges {
+            nl,
+            r0,
+            el: if nl > 0 { (nl - 1) * self.sw + span } else { 0 },
+            rs: if r0 < ow { r0 * self.sw } else { self.w },
+        }
+    }
+
+    /// Values of one image's edge strips (0 without virtual padding).
+    const fn strip_len(&self) -> usize {
+        if self.vp == 0 {
+            return 0;
+        }
+        let e = self.edges();
+        (e.el + (self.w - e.rs)).saturating_mul(self.c)
+    }
+
+    /// Values of the edge strips of all `n` images: the `edges` buffer of the kernels
+    /// ([`fill_edges`]); 0 without virtual padding.
+    pub(crate) const fn edge_len(&self) -> usize {
+        self.n.saturating_mul(self.strip_len())
+    }
+
+    /// Values of one image as the caller holds it: `h·(w − 2·vp)·c`.
+    const fn image_len(&self) -> Option<usize> {
+        match self.w.checked_sub(self.vp.saturating_mul(2)) {
+            Some(w) => match self.h.checked_mul(w) {
+                Some(hw) => hw.checked_mul(self.c),
+                None => None,
+            },
+            None => None,
+        }
+    }
+
+    /// Checks the geometry against an image buffer of `len` values and edge strips of
+    /// `edges`.
+    fn check(&self, len: usize, edges: usize) -> Result<(), Error> {
         let bad = |what| Err(Error::InvalidArgument { what });
         if self.kh == 0 || self.kw == 0 || self.sh == 0 || self.sw == 0 || self.dh == 0 {
             return bad("direct convolution: kernel and stride must be at least 1");
@@ -77,19 +157,34 @@ impl Direct {
         if self.oh() == 0 || self.ow() == 0 {
             return bad("direct convolution: the window must fit the images");
         }
+        if self.vp > 0 && (self.h != 1 || self.w <= self.vp.saturating_mul(2)) {
+            return bad("direct convolution: virtual padding needs rows of one image row");
+        }
+        let overflow = Error::Overflow {
+            what: "direct convolution: n·h·w·c",
+        };
         let need = self
-            .n
-            .checked_mul(self.h)
-            .and_then(|v| v.checked_mul(self.w))
-            .and_then(|v| v.checked_mul(self.c))
-            .ok_or(Error::Overflow {
-                what: "direct convolution: n·h·w·c",
-            })?;
+            .image_len()
+            .and_then(|v| v.checked_mul(self.n))
+            .ok_or(overflow)?;
         if len < need {
             return Err(Error::BufferTooSmall {
-                what: "direct convolution: the images (n·h·w·c)",
+                what: "direct convolution: the images (n·h·(w − 2·vp)·c)",
                 needed: need,
                 len,
+            });
+        }
+        // The strips are at most `2·w·c` values an image: no overflow once `n·w·c` fits.
+        self.n
+            .checked_mul(self.w)
+            .and_then(|v| v.checked_mul(self.c))
+            .and_then(|v| v.checked_mul(2))
+            .ok_or(overflow)?;
+        if edges < self.edge_len() {
+            return Err(Error::BufferTooSmall {
+                what: "direct convolution: the edge strips (Direct::edge_len)",
+                needed: self.edge_len(),
+                len: edges,
             });
         }
         Ok(())
@@ -105,6 +200,92 @@ const fn out_len(len: usize, k: usize, s: usize, d: usize) -> usize {
         return 0;
     }
     (len - span - 1) / s + 1
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// Fills `edges` with the edge strips of the `n` images `x` of a virtually padded
+/// geometry ([`Direct::vp`]): for each image, the padded columns `0 .. el`, then
+/// `rs .. w`, every channel, zeros where they are padding. Nothing to do without
+/// virtual padding.
+///
+/// # Errors
+/// As the kernels, for a geometry that does not fit `x` or `edges`; nothing is
+/// written then.
+pub(crate) fn fill_edges(d: &Direct, x: &[f32], edges: &mut [f32]) -> Result<(), Error> {
+    d.check(x.len(), edges.len())?;
+    if d.vp == 0 {
+        return Ok(());
+    }
+    let (e, c) = (d.edges(), d.c);
+    let (src, sl) = (d.w - 2 * d.vp, d.strip_len());
+    for (img, strip) in edges[..d.edge_len()].chunks_exact_mut(sl).enumerate() {
+        let row = &x[img * src * c..][..src * c];
+        let cols = (0..e.el).chain(e.rs..d.w);
+        for (col, out) in cols.zip(strip.chunks_exact_mut(c)) {
+            match col.checked_sub(d.vp) {
+                Some(j) if j < src => out.copy_from_slice(&row[j * c..][..c]),
+                _ => out.fill(0.0),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The images of a kernel and where each output pixel's window lies in them.
+#[derive(Clone, Copy)]
+struct Src {
+    x: *const f32,
+    edges: *const f32,
+    e: Edges,
+    /// Values of an image in `x`, and of its strips in `edges`.
+    img: usize,
+    strip: usize,
+    /// A pixel step, `sw·c`.
+    step: usize,
+    /// The offset of a pixel's window origin in `x` from its padded column's:
+    /// `vp·c − c0` (wrapping).
+    back: usize,
+    c: usize,
+    c0: usize,
+}
+
+impl Src {
+    /// The images `x` and strips `edges` of a checked geometry `d`.
+    fn new(d: &Direct, x: *const f32, edges: *const f32) -> Src {
+        Src {
+            x,
+            edges,
+            e: d.edges(),
+            img: d.h * (d.w - 2 * d.vp) * d.c,
+            strip: d.strip_len(),
+            // (Wrapping: an absurd stride's step is never used with one output pixel.)
+            step: d.sw.wrapping_mul(d.c),
+            back: d.vp.wrapping_mul(d.c).wrapping_sub(d.c0),
+            c: d.c,
+            c0: d.c0,
+        }
+    }
+
+    /// The window origin (tap 0, channel `c0`) of pixel `ox` of image `img`'s one row,
+    /// virtual padding.
+    #[inline(always)]
+    fn pixel(&self, img: usize, ox: usize) -> *const f32 {
+        let e = &self.e;
+        let col = ox * self.step;
+        if ox < e.nl {
+            let at = img * self.strip + col + self.c0;
+            self.edges.wrapping_add(at)
+        } else if ox < e.r0 {
+            self.x
+                .wrapping_add((img * self.img + col).wrapping_sub(self.back))
+        } else {
+            let at = img * self.strip + e.el * self.c + col - e.rs * self.c + self.c0;
+            self.edges.wrapping_add(at)
+        }
+    }
 }
 
 /// `m` must be `rows × cols` with contiguous rows.
@@ -136,11 +317,12 @@ pub(crate) fn conv_forward(
     isa: Isa,
     d: &Direct,
     x: &[f32],
+    edges: &[f32],
     w: MatRef<'_>,
     mut out: MatMut<'_>,
     epi: Epi<'_>,
 ) -> Result<(), Error> {
-    d.check(x.len())?;
+    d.check(x.len(), edges.len())?;
     let (m, k, cols) = (d.m(), d.k(), w.cols());
     check_mat(
         "direct convolution: w must be k x cols",
@@ -160,7 +342,7 @@ pub(crate) fn conv_forward(
     }
     let kernel = Forward {
         d: *d,
-        x: x.as_ptr(),
+        src: Src::new(d, x.as_ptr(), edges.as_ptr()),
         w: w.ptr(),
         w_rs: if k > 1 { w.row_stride() } else { 0 },
         out: out.ptr_mut(),
@@ -185,13 +367,14 @@ pub(crate) fn conv_wgrad(
     isa: Isa,
     d: &Direct,
     x: &[f32],
+    edges: &[f32],
     delta: MatRef<'_>,
     alpha: f32,
     beta: f32,
     mut dw: MatMut<'_>,
     db: Option<&mut [f32]>,
 ) -> Result<(), Error> {
-    d.check(x.len())?;
+    d.check(x.len(), edges.len())?;
     let (m, k, cols) = (d.m(), d.k(), delta.cols());
     check_mat(
         "direct convolution: delta must be m x cols",
@@ -218,7 +401,7 @@ pub(crate) fn conv_wgrad(
     }
     let kernel = Wgrad {
         d: *d,
-        x: x.as_ptr(),
+        src: Src::new(d, x.as_ptr(), edges.as_ptr()),
         delta: delta.ptr(),
         d_rs: if m > 1 { delta.row_stride() } else { 0 },
         alpha,
@@ -256,7 +439,7 @@ const SLIDE_KW: usize = 3;
 /// The forward kernel's arguments (built only by [`conv_forward`], after its checks).
 struct Forward {
     d: Direct,
-    x: *const f32,
+    src: Src,
     w: *const f32,
     w_rs: usize,
     out: *mut f32,
@@ -272,9 +455,10 @@ impl WithSimd for Forward {
         let d = &self.d;
         // SAFETY: `conv_forward` checked the geometry against `x`, `w` and `out`.
         unsafe {
-            if d.sw == 1 && d.dw == 1 && d.kw == SLIDE_KW && S::LANES == 16 {
+            if d.vp == 0 && d.sw == 1 && d.dw == 1 && d.kw == SLIDE_KW && S::LANES == 16 {
                 // Sliding tiles of `R` output rows by `WT` pixels, one vector of columns
-                // (AVX-512 only: the one backend measured; two vectors ran slower).
+                // (AVX-512 only: the one backend measured; two vectors ran slower). Not
+                // over virtual padding: its rows are not one run of pixels.
                 let ow = d.ow();
                 if self.cols <= S::LANES && ow >= 8 {
                     return slide::<_, 1, 8, 1>(s, &self);
@@ -297,6 +481,8 @@ struct Pixels {
     row: usize,
     /// The offset of the current image's first pixel.
     img: usize,
+    /// The current image, output row and column.
+    i: usize,
     oy: usize,
     ox: usize,
 }
@@ -308,6 +494,7 @@ impl Pixels {
             at: d.c0,
             row: d.c0,
             img: d.c0,
+            i: 0,
             oy: 0,
             ox: 0,
         }
@@ -330,6 +517,7 @@ impl Pixels {
                     .wrapping_add(d.sh.wrapping_mul(d.w).wrapping_mul(d.c));
             } else {
                 self.oy = 0;
+                self.i += 1;
                 self.img = self
                     .img
                     .wrapping_add(d.h.wrapping_mul(d.w).wrapping_mul(d.c));
@@ -383,12 +571,17 @@ unsafe fn forward<S: Simd, const MR: usize, const NV: usize>(s: S, f: &Forward) 
     while p0 < m {
         let rows = (m - p0).min(MR);
         // One base per pixel of the tile; rows past `m` repeat the last (not stored).
-        let mut base = [f.x; MR];
+        let mut base = [f.src.x; MR];
         for i in 0..MR {
-            base[i] = if i < rows {
-                f.x.wrapping_add(pixels.next(d, oh, ow))
-            } else {
+            base[i] = if i >= rows {
                 base[i - 1]
+            } else if d.vp == 0 {
+                f.src.x.wrapping_add(pixels.next(d, oh, ow))
+            } else {
+                // One row an image (`oh = 1`): the pixel's place in its image.
+                let (img, ox) = (pixels.i, pixels.ox);
+                pixels.next(d, oh, ow);
+                f.src.pixel(img, ox)
             };
         }
         let mut j0 = 0;
@@ -590,7 +783,7 @@ unsafe fn slide_tile<S: Simd, const R: usize, const WT: usize, const NV: usize>(
                 }
                 let off = ky * row_step + ci;
                 for (r, tile) in acc.iter_mut().enumerate() {
-                    let xp = f.x.wrapping_add(org[r] + off);
+                    let xp = f.src.x.wrapping_add(org[r] + off);
                     for t in 0..WT + SLIDE_KW - 1 {
                         // SAFETY: input pixel `t` of the row's span (caller).
                         let xv = s.splat(unsafe { *xp.add(t * c) });
@@ -646,9 +839,9 @@ unsafe fn slide_rest<S: Simd, const MR: usize, const NV: usize>(
     let d = &f.d;
     let nr = NV * S::LANES;
     let row_step = d.dh * d.w * d.c;
-    let mut base = [f.x; MR];
+    let mut base = [f.src.x; MR];
     for (i, b) in base.iter_mut().enumerate() {
-        *b = f.x.wrapping_add(at + i.min(rows - 1) * d.c);
+        *b = f.src.x.wrapping_add(at + i.min(rows - 1) * d.c);
     }
     let mut j0 = 0;
     while j0 < f.cols {
@@ -745,7 +938,7 @@ unsafe fn fma_step<S: Simd, const MR: usize, const NV: usize, const FULL: bool>(
 /// The weight-gradient kernel's arguments (built only by [`conv_wgrad`]).
 struct Wgrad {
     d: Direct,
-    x: *const f32,
+    src: Src,
     delta: *const f32,
     d_rs: usize,
     alpha: f32,
@@ -1028,46 +1221,111 @@ unsafe fn wgrad_sum<
     // (Wrapping: with one output column or row the steps are never used.)
     let px_step = d.sw.wrapping_mul(d.c);
     let row_step = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
-    let img_len = d.h * d.w * d.c;
+    // Tiles of one run (and the grid) read from the window origin plus `off[0]`, the
+    // others at `off[i]` from the origin (both count `c0`, which `pixel` and `row`
+    // include: taken off here, wrapping).
+    let at = if L != BY_OFFSET { off[0] } else { 0 }.wrapping_sub(d.c0);
+    let src = &f.src;
     for img in 0..d.n {
-        let mut row = f.x.wrapping_add(img * img_len);
-        for _ in 0..oh {
-            let mut px = if L != BY_OFFSET {
-                row.wrapping_add(off[0])
-            } else {
-                row
-            };
-            // Tiles of one run: two pixels a step (fewer loop instructions between the
-            // FMAs), then the odd one; the same sums in the same order. (Tiles with an
-            // offset a row step one pixel at a time: two at a time ran slower.)
-            let pairs = if L != BY_OFFSET { ow / 2 } else { 0 };
-            for _ in 0..pairs {
-                // SAFETY: row `i`'s value from `px` (where `L` says) is a tap of this output
-                // pixel's window inside the images and `px + px_step` the next pixel's
-                // in the same row; `dp` rows `p, p + 1 < m` of `delta`, `cols` values
-                // from `j0`.
-                unsafe {
-                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, &mut acc, &mut bias, px, off, dp, cols);
-                    let (px2, dp2) = (px.add(px_step), dp.add(f.d_rs));
-                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(
-                        s, &mut acc, &mut bias, px2, off, dp2, cols,
-                    );
+        if d.vp > 0 {
+            // One row an image: the pixels in its left strip, in the image, in its right
+            // strip, in order (the sums of a padded copy).
+            let e = &src.e;
+            for (p0, p1) in [(0, e.nl), (e.nl, e.r0), (e.r0, ow)] {
+                if p0 < p1 {
+                    let px = src.pixel(img, p0).wrapping_add(at);
+                    // SAFETY: pixels `p0 .. p1` of one segment lie `px_step` apart from
+                    // `px` in one buffer (their windows checked), `dp` their rows of δ.
+                    dp = unsafe {
+                        wgrad_run::<S, MR, NV, L, FULL, BIAS>(
+                            s,
+                            &mut acc,
+                            &mut bias,
+                            px,
+                            px_step,
+                            p1 - p0,
+                            off,
+                            dp,
+                            f.d_rs,
+                            cols,
+                        )
+                    };
                 }
-                px = px.wrapping_add(2 * px_step);
-                dp = dp.wrapping_add(2 * f.d_rs);
             }
-            for _ in 2 * pairs..ow {
-                // SAFETY: as above, one pixel.
-                unsafe {
-                    wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, &mut acc, &mut bias, px, off, dp, cols)
-                };
-                px = px.wrapping_add(px_step);
-                dp = dp.wrapping_add(f.d_rs);
-            }
+            continue;
+        }
+        let mut row = src.x.wrapping_add(img * src.img + d.c0);
+        for _ in 0..oh {
+            // SAFETY: the row's `ow` pixels lie `px_step` apart from `row` (their windows
+            // checked), `dp` their rows of δ.
+            dp = unsafe {
+                wgrad_run::<S, MR, NV, L, FULL, BIAS>(
+                    s,
+                    &mut acc,
+                    &mut bias,
+                    row.wrapping_add(at),
+                    px_step,
+                    ow,
+                    off,
+                    dp,
+                    f.d_rs,
+                    cols,
+                )
+            };
             row = row.wrapping_add(row_step);
         }
     }
     (acc, bias)
+}
+
+/// The terms of `count` consecutive output pixels of a weight-gradient tile, the first
+/// at `px` (its window origin plus the tile's base offset, see [`wgrad_px`]) and rows
+/// `px_step` apart, their rows of δ from `dp`, `d_rs` apart; returns `dp` past them.
+///
+/// # Safety
+/// As [`wgrad_px`] for each pixel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn wgrad_run<
+    S: Simd,
+    const MR: usize,
+    const NV: usize,
+    const L: u8,
+    const FULL: bool,
+    const BIAS: bool,
+>(
+    s: S,
+    acc: &mut [[S::V; NV]; MR],
+    bias: &mut [S::V; NV],
+    mut px: *const f32,
+    px_step: usize,
+    count: usize,
+    off: &[usize; MR],
+    mut dp: *const f32,
+    d_rs: usize,
+    cols: usize,
+) -> *const f32 {
+    // Tiles of one run: two pixels a step (fewer loop instructions between the FMAs),
+    // then the odd one; the same sums in the same order. (Tiles with an offset a row
+    // step one pixel at a time: two at a time ran slower.)
+    let pairs = if L != BY_OFFSET { count / 2 } else { 0 };
+    for _ in 0..pairs {
+        // SAFETY: the caller's pixels `px` and `px + px_step`, rows `dp`, `dp + d_rs`.
+        unsafe {
+            wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, acc, bias, px, off, dp, cols);
+            let (px2, dp2) = (px.add(px_step), dp.add(d_rs));
+            wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, acc, bias, px2, off, dp2, cols);
+        }
+        px = px.wrapping_add(2 * px_step);
+        dp = dp.wrapping_add(2 * d_rs);
+    }
+    for _ in 2 * pairs..count {
+        // SAFETY: as above, one pixel.
+        unsafe { wgrad_px::<S, MR, NV, L, FULL, BIAS>(s, acc, bias, px, off, dp, cols) };
+        px = px.wrapping_add(px_step);
+        dp = dp.wrapping_add(d_rs);
+    }
+    dp
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -1154,6 +1412,7 @@ mod tests {
                     sw,
                     dh,
                     dw,
+                    vp: 0,
                 };
                 v.push((d, cols));
                 if c > 2 {
@@ -1205,6 +1464,7 @@ mod tests {
                     isa,
                     &d,
                     &x,
+                    &[],
                     MatRef::row_major(&w, k, cols).unwrap(),
                     MatMut::row_major(&mut out, m, cols).unwrap(),
                     epi,
@@ -1252,6 +1512,7 @@ mod tests {
                         isa,
                         &d,
                         &x,
+                        &[],
                         MatRef::row_major(&delta, m, cols).unwrap(),
                         alpha,
                         beta,
@@ -1295,6 +1556,154 @@ mod tests {
         }
     }
 
+    /// Virtual padding (1-D) against the same kernels over a padded copy: the same bits
+    /// (the forward's sliding tiles aside, which sum in another order: close there), on
+    /// every instruction set, for pixels in both strips, strips that overlap (a kernel
+    /// as wide as the sequence, padding wider than the kernel), strides, dilations and
+    /// channel groups; and a short strip buffer refused before anything is written.
+    #[test]
+    fn virtual_padding_matches_a_padded_copy() {
+        let mut r = Lcg(3);
+        // n, w (unpadded), c, kw, sw, dw, vp
+        let shapes: &[[usize; 7]] = &[
+            [2, 28, 12, 3, 1, 1, 1],
+            [3, 11, 5, 4, 2, 2, 3],
+            [2, 3, 3, 3, 1, 1, 1],
+            [2, 2, 2, 3, 1, 1, 2],
+            [1, 9, 4, 5, 3, 1, 2],
+            [2, 20, 3, 3, 1, 2, 2],
+        ];
+        let mut checked = 0;
+        // (Under Miri: the small shapes, one width.)
+        let (shapes, widths): (_, &[usize]) = if cfg!(miri) {
+            (&shapes[2..], &[17])
+        } else {
+            (shapes, &[3, 16, 33])
+        };
+        for &[n, ws, c, kw, sw, dw, vp] in shapes {
+            for &cols in widths {
+                for (c0, cg) in [(0, c), (1, c.saturating_sub(2).max(1))] {
+                    let pad = Direct {
+                        n,
+                        h: 1,
+                        w: ws + 2 * vp,
+                        c,
+                        c0,
+                        cg,
+                        kh: 1,
+                        kw,
+                        sh: 1,
+                        sw,
+                        dh: 1,
+                        dw,
+                        vp: 0,
+                    };
+                    let virt = Direct { vp, ..pad };
+                    let (m, k) = (pad.m(), pad.k());
+                    assert!(m > 0 && c0 + cg <= c, "{pad:?}");
+                    let x = r.vals(n * ws * c);
+                    let mut xp = vec![0.0; n * (ws + 2 * vp) * c];
+                    crate::window::pad(n, (1, ws, c), (0, vp), &x, &mut xp);
+                    let mut edges = vec![f32::NAN; virt.edge_len()];
+                    fill_edges(&virt, &x, &mut edges).unwrap();
+                    let w = r.vals(k * cols);
+                    let delta = r.vals(m * cols);
+                    let slides = cols <= 16 && kw == SLIDE_KW && sw == 1 && dw == 1;
+                    each_isa(|isa| {
+                        let fwd = |d: &Direct, x: &[f32], e: &[f32]| {
+                            let mut out = vec![f32::from_bits(0x7fc0_dead); m * cols];
+                            conv_forward(
+                                isa,
+                                d,
+                                x,
+                                e,
+                                MatRef::row_major(&w, k, cols).unwrap(),
+                                MatMut::row_major(&mut out, m, cols).unwrap(),
+                                Epi::None,
+                            )
+                            .unwrap();
+                            out
+                        };
+                        let (a, b) = (fwd(&pad, &xp, &[]), fwd(&virt, &x, &edges));
+                        for (i, (&a, &b)) in a.iter().zip(&b).enumerate() {
+                            let same = if slides {
+                                (a - b).abs() <= 1e-5 * (1.0 + a.abs())
+                            } else {
+                                a.to_bits() == b.to_bits()
+                            };
+                            assert!(
+                                same,
+                                "{isa:?} {virt:?} cols {cols} forward [{i}]: {b} vs {a}"
+                            );
+                        }
+                        let wg = |d: &Direct, x: &[f32], e: &[f32]| {
+                            let mut dw = vec![f32::NAN; k * cols];
+                            let mut db = vec![f32::NAN; cols];
+                            conv_wgrad(
+                                isa,
+                                d,
+                                x,
+                                e,
+                                MatRef::row_major(&delta, m, cols).unwrap(),
+                                1.0,
+                                0.0,
+                                MatMut::row_major(&mut dw, k, cols).unwrap(),
+                                Some(&mut db),
+                            )
+                            .unwrap();
+                            dw.extend(db);
+                            dw
+                        };
+                        let (a, b) = (wg(&pad, &xp, &[]), wg(&virt, &x, &edges));
+                        for (i, (&a, &b)) in a.iter().zip(&b).enumerate() {
+                            assert!(
+                                a.to_bits() == b.to_bits(),
+                                "{isa:?} {virt:?} cols {cols} wgrad [{i}]: {b} vs {a}"
+                            );
+                        }
+                    });
+                    checked += 1;
+                    if edges.is_empty() {
+                        continue;
+                    }
+                    // A strip buffer one value short: refused, nothing written.
+                    let mut out = vec![7.0f32; m * cols];
+                    let res = conv_forward(
+                        Isa::active(),
+                        &virt,
+                        &x,
+                        &edges[..edges.len() - 1],
+                        MatRef::row_major(&w, k, cols).unwrap(),
+                        MatMut::row_major(&mut out, m, cols).unwrap(),
+                        Epi::None,
+                    );
+                    assert!(matches!(res, Err(Error::BufferTooSmall { .. })), "{res:?}");
+                    assert!(out.iter().all(|&v| v == 7.0));
+                }
+            }
+        }
+        assert!(checked > 0);
+        // Virtual padding over images of more than one row is refused.
+        let two_rows = Direct {
+            n: 1,
+            h: 2,
+            w: 6,
+            c: 1,
+            c0: 0,
+            cg: 1,
+            kh: 1,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            dh: 1,
+            dw: 1,
+            vp: 1,
+        };
+        let mut e = vec![0.0; 64];
+        let res = fill_edges(&two_rows, &[0.0; 8], &mut e);
+        assert!(matches!(res, Err(Error::InvalidArgument { .. })), "{res:?}");
+    }
+
     /// Not a test: the kernels' speed on the example networks' shapes (the best of many
     /// timings, for a shared machine): `cargo test --release --lib kernel_speed --
     /// --ignored --nocapture`.
@@ -1327,6 +1736,7 @@ mod tests {
                 sw: 1,
                 dh: 1,
                 dw: 1,
+                vp: 0,
             };
             let (m, k) = (d.m(), d.k());
             let x = r.vals(n * h * w * c);
@@ -1359,6 +1769,7 @@ mod tests {
                     isa,
                     &d,
                     &x,
+                    &[],
                     MatRef::row_major(wt, k, cols).unwrap(),
                     MatMut::row_major(out, m, cols).unwrap(),
                     epi,
@@ -1370,6 +1781,7 @@ mod tests {
                     isa,
                     &d,
                     &x,
+                    &[],
                     MatRef::row_major(delta, m, cols).unwrap(),
                     -0.1,
                     1.0,
@@ -1404,6 +1816,7 @@ mod tests {
             sw: 1,
             dh: 1,
             dw: 1,
+            vp: 0,
         };
         let x = [0.5f32; 16];
         let w = [0.5f32; 6 * 4];
@@ -1416,6 +1829,7 @@ mod tests {
                 isa,
                 &d,
                 &x[..15],
+                &[],
                 wv,
                 MatMut::row_major(&mut out, 6, 4).unwrap(),
                 Epi::None
@@ -1428,6 +1842,7 @@ mod tests {
                 isa,
                 &bad,
                 &x,
+                &[],
                 wv,
                 MatMut::row_major(&mut out, 6, 4).unwrap(),
                 Epi::None
@@ -1439,6 +1854,7 @@ mod tests {
                 isa,
                 &d,
                 &x,
+                &[],
                 wv,
                 MatMut::row_major(&mut out[..20], 5, 4).unwrap(),
                 Epi::None
@@ -1463,6 +1879,7 @@ mod tests {
             isa,
             &empty,
             &x[..2],
+            &[],
             MatRef::row_major(&[], 0, 1).unwrap(),
             1.0,
             0.0,
@@ -1479,6 +1896,7 @@ mod tests {
             isa,
             &d,
             &x,
+            &[],
             MatRef::row_major(&delta, 6, 4).unwrap(),
             1.0,
             0.0,

@@ -30,7 +30,7 @@ mod pack;
 mod scalar;
 mod tiles;
 
-pub(crate) use direct::{Direct, conv_forward, conv_wgrad};
+pub(crate) use direct::{Direct, conv_forward, conv_wgrad, fill_edges};
 pub(crate) use epilogue::Epi;
 use loops::gemm_raw;
 pub(crate) use scalar::{strided_dot, strided_sum};

@@ -25,7 +25,11 @@
 //! register tile of output pixels by output channels keeps one pointer per pixel and
 //! walks the window's taps by offset, broadcasting each input value from where it lies
 //! in the (zero-padded) images, and finishes with the GEMM's epilogue (bias and
-//! activation). The weight gradient is the same walk summed over the pixels, `α = −lr`,
+//! activation). A 2-D convolution's padding is a padded copy of its input in the
+//! workspace; a 1-D convolution's is virtual: the windows inside the sequence are read
+//! in place and the few that cross an end from a copy of that end with its zeros (the
+//! same sums in the same order, and a workspace of a few values an image instead of a
+//! copy of the batch). The weight gradient is the same walk summed over the pixels, `α = −lr`,
 //! `β = 1` for plain SGD straight into the weights. The input gradient of a stride-1
 //! convolution is a direct convolution too: the delta, padded by `(k − 1)·d − p`, through
 //! the weights flipped tap for tap and transposed per group, with the previous layer's
@@ -55,7 +59,9 @@
 
 use super::{Cx, Needs, Prev, SaveFields, Scratch, Shape, ShapeError, Update, slot};
 use crate::activation::forward_inplace_isa;
-use crate::gemm::{Direct, Epi, conv_forward, conv_wgrad, gemm_fused_on, gemm_workspace_len};
+use crate::gemm::{
+    Direct, Epi, conv_forward, conv_wgrad, fill_edges, gemm_fused_on, gemm_workspace_len,
+};
 use crate::window::{self, Geom};
 use crate::{Activation, Error, MatMut, MatRef};
 
@@ -496,14 +502,26 @@ impl Conv2d {
         }
     }
 
-    /// The input with its zero padding, `n·(h + 2ph)·(w + 2pw)·c_in` (0 without padding:
-    /// the kernels read the input itself).
+    /// Whether the input's padding is read virtually: a 1-D convolution (one row, no
+    /// vertical padding) reads its windows in place, and the few that cross an end from
+    /// small edge strips ([`Direct::vp`]), rather than from a padded copy of its input.
+    const fn virtual_pad(h: usize, (ph, pw): (usize, usize)) -> bool {
+        h == 1 && ph == 0 && pw > 0
+    }
+
+    /// The input's padding in `scratch`: `n·(h + 2ph)·(w + 2pw)·c_in` values of a padded
+    /// copy, the edge strips of a 1-D convolution (a few values an image), or 0 without
+    /// padding (the kernels read the input itself).
     const fn padded_len(&self, input: Shape, n: usize) -> usize {
         if self.padding.0 == 0 && self.padding.1 == 0 {
             return 0;
         }
         let hp = input.h.saturating_add(self.padding.0.saturating_mul(2));
         let wp = input.w.saturating_add(self.padding.1.saturating_mul(2));
+        if Self::virtual_pad(input.h, self.padding) {
+            let d = self.direct(n, (hp, wp, self.padding.1), input.c, 0, 0, true);
+            return d.edge_len();
+        }
         n.saturating_mul(hp)
             .saturating_mul(wp)
             .saturating_mul(input.c)
@@ -521,29 +539,38 @@ impl Conv2d {
         )
     }
 
-    /// The padded delta, `n·(oh + 2P)·(ow + 2Q)·c_out`.
+    /// The padded delta, `n·(oh + 2P)·(ow + 2Q)·c_out`, or its edge strips when its
+    /// padding is virtual.
     const fn padded_delta_len(&self, input: Shape, n: usize) -> usize {
         let o = self.out_of(input);
         let (p, q) = self.delta_pad();
-        n.saturating_mul(o.h.saturating_add(p.saturating_mul(2)))
-            .saturating_mul(o.w.saturating_add(q.saturating_mul(2)))
+        let (hp, wp) = (
+            o.h.saturating_add(p.saturating_mul(2)),
+            o.w.saturating_add(q.saturating_mul(2)),
+        );
+        if Self::virtual_pad(o.h, (p, q)) {
+            let d = self.direct(n, (hp, wp, q), self.out_channels, 0, 0, false);
+            return d.edge_len();
+        }
+        n.saturating_mul(hp)
+            .saturating_mul(wp)
             .saturating_mul(self.out_channels)
     }
 
     /// The direct kernels' geometry over `n` padded images of `hp × wp × c` for group
-    /// `g`'s `cg` channels from `c0`.
+    /// `g`'s `cg` channels from `c0`, `vp` of the padding columns on each side virtual.
     #[allow(clippy::too_many_arguments)]
     const fn direct(
         &self,
         n: usize,
-        hp: usize,
-        wp: usize,
+        (hp, wp, vp): (usize, usize, usize),
         c: usize,
         c0: usize,
         cg: usize,
         strided: bool,
     ) -> Direct {
         Direct {
+            vp,
             n,
             h: hp,
             w: wp,
@@ -604,36 +631,45 @@ impl Conv2d {
             return gemm_fused_on(cx.isa, cx.exec, 1.0, a, b, 0.0, c, s.gemm, epi);
         }
         let (og, cg) = (self.og(), self.cg());
-        let (xp, hp, wp) = self.pad_input(input, n, x, s.scratch);
+        let (xp, edges, hwv) = self.pad_input(input, n, x, s.scratch)?;
         for g in 0..self.groups {
-            let d = self.direct(n, hp, wp, input.c, g * cg, cg, true);
+            let d = self.direct(n, hwv, input.c, g * cg, cg, true);
             let c = MatMut::new(&mut out[g * og..], d.m(), og, cout, 1)?;
             let bias = bias.map(|b| &b[g * og..][..og]);
             let epi = Epi::BiasAct {
                 act: self.act,
                 bias,
             };
-            conv_forward(cx.isa, &d, xp, self.w_group(w, g)?, c, epi)?;
+            conv_forward(cx.isa, &d, xp, edges, self.w_group(w, g)?, c, epi)?;
         }
         Ok(())
     }
 
-    /// `x` with its zero padding in `scratch` (or `x` itself without padding), and the
-    /// padded height and width.
+    /// The images the direct kernels read for `x`: `x` with its zero padding in
+    /// `scratch`, or `x` itself (no padding, or virtual padding with its edge strips in
+    /// `scratch`); the edge strips (empty but for virtual padding); the padded height and
+    /// width and the virtual columns on each side.
+    #[allow(clippy::type_complexity)]
     fn pad_input<'s>(
         &self,
         input: Shape,
         n: usize,
         x: &'s [f32],
         scratch: &'s mut [f32],
-    ) -> (&'s [f32], usize, usize) {
+    ) -> Result<(&'s [f32], &'s [f32], (usize, usize, usize)), Error> {
         let (ph, pw) = self.padding;
         if ph == 0 && pw == 0 {
-            return (x, input.h, input.w);
+            return Ok((x, &[], (input.h, input.w, 0)));
         }
+        let (hp, wp) = (input.h + 2 * ph, input.w + 2 * pw);
         let out = &mut scratch[..self.padded_len(input, n)];
+        if Self::virtual_pad(input.h, self.padding) {
+            let d = self.direct(n, (hp, wp, pw), input.c, 0, input.c, true);
+            fill_edges(&d, x, out)?;
+            return Ok((x, out, (hp, wp, pw)));
+        }
         window::pad(n, (input.h, input.w, input.c), (ph, pw), x, out);
-        (out, input.h + 2 * ph, input.w + 2 * pw)
+        Ok((out, &[], (hp, wp, 0)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -699,18 +735,27 @@ impl Conv2d {
         let (dlen, wlen) = (self.padded_delta_len(input, n), self.weight_len());
         let (dp, rest) = s.scratch.split_at_mut(dlen);
         let wf = &mut rest[..wlen];
-        window::pad(n, (o.h, o.w, self.out_channels), (p, q), dout, dp);
+        let (hp, wp) = (o.h + 2 * p, o.w + 2 * q);
+        let cout = self.out_channels;
+        // The padded delta, or the delta itself and its edge strips (virtual padding).
+        let (src, edges, vp): (&[f32], &[f32], usize) = if Self::virtual_pad(o.h, (p, q)) {
+            let d = self.direct(n, (hp, wp, q), cout, 0, cout, false);
+            fill_edges(&d, dout, dp)?;
+            (dout, dp, q)
+        } else {
+            window::pad(n, (o.h, o.w, cout), (p, q), dout, dp);
+            (dp, &[], 0)
+        };
         self.flip_weights(w, wf);
         let (og, cg, cin) = (self.og(), self.cg(), self.in_channels);
-        let (hp, wp) = (o.h + 2 * p, o.w + 2 * q);
         let k_flip = self.kernel.0 * self.kernel.1 * og;
         for g in 0..self.groups {
-            let d = self.direct(n, hp, wp, self.out_channels, g * og, og, false);
+            let d = self.direct(n, (hp, wp, vp), cout, g * og, og, false);
             let wg = MatRef::row_major(&wf[g * k_flip * cg..][..k_flip * cg], k_flip, cg)?;
             let c = MatMut::new(&mut dx[g * cg..], d.m(), cg, cin, 1)?;
             let h = MatRef::new(&prev.out[g * cg..], d.m(), cg, cin, 1)?;
             let epi = Epi::MulDeriv { act: prev.act, h };
-            conv_forward(cx.isa, &d, dp, wg, c, epi)?;
+            conv_forward(cx.isa, &d, src, edges, wg, c, epi)?;
         }
         Ok(())
     }
@@ -768,14 +813,14 @@ impl Conv2d {
             gemm_fused_on(cx.isa, cx.exec, alpha, a_t, d, beta, c, s.gemm, Epi::None)?;
         } else {
             let (og, cg) = (self.og(), self.cg());
-            let (xp, hp, wp) = self.pad_input(input, n, x, s.scratch);
+            let (xp, edges, hwv) = self.pad_input(input, n, x, s.scratch)?;
             for g in 0..self.groups {
-                let d = self.direct(n, hp, wp, input.c, g * cg, cg, true);
+                let d = self.direct(n, hwv, input.c, g * cg, cg, true);
                 let dg = MatRef::new(&delta[g * og..], d.m(), og, cout, 1)?;
                 let c = MatMut::new(&mut w[g * og..], d.k(), og, cout, 1)?;
                 // The bias gradient is summed in the kernel's pass over the delta.
                 let db = self.bias.then(|| &mut s.bias[g * og..][..og]);
-                conv_wgrad(cx.isa, &d, xp, dg, alpha, beta, c, db)?;
+                conv_wgrad(cx.isa, &d, xp, edges, dg, alpha, beta, c, db)?;
             }
             if self.bias {
                 return how.bias_from_sums(cx, &mut rest[..cout], &s.bias[..cout]);
