@@ -477,6 +477,57 @@ fn overflowing_hidden_activations_are_rejected_and_change_nothing() {
     });
 }
 
+/// With Adam (an update of the whole network from its gradient), the hidden activations
+/// are checked through the gradient they give: the same error as with plain SGD, and
+/// nothing changed but `grads`.
+#[test]
+fn overflowing_hidden_activations_are_rejected_through_the_gradient_with_adam() {
+    use microprop::optim::{Adam, AdamConfig};
+    for_each_isa(|isa| {
+        let setup = Net::new([Identity, Identity, Sigmoid]);
+        let net = setup.mlp();
+        let (x, y) = setup.data();
+        // Positive inputs and weights: the hidden layers overflow to +∞ (no NaN), the
+        // sigmoid output saturates at 1, and the loss is finite.
+        let x: Vec<f32> = x.iter().map(|v| v.abs() + 0.5).collect();
+        let o = setup.offsets();
+        let mut p = setup.params();
+        for v in &mut p[o[0]..o[4]] {
+            *v = 3e30;
+        }
+        for v in &mut p[o[4]..] {
+            *v = v.abs() + 0.1;
+        }
+        let before = bits(&p);
+        let mut state = vec![0.25; Adam::state_len(p.len())];
+        let mut adam = Adam::new(AdamConfig::adam(0.01), &mut state).unwrap();
+        let mut grads = vec![SENTINEL; p.len()];
+        let mut ws = vec![SENTINEL; Mlp::workspace_len(&setup.sizes, setup.n)];
+        let r = net.train_step_with(
+            &mut p,
+            &x,
+            Target::Values(&y),
+            Loss::MeanSquared,
+            &mut adam,
+            &mut grads,
+            &mut ws,
+        );
+        assert_eq!(
+            r,
+            Err(Error::NonFinite {
+                what: "a hidden layer's activations"
+            }),
+            "{isa:?}"
+        );
+        assert_eq!(bits(&p), before, "{isa:?}: params changed");
+        // (A new Adam starts from zero moments and step 0.)
+        assert!(
+            state.iter().all(|&v| v == 0.0),
+            "{isa:?}: Adam's state changed"
+        );
+    });
+}
+
 #[test]
 fn a_diverging_run_stops_at_the_first_bad_step_with_parameters_intact() {
     for_each_isa(|isa| {

@@ -416,7 +416,11 @@ fn run(u: &mut Unstructured) {
                         "train_step changed the state on {e:?}"
                     );
                 }
-                if !weight_grad_overflow {
+                // A whole-network update from the gradient checks the hidden activations
+                // and deltas through it, after it is written (documented).
+                let through_grads = matches!(e, Error::NonFinite { what }
+                    if what.contains("hidden") || what.contains("delta"));
+                if !weight_grad_overflow && !through_grads {
                     assert_eq!(bits(&grads), before.2, "train_step wrote grads on {e:?}");
                 }
                 match e {

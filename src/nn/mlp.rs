@@ -451,6 +451,7 @@ impl<'a> Mlp<'a> {
             step::Params::whole(params),
             x,
             false,
+            step::Scan::Here,
             workspace,
             pass,
             None,
@@ -491,6 +492,7 @@ impl<'a> Mlp<'a> {
             step::Params::whole(params),
             x,
             false,
+            step::Scan::Here,
             workspace,
             pass,
             None,
@@ -564,6 +566,7 @@ impl<'a> Mlp<'a> {
             step::Params::whole(params),
             x,
             false,
+            step::Scan::Here,
             workspace,
             pass,
             None,
@@ -585,9 +588,13 @@ impl<'a> Mlp<'a> {
     /// As [`Mlp::loss_and_grad_with`], plus what [`Optimizer::check`] refuses (a NaN,
     /// infinite or negative learning rate, state sized for another parameter count),
     /// checked before anything is written. `params` and the optimizer's state are
-    /// unchanged on any error; `grads` too, except when the weight gradient itself
-    /// overflowed to ±∞ (the activations and deltas were finite), which the optimizer's
-    /// update refuses after the gradient was written.
+    /// unchanged on any error; `grads` too, except when the gradient is not finite,
+    /// which the step refuses after the gradient was written: the weight gradient
+    /// itself overflowed to ±∞, or (with an optimizer other than plain SGD) the hidden
+    /// activations or deltas were not: such a step checks them through the whole
+    /// gradient they give, which every NaN or ±∞ that reaches a parameter makes
+    /// non-finite (`0·∞` is NaN), and returns the error the scans would have (one that
+    /// reaches no parameter does not stop the step).
     ///
     /// [`Sgd`]: crate::optim::Sgd
     #[allow(clippy::too_many_arguments)]
