@@ -219,17 +219,26 @@ pub(crate) fn fill_edges(d: &Direct, x: &[f32], edges: &mut [f32]) -> Result<(),
     if d.vp == 0 {
         return Ok(());
     }
-    let (e, c) = (d.edges(), d.c);
-    let (src, sl) = (d.w - 2 * d.vp, d.strip_len());
+    let (e, c, vp) = (d.edges(), d.c, d.vp);
+    let (src, sl) = (d.w - 2 * vp, d.strip_len());
+    // Padded columns `a .. b` into `out`: zeros, the image's columns that lie there (one
+    // copy), zeros.
+    let fill = |row: &[f32], out: &mut [f32], a: usize, b: usize| {
+        let lo = a.max(vp).min(b);
+        let hi = b.min(vp + src).max(lo);
+        let (zl, rest) = out.split_at_mut((lo - a) * c);
+        let (mid, zr) = rest.split_at_mut((hi - lo) * c);
+        zl.fill(0.0);
+        if hi > lo {
+            mid.copy_from_slice(&row[(lo - vp) * c..(hi - vp) * c]);
+        }
+        zr.fill(0.0);
+    };
     for (img, strip) in edges[..d.edge_len()].chunks_exact_mut(sl).enumerate() {
         let row = &x[img * src * c..][..src * c];
-        let cols = (0..e.el).chain(e.rs..d.w);
-        for (col, out) in cols.zip(strip.chunks_exact_mut(c)) {
-            match col.checked_sub(d.vp) {
-                Some(j) if j < src => out.copy_from_slice(&row[j * c..][..c]),
-                _ => out.fill(0.0),
-            }
-        }
+        let (left, right) = strip.split_at_mut(e.el * c);
+        fill(row, left, 0, e.el);
+        fill(row, right, e.rs, d.w);
     }
     Ok(())
 }

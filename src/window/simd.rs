@@ -496,12 +496,31 @@ unsafe fn pooling_back<S: Simd, A: ActivationOp, const DERIV: bool>(s: S, b: Poo
         // (the same bits as adding to a zeroed `dx`), and `dx` needs zeroing only where
         // no window reaches (none when the windows tile the images).
         let once = max && g.sh >= g.kh && g.sw >= g.kw;
-        let tiled = once && g.sh == g.kh && g.sw == g.kw && oh * g.sh == g.h && ow * g.sw == w;
+        // Windows side by side (stride = kernel) cover the images but for the rows and
+        // columns past the last whole window (vowels: 29 frames, 14 windows of 2): only
+        // those are zeroed.
+        let adjacent = once && g.sh == g.kh && g.sw == g.kw;
+        let (covered_h, covered_w) = (oh * g.sh, ow * g.sw);
         let mut o = 0;
         // SAFETY: as for `Pooling`, with `dx` (and `h`) in the input's shape and `dout`
         // (and `arg`) in the output's; the argmax is only compared, never used as an index.
+        // The uncovered parts lie in each image: rows from `covered_h ≤ h`, columns from
+        // `covered_w ≤ w`.
         unsafe {
-            if !tiled {
+            if adjacent {
+                if covered_w < w {
+                    for row in 0..n * g.h {
+                        let at = row * w * c + covered_w * c;
+                        zero(s, dx.add(at), (w - covered_w) * c);
+                    }
+                }
+                if covered_h < g.h {
+                    for img in 0..n {
+                        let at = img * img_len + covered_h * w * c;
+                        zero(s, dx.add(at), (g.h - covered_h) * w * c);
+                    }
+                }
+            } else {
                 zero(s, dx, n * img_len);
             }
             for img in 0..n {

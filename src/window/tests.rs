@@ -843,7 +843,14 @@ fn max_pool_backward_deriv_matches_backward_then_derivative() {
         let mut fused_seen = false;
         let mut extra = geoms(true, 16);
         // Tiled windows (no zeroing) and windows leaving a remainder, lengths past a vector.
-        for (h, w, c, k) in [(8, 8, 16, 2), (4, 4, 32, 2), (1, 29, 32, 2), (6, 9, 17, 3)] {
+        // (7, 10, 5, 3): a row and a column past the last whole windows.
+        for (h, w, c, k) in [
+            (8, 8, 16, 2),
+            (4, 4, 32, 2),
+            (1, 29, 32, 2),
+            (6, 9, 17, 3),
+            (7, 10, 5, 3),
+        ] {
             let mut g = Geom::d1(w, c, k, k, 0, 1);
             if h > 1 {
                 (g.h, g.kh, g.sh) = (h, k, k);
