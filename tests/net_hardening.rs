@@ -1233,6 +1233,22 @@ fn absurd_sizes_are_errors_and_the_const_sizes_saturate() {
             let _ = (l.param_len(), l.weight_len(), l.fans(), l.kind());
         }
     }
+    // Accepted but absurd: a kernel nearly as wide as a sequence of nearly usize::MAX
+    // steps. The size functions saturate and never panic (the edge strips of its
+    // virtual padding overflowed in a debug build: an outside review's input).
+    let wide = [Layer::Conv1d(
+        Conv1d::new(1, 1, max - 1).padding(1).bias(false),
+    )];
+    for input in [Shape::seq(max - 2, 1), Shape::seq(max / 2, 1)] {
+        if let Ok(net) = Net::new(input, &wide) {
+            let _ = (
+                net.workspace_len(0),
+                net.workspace_len(1),
+                net.workspace_len(2),
+            );
+            let _ = net.forward_workspace_len(1);
+        }
+    }
     // Strides of usize::MAX are valid: one window. They train like any other.
     for (input, layers) in [
         (

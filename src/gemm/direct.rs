@@ -10,7 +10,9 @@
 //! (images of one row) reads its padding virtually instead ([`Direct::vp`]): the pixels
 //! whose windows lie inside the sequence read it where it lies, and the few whose
 //! windows cross an end read a small copy of that end with its zeros ([`fill_edges`]),
-//! in the same order, so the sums are bit for bit those over a padded copy.
+//! in the same order, so the sums are bit for bit those over a padded copy (but for the
+//! sliding forward tiles, which a padded copy takes on AVX-512 and virtual padding does
+//! not: see [`Forward`]).
 //!
 //! * [`conv_forward`]: `out[p][j] = epi(Σ_r x(p, r)·w[r][j])`, the forward pass (bias and
 //!   activation in the epilogue) and, over the padded delta with the flipped weights,
@@ -89,7 +91,7 @@ impl Direct {
     /// they read (all pixels inside the image without virtual padding).
     const fn edges(&self) -> Edges {
         let ow = self.ow();
-        if self.vp == 0 || ow == 0 || self.w < 2 * self.vp {
+        if self.vp == 0 || ow == 0 || self.w < self.vp.saturating_mul(2) {
             return Edges {
                 nl: 0,
                 r0: ow,
@@ -124,7 +126,9 @@ impl Direct {
             return 0;
         }
         let e = self.edges();
-        (e.el + (self.w - e.rs)).saturating_mul(self.c)
+        // (Saturating: each term is at most `w`, their sum past `usize` for absurd sizes
+        // that `check` refuses.)
+        e.el.saturating_add(self.w - e.rs).saturating_mul(self.c)
     }
 
     /// Values of the edge strips of all `n` images: the `edges` buffer of the kernels
@@ -462,7 +466,8 @@ impl WithSimd for Forward {
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
         let d = &self.d;
-        // SAFETY: `conv_forward` checked the geometry against `x`, `w` and `out`.
+        // SAFETY: `conv_forward` checked the geometry against `x`, `edges`, `w` and `out`
+        // (each pixel's window lies in `x` or in its image's strips: `Src::pixel`).
         unsafe {
             if d.vp == 0 && d.sw == 1 && d.dw == 1 && d.kw == SLIDE_KW && S::LANES == 16 {
                 // Sliding tiles of `R` output rows by `WT` pixels, one vector of columns
@@ -963,7 +968,8 @@ impl WithSimd for Wgrad {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        // SAFETY: `conv_wgrad` checked the geometry against `x`, `delta`, `dw` and `db`.
+        // SAFETY: `conv_wgrad` checked the geometry against `x`, `edges`, `delta`, `dw` and
+        // `db` (each pixel's window lies in `x` or in its image's strips: `Src::pixel`).
         unsafe {
             match (S::LANES, self.cols <= S::LANES) {
                 (16, true) => wgrad::<_, 8, 1, 16>(s, &self),
@@ -1292,7 +1298,8 @@ unsafe fn wgrad_sum<
 /// `px_step` apart, their rows of δ from `dp`, `d_rs` apart; returns `dp` past them.
 ///
 /// # Safety
-/// As [`wgrad_px`] for each pixel.
+/// As [`wgrad_px`] for each pixel; the `count` pixels lie `px_step` apart in one buffer
+/// (a row of the images, or one image's edge strip).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn wgrad_run<

@@ -39,7 +39,7 @@
 //! A [`layer`](crate::layer) is not one of its gates, for three reasons that a gate over
 //! the same kernels would not remove cheaply: a layer's tensors have a shape of three
 //! axes (`h × w × c`, channels last) where a gate's are `(rows, cols)`; its backward pass
-//! *writes* its input gradient (and keeps max pooling's argmax and a padded copy of its
+//! *writes* its input gradient (and keeps max pooling's argmax and a 2-D convolution's padded
 //! input in a workspace laid out for the whole network) where a gate *adds* into
 //! gradients that persist in the arena, so each layer gate would need its own scratch and
 //! an extra pass to accumulate; and a layer's parameters live in one flat buffer beside

@@ -28,8 +28,9 @@
 //! activation). A 2-D convolution's padding is a padded copy of its input in the
 //! workspace; a 1-D convolution's is virtual: the windows inside the sequence are read
 //! in place and the few that cross an end from a copy of that end with its zeros (the
-//! same sums in the same order, and a workspace of a few values an image instead of a
-//! copy of the batch). The weight gradient is the same walk summed over the pixels, `α = −lr`,
+//! same sums in the same order, and a workspace of the strips, `Direct::edge_len`, instead
+//! of a copy of the batch; on AVX-512 the sliding tiles of a layer of at most 16 output
+//! channels and kernel 3 are not used over it, which changes that layer's bits). The weight gradient is the same walk summed over the pixels, `α = −lr`,
 //! `β = 1` for plain SGD straight into the weights. The input gradient of a stride-1
 //! convolution is a direct convolution too: the delta, padded by `(k − 1)·d − p`, through
 //! the weights flipped tap for tap and transposed per group, with the previous layer's
@@ -510,7 +511,7 @@ impl Conv2d {
     }
 
     /// The input's padding in `scratch`: `n·(h + 2ph)·(w + 2pw)·c_in` values of a padded
-    /// copy, the edge strips of a 1-D convolution (a few values an image), or 0 without
+    /// copy, the edge strips of a 1-D convolution (`Direct::edge_len`), or 0 without
     /// padding (the kernels read the input itself).
     const fn padded_len(&self, input: Shape, n: usize) -> usize {
         if self.padding.0 == 0 && self.padding.1 == 0 {

@@ -639,7 +639,13 @@ impl<'a> Net<'a> {
     /// the optimizer's state are unchanged on any error (as
     /// [`Mlp::train_step_with`](super::Mlp::train_step_with) documents), but for a weight
     /// gradient that overflows with [`Net::per_layer`] updates, which leaves the layers
-    /// updated before it changed. With plain SGD,
+    /// updated before it changed. `grads` is written when an optimizer other than plain
+    /// SGD updates the whole network and the step is refused for a gradient, hidden
+    /// activations or deltas that are not finite: such a step checks the activations and
+    /// deltas through the gradient they give (every NaN or ±∞ that reaches a parameter
+    /// makes its gradient non-finite), with the same errors; one that reaches no
+    /// parameter (a max pool's unselected −∞, an overflow that a ReLU's zero derivative or
+    /// a saturated sigmoid cuts off) does not stop the step. With plain SGD,
     /// fused into the weight updates, a weight gradient that overflows `f32` from finite
     /// activations and deltas is not detected and reaches the parameters as ±∞ (as for
     /// [`Mlp::train_step`](super::Mlp::train_step); [`Net::check_params`] finds it).

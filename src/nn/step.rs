@@ -147,7 +147,7 @@ pub(crate) const fn with_parts(len: usize, gemm: usize, parts: usize) -> usize {
 /// | deltas | `n·Σ` output lengths from the first layer that trains | each such layer's `∂L/∂Z` |
 /// | bias | the largest bias gradient | one layer's bias gradient |
 /// | keep | `Σ` of what layers keep | e.g. max pooling's argmax, from the forward pass to the backward pass |
-/// | scratch | the largest | one layer's scratch within a pass (a convolution's padded input or delta) |
+/// | scratch | the largest | one layer's scratch within a pass (a 2-D convolution's padded input or delta, a 1-D one's edge strips) |
 /// | GEMM | the largest `gemm_workspace_len` of the step's products | packing space |
 ///
 /// For a network of dense layers (an [`Mlp`](super::Mlp)) the keep and scratch regions
@@ -755,7 +755,8 @@ pub(crate) enum Scan {
     /// non-finite activation or delta that reaches a parameter's gradient makes it
     /// non-finite (`0·∞` is NaN), and [`scans_error`] then names it as the scans
     /// would. Two passes over the workspace fewer a step (about 5–7% of a convolutional
-    /// step); an activation that reaches no gradient (a max pool's unselected −∞) no
+    /// step); an activation or delta that reaches no gradient (a max pool's unselected
+    /// −∞, an overflow that a ReLU's zero derivative or a saturated sigmoid cuts off) no
     /// longer stops the step.
     ByGrads,
 }

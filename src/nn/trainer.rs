@@ -150,7 +150,9 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     /// As the network's `train_step_with`: nothing is changed on any error (the
     /// parameters and the optimizer's state bit for bit as they were), but for a weight
     /// gradient that overflows with per-layer updates, which leaves the layers updated
-    /// before it changed ([`Net::per_layer`](super::Net::per_layer)). With plain SGD a
+    /// before it changed ([`Net::per_layer`](super::Net::per_layer)), and the gradient
+    /// buffer, written when the step is refused for a non-finite gradient, activation or
+    /// delta ([`Net::train_step`](super::Net::train_step) says when). With plain SGD a
     /// weight gradient that overflows `f32` from finite activations and deltas is not
     /// detected (see [`Net::train_step`](super::Net::train_step)).
     pub fn step(&mut self, x: &[f32], target: Target<'_>) -> Result<f32, Error> {
