@@ -510,22 +510,32 @@ impl Conv2d {
         h == 1 && ph == 0 && pw > 0
     }
 
-    /// The input's padding in `scratch`: `n·(h + 2ph)·(w + 2pw)·c_in` values of a padded
-    /// copy, the edge strips of a 1-D convolution (`Direct::edge_len`), or 0 without
-    /// padding (the kernels read the input itself).
+    /// The input's padding in `scratch` ([`Conv2d::padding_len`]), 0 without padding
+    /// (the kernels read the input itself).
     const fn padded_len(&self, input: Shape, n: usize) -> usize {
         if self.padding.0 == 0 && self.padding.1 == 0 {
             return 0;
         }
-        let hp = input.h.saturating_add(self.padding.0.saturating_mul(2));
-        let wp = input.w.saturating_add(self.padding.1.saturating_mul(2));
-        if Self::virtual_pad(input.h, self.padding) {
-            let d = self.direct(n, (hp, wp, self.padding.1), input.c, 0, 0, true);
-            return d.edge_len();
+        self.padding_len(n, (input.h, input.w, input.c), self.padding, true)
+    }
+
+    /// Values in `scratch` of the padding of `n` images of `h × w × c` padded by `pad`
+    /// for the direct kernels (with this layer's strides when `strided`, else 1):
+    /// `n·(h + 2·pad.0)·(w + 2·pad.1)·c` of a padded copy, or the edge strips of a 1-D
+    /// convolution's virtual padding (`Direct::edge_len`).
+    const fn padding_len(
+        &self,
+        n: usize,
+        (h, w, c): (usize, usize, usize),
+        pad: (usize, usize),
+        strided: bool,
+    ) -> usize {
+        let hp = h.saturating_add(pad.0.saturating_mul(2));
+        let wp = w.saturating_add(pad.1.saturating_mul(2));
+        if Self::virtual_pad(h, pad) {
+            return self.direct(n, (hp, wp, pad.1), c, 0, 0, strided).edge_len();
         }
-        n.saturating_mul(hp)
-            .saturating_mul(wp)
-            .saturating_mul(input.c)
+        n.saturating_mul(hp).saturating_mul(wp).saturating_mul(c)
     }
 
     /// The delta's full padding for the input gradient of a stride-1 convolution:
@@ -540,22 +550,10 @@ impl Conv2d {
         )
     }
 
-    /// The padded delta, `n·(oh + 2P)·(ow + 2Q)·c_out`, or its edge strips when its
-    /// padding is virtual.
+    /// The delta's padding in `scratch` ([`Conv2d::padding_len`]).
     const fn padded_delta_len(&self, input: Shape, n: usize) -> usize {
         let o = self.out_of(input);
-        let (p, q) = self.delta_pad();
-        let (hp, wp) = (
-            o.h.saturating_add(p.saturating_mul(2)),
-            o.w.saturating_add(q.saturating_mul(2)),
-        );
-        if Self::virtual_pad(o.h, (p, q)) {
-            let d = self.direct(n, (hp, wp, q), self.out_channels, 0, 0, false);
-            return d.edge_len();
-        }
-        n.saturating_mul(hp)
-            .saturating_mul(wp)
-            .saturating_mul(self.out_channels)
+        self.padding_len(n, (o.h, o.w, self.out_channels), self.delta_pad(), false)
     }
 
     /// The direct kernels' geometry over `n` padded images of `hp × wp × c` for group
@@ -646,10 +644,8 @@ impl Conv2d {
         Ok(())
     }
 
-    /// The images the direct kernels read for `x`: `x` with its zero padding in
-    /// `scratch`, or `x` itself (no padding, or virtual padding with its edge strips in
-    /// `scratch`); the edge strips (empty but for virtual padding); the padded height and
-    /// width and the virtual columns on each side.
+    /// The images the direct kernels read for the layer's input `x`: `x` itself without
+    /// padding, else as [`Conv2d::pad_images`] gives them.
     #[allow(clippy::type_complexity)]
     fn pad_input<'s>(
         &self,
@@ -658,18 +654,35 @@ impl Conv2d {
         x: &'s [f32],
         scratch: &'s mut [f32],
     ) -> Result<(&'s [f32], &'s [f32], (usize, usize, usize)), Error> {
-        let (ph, pw) = self.padding;
-        if ph == 0 && pw == 0 {
+        if self.padding == (0, 0) {
             return Ok((x, &[], (input.h, input.w, 0)));
         }
-        let (hp, wp) = (input.h + 2 * ph, input.w + 2 * pw);
-        let out = &mut scratch[..self.padded_len(input, n)];
-        if Self::virtual_pad(input.h, self.padding) {
-            let d = self.direct(n, (hp, wp, pw), input.c, 0, input.c, true);
+        let hwc = (input.h, input.w, input.c);
+        self.pad_images(n, hwc, self.padding, true, x, scratch)
+    }
+
+    /// The images the direct kernels read for `n` images `x` of `h × w × c` padded by
+    /// `pad` (see [`Conv2d::padding_len`]): a padded copy in `scratch`, or `x` itself with
+    /// its edge strips in `scratch` (virtual padding); the edge strips (empty for a
+    /// copy); the padded height and width and the virtual columns on each side.
+    #[allow(clippy::type_complexity)]
+    fn pad_images<'s>(
+        &self,
+        n: usize,
+        (h, w, c): (usize, usize, usize),
+        pad: (usize, usize),
+        strided: bool,
+        x: &'s [f32],
+        scratch: &'s mut [f32],
+    ) -> Result<(&'s [f32], &'s [f32], (usize, usize, usize)), Error> {
+        let (hp, wp) = (h + 2 * pad.0, w + 2 * pad.1);
+        let out = &mut scratch[..self.padding_len(n, (h, w, c), pad, strided)];
+        if Self::virtual_pad(h, pad) {
+            let d = self.direct(n, (hp, wp, pad.1), c, 0, c, strided);
             fill_edges(&d, x, out)?;
-            return Ok((x, out, (hp, wp, pw)));
+            return Ok((x, out, (hp, wp, pad.1)));
         }
-        window::pad(n, (input.h, input.w, input.c), (ph, pw), x, out);
+        window::pad(n, (h, w, c), pad, x, out);
         Ok((out, &[], (hp, wp, 0)))
     }
 
@@ -736,22 +749,14 @@ impl Conv2d {
         let (dlen, wlen) = (self.padded_delta_len(input, n), self.weight_len());
         let (dp, rest) = s.scratch.split_at_mut(dlen);
         let wf = &mut rest[..wlen];
-        let (hp, wp) = (o.h + 2 * p, o.w + 2 * q);
         let cout = self.out_channels;
         // The padded delta, or the delta itself and its edge strips (virtual padding).
-        let (src, edges, vp): (&[f32], &[f32], usize) = if Self::virtual_pad(o.h, (p, q)) {
-            let d = self.direct(n, (hp, wp, q), cout, 0, cout, false);
-            fill_edges(&d, dout, dp)?;
-            (dout, dp, q)
-        } else {
-            window::pad(n, (o.h, o.w, cout), (p, q), dout, dp);
-            (dp, &[], 0)
-        };
+        let (src, edges, hwv) = self.pad_images(n, (o.h, o.w, cout), (p, q), false, dout, dp)?;
         self.flip_weights(w, wf);
         let (og, cg, cin) = (self.og(), self.cg(), self.in_channels);
         let k_flip = self.kernel.0 * self.kernel.1 * og;
         for g in 0..self.groups {
-            let d = self.direct(n, (hp, wp, vp), cout, g * og, og, false);
+            let d = self.direct(n, hwv, cout, g * og, og, false);
             let wg = MatRef::row_major(&wf[g * k_flip * cg..][..k_flip * cg], k_flip, cg)?;
             let c = MatMut::new(&mut dx[g * cg..], d.m(), cg, cin, 1)?;
             let h = MatRef::new(&prev.out[g * cg..], d.m(), cg, cin, 1)?;
