@@ -107,7 +107,9 @@ impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS
             let at = r * d;
             let label = self.l.get(r).map_or(usize::MAX, |&l| l as usize);
             let (z, p, g) = (self.z, self.p, &mut *self.g);
-            let (se, a, sp) = if d <= S::LANES {
+            // (One lane: a row of one logit takes the general path, which gives the same
+            // bits, and the scalar backend of every Cortex-M keeps one copy fewer.)
+            let (se, a, sp) = if S::LANES > 1 && d <= S::LANES {
                 narrow_row::<S, 1, GRAD, PROBS>(s, z, p, g, at, d, label, inv_n)
             } else if S::LANES >= 4 && d <= 2 * S::LANES {
                 narrow_row::<S, 2, GRAD, PROBS>(s, z, p, g, at, d, label, inv_n)
