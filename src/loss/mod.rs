@@ -31,14 +31,14 @@
 //!    and, when asked, `∂L/∂out` in one pass over `out` and the target; see `squared.rs`)
 //!    and its scalar reference beside it (f32, index order, `libm`).
 //! 2. A variant of [`Loss`] documenting its formula, its reduction and the targets it
-//!    takes, added to [`Loss::ALL`] and to the two `match`es of `loss_and_grad_isa` and
-//!    `loss_and_grad_scalar` (and to `validate` if it takes class labels), and a row in
-//!    the table above.
+//!    takes, added to [`Loss::ALL`], to the `match` of `Loss::pick` (its pass) and that
+//!    of `loss_and_grad_scalar` (and to `validate` if it takes class labels), and a row
+//!    in the table above.
 //!
 //! The tests iterate [`Loss::ALL`] (every instruction set against the scalar reference,
 //! bad input); the f64 reference that the gradient checks use (`tests/loss.rs`,
-//! `tests/trainer.rs`) fails naming the loss until it is given one. [`Mlp`](crate::nn::Mlp)
-//! needs no change: its loss pass calls `loss_and_grad_isa`.
+//! `tests/trainer.rs`) fails naming the loss until it is given one. The networks need no
+//! change: their entry points pick the loss's pass (`Loss::pick`) and their steps call it.
 //!
 //! # Accuracy
 //! The vector kernels and the scalar references agree to a few ULP per element (the
@@ -186,17 +186,32 @@ impl Loss {
         target: Target<'_>,
         grad: Option<&mut [f32]>,
     ) -> Result<f32, Error> {
-        self.validate(out, d, target, grad.as_deref().map(<[f32]>::len))?;
-        if out.is_empty() {
-            return Ok(0.0);
+        self.pick().loss_and_grad_isa(isa, out, d, target, grad)
+    }
+
+    /// This loss with its pass picked: inlined where the loss is a constant (a firmware
+    /// that trains with one loss), the `match` folds and only that loss's code is linked;
+    /// the networks' entry points pick it and hand the [`LossFn`] down.
+    #[inline(always)]
+    pub(crate) fn pick(self) -> LossFn {
+        LossFn {
+            loss: self,
+            pass: match self {
+                Loss::SoftmaxCrossEntropy => softmax::softmax_ce,
+                Loss::SumSquared => |isa, out, _, target, grad| match target {
+                    Target::Values(y) => squared::squared(isa, false, out, y, grad),
+                    Target::Classes(_) => f32::NAN, // refused by `validate`
+                },
+                Loss::MeanSquared => |isa, out, _, target, grad| match target {
+                    Target::Values(y) => squared::squared(isa, true, out, y, grad),
+                    Target::Classes(_) => f32::NAN, // refused by `validate`
+                },
+                Loss::BinaryCrossEntropy => |isa, out, _, target, grad| match target {
+                    Target::Values(y) => bce::bce(isa, out, y, grad),
+                    Target::Classes(_) => f32::NAN, // refused by `validate`
+                },
+            },
         }
-        Ok(match (self, target) {
-            (Loss::SoftmaxCrossEntropy, t) => softmax::softmax_ce(isa, out, d, t, grad),
-            (_, Target::Classes(_)) => return Err(CLASSES_NEED_SOFTMAX),
-            (Loss::SumSquared, Target::Values(y)) => squared::squared(isa, false, out, y, grad),
-            (Loss::MeanSquared, Target::Values(y)) => squared::squared(isa, true, out, y, grad),
-            (Loss::BinaryCrossEntropy, Target::Values(y)) => bce::bce(isa, out, y, grad),
-        })
     }
 
     /// [`Loss::SumSquared`]'s pass alone, for [`Mlp::train_step`](crate::nn::Mlp::train_step)
@@ -280,3 +295,42 @@ const CLASSES_NEED_SOFTMAX: Error = Error::InvalidArgument {
     what: "loss: Target::Classes (class labels) needs Loss::SoftmaxCrossEntropy; \
            give the other losses Target::Values",
 };
+
+/// A loss's pass once its arguments are validated: `(isa, out, d, target, grad)`.
+type Pass = fn(Isa, &[f32], usize, Target<'_>, Option<&mut [f32]>) -> f32;
+
+/// A [`Loss`] and its pass, picked by [`Loss::pick`] where the loss is known (a network's
+/// entry point) and handed down instead of the `Loss`, so that a firmware training with
+/// one loss links that loss's code alone (the `match` over every loss is gone from the
+/// step).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LossFn {
+    /// The loss (its reduction and the targets it takes).
+    pub(crate) loss: Loss,
+    /// Its pass.
+    pass: Pass,
+}
+
+impl LossFn {
+    /// [`Loss::loss_and_grad_isa`] through the picked pass.
+    pub(crate) fn loss_and_grad_isa(
+        self,
+        isa: Isa,
+        out: &[f32],
+        d: usize,
+        target: Target<'_>,
+        grad: Option<&mut [f32]>,
+    ) -> Result<f32, Error> {
+        self.loss
+            .validate(out, d, target, grad.as_deref().map(<[f32]>::len))?;
+        if out.is_empty() {
+            return Ok(0.0);
+        }
+        Ok((self.pass)(isa, out, d, target, grad))
+    }
+
+    /// [`Loss::loss`] through the picked pass.
+    pub(crate) fn loss(self, out: &[f32], d: usize, target: Target<'_>) -> Result<f32, Error> {
+        self.loss_and_grad_isa(Isa::active(), out, d, target, None)
+    }
+}

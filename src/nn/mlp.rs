@@ -523,7 +523,7 @@ impl<'a> Mlp<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::loss_and_grad_with(self, params, x, target, loss, grads, None, workspace)
+        step::loss_and_grad_with(self, params, x, target, loss.pick(), grads, None, workspace)
     }
 
     /// Back-propagates a loss of the caller's own: `loss(A_L, G)` receives the network's
@@ -611,7 +611,17 @@ impl<'a> Mlp<'a> {
         // (Unlike a `Trainer`'s, this step wants `grads` even for plain SGD.)
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
-        step::train_step_with(self, params, x, false, target, loss, opt, grads, workspace)
+        step::train_step_with(
+            self,
+            params,
+            x,
+            false,
+            target,
+            loss.pick(),
+            opt,
+            grads,
+            workspace,
+        )
     }
 }
 

@@ -589,7 +589,7 @@ impl<'a> Net<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::loss_and_grad_with(self, params, x, target, loss, grads, None, workspace)
+        step::loss_and_grad_with(self, params, x, target, loss.pick(), grads, None, workspace)
     }
 
     /// [`Net::loss_and_grad`], and the gradient of the loss with respect to the input,
@@ -627,7 +627,16 @@ impl<'a> Net<'a> {
         dx: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::loss_and_grad_with(self, params, x, target, loss, grads, Some(dx), workspace)
+        step::loss_and_grad_with(
+            self,
+            params,
+            x,
+            target,
+            loss.pick(),
+            grads,
+            Some(dx),
+            workspace,
+        )
     }
 
     /// One training step with any loss and any [`Optimizer`]: `∂L/∂θ` into `grads`,
@@ -660,7 +669,17 @@ impl<'a> Net<'a> {
         grads: &mut [f32],
         workspace: &mut [f32],
     ) -> Result<f32, Error> {
-        step::train_step_with(self, params, x, false, target, loss, opt, grads, workspace)
+        step::train_step_with(
+            self,
+            params,
+            x,
+            false,
+            target,
+            loss.pick(),
+            opt,
+            grads,
+            workspace,
+        )
     }
 
     /// [`Net::train_step`] with the frozen layers' parameters apart: `frozen`, the first
@@ -713,7 +732,16 @@ impl<'a> Net<'a> {
             step::check_split(self, 0, params.len())?;
         }
         step::train_step_split(
-            self, frozen, params, x, false, target, loss, opt, grads, workspace,
+            self,
+            frozen,
+            params,
+            x,
+            false,
+            target,
+            loss.pick(),
+            opt,
+            grads,
+            workspace,
         )
     }
 }

@@ -18,6 +18,7 @@ use super::net::Train;
 use crate::error::check_len;
 use crate::error::{check_rows, check_workspace};
 use crate::layer::{Cx, Layer, Prev, Scratch, Shape, Update};
+use crate::loss::LossFn;
 use crate::optim::{Optimizer, all_finite};
 use crate::par::Executor;
 use crate::simd::Isa;
@@ -732,7 +733,7 @@ pub(crate) fn builtin_loss<'t, S: Stack>(
     s: &S,
     x: &[f32],
     target: Target<'t>,
-    loss: Loss,
+    loss: LossFn,
 ) -> Result<impl LossPass + 't, Error> {
     let n = batch(s, x)?;
     let d = output(s).len();
@@ -1173,7 +1174,7 @@ pub(crate) fn train_step_with<S: Stack, O: Optimizer + ?Sized>(
     x: &[f32],
     x_finite: bool,
     target: Target<'_>,
-    loss: Loss,
+    loss: LossFn,
     opt: &mut O,
     grads: &mut [f32],
     workspace: &mut [f32],
@@ -1228,7 +1229,7 @@ pub(crate) fn train_step_split<S: Stack, O: Optimizer + ?Sized>(
     x: &[f32],
     x_finite: bool,
     target: Target<'_>,
-    loss: Loss,
+    loss: LossFn,
     opt: &mut O,
     grads: &mut [f32],
     workspace: &mut [f32],
@@ -1322,7 +1323,7 @@ pub(crate) fn loss_and_grad_with<S: Stack>(
     params: &[f32],
     x: &[f32],
     target: Target<'_>,
-    loss: Loss,
+    loss: LossFn,
     grads: &mut [f32],
     dx: Option<&mut [f32]>,
     workspace: &mut [f32],

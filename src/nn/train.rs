@@ -7,6 +7,7 @@ use super::step::{self, Params, Stack};
 use crate::data::{Batch, Dataset, Labels, batches};
 use crate::error::check_workspace;
 use crate::init::{Init, init_weights};
+use crate::loss::LossFn;
 use crate::metrics::{
     LOGIT_THRESHOLD, PROBABILITY_THRESHOLD, accuracy_at, accuracy_values, classes, confusion_at,
     predict_class,
@@ -116,7 +117,15 @@ impl Mlp<'_> {
         self.check_param_len(params.len())?;
         self.check_len_of("grads.len() must equal Mlp::param_len", grads.len())?;
         train_epoch(
-            self, params, data, order, loss, opt, batch, grads, workspace,
+            self,
+            params,
+            data,
+            order,
+            loss.pick(),
+            opt,
+            batch,
+            grads,
+            workspace,
         )
     }
 
@@ -150,7 +159,15 @@ impl Mlp<'_> {
         workspace: &mut [f32],
     ) -> Result<Evaluation, Error> {
         evaluate(
-            self, params, data, rows, loss, batch, out, confusion, workspace,
+            self,
+            params,
+            data,
+            rows,
+            loss.pick(),
+            batch,
+            out,
+            confusion,
+            workspace,
         )
     }
 
@@ -216,7 +233,7 @@ pub(crate) fn train_epoch<S: Stack, O: Optimizer + ?Sized>(
     params: &mut [f32],
     data: &Dataset<'_>,
     order: &[u32],
-    loss: Loss,
+    loss: LossFn,
     opt: &mut O,
     batch: &mut Batch<'_>,
     grads: &mut [f32],
@@ -245,7 +262,7 @@ pub(crate) fn train_epoch_split<S: Stack, O: Optimizer + ?Sized>(
     params: &mut [f32],
     data: &Dataset<'_>,
     order: &[u32],
-    loss: Loss,
+    loss: LossFn,
     opt: &mut O,
     batch: &mut Batch<'_>,
     grads: &mut [f32],
@@ -294,7 +311,7 @@ pub(crate) fn evaluate<S: Stack>(
     params: &[f32],
     data: &Dataset<'_>,
     rows: &[u32],
-    loss: Loss,
+    loss: LossFn,
     batch: &mut Batch<'_>,
     out: &mut [f32],
     confusion: Option<&mut [u32]>,
@@ -321,7 +338,7 @@ pub(crate) fn evaluate_split<S: Stack>(
     params: Params<'_>,
     data: &Dataset<'_>,
     rows: &[u32],
-    loss: Loss,
+    loss: LossFn,
     batch: &mut Batch<'_>,
     out: &mut [f32],
     mut confusion: Option<&mut [u32]>,
@@ -466,8 +483,8 @@ pub(crate) fn batch_size<S: Stack>(s: &S, batch: &Batch<'_>) -> Result<usize, Er
 /// A batch's loss `l` over `rows` rows as a sum of per-row losses, so that the sum over
 /// the batches divided by the row count is the per-row mean: a mean loss times its rows;
 /// [`Loss::SumSquared`] is a sum already.
-fn per_row_sum(loss: Loss, l: f32, rows: usize) -> f64 {
-    match loss {
+fn per_row_sum(loss: LossFn, l: f32, rows: usize) -> f64 {
+    match loss.loss {
         Loss::SumSquared => f64::from(l),
         _ => f64::from(l) * rows as f64,
     }

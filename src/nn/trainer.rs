@@ -4,6 +4,7 @@ use super::step::{self, Params, Stack};
 use super::train::{self, Evaluation};
 use crate::data::{Batch, Dataset};
 use crate::error::check_workspace;
+use crate::loss::LossFn;
 use crate::metrics::predict_class;
 use crate::optim::Optimizer;
 use crate::{Error, Loss, Target};
@@ -57,7 +58,7 @@ pub struct Trainer<'b, N: Network, O: Optimizer> {
     grads: &'b mut [f32],
     opt: O,
     workspace: &'b mut [f32],
-    loss: Loss,
+    loss: LossFn,
 }
 
 impl<N: Network, O: Optimizer> core::fmt::Debug for Trainer<'_, N, O> {
@@ -66,7 +67,7 @@ impl<N: Network, O: Optimizer> core::fmt::Debug for Trainer<'_, N, O> {
             .field("params", &self.params.len())
             .field("grads", &self.grads.len())
             .field("workspace", &self.workspace.len())
-            .field("loss", &self.loss)
+            .field("loss", &self.loss.loss)
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +140,7 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
             grads,
             opt,
             workspace,
-            loss,
+            loss: loss.pick(),
         })
     }
 
@@ -290,11 +291,11 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
     }
     /// The loss trained on.
     pub fn loss(&self) -> Loss {
-        self.loss
+        self.loss.loss
     }
     /// Trains on `loss` from the next step on.
     pub fn set_loss(&mut self, loss: Loss) {
-        self.loss = loss;
+        self.loss = loss.pick();
     }
     /// Ends the session, giving the optimizer back (its state stays in the caller's
     /// buffer it borrows).
