@@ -89,6 +89,9 @@ pub fn identity_permutation(perm: &mut [u32]) -> Result<(), Error> {
     }
     let mut next = 0u32;
     for p in perm.iter_mut() {
+        // (Set-up code, run once: left rolled, not vectorized and unrolled into 1.5 KB of
+        // a Cortex-M firmware at opt-level 3 per call site.)
+        crate::simd::keep_rolled();
         *p = next;
         next = next.wrapping_add(1);
     }
@@ -411,6 +414,8 @@ impl WithSimd for BytesToF32<'_> {
         for (&r, d) in self.rows.iter().zip(self.dst.chunks_exact_mut(cols)) {
             let at = r as usize * stride; // checked: r·stride + cols ≤ src.len()
             for (d, &b) in d.iter_mut().zip(&src[at..at + cols]) {
+                // (Rolled on 32-bit Arm, where opt-level 3 unrolled the copy into 1 KB.)
+                crate::simd::keep_rolled();
                 *d = f32::from(b) * scale;
             }
         }
@@ -472,6 +477,7 @@ pub fn gather_rows_f32le(
         let at = r as usize * stride; // checked: r·stride + 4·cols ≤ src.len()
         let (values, _) = src[at..at + width].as_chunks::<F32_BYTES>();
         for (d, &b) in d.iter_mut().zip(values) {
+            crate::simd::keep_rolled(); // (as in `gather_rows_u8`)
             *d = f32::from_le_bytes(b);
         }
     }
