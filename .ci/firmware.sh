@@ -22,7 +22,8 @@
 #   and the dense digits trainer alone (softmax cross-entropy, Adam, batching, evaluation;
 #   issue 18's flash targets): a `digits_only` build (built, not run) minus the baseline,
 #   its microprop symbols summed by module, and its largest symbols, microprop's and those
-#   of core, compiler_builtins and libm that it adds to the baseline;
+#   of core, compiler_builtins and libm that it adds to the baseline, and its code by
+#   the microprop function each instruction was inlined from (.ci/flash-parts.py);
 #   the peak stack of one training step is measured and printed by the firmware itself;
 #   the digits numbers the firmware printed (test accuracy, instructions per epoch
 #   from SysTick, calibrated by the firmware against a loop of known length);
@@ -50,14 +51,19 @@ rustup target add "${TARGETS[@]}"
 # llvm-size and llvm-nm from rustup's llvm-tools; GNU binutils for ARM as a fallback.
 rustup component add llvm-tools >/dev/null 2>&1 || true
 LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
-if [ -x "$LLVM_BIN/llvm-size" ] && [ -x "$LLVM_BIN/llvm-nm" ]; then
-    SIZE="$LLVM_BIN/llvm-size" NM="$LLVM_BIN/llvm-nm"
+if [ -x "$LLVM_BIN/llvm-size" ] && [ -x "$LLVM_BIN/llvm-nm" ] && [ -x "$LLVM_BIN/llvm-objdump" ]; then
+    SIZE="$LLVM_BIN/llvm-size" NM="$LLVM_BIN/llvm-nm" OBJDUMP="$LLVM_BIN/llvm-objdump"
 else
     if ! command -v arm-none-eabi-size >/dev/null; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-arm-none-eabi >/dev/null
     fi
-    SIZE=arm-none-eabi-size NM=arm-none-eabi-nm
+    SIZE=arm-none-eabi-size NM=arm-none-eabi-nm OBJDUMP=arm-none-eabi-objdump
+fi
+# GNU addr2line reads the inline chains of the flash attribution (.ci/flash-parts.py).
+if ! command -v addr2line >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils >/dev/null
 fi
 rustc --version
 qemu-system-arm --version | head -n 1
@@ -219,6 +225,8 @@ firmware() {
         added_symbols "$digits_elf" "$base_elf" | awk '$2 !~ /^\.Lanon\./' | awk "NR <= 25" | sed 's/^/    /'
         echo "  its anonymous read-only data the baseline lacks (.Lanon.*: error strings, panic locations): $(added_symbols "$digits_elf" "$base_elf" | awk '$2 ~ /^\.Lanon\./ { s += $1 } END { print s + 0 }') bytes"
         echo "  what it adds beyond symbols named microprop::* (bytes, .Lanon.* included): $(added_symbols "$digits_elf" "$base_elf" | awk '$0 !~ /microprop(::|\.\.)/ { s += $1 } END { print s + 0 }')"
+        echo "  where its code goes, inlining included (microprop code inlined into the firmware's main counts for the microprop function it came from):"
+        python3 ../../.ci/flash-parts.py "$OBJDUMP" "$digits_elf" "$base_elf" 25
     fi
     echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
     echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"
