@@ -414,8 +414,6 @@ impl WithSimd for BytesToF32<'_> {
         for (&r, d) in self.rows.iter().zip(self.dst.chunks_exact_mut(cols)) {
             let at = r as usize * stride; // checked: r·stride + cols ≤ src.len()
             for (d, &b) in d.iter_mut().zip(&src[at..at + cols]) {
-                // (Rolled on 32-bit Arm, where opt-level 3 unrolled the copy into 1 KB.)
-                crate::simd::keep_rolled();
                 *d = f32::from(b) * scale;
             }
         }
@@ -477,7 +475,6 @@ pub fn gather_rows_f32le(
         let at = r as usize * stride; // checked: r·stride + 4·cols ≤ src.len()
         let (values, _) = src[at..at + width].as_chunks::<F32_BYTES>();
         for (d, &b) in d.iter_mut().zip(values) {
-            crate::simd::keep_rolled(); // (as in `gather_rows_u8`)
             *d = f32::from_le_bytes(b);
         }
     }
