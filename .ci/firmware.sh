@@ -226,7 +226,9 @@ firmware() {
         echo "  its anonymous read-only data the baseline lacks (.Lanon.*: error strings, panic locations): $(added_symbols "$digits_elf" "$base_elf" | awk '$2 ~ /^\.Lanon\./ { s += $1 } END { print s + 0 }') bytes"
         echo "  what it adds beyond symbols named microprop::* (bytes, .Lanon.* included): $(added_symbols "$digits_elf" "$base_elf" | awk '$0 !~ /microprop(::|\.\.)/ { s += $1 } END { print s + 0 }')"
         echo "  where its code goes, inlining included (microprop code inlined into the firmware's main counts for the microprop function it came from):"
-        python3 ../../.ci/flash-parts.py "$OBJDUMP" "$digits_elf" "$base_elf" 25
+        # A report only: if python3 or a tool fails, the firmware job goes on.
+        python3 ../../.ci/flash-parts.py "$OBJDUMP" "$digits_elf" "$base_elf" 25 ||
+            echo "    (flash-parts.py failed: no attribution this run)"
     fi
     echo "plain-loop trainer (plain::train_step):            $(symbol_size "$elf" train_step) bytes of flash"
     echo "(peak stack of a training step: see the firmware's 'stack:' lines above)"

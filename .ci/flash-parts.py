@@ -20,7 +20,8 @@ import sys
 
 def parts(objdump, elf):
     """Bytes of `.text` per part: the outermost `microprop::` frame of each instruction's
-    inline chain, else "(firmware, core, libm, builtins) " and its outermost frame."""
+    inline chain, else "(not microprop) " and its outermost frame (the firmware's,
+    core's, libm's, compiler_builtins')."""
     dis = subprocess.run(
         [objdump, "-d", "--no-show-raw-insn", "-j", ".text", elf],
         capture_output=True, text=True, check=True,
@@ -35,6 +36,8 @@ def parts(objdump, elf):
         input="\n".join(hex(a) for a in addrs), capture_output=True, text=True, check=True,
     ).stdout
     blocks = re.split(r"^0x[0-9a-f]+$", out, flags=re.M)[1:]
+    if len(blocks) != len(addrs):
+        sys.exit(f"flash-parts.py: addr2line gave {len(blocks)} answers for {len(addrs)} addresses")
     total = collections.Counter()
     for size, block in zip(sizes, blocks):
         lines = block.strip().split("\n")

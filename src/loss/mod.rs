@@ -216,8 +216,9 @@ impl Loss {
 
     /// [`Loss::SumSquared`]'s pass alone, for [`Mlp::train_step`](crate::nn::Mlp::train_step)
     /// and [`Mlp::loss_and_grad`](crate::nn::Mlp::loss_and_grad): a firmware that trains
-    /// only with them links no other loss's code (the `match` of
-    /// [`loss_and_grad_isa`](Loss::loss_and_grad_isa) links every loss).
+    /// only with them links no other loss's code (and no validation of a run-time
+    /// [`Loss`]: the `match` of [`Loss::pick`] links every loss where the loss is not a
+    /// constant).
     pub(crate) fn sum_squared_isa(
         isa: Isa,
         out: &[f32],

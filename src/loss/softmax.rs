@@ -12,8 +12,8 @@
 //! divided by `N`). Only differences `z_j − m ≤ 0` are exponentiated, so logits of any
 //! finite size are safe; `z_j − m < −87.33654` gives `e = +0` in the vector kernel.
 //!
-//! A row of `d ≤ LANES` logits (`≤ 2·LANES`, `≤ 4·LANES` on backends of four lanes or
-//! more) is held in registers from its load to its gradient's store: the maximum, then
+//! A row of `d ≤ LANES` logits on backends of two lanes or more (`≤ 2·LANES`,
+//! `≤ 4·LANES` on backends of four lanes or more) is held in registers from its load to its gradient's store: the maximum, then
 //! `e^{z_j − m}`, `s`, `Σ p` and `Σ p (z − m)` together, then the gradient `e·c`. Longer
 //! rows take passes over the slices: the maximum; the exponentials (stored into the
 //! gradient row) and the sums; then a scaling pass. The logarithms are taken a vector of
@@ -469,7 +469,7 @@ fn row_max<S: Simd>(s: S, z: &[f32]) -> f32 {
     reduce_max(s, acc)
 }
 
-/// One row of `d > LANES` logits: returns `s`, `a` and `Σp` for [`Losses`]; its gradient
+/// One row of `d > LANES` logits (any `d ≥ 1` on a one-lane backend): returns `s`, `a` and `Σp` for [`Losses`]; its gradient
 /// divided by `N` (`inv_n = 1/N`) into `g` if `GRAD`.
 #[inline(always)]
 fn wide_row<S: Simd, const GRAD: bool, const PROBS: bool>(

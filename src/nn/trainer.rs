@@ -97,7 +97,8 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         loss: Loss,
     ) -> Result<Self, Error> {
         step::check_param_count(&net, net.names().params, params.len())?;
-        Trainer::with(net, &[], params, grads, opt, workspace, loss)
+        // Picked here, where the caller's loss may be a constant (see `Loss::pick`).
+        Trainer::with(net, &[], params, grads, opt, workspace, loss.pick())
     }
 
     /// A session whose network's frozen layers' parameters are apart: `frozen` (the
@@ -119,7 +120,7 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         loss: Loss,
     ) -> Result<Self, Error> {
         step::check_split(&net, frozen.len(), params.len())?;
-        Trainer::with(net, frozen, params, grads, opt, workspace, loss)
+        Trainer::with(net, frozen, params, grads, opt, workspace, loss.pick())
     }
 
     fn with(
@@ -129,7 +130,7 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
         grads: &'b mut [f32],
         opt: O,
         workspace: &'b mut [f32],
-        loss: Loss,
+        loss: LossFn,
     ) -> Result<Self, Error> {
         step::check_step_grads(&net, &opt, grads.len())?;
         opt.check(net.trainable_len())?;
@@ -140,7 +141,7 @@ impl<'b, N: Network, O: Optimizer> Trainer<'b, N, O> {
             grads,
             opt,
             workspace,
-            loss: loss.pick(),
+            loss,
         })
     }
 
