@@ -25,7 +25,7 @@
 use super::Target;
 use super::math::{keep_first, load_from, max_v, reduce_max, store_to};
 use crate::simd::math::{exp_nonpos, ln_ge1};
-use crate::simd::{Isa, MAX_LANES, Simd, WithSimd, dispatch};
+use crate::simd::{Isa, MAX_LANES, Scalar, Simd, WithSimd, dispatch};
 
 #[cfg(doc)]
 use super::Loss;
@@ -39,51 +39,140 @@ pub(super) fn softmax_ce(
     target: Target<'_>,
     grad: Option<&mut [f32]>,
 ) -> f32 {
-    match (target, grad) {
-        (Target::Values(p), Some(g)) => {
-            dispatch(isa, SoftmaxCe::<true, true> { z, d, p, l: &[], g })
+    let (p, l, probs): (&[f32], &[u32], bool) = match target {
+        Target::Values(p) => (p, &[], true),
+        Target::Classes(l) => (&[], l, false),
+    };
+    let has_grad = grad.is_some();
+    let g = grad.unwrap_or(&mut []);
+    // One lane (every Cortex-M, and the scalar instruction set anywhere): the four forms
+    // share one copy of the kernel. A build whose only instruction set is scalar links
+    // no other.
+    let one_lane_only = !cfg!(feature = "std") && Isa::compile_time_best() == Isa::Scalar;
+    if one_lane_only || isa == Isa::Scalar {
+        let form = Flags {
+            grad: has_grad,
+            probs,
+        };
+        return SoftmaxCe {
+            z,
+            d,
+            p,
+            l,
+            g,
+            form,
         }
-        (Target::Values(p), None) => dispatch(
+        .with_simd(Scalar);
+    }
+    match (has_grad, probs) {
+        (true, true) => dispatch(
             isa,
-            SoftmaxCe::<false, true> {
+            SoftmaxCe {
                 z,
                 d,
                 p,
-                l: &[],
-                g: &mut [],
+                l,
+                g,
+                form: Fixed::<true, true>,
             },
         ),
-        (Target::Classes(l), Some(g)) => {
-            dispatch(isa, SoftmaxCe::<true, false> { z, d, p: &[], l, g })
-        }
-        (Target::Classes(l), None) => dispatch(
+        (false, true) => dispatch(
             isa,
-            SoftmaxCe::<false, false> {
+            SoftmaxCe {
                 z,
                 d,
-                p: &[],
+                p,
                 l,
-                g: &mut [],
+                g,
+                form: Fixed::<false, true>,
+            },
+        ),
+        (true, false) => dispatch(
+            isa,
+            SoftmaxCe {
+                z,
+                d,
+                p,
+                l,
+                g,
+                form: Fixed::<true, false>,
+            },
+        ),
+        (false, false) => dispatch(
+            isa,
+            SoftmaxCe {
+                z,
+                d,
+                p,
+                l,
+                g,
+                form: Fixed::<false, false>,
             },
         ),
     }
 }
 
-/// The kernel's arguments: probabilities `p` if `PROBS`, else labels `l`; the gradient `g`
-/// if `GRAD` (else empty).
-struct SoftmaxCe<'a, const GRAD: bool, const PROBS: bool> {
+/// Which form of the kernel runs: with the gradient or without, on probabilities or on
+/// class labels.
+trait Form: Copy {
+    /// Whether the gradient is written.
+    fn grad(self) -> bool;
+    /// Whether the target is probabilities `p` (else class labels `l`).
+    fn probs(self) -> bool;
+}
+
+/// A form fixed at compile time: each form its own copy of the kernel, the branches
+/// folded away (the vector backends).
+#[derive(Clone, Copy)]
+struct Fixed<const GRAD: bool, const PROBS: bool>;
+
+impl<const GRAD: bool, const PROBS: bool> Form for Fixed<GRAD, PROBS> {
+    #[inline(always)]
+    fn grad(self) -> bool {
+        GRAD
+    }
+    #[inline(always)]
+    fn probs(self) -> bool {
+        PROBS
+    }
+}
+
+/// The form chosen at run time: one copy of the kernel for all four, on the one-lane
+/// backend, where a copy is about 1.3 KB of a Cortex-M firmware and the branches cost
+/// little beside the exponentials. The arithmetic is [`Fixed`]'s, so are the bits.
+#[derive(Clone, Copy)]
+struct Flags {
+    grad: bool,
+    probs: bool,
+}
+
+impl Form for Flags {
+    #[inline(always)]
+    fn grad(self) -> bool {
+        self.grad
+    }
+    #[inline(always)]
+    fn probs(self) -> bool {
+        self.probs
+    }
+}
+
+/// The kernel's arguments: probabilities `p` if `form.probs()`, else labels `l`; the
+/// gradient `g` if `form.grad()` (else empty).
+struct SoftmaxCe<'a, F: Form> {
     z: &'a [f32],
     d: usize,
     p: &'a [f32],
     l: &'a [u32],
     g: &'a mut [f32],
+    form: F,
 }
 
-impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS> {
+impl<F: Form> WithSimd for SoftmaxCe<'_, F> {
     type Output = f32;
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) -> f32 {
-        let d = self.d;
+        let (d, f) = (self.d, self.form);
         let rows = self.z.len().checked_div(d).unwrap_or(0);
         let inv_n = 1.0 / rows as f32;
         let mut acc = Losses::new(s);
@@ -92,13 +181,13 @@ impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS
             // Class labels and a row that fits one vector: a block of `LANES` rows at a
             // time, rows in lanes (where the sums' order is the halving one, see
             // [`label_block`]), when the block starts a vector of `Losses`.
-            if !PROBS
+            if !f.probs()
                 && halving_sums(S::ISA)
                 && d <= S::LANES
                 && acc.n == 0
                 && r + S::LANES <= rows
                 && let Some((se, a)) =
-                    label_block::<S, GRAD>(s, self.z, self.l, &mut *self.g, r, d, inv_n)
+                    label_block(s, f.grad(), self.z, self.l, &mut *self.g, r, d, inv_n)
             {
                 acc.push_block(s, se, a, d);
                 r += S::LANES;
@@ -110,25 +199,25 @@ impl<const GRAD: bool, const PROBS: bool> WithSimd for SoftmaxCe<'_, GRAD, PROBS
             // (One lane: a row of one logit takes the general path, which gives the same
             // bits, and the scalar backend of every Cortex-M keeps one copy fewer.)
             let (se, a, sp) = if S::LANES > 1 && d <= S::LANES {
-                narrow_row::<S, 1, GRAD, PROBS>(s, z, p, g, at, d, label, inv_n)
+                narrow_row::<S, 1, F>(s, f, z, p, g, at, d, label, inv_n)
             } else if S::LANES >= 4 && d <= 2 * S::LANES {
-                narrow_row::<S, 2, GRAD, PROBS>(s, z, p, g, at, d, label, inv_n)
+                narrow_row::<S, 2, F>(s, f, z, p, g, at, d, label, inv_n)
             } else if S::LANES >= 4 && d <= 4 * S::LANES {
-                narrow_row::<S, 4, GRAD, PROBS>(s, z, p, g, at, d, label, inv_n)
+                narrow_row::<S, 4, F>(s, f, z, p, g, at, d, label, inv_n)
             } else {
                 let span = at..at + d;
                 let z = self.z.get(span.clone()).unwrap_or(&[]);
-                let p = if PROBS {
+                let p = if f.probs() {
                     self.p.get(span.clone()).unwrap_or(&[])
                 } else {
                     &[]
                 };
-                let g = if GRAD {
+                let g = if f.grad() {
                     self.g.get_mut(span).unwrap_or(&mut [])
                 } else {
                     &mut []
                 };
-                wide_row::<S, GRAD, PROBS>(s, z, p, label, g, inv_n)
+                wide_row(s, f, z, p, label, g, inv_n)
             };
             acc.push(s, se, a, sp, d);
             r += 1;
@@ -221,12 +310,14 @@ const fn halving_sums(isa: Isa) -> bool {
 /// block is copied transposed to the stack (column `j` of the rows in one vector), the
 /// maximum and `s` are taken down the columns with the halving trees of
 /// [`reduce_max`] and `reduce_add` ([`halving_sums`]), so every lane gets the bits
-/// [`narrow_row`] gives its row, and the gradient (if `GRAD`) is copied back. Returns the
+/// [`narrow_row`] gives its row, and the gradient (if `grad`) is copied back. Returns the
 /// rows' `s` and `a = z_l − m` as vectors for [`Losses::push_block`]; `None` (nothing
 /// written) if the slices do not hold the block.
 #[inline(always)]
-fn label_block<S: Simd, const GRAD: bool>(
+#[allow(clippy::too_many_arguments)]
+fn label_block<S: Simd>(
     s: S,
+    grad: bool,
     z: &[f32],
     l: &[u32],
     g: &mut [f32],
@@ -283,7 +374,7 @@ fn label_block<S: Simd, const GRAD: bool>(
         }
     }
     let a = s.sub(load_from(s, &zl, 0), m);
-    if GRAD {
+    if grad {
         let gb = g.get_mut(span)?;
         let c = s.div(s.splat(inv_n), se);
         let inv = s.splat(inv_n);
@@ -344,13 +435,14 @@ static ONE_HOT: [f32; 2 * MAX_LANES] = {
 
 /// One row of `d ≤ K·LANES` logits at `z[at..]`, held in `K` vectors from its load to its
 /// gradient's store: returns `s`, `a` and `Σp` for [`Losses`]; the gradient divided by `N`
-/// into `g[at..at + d]` if `GRAD`. Loads and stores may cover lanes past the row (the
+/// into `g[at..at + d]` if `f.grad()`. Loads and stores may cover lanes past the row (the
 /// next row's, which it then overwrites) but never past the slices. The sums run in the
 /// order of [`wide_row`]'s, so the gradient has its bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn narrow_row<S: Simd, const K: usize, const GRAD: bool, const PROBS: bool>(
+fn narrow_row<S: Simd, const K: usize, F: Form>(
     s: S,
+    f: F,
     z: &[f32],
     p: &[f32],
     g: &mut [f32],
@@ -392,7 +484,7 @@ fn narrow_row<S: Simd, const K: usize, const GRAD: bool, const PROBS: bool>(
     }
     let se = s.reduce_add(sev);
     let inv = s.splat(inv_n);
-    if PROBS {
+    if f.probs() {
         let mut pv = [zero; K];
         let (mut sp, mut spx) = (zero, zero);
         for k in 0..K {
@@ -408,7 +500,7 @@ fn narrow_row<S: Simd, const K: usize, const GRAD: bool, const PROBS: bool>(
             spx = s.mul_add(pv[k], xk, spx);
         }
         let sp = s.reduce_add(sp);
-        if GRAD {
+        if f.grad() {
             let c = s.splat(sp * inv_n / se);
             for k in 0..K {
                 if k * S::LANES < d {
@@ -419,7 +511,7 @@ fn narrow_row<S: Simd, const K: usize, const GRAD: bool, const PROBS: bool>(
         }
         (se, s.reduce_add(spx), sp)
     } else {
-        if GRAD {
+        if f.grad() {
             let c = s.splat(inv_n / se);
             if K == 1 {
                 // e·c − onehot·(1/N): lane l gets e_l·c − 1/N, the others e·c − 0 = e·c.
@@ -470,10 +562,11 @@ fn row_max<S: Simd>(s: S, z: &[f32]) -> f32 {
 }
 
 /// One row of `d > LANES` logits (any `d ≥ 1` on a one-lane backend): returns `s`, `a` and `Σp` for [`Losses`]; its gradient
-/// divided by `N` (`inv_n = 1/N`) into `g` if `GRAD`.
+/// divided by `N` (`inv_n = 1/N`) into `g` if `f.grad()`.
 #[inline(always)]
-fn wide_row<S: Simd, const GRAD: bool, const PROBS: bool>(
+fn wide_row<S: Simd, F: Form>(
     s: S,
+    f: F,
     z: &[f32],
     p: &[f32],
     l: usize,
@@ -495,10 +588,10 @@ fn wide_row<S: Simd, const GRAD: bool, const PROBS: bool>(
             e = keep_first(s, e, r, zero);
         }
         se = s.add(se, e);
-        if GRAD {
+        if f.grad() {
             store_to(s, g, i, e);
         }
-        if PROBS {
+        if f.probs() {
             let pv = load_from(s, p, i);
             sp = s.add(sp, pv);
             spx = s.mul_add(pv, x, spx);
@@ -506,9 +599,9 @@ fn wide_row<S: Simd, const GRAD: bool, const PROBS: bool>(
         i += S::LANES;
     }
     let se = s.reduce_add(se);
-    if PROBS {
+    if f.probs() {
         let sp = s.reduce_add(sp);
-        if GRAD {
+        if f.grad() {
             let c = s.splat(sp * inv_n / se);
             let inv = s.splat(inv_n);
             let mut i = 0;
@@ -520,7 +613,7 @@ fn wide_row<S: Simd, const GRAD: bool, const PROBS: bool>(
         }
         (se, s.reduce_add(spx), sp)
     } else {
-        if GRAD {
+        if f.grad() {
             let c = s.splat(inv_n / se);
             let mut i = 0;
             while i < g.len() {
@@ -613,20 +706,22 @@ mod tests {
                 return (0.0, vec![], 0.0, vec![]); // the row path is another one
             }
             let mut g = vec![f32::NAN; z.len()];
-            let got = SoftmaxCe::<true, false> {
+            let got = SoftmaxCe {
                 z,
                 d,
                 p: &[],
                 l,
                 g: &mut g,
+                form: Fixed::<true, false>,
             }
             .with_simd(s);
             let inv_n = 1.0 / rows as f32;
             let mut gr = vec![f32::NAN; z.len()];
             let mut acc = Losses::new(s);
             for (r, &lab) in l.iter().enumerate().take(rows) {
-                let (se, a, sp) = narrow_row::<S, 1, true, false>(
+                let (se, a, sp) = narrow_row::<S, 1, _>(
                     s,
+                    Fixed::<true, false>,
                     z,
                     &[],
                     &mut gr,
@@ -681,6 +776,91 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The run-time form ([`Flags`], the one-lane backend's) gives [`Fixed`]'s bits in all
+    /// four forms, on every backend.
+    #[test]
+    fn run_time_flags_match_the_fixed_forms_bit_for_bit() {
+        struct Forms<'a> {
+            z: &'a [f32],
+            d: usize,
+            p: &'a [f32],
+            l: &'a [u32],
+        }
+        /// The loss's bits and the gradient's (empty without one) of `form`.
+        fn bits<S: Simd, F: Form>(s: S, k: &Forms<'_>, form: F) -> (u32, Vec<u32>) {
+            let mut g = vec![f32::NAN; if form.grad() { k.z.len() } else { 0 }];
+            let (p, l): (&[f32], &[u32]) = if form.probs() { (k.p, &[]) } else { (&[], k.l) };
+            let (z, d) = (k.z, k.d);
+            let v = SoftmaxCe {
+                z,
+                d,
+                p,
+                l,
+                g: &mut g,
+                form,
+            }
+            .with_simd(s);
+            (v.to_bits(), g.iter().map(|x| x.to_bits()).collect())
+        }
+        impl WithSimd for Forms<'_> {
+            type Output = ();
+            fn with_simd<S: Simd>(self, s: S) {
+                let k = &self;
+                let flags = |grad, probs| Flags { grad, probs };
+                let cases = [
+                    (
+                        bits(s, k, Fixed::<true, true>),
+                        bits(s, k, flags(true, true)),
+                    ),
+                    (
+                        bits(s, k, Fixed::<false, true>),
+                        bits(s, k, flags(false, true)),
+                    ),
+                    (
+                        bits(s, k, Fixed::<true, false>),
+                        bits(s, k, flags(true, false)),
+                    ),
+                    (
+                        bits(s, k, Fixed::<false, false>),
+                        bits(s, k, flags(false, false)),
+                    ),
+                ];
+                for (i, (fixed, run_time)) in cases.iter().enumerate() {
+                    assert_eq!(fixed, run_time, "{:?} form {i} d={}", S::ISA, k.d);
+                }
+            }
+        }
+        let mut seed = 9u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let ds: &[usize] = if cfg!(miri) {
+            &[1, 3, 17]
+        } else {
+            &[1, 2, 3, 7, 8, 9, 16, 17, 33]
+        };
+        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+            for &d in ds {
+                let rows = 19;
+                let z: Vec<f32> = (0..rows * d).map(|_| (next() * 2.0 - 1.0) * 30.0).collect();
+                let p: Vec<f32> = (0..rows * d).map(|_| next()).collect();
+                let l: Vec<u32> = (0..rows)
+                    .map(|_| (next() * d as f32) as u32 % d as u32)
+                    .collect();
+                dispatch(
+                    isa,
+                    Forms {
+                        z: &z,
+                        d,
+                        p: &p,
+                        l: &l,
+                    },
+                );
             }
         }
     }
