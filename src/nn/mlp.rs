@@ -70,6 +70,9 @@ pub struct Mlp<'a> {
     pub(super) sizes: &'a [usize],
     acts: &'a [Activation],
     bias: bool,
+    /// [`Mlp::param_len`] of `sizes` and `bias`, computed once by [`Mlp::new`]: the step
+    /// checks buffers against it, and a firmware keeps no loop to recompute it.
+    params: usize,
     /// Runs the parts of the step's large products ([`Mlp::on`]).
     exec: &'a dyn Executor,
 }
@@ -123,7 +126,8 @@ impl<'a> Mlp<'a> {
             }
             i += 1;
         }
-        if Self::param_len(sizes, bias) == usize::MAX {
+        let params = Self::param_len(sizes, bias);
+        if params == usize::MAX {
             return Err(Error::Overflow {
                 what: "Mlp parameter count",
             });
@@ -132,6 +136,7 @@ impl<'a> Mlp<'a> {
             sizes,
             acts,
             bias,
+            params,
             exec: &Serial::ONE,
         })
     }
@@ -153,6 +158,7 @@ impl<'a> Mlp<'a> {
             sizes: self.sizes,
             acts: self.acts,
             bias: self.bias,
+            params: self.params,
             exec,
         }
     }
@@ -264,7 +270,7 @@ impl<'a> Mlp<'a> {
     /// for every layer of every step (less code in a firmware's step, and less time).
     fn layer_of_checked<'p>(&self, params: &'p [f32], l: usize) -> (MatRef<'p>, Option<&'p [f32]>) {
         debug_assert!(l < self.layers());
-        debug_assert_eq!(params.len(), Self::param_len(self.sizes, self.bias));
+        debug_assert_eq!(params.len(), self.params);
         let (di, dout) = (self.sizes[l], self.sizes[l + 1]);
         let (w, rest) = params[self.layer_offset(l)..].split_at(di * dout);
         let bias = if self.bias { Some(&rest[..dout]) } else { None };
@@ -318,7 +324,7 @@ impl<'a> Mlp<'a> {
 
     /// `len` must be [`Mlp::param_len`]; `what` names the buffer.
     pub(super) fn check_len_of(&self, what: &'static str, len: usize) -> Result<(), Error> {
-        let need = Self::param_len(self.sizes, self.bias);
+        let need = self.params;
         if len != need {
             return Err(Error::ShapeMismatch {
                 what,
@@ -697,7 +703,7 @@ impl Stack for Mlp<'_> {
     }
     #[inline(always)]
     fn param_len(&self) -> usize {
-        Mlp::param_len(self.sizes, self.bias)
+        self.params
     }
     #[inline(always)]
     fn step_layout(&self, n: usize, input_grad: bool) -> StepLayout {
