@@ -149,7 +149,7 @@ impl Dense {
 
     /// The forward GEMM (`n × in` by `in × out`), the weight update (`in × n` by
     /// `n × out`) and, with `input_grad`, the delta (`n × out` by `out × in`).
-    pub(super) const fn step_needs(&self, n: usize, input_grad: bool) -> Needs {
+    pub(crate) const fn step_needs(&self, n: usize, input_grad: bool) -> Needs {
         let (di, dout) = (self.inputs, self.outputs);
         let mut gemm = max(
             gemm_workspace_len(n, di, dout),
@@ -167,7 +167,7 @@ impl Dense {
     }
 
     /// The forward GEMM.
-    pub(super) const fn forward_needs(&self, n: usize) -> Needs {
+    pub(crate) const fn forward_needs(&self, n: usize) -> Needs {
         Needs {
             gemm: gemm_workspace_len(n, self.inputs, self.outputs),
             ..Needs::NONE

@@ -659,8 +659,7 @@ impl Mlp<'_> {
         let mut layout = StepLayout::new(n, 1);
         let mut l = 1;
         while l < sizes.len() {
-            let layer = Layer::Dense(Dense::new(sizes[l - 1], sizes[l]));
-            layout = layout.add(&layer, Shape::flat(sizes[l - 1]));
+            layout = layout.add_dense(&Dense::new(sizes[l - 1], sizes[l]));
             l += 1;
         }
         layout
@@ -671,8 +670,7 @@ impl Mlp<'_> {
         let mut layout = ForwardLayout::new(n);
         let mut l = 1;
         while l < sizes.len() {
-            let layer = Layer::Dense(Dense::new(sizes[l - 1], sizes[l]));
-            layout = layout.add(&layer, Shape::flat(sizes[l - 1]));
+            layout = layout.add_dense(&Dense::new(sizes[l - 1], sizes[l]));
             l += 1;
         }
         layout
@@ -710,7 +708,7 @@ impl Stack for Mlp<'_> {
         if input_grad {
             let mut layout = StepLayout::new(n, 0);
             for l in 0..self.depth() {
-                layout = layout.add(&Stack::layer(self, l), Shape::flat(self.sizes[l]));
+                layout = layout.add_dense(&self.dense(l));
             }
             return layout;
         }

@@ -17,7 +17,7 @@
 use super::net::Train;
 use crate::error::check_len;
 use crate::error::{check_rows, check_workspace};
-use crate::layer::{Cx, Layer, Prev, Scratch, Shape, Update};
+use crate::layer::{Cx, Dense, Layer, Needs, Prev, Scratch, Shape, Update};
 use crate::loss::LossFn;
 use crate::optim::{Optimizer, all_finite};
 use crate::par::Executor;
@@ -211,20 +211,35 @@ impl StepLayout {
 
     /// The layout with the next layer, `layer` on `input`, added.
     pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
+        let (l, d) = (self.layers, self.first_delta());
+        let needs = if l < d {
+            layer.forward_needs(input, self.n)
+        } else {
+            layer.step_needs(input, self.n, l >= self.grad_from)
+        };
+        self.place(aliases(layer, l, d), layer.out_of(input).len(), needs)
+    }
+
+    /// [`add`](Self::add) of a dense layer, from its own sizes: an `Mlp`'s layout links
+    /// no other kind's.
+    pub(crate) const fn add_dense(self, dense: &Dense) -> Self {
+        let (l, d) = (self.layers, self.first_delta());
+        let needs = if l < d {
+            dense.forward_needs(self.n)
+        } else {
+            dense.step_needs(self.n, l >= self.grad_from)
+        };
+        self.place(false, dense.outputs, needs)
+    }
+
+    /// The layout with the next layer added: it aliases its input (`alias`), or its
+    /// output of `out` values a row is stored; `needs` its needs.
+    const fn place(self, alias: bool, out: usize, needs: Needs) -> Self {
         let l = self.layers;
         let d = self.first_delta();
-        let out = if aliases(layer, l, d) {
-            0
-        } else {
-            self.n.saturating_mul(layer.out_of(input).len())
-        };
+        let out = if alias { 0 } else { self.n.saturating_mul(out) };
         // Below the first layer with a delta a layer only runs forward (inference).
-        let (needs, keep) = if l < d {
-            (layer.forward_needs(input, self.n), 0)
-        } else {
-            let needs = layer.step_needs(input, self.n, l >= self.grad_from);
-            (needs, needs.keep)
-        };
+        let keep = if l < d { 0 } else { needs.keep };
         let prefix = l + 1 < d;
         StepLayout {
             pp: if prefix { max(self.pp, out) } else { self.pp },
@@ -345,12 +360,26 @@ impl ForwardLayout {
 
     /// The layout with the next layer, `layer` on `input`, added.
     pub(crate) const fn add(self, layer: &Layer, input: Shape) -> Self {
-        let needs = layer.forward_needs(input, self.n);
+        self.place(
+            layer.forward_needs(input, self.n),
+            layer.out_of(input).len(),
+        )
+    }
+
+    /// [`add`](Self::add) of a dense layer, from its own sizes (as
+    /// [`StepLayout::add_dense`]).
+    pub(crate) const fn add_dense(self, dense: &Dense) -> Self {
+        self.place(dense.forward_needs(self.n), dense.outputs)
+    }
+
+    /// The layout with the next layer added: `needs` its needs, `out` values a row its
+    /// output.
+    const fn place(self, needs: Needs, out: usize) -> Self {
         ForwardLayout {
             buf: max(self.buf, self.pending),
             scratch: max(self.scratch, needs.scratch),
             gemm: max(self.gemm, needs.gemm),
-            pending: self.n.saturating_mul(layer.out_of(input).len()),
+            pending: self.n.saturating_mul(out),
             ..self
         }
     }
@@ -492,9 +521,9 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         }
         let (l, n) = (self.l, self.n);
         let layer = self.s.layer(l);
-        let out = layer.out_of(self.input);
-        let p_len = layer.param_len();
-        let alias = aliases(&layer, l, self.d);
+        let out = out_of::<S>(&layer, self.input);
+        let p_len = param_len_of::<S>(&layer);
+        let alias = !S::DENSE_ONLY && aliases(&layer, l, self.d);
         let at = if alias {
             // (A layer that aliases its input comes after the first, whose output is
             // stored.)
@@ -516,7 +545,8 @@ impl<S: Stack> Iterator for Walk<'_, S> {
             self.next_dat += n * out.len();
             dat
         };
-        let k_len = if l < self.d {
+        // (No dense layer keeps anything of its forward pass.)
+        let k_len = if l < self.d || S::DENSE_ONLY {
             0
         } else {
             layer.keep_len(self.input, n)
@@ -524,7 +554,7 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         let train = self.s.train_of(l);
         let g_len = match train {
             Train::All => p_len,
-            Train::BiasOnly => p_len - layer.weight_len(),
+            Train::BiasOnly => p_len - weight_len_of::<S>(&layer),
             Train::Frozen => 0,
         };
         let slot = Slot {
@@ -550,6 +580,37 @@ impl<S: Stack> Iterator for Walk<'_, S> {
         self.dat_in = dat;
         self.k += k_len;
         Some(slot)
+    }
+}
+
+/// `layer.out_of(input)`, for a dense-only stack (an `Mlp`, whose layers are all
+/// [`Layer::Dense`]) without the other kinds' code, as [`forward_of`].
+#[inline(always)]
+pub(crate) fn out_of<S: Stack>(layer: &Layer, input: Shape) -> Shape {
+    match layer {
+        Layer::Dense(d) if S::DENSE_ONLY => Shape::flat(d.outputs),
+        _ if S::DENSE_ONLY => Shape::flat(0), // (not reached)
+        _ => layer.out_of(input),
+    }
+}
+
+/// `layer.param_len()`, as [`out_of`].
+#[inline(always)]
+pub(crate) fn param_len_of<S: Stack>(layer: &Layer) -> usize {
+    match layer {
+        Layer::Dense(d) if S::DENSE_ONLY => d.param_len(),
+        _ if S::DENSE_ONLY => 0, // (not reached)
+        _ => layer.param_len(),
+    }
+}
+
+/// `layer.weight_len()`, as [`out_of`].
+#[inline(always)]
+pub(crate) fn weight_len_of<S: Stack>(layer: &Layer) -> usize {
+    match layer {
+        Layer::Dense(d) if S::DENSE_ONLY => d.weight_len(),
+        _ if S::DENSE_ONLY => 0, // (not reached)
+        _ => layer.weight_len(),
     }
 }
 
@@ -664,7 +725,7 @@ fn first_trained<S: Stack>(s: &S) -> usize {
 pub(crate) fn output<S: Stack>(s: &S) -> Shape {
     let mut input = s.input();
     for l in 0..s.depth() {
-        input = s.layer(l).out_of(input);
+        input = out_of::<S>(&s.layer(l), input);
     }
     input
 }
@@ -1131,11 +1192,11 @@ pub(crate) fn forward_split<S: Stack>(
     let mut p = 0;
     for l in 0..depth {
         let layer = s.layer(l);
-        let shape = layer.out_of(input);
-        let p_len = layer.param_len();
+        let shape = out_of::<S>(&layer, input);
+        let p_len = param_len_of::<S>(&layer);
         let params = params.of(p, p_len);
         p += p_len;
-        if l + 1 < depth && layer.aliases_input() && l > 0 {
+        if l + 1 < depth && !S::DENSE_ONLY && layer.aliases_input() && l > 0 {
             input = shape;
             continue;
         }

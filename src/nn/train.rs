@@ -212,13 +212,13 @@ pub(crate) fn init_params<S: Stack>(
     let mut rest = params;
     for l in 0..s.depth() {
         let layer = s.layer(l);
-        let (mine, after) = rest.split_at_mut(layer.param_len());
-        let (w, b) = mine.split_at_mut(layer.weight_len());
+        let (mine, after) = rest.split_at_mut(step::param_len_of::<S>(&layer));
+        let (w, b) = mine.split_at_mut(step::weight_len_of::<S>(&layer));
         if let Some((fan_in, fan_out)) = layer.fans() {
             init_weights(w, fan_in, fan_out, init, rng)?;
         }
         b.fill(0.0);
-        input = layer.out_of(input);
+        input = step::out_of::<S>(&layer, input);
         rest = after;
     }
     let _ = input;
@@ -458,7 +458,7 @@ pub(crate) fn threshold<S: Stack>(s: &S) -> f32 {
     let act = (0..s.depth())
         .rev()
         .map(|l| s.layer(l))
-        .find(|l| l.param_len() > 0)
+        .find(|l| step::param_len_of::<S>(l) > 0)
         .map_or(crate::Activation::Identity, |l| l.activation());
     match act {
         crate::Activation::Sigmoid => PROBABILITY_THRESHOLD,
