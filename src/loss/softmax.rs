@@ -46,10 +46,15 @@ pub(super) fn softmax_ce(
     let has_grad = grad.is_some();
     let g = grad.unwrap_or(&mut []);
     // One lane (every Cortex-M, and the scalar instruction set anywhere): the four forms
-    // share one copy of the kernel. A build whose only instruction set is scalar links
-    // no other.
-    let one_lane_only = !cfg!(feature = "std") && Isa::compile_time_best() == Isa::Scalar;
-    if one_lane_only || isa == Isa::Scalar {
+    // share one copy of the kernel. Without `std` the instruction set is the compile-time
+    // one (as in `dispatch`), so a build whose only instruction set is scalar links no
+    // other form, and one with a vector unit no `Flags` copy.
+    let one_lane = if cfg!(feature = "std") {
+        isa == Isa::Scalar
+    } else {
+        Isa::compile_time_best() == Isa::Scalar
+    };
+    if one_lane {
         let form = Flags {
             grad: has_grad,
             probs,

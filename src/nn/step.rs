@@ -589,7 +589,10 @@ impl<S: Stack> Iterator for Walk<'_, S> {
 pub(crate) fn out_of<S: Stack>(layer: &Layer, input: Shape) -> Shape {
     match layer {
         Layer::Dense(d) if S::DENSE_ONLY => Shape::flat(d.outputs),
-        _ if S::DENSE_ONLY => Shape::flat(0), // (not reached)
+        _ if S::DENSE_ONLY => {
+            debug_assert!(false, "a dense-only stack holds a dense layer");
+            Shape::flat(0)
+        }
         _ => layer.out_of(input),
     }
 }
@@ -599,7 +602,10 @@ pub(crate) fn out_of<S: Stack>(layer: &Layer, input: Shape) -> Shape {
 pub(crate) fn param_len_of<S: Stack>(layer: &Layer) -> usize {
     match layer {
         Layer::Dense(d) if S::DENSE_ONLY => d.param_len(),
-        _ if S::DENSE_ONLY => 0, // (not reached)
+        _ if S::DENSE_ONLY => {
+            debug_assert!(false, "a dense-only stack holds a dense layer");
+            0
+        }
         _ => layer.param_len(),
     }
 }
@@ -609,8 +615,24 @@ pub(crate) fn param_len_of<S: Stack>(layer: &Layer) -> usize {
 pub(crate) fn weight_len_of<S: Stack>(layer: &Layer) -> usize {
     match layer {
         Layer::Dense(d) if S::DENSE_ONLY => d.weight_len(),
-        _ if S::DENSE_ONLY => 0, // (not reached)
+        _ if S::DENSE_ONLY => {
+            debug_assert!(false, "a dense-only stack holds a dense layer");
+            0
+        }
         _ => layer.weight_len(),
+    }
+}
+
+/// `layer.fans()`, as [`out_of`].
+#[inline(always)]
+pub(crate) fn fans_of<S: Stack>(layer: &Layer) -> Option<(usize, usize)> {
+    match layer {
+        Layer::Dense(d) if S::DENSE_ONLY => Some((d.inputs, d.outputs)),
+        _ if S::DENSE_ONLY => {
+            debug_assert!(false, "a dense-only stack holds a dense layer");
+            None
+        }
+        _ => layer.fans(),
     }
 }
 

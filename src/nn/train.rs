@@ -214,7 +214,7 @@ pub(crate) fn init_params<S: Stack>(
         let layer = s.layer(l);
         let (mine, after) = rest.split_at_mut(step::param_len_of::<S>(&layer));
         let (w, b) = mine.split_at_mut(step::weight_len_of::<S>(&layer));
-        if let Some((fan_in, fan_out)) = layer.fans() {
+        if let Some((fan_in, fan_out)) = step::fans_of::<S>(&layer) {
             init_weights(w, fan_in, fan_out, init, rng)?;
         }
         b.fill(0.0);
