@@ -274,7 +274,10 @@ fn run(u: &mut Unstructured) {
         match net.freeze(k) {
             Ok(net) => net.per_layer(byte(u) % 2 == 0),
             Err(e) => {
-                assert!(k > depth && matches!(e, Error::InvalidArgument { .. }), "{e:?}");
+                assert!(
+                    k > depth && matches!(e, Error::InvalidArgument { .. }),
+                    "{e:?}"
+                );
                 net
             }
         }

@@ -12,13 +12,13 @@
 
 mod common;
 
-use microprop::par::Serial;
 use arbitrary::Unstructured;
 use common::{Rng, fill, isa, len_around, scalar};
 use libfuzzer_sys::fuzz_target;
 use microprop::data::{Batch, Dataset, Features, Labels};
 use microprop::nn::Mlp;
 use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use microprop::par::Serial;
 use microprop::simd::with_isa;
 use microprop::{Activation, Error, Loss, Target};
 
@@ -49,7 +49,9 @@ fn losses(u: &mut Unstructured) {
     let classes = byte(u) % 2 == 0;
     let mut y = vec![0.0; len_around(u, Some(n * d), 64)];
     fill(u, &mut y);
-    let labels: Vec<u32> = (0..len_around(u, Some(n), 16)).map(|_| label(u, d)).collect();
+    let labels: Vec<u32> = (0..len_around(u, Some(n), 16))
+        .map(|_| label(u, d))
+        .collect();
     let target = if classes {
         Target::Classes(&labels)
     } else {
@@ -134,7 +136,11 @@ fn trainer(u: &mut Unstructured) {
     // Data: strides at or around the row widths, sources around the length needed.
     let len = byte(u) as usize % 9;
     let xs = d0 + byte(u) as usize % 3;
-    let xs = if byte(u) > 240 { byte(u) as usize % (d0 + 1) } else { xs };
+    let xs = if byte(u) > 240 {
+        byte(u) as usize % (d0 + 1)
+    } else {
+        xs
+    };
     let ys = d + byte(u) as usize % 2;
     let mut x = vec![0.0; len_around(u, Some(len * xs), 128)];
     for v in &mut x {
@@ -143,7 +149,9 @@ fn trainer(u: &mut Unstructured) {
     if byte(u) > 200 {
         fill(u, &mut x);
     }
-    let xb: Vec<u8> = (0..len_around(u, Some(len * xs), 128)).map(|_| rng.next() as u8).collect();
+    let xb: Vec<u8> = (0..len_around(u, Some(len * xs), 128))
+        .map(|_| rng.next() as u8)
+        .collect();
     let mut y = vec![0.0; len_around(u, Some(len * ys), 128)];
     for v in &mut y {
         *v = (rng.next() % 2) as f32;
@@ -151,7 +159,9 @@ fn trainer(u: &mut Unstructured) {
     if byte(u) > 220 {
         fill(u, &mut y);
     }
-    let labels: Vec<u32> = (0..len_around(u, Some(len), 16)).map(|_| label(u, d)).collect();
+    let labels: Vec<u32> = (0..len_around(u, Some(len), 16))
+        .map(|_| label(u, d))
+        .collect();
     // The f32 values as little-endian bytes in records of 4·xs bytes plus 0–3 more, from
     // byte 1 of the buffer (unaligned); sometimes a source cut short or a stride in values.
     let extra = byte(u) as usize % 4;
@@ -163,19 +173,42 @@ fn trainer(u: &mut Unstructured) {
         }
     }
     let features = match byte(u) % 3 {
-        0 => Features::F32 { data: &x, stride: xs },
-        1 => Features::U8 { data: &xb, stride: xs, scale: hyper(u, 1.0 / 16.0) },
-        _ => Features::F32Le { data: &xle[1..], stride: xle_stride },
+        0 => Features::F32 {
+            data: &x,
+            stride: xs,
+        },
+        1 => Features::U8 {
+            data: &xb,
+            stride: xs,
+            scale: hyper(u, 1.0 / 16.0),
+        },
+        _ => Features::F32Le {
+            data: &xle[1..],
+            stride: xle_stride,
+        },
     };
     let classes = byte(u) % 2 == 0;
     let targets = if classes {
         Labels::Classes(&labels)
     } else {
-        Labels::Values { data: &y, stride: ys }
+        Labels::Values {
+            data: &y,
+            stride: ys,
+        }
     };
-    let data = Dataset { x: features, y: targets, len: len + usize::from(byte(u) > 240) };
+    let data = Dataset {
+        x: features,
+        y: targets,
+        len: len + usize::from(byte(u) > 240),
+    };
     let order: Vec<u32> = (0..len_around(u, Some(len), 16))
-        .map(|i| if byte(u) > 245 { u.arbitrary().unwrap_or(0) } else { (i % len.max(1)) as u32 })
+        .map(|i| {
+            if byte(u) > 245 {
+                u.arbitrary().unwrap_or(0)
+            } else {
+                (i % len.max(1)) as u32
+            }
+        })
         .collect();
 
     let b = 1 + byte(u) as usize % 4;
@@ -190,14 +223,26 @@ fn trainer(u: &mut Unstructured) {
     let mut ws = vec![f32::NAN; len_around(u, Some(Mlp::workspace_len(&sizes, b)), 4096)];
     let mut state = vec![0.0; 2 * p];
     let mut opt: Box<dyn Optimizer + '_> = if byte(u) % 2 == 0 {
-        match Adam::new(AdamConfig { lr: hyper(u, 1e-2), ..AdamConfig::adam(1e-2) }, &mut state) {
+        match Adam::new(
+            AdamConfig {
+                lr: hyper(u, 1e-2),
+                ..AdamConfig::adam(1e-2)
+            },
+            &mut state,
+        ) {
             Ok(o) => Box::new(o),
             Err(_) => return,
         }
     } else {
         let m = hyper(u, 0.0);
         let s = if m != 0.0 { p } else { 0 };
-        match Sgd::new(SgdConfig { momentum: m, ..SgdConfig::new(hyper(u, 0.1)) }, &mut state[..s]) {
+        match Sgd::new(
+            SgdConfig {
+                momentum: m,
+                ..SgdConfig::new(hyper(u, 0.1))
+            },
+            &mut state[..s],
+        ) {
             Ok(o) => Box::new(o),
             Err(_) => return,
         }
@@ -210,30 +255,61 @@ fn trainer(u: &mut Unstructured) {
     let rows: Vec<u32> = order.iter().take(b).copied().collect();
     let snap = (bits(&bx), bits(&by), bl.clone());
     {
-        let mut batch = Batch { x: &mut bx, y: &mut by, labels: &mut bl };
+        let mut batch = Batch {
+            x: &mut bx,
+            y: &mut by,
+            labels: &mut bl,
+        };
         if data.gather(&rows, d0, d, &mut batch).is_err() {
             drop(batch);
-            assert_eq!((bits(&bx), bits(&by), bl.clone()), snap, "gather wrote on error");
+            assert_eq!(
+                (bits(&bx), bits(&by), bl.clone()),
+                snap,
+                "gather wrote on error"
+            );
         }
     }
 
     // One step with a gathered batch, or a raw target.
     if len > 0 && data.check(d0, d).is_ok() && order.iter().all(|&r| (r as usize) < data.len) {
-        let mut batch = Batch { x: &mut bx, y: &mut by, labels: &mut bl };
+        let mut batch = Batch {
+            x: &mut bx,
+            y: &mut by,
+            labels: &mut bl,
+        };
         if let Ok((xg, t)) = data.gather(&rows, d0, d, &mut batch) {
-            let (xg, t) = (xg.to_vec(), match t {
-                Target::Values(v) => (v.to_vec(), vec![]),
-                Target::Classes(c) => (vec![], c.to_vec()),
-                _ => (vec![], vec![]),
-            });
-            let target = if classes { Target::Classes(&t.1) } else { Target::Values(&t.0) };
+            let (xg, t) = (
+                xg.to_vec(),
+                match t {
+                    Target::Values(v) => (v.to_vec(), vec![]),
+                    Target::Classes(c) => (vec![], c.to_vec()),
+                    _ => (vec![], vec![]),
+                },
+            );
+            let target = if classes {
+                Target::Classes(&t.1)
+            } else {
+                Target::Values(&t.0)
+            };
             let before = (bits(&params), bits(&grads));
             let r = net.loss_and_grad_with(&params, &xg, target, loss, &mut grads, &mut ws);
             if r.is_err() {
-                assert_eq!((bits(&params), bits(&grads)), before, "loss_and_grad_with: {r:?}");
+                assert_eq!(
+                    (bits(&params), bits(&grads)),
+                    before,
+                    "loss_and_grad_with: {r:?}"
+                );
             }
             let before = (bits(&params), bits(&grads));
-            let r = net.train_step_with(&mut params, &xg, target, loss, &mut *opt, &mut grads, &mut ws);
+            let r = net.train_step_with(
+                &mut params,
+                &xg,
+                target,
+                loss,
+                &mut *opt,
+                &mut grads,
+                &mut ws,
+            );
             match r {
                 // The optimizer's own refusals come after the gradient (documented).
                 Err(Error::ShapeMismatch { what, .. }) if what.contains("update") => {
@@ -245,11 +321,16 @@ fn trainer(u: &mut Unstructured) {
                 // A whole-network update from the gradient (not fused SGD) checks the hidden
                 // activations and deltas through it, after it is written (documented).
                 Err(Error::NonFinite { what })
-                    if opt.plain_sgd_lr().is_none() && (what.contains("hidden") || what.contains("delta")) =>
+                    if opt.plain_sgd_lr().is_none()
+                        && (what.contains("hidden") || what.contains("delta")) =>
                 {
                     assert_eq!(bits(&params), before.0)
                 }
-                Err(e) => assert_eq!((bits(&params), bits(&grads)), before, "train_step_with: {e:?}"),
+                Err(e) => assert_eq!(
+                    (bits(&params), bits(&grads)),
+                    before,
+                    "train_step_with: {e:?}"
+                ),
                 Ok(l) => assert!(l.is_finite()),
             }
         }
@@ -263,8 +344,21 @@ fn trainer(u: &mut Unstructured) {
         || ws.len() < Mlp::workspace_len(&sizes, bx.len() / d0)
         || data.check(d0, d).is_err()
         || order.iter().any(|&r| r as usize >= data.len);
-    let mut batch = Batch { x: &mut bx, y: &mut by, labels: &mut bl };
-    let r = net.train_epoch(&mut params, &data, &order, loss, &mut *opt, &mut batch, &mut grads, &mut ws);
+    let mut batch = Batch {
+        x: &mut bx,
+        y: &mut by,
+        labels: &mut bl,
+    };
+    let r = net.train_epoch(
+        &mut params,
+        &data,
+        &order,
+        loss,
+        &mut *opt,
+        &mut batch,
+        &mut grads,
+        &mut ws,
+    );
     if up_front {
         assert!(r.is_err(), "train_epoch accepted bad input");
         assert_eq!(bits(&params), before, "train_epoch changed params: {r:?}");
@@ -277,13 +371,22 @@ fn trainer(u: &mut Unstructured) {
     let mut out = vec![f32::NAN; len_around(u, Some(b * d), 32)];
     let mut conf = vec![3u32; len_around(u, Some(d * d), 32)];
     let want_conf = conf.clone();
-    let confusion = if classes && byte(u) % 2 == 0 { Some(&mut conf[..]) } else { None };
-    let r = net.evaluate(&params, &data, &order, loss, &mut batch, &mut out, confusion, &mut ws);
+    let confusion = if classes && byte(u) % 2 == 0 {
+        Some(&mut conf[..])
+    } else {
+        None
+    };
+    let r = net.evaluate(
+        &params, &data, &order, loss, &mut batch, &mut out, confusion, &mut ws,
+    );
     match r {
         // A label out of range found mid-way (named by its batch and data set row) leaves
         // the batches before it counted.
         Err(Error::LabelOutOfRange { .. } | Error::Data { label: Some(_), .. }) | Ok(_) => {}
-        Err(_) => assert_eq!(conf, want_conf, "evaluate wrote the confusion matrix: {r:?}"),
+        Err(_) => assert_eq!(
+            conf, want_conf,
+            "evaluate wrote the confusion matrix: {r:?}"
+        ),
     }
     if let Ok(ev) = r {
         assert!(ev.correct <= ev.count && ev.count == order.len());
