@@ -157,9 +157,14 @@ fn make_mut<'a>(buf: &'a mut [f32], l: &Layout) -> Result<MatMut<'a>, Error> {
         Ok(_) => match &got {
             Ok(_) => {
                 // Accepted: every element has its own address.
-                let mut idx: Vec<usize> = (0..r)
-                    .flat_map(|i| (0..c).map(move |j| i * rs + j * cs))
-                    .collect();
+                // (An empty view may have billions of rows: no loop over them.)
+                let mut idx: Vec<usize> = if r == 0 || c == 0 {
+                    Vec::new()
+                } else {
+                    (0..r)
+                        .flat_map(|i| (0..c).map(move |j| i * rs + j * cs))
+                        .collect()
+                };
                 let n = idx.len();
                 idx.sort_unstable();
                 idx.dedup();
@@ -295,7 +300,7 @@ fn run(u: &mut Unstructured) {
     // C's view: data for β ≠ 0, NaN (must not be read) for β = 0.
     if let Ok(cs) = span(usize::MAX, mc, nc, lc.rs, lc.cs, "")
         && cs <= lc.len
-        && mc.saturating_mul(nc) <= CAP
+        && (1..=CAP).contains(&mc.saturating_mul(nc))
     {
         let mut vals = vec![0.0f32; mc.saturating_mul(nc).min(CAP)];
         fill(u, &mut vals);

@@ -92,9 +92,14 @@ fn run(u: &mut Unstructured) {
         }
         (Ok(mut v), Ok(_)) => {
             // Every element has its own address (the span is ≤ 64, so this is small).
-            let mut idx: Vec<usize> = (0..r)
-                .flat_map(|i| (0..c).map(move |j| i * rs + j * cs))
-                .collect();
+            // (An empty view may have billions of rows: no loop over them.)
+            let mut idx: Vec<usize> = if r == 0 || c == 0 {
+                Vec::new()
+            } else {
+                (0..r)
+                    .flat_map(|i| (0..c).map(move |j| i * rs + j * cs))
+                    .collect()
+            };
             let n = idx.len();
             idx.sort_unstable();
             idx.dedup();

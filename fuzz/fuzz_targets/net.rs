@@ -251,7 +251,7 @@ fn run(u: &mut Unstructured) {
     );
     let _ = net.forward_workspace_len_parts(usize::MAX, 2);
     // Keep to networks that run fast.
-    if p > 1 << 14 || d0 > 1 << 10 || net.workspace_len(4) > 1 << 18 {
+    if p > 1 << 14 || d0 > 1 << 10 || d > 1 << 12 || net.workspace_len(4) > 1 << 18 {
         return;
     }
     let parts = 1 + byte(u) as usize % 3;
