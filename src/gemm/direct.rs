@@ -1444,7 +1444,9 @@ mod tests {
             }
         }
         if cfg!(miri) {
-            v.truncate(6);
+            // Six cases, the products kept small: full and edge column tiles (1, 3 and 17
+            // columns) on a 1-D and a strided, dilated shape, each with a channel offset.
+            v.retain(|(d, cols)| (d.w == 31 && *cols <= 3) || (d.w == 13 && *cols == 17));
         }
         v
     }

@@ -281,9 +281,9 @@ mod tests {
 
     #[test]
     fn workspace_len_is_the_general_layouts_for_every_tiny_shape() {
-        // (Under Miri, the networks of one and two layers: the three-layer ones are 4,096
-        // shapes.)
-        let deepest = if cfg!(miri) { 2 } else { 3 };
+        // (Under Miri, the networks of one layer: safe arithmetic, checked in full by
+        // native runs.)
+        let deepest = if cfg!(miri) { 1 } else { 3 };
         for depth in 1..=deepest {
             for code in 0..TINY_WIDTH.pow(depth as u32 + 1) {
                 let mut sizes = [0usize; 4];

@@ -855,7 +855,8 @@ fn max_pool_backward_deriv_matches_backward_then_derivative() {
             if h > 1 {
                 (g.h, g.kh, g.sh) = (h, k, k);
             }
-            extra.push((g, 3));
+            // (One image under Miri: the same code paths at a third of the time.)
+            extra.push((g, if cfg!(miri) { 1 } else { 3 }));
         }
         for (g, n) in extra {
             let c = ctx(&g, n);
