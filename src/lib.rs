@@ -100,7 +100,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "std")]
+// The unit tests use `std` (their harness links it) with or without the feature.
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod activation;

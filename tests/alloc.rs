@@ -1,6 +1,7 @@
 //! A counting global allocator proves that the kernels and a whole training step never
 //! allocate, on every instruction set, and that saving and loading weights do not either. Counts are per thread, so tests running in
 //! parallel do not disturb each other.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::alloc::count_allocs;

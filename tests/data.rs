@@ -1,6 +1,7 @@
 //! Minibatching: the shuffle is a uniform permutation, reproducible and safe with a broken
 //! generator; batch ranges cover every sample once; gathers copy exactly the chosen rows
 //! and, on any bad input, name it and write nothing.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::{SplitMix64, rng};

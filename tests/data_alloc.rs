@@ -1,6 +1,7 @@
 //! A minimal counting global allocator proves that weight initialisation, shuffling,
 //! batching, gathering and the metrics never allocate, on success and on error. Counts
 //! are per thread, so tests running in parallel do not disturb each other.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use microprop::SplitMix64;

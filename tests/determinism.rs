@@ -1,5 +1,6 @@
 //! Same inputs, same instruction set: bit-identical results, whatever the workspace held
 //! before, wherever the buffers sit in memory, and on whichever thread.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! GEMM against `matrixmultiply::sgemm` (the oracle) on every instruction set: random
 //! shapes 0..=70 with random strides and transposes, the lecture's shapes, α/β special
 //! cases, NaN-poisoned C, and every workspace/shape error.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

@@ -2,6 +2,7 @@
 //! against central finite differences of an f64 reference written here, the 2-layer net
 //! against an f64 hand-written backprop, every error, determinism, and zero allocations
 //! in `forward`/`backward`, on every instruction set this CPU supports.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::alloc::count_allocs;

@@ -1,6 +1,7 @@
 //! Bad input, class by class, against every public entry point: each gets a clear error
 //! (checked before anything is written) or the documented value, never a panic. Training
 //! steps that fail leave the parameters bit for bit as they were, on every instruction set.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

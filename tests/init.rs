@@ -2,6 +2,7 @@
 //! their bounds, samples have the right mean, variance and kurtosis, and a seed gives the
 //! same weights every time (golden values from a generator defined here, so they pin the
 //! arithmetic on every target independently of `rand`'s algorithms).
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::{SplitMix64, rng};

@@ -1,5 +1,6 @@
 //! The vector kernels on every instruction set this CPU supports, against their scalar
 //! references, over lengths that cover every tail of 1, 8 and 16 lanes.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

@@ -17,6 +17,7 @@
 //! * `sgd_update`: `|Δ| ≤ ε·(|p| + |lr·g|)` (the kernel may fuse the multiply-add).
 //! * `squared_error` loss: `|Δ| ≤ (n + 1)·ε·Σ d²` against an f64 sum (summation order).
 //! * sweeps against f64: sigmoid ≤ 2.5 ULP (fractional; ≤ 2 integer ULP), tanh ≤ 4 ULP.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

@@ -3,6 +3,7 @@
 //! (weights, biases, and through every kind's input gradient) against central finite
 //! differences of that reference, over strides, paddings, dilations, groups and odd
 //! sizes, on every instruction set.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

@@ -10,6 +10,7 @@
 //! * loss values: `|Δ| ≤ 4·10⁻⁶·max(1, |L|)` (means) and `(n + 1)·ε·L` for the sum.
 //! * cross-entropy gradients: `|Δ| ≤ 8·10⁻⁷ / N` (softmax), `/ (N·d)` (binary), i.e. about
 //!   7 ULP of the largest possible gradient element (measured: 3.9·10⁻⁷, 1.8·10⁻⁷).
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! Evaluation helpers: argmax (first maximum, NaN wins), predictions (a single output read
 //! as a logit, or against a threshold), accuracy counts and the confusion matrix, held to
 //! naive references; bad input is named and nothing written.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::{fill, rng};

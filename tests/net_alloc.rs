@@ -4,6 +4,7 @@
 //! `loss_and_grad`, `train_step` (plain SGD fused into the updates, and Adam), and the
 //! `Trainer`'s `step`, `epoch`, `evaluate` and `predict`, on success and on error, on
 //! every instruction set. Counts are per thread.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

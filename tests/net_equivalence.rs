@@ -4,6 +4,7 @@
 //! loop of gathers and steps, a `Trainer` without a gradient buffer (plain SGD) the one
 //! with; results do not depend on what the workspace held, nor on the number of parts
 //! of an executor. Then a one-output binary classifier's evaluation by its threshold.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

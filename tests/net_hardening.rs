@@ -4,6 +4,7 @@
 //! on every instruction set), or the documented value, never a panic. Then every
 //! `Error::Layer` of `Net::new`, absurd sizes, the saturating `const fn` sizes and the
 //! empty batch.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

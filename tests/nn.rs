@@ -3,6 +3,7 @@
 //! lecture's network at full size, the 3-layer forward pass, every error path, and the
 //! flush of tiny hidden deltas (kept from 1e-20 up against f64 backpropagation, zero
 //! exactly below 1e-30).
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

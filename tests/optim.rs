@@ -1,6 +1,7 @@
 //! Optimizers, schedules and clipping: every optimizer on every instruction set against an
 //! `f64` implementation of its published (PyTorch) rule, the SIMD pass against its scalar
 //! reference, bad input leaving everything bit-identical, and no allocation.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

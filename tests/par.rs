@@ -3,6 +3,7 @@
 //! product, unpacked, wide unpacked, packed split by rows and by columns, edge tiles,
 //! transposed operands, several K blocks), for `gemm_on` and for a network's steps; with
 //! the `rayon` feature the same on thread pools of 2 and 3 threads.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

@@ -13,6 +13,7 @@
 //!
 //! The full gradients themselves are checked against finite differences of f64
 //! references in tests/layers.rs, so the trainable part's are too.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 

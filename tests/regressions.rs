@@ -1,4 +1,5 @@
 //! Regressions found by the fuzz targets (`fuzz/`) and the test suites, one test per bug.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 use microprop::{Error, MatMut, MatRef};
 

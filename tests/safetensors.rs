@@ -3,6 +3,7 @@
 //! `Mlp` and for `Net`s of convolutions, pooling, flatten and dense layers (each tensor
 //! checked against the test's own conversion to PyTorch's layout, and a forward pass in
 //! PyTorch's `N × C × H × W` layout over the file's tensors against microprop's).
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::reference::{act_f64, out_size};

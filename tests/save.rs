@@ -2,6 +2,7 @@
 //! that pin the format, networks rebuilt from their blobs, and rejection, with the
 //! destination untouched bit for bit, of every single-byte corruption, every truncation,
 //! blobs of other networks, non-finite weights and wrong buffer lengths.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

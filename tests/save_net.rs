@@ -4,6 +4,7 @@
 //! read by `Mlp`), and rejection, with the destination untouched bit for bit, of every
 //! single-byte corruption, every truncation, blobs of other networks, unknown codes and
 //! storage too short.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::*;

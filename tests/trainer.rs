@@ -4,6 +4,7 @@
 //! bit; `train_epoch`, `evaluate` and `predict` against the manual loops they stand for;
 //! `Mlp::init` against its documented bounds. Then every error path (nothing written,
 //! never a panic) and a counting allocator proving the whole trainer allocation-free.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::alloc::count_allocs;

@@ -5,6 +5,7 @@
 //! geometries with strides, padding, dilation and groups; hand-computed examples of
 //! every reference; a 1 × 1 convolution equal to `dense_f64`; `act_f64` against the
 //! crate's activations.
+#![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
 use common::reference::*;

@@ -672,7 +672,7 @@ mod tests {
                 0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 69, 70,
             ]
         };
-        for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
+        for isa in crate::simd::test_isas() {
             for &n in lens {
                 let clean: [f32; 70] = core::array::from_fn(|i| (i as f32 - 35.0) * 9e36);
                 let v = &clean[..n];

@@ -50,12 +50,12 @@ use super::Simd;
 
 /// The documented bound of [`log1p_unit`] in ULP of the result, on every instruction set
 /// (held by the unit test below; measured exhaustively: see the module docs).
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 const LOG1P_MAX_ULP: f64 = 1.0;
 
 /// The bound of [`ln_ge1`] in ULP of the result, on every instruction set (held by the
 /// unit test below).
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 const LN_GE1_MAX_ULP: f64 = 1.0;
 
 // expf in the style of Cephes: n = round(y·log2 e), r = y − n·ln 2 (in two parts), e^r by

@@ -40,7 +40,7 @@ fn validate(
 /// [`Geom::check`]'s; [`Error::InvalidArgument`] unless `1 ≤ cg` and `c0 + cg ≤ c`;
 /// [`Error::ShapeMismatch`] unless `x` holds `n·h·w·c` values and `col`
 /// [`Geom::col_len`]`(n, cg)`; [`Error::Overflow`] for lengths beyond `usize`.
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 pub(crate) fn im2col(
     g: &Geom,
     n: usize,

@@ -40,11 +40,11 @@ mod simd;
 #[cfg(all(test, feature = "std"))]
 mod tests;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 pub(crate) use col::im2col;
 pub(crate) use col::{col2im_add, pad};
 pub(crate) use depthwise::{depthwise, depthwise_backward_input, depthwise_backward_weight};
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 pub(crate) use pool::max_pool_backward;
 pub(crate) use pool::{
     avg_pool, avg_pool_backward, global_avg_pool, global_avg_pool_backward, max_pool,
@@ -121,7 +121,7 @@ const fn invalid(what: &'static str) -> Error {
 }
 
 impl Geom {
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     /// A 1-D geometry: a sequence of `len` positions of `c` channels, kernel `k`, stride
     /// `stride`, padding `pad` on both ends, dilation `dil`.
     pub const fn d1(len: usize, c: usize, k: usize, stride: usize, pad: usize, dil: usize) -> Geom {
@@ -249,7 +249,7 @@ impl Geom {
         Ok(())
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     /// Length of a batch of `n` input images, `n·h·w·c`, or [`Error::Overflow`].
     pub const fn input_len(&self, n: usize) -> Result<usize, Error> {
         match mul3(n, self.h, self.w) {
@@ -260,7 +260,7 @@ impl Geom {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     /// Length of a batch of `n` output images of `c_out` channels, `n·oh·ow·c_out`, or
     /// [`Error::Overflow`].
     pub const fn output_len(&self, n: usize, c_out: usize) -> Result<usize, Error> {
@@ -272,7 +272,7 @@ impl Geom {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     /// Length of the [`im2col`] matrix of `n` images for a group of `cg` channels,
     /// `(n·oh·ow) × (kh·kw·cg)`, or [`Error::Overflow`].
     pub const fn col_len(&self, n: usize, cg: usize) -> Result<usize, Error> {
