@@ -3,7 +3,8 @@
 //! and global average pooling, flatten, dense) never allocates: `Net::forward`,
 //! `loss_and_grad`, `train_step` (plain SGD fused into the updates, and Adam), and the
 //! `Trainer`'s `step`, `epoch`, `evaluate` and `predict`, on success and on error, on
-//! every instruction set. Counts are per thread.
+//! every instruction set; and the same networks under training plans (frozen layers,
+//! biases only, per-layer updates, the frozen parameters apart). Counts are per thread.
 #![cfg(feature = "std")] // with_isa (directly or through tests/common) needs std
 
 mod common;
@@ -12,7 +13,7 @@ use common::alloc::count_allocs;
 use common::nets::cnns;
 use common::{fill, for_each_isa_once_under_miri as for_each_isa, rng};
 use microprop::data::{Batch, Dataset, Features, Labels, identity_permutation, shuffle};
-use microprop::nn::{Net, Trainer};
+use microprop::nn::{Net, Train, Trainer};
 use microprop::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use microprop::{Loss, Target};
 
@@ -145,6 +146,93 @@ fn every_layer_kind_trains_and_infers_without_allocating() {
             }
         });
         assert!(params.iter().all(|v| v.is_finite()), "{}", case.name);
+    }
+    // The counter works: a Vec allocates.
+    assert_eq!(
+        count_allocs(|| drop(std::hint::black_box(vec![1u8; 10]))),
+        1
+    );
+}
+
+#[test]
+fn training_plans_train_without_allocating() {
+    let _ = microprop::simd::Isa::detected();
+    for case in cnns() {
+        let depth = case.layers.len();
+        let cycle = [Train::Frozen, Train::BiasOnly, Train::All];
+        let mixed: Vec<Train> = (0..depth).map(|l| cycle[l % 3]).collect();
+        let base = Net::new(case.input, &case.layers).unwrap();
+        for (name, net) in [
+            ("freeze(1)", base.freeze(1).unwrap()),
+            (
+                "freeze(1), per-layer",
+                base.freeze(1).unwrap().per_layer(true),
+            ),
+            (
+                "frozen, bias, all, …, per-layer",
+                base.trainable(&mixed).unwrap().per_layer(true),
+            ),
+        ] {
+            let (p, f) = (net.param_len(), net.frozen_len());
+            let (d0, d, b) = (net.input().len(), net.output().len(), 3);
+            let mut r = rng(2);
+            let mut params: Vec<f32> = fill(&mut r, p).iter().map(|v| v * 0.5).collect();
+            let frozen = params[..f].to_vec();
+            let mut grads = vec![0.0; net.grad_len()];
+            let mut ws = vec![0.0; net.workspace_len(b)];
+            let mut adam_state = vec![0.0; Adam::state_len(net.trainable_len())];
+            let x = fill(&mut r, b * d0);
+            let labels: Vec<u32> = (0..b as u32).map(|i| i % d as u32).collect();
+            let (t, loss) = (Target::Classes(&labels), Loss::SoftmaxCrossEntropy);
+            for_each_isa(|isa| {
+                let count = count_allocs(|| {
+                    let mut sgd = Sgd::new(SgdConfig::new(0.01), &mut []).unwrap();
+                    net.train_step(&mut params, &x, t, loss, &mut sgd, &mut grads, &mut ws)
+                        .unwrap();
+                    if ADAM_OK {
+                        let mut adam = Adam::new(AdamConfig::adam(1e-3), &mut adam_state).unwrap();
+                        net.train_step(&mut params, &x, t, loss, &mut adam, &mut grads, &mut ws)
+                            .unwrap();
+                        let tail = &mut params[f..];
+                        net.train_step_frozen(
+                            &frozen, tail, &x, t, loss, &mut adam, &mut grads, &mut ws,
+                        )
+                        .unwrap();
+                        // An error: buffers sized for another plan.
+                        assert!(
+                            net.train_step(
+                                &mut params,
+                                &x,
+                                t,
+                                loss,
+                                &mut adam,
+                                &mut grads[1..],
+                                &mut ws
+                            )
+                            .is_err()
+                        );
+                    }
+                    let sgd = Sgd::new(SgdConfig::new(0.01), &mut []).unwrap();
+                    let mut tr = Trainer::new_frozen(
+                        net,
+                        &frozen,
+                        &mut params[f..],
+                        &mut [],
+                        sgd,
+                        &mut ws,
+                        loss,
+                    )
+                    .unwrap();
+                    tr.step(&x, t).unwrap();
+                });
+                assert_eq!(
+                    count, 0,
+                    "{} {name} {isa:?}: a planned step allocated",
+                    case.name
+                );
+            });
+            assert!(params.iter().all(|v| v.is_finite()), "{} {name}", case.name);
+        }
     }
     // The counter works: a Vec allocates.
     assert_eq!(
