@@ -30,6 +30,8 @@
 #   and a table of both builds: instructions per training step of the firmware's race
 #   (plain nested loops against microprop, from the same parameters), the digits epoch,
 #   microprop's flash by difference, train_step's alone (M4F) and the peak stacks.
+# Then the vowels CNN's firmwares (.ci/firmware-vowels.sh) and the profile of a training
+# step by function (.ci/step-profile.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -285,6 +287,9 @@ rm -f "$ROWS"
 
 # The vowels CNN trained on the M4F, whole (256 KiB of RAM) and head-only (96 KiB).
 bash ../../.ci/firmware-vowels.sh
+
+# What a training step spends, by function: the race's networks under a trace of QEMU.
+bash ../../.ci/step-profile.sh
 
 echo
 echo "firmware passed"
