@@ -8,8 +8,9 @@ TRACE is QEMU's log of `-d exec,nochain,in_asm`: every translated block's instru
 skipped). OUTPUT is the firmware's printed output: its `profile phase K: NAME, S steps`
 lines name the phases, which the firmware separates by calls of `mark` (found by its
 symbol). Each executed instruction is counted for the innermost function of its inline
-chain that is not `core`'s (DWARF line tables, read with GNU `addr2line -i`), so that a
-loop inlined into `train_step` counts for the function it was written in; each phase's
+chain whose code is not the standard library's (DWARF line tables, read with GNU
+`addr2line -i`), so that a range's `next` or a slice's index inlined into a loop counts
+for the function the loop was written in, and for that function's file; each phase's
 counts are divided by its steps. Prints, per phase, the instructions per step and the
 ROWS largest source files (microprop's modules, the firmware's, libm) and functions.
 """
@@ -21,14 +22,15 @@ import subprocess
 import sys
 
 
-# A frame of the standard library's glue (an iterator's `next`, a range's `lt`, a slice's
-# index, a primitive's method): its instructions count for the function it was inlined into.
-GLUE = re.compile(
-    r"^(<?(core|alloc|compiler_builtins)::"
-    r"|<[^<>]*(<[^<>]*>)?[^<>]* as (core|alloc)::"
-    r"|<(&|&mut |\*const |\*mut )?\[?[a-zT0-9]+\]?>::"
-    r"|<&)"
-)
+# The repository's root (this script is in .ci/).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def glue(path):
+    """Whether a frame is the standard library's glue (an iterator's `next`, a range's
+    comparison, a slice's index, a primitive's method): code of `/rustc/<hash>/library/`
+    or of rust-src. Its instructions count for the function it was inlined into."""
+    return "/library/" in path and ("/rustc/" in path or "/rustlib/src/" in path)
 
 
 def strip_generics(name):
@@ -54,17 +56,17 @@ def source(path):
     """Where a frame's code lives: microprop's `src/…` file, the firmware's file, a
     dependency's crate, or the standard library."""
     path = os.path.normpath(path.rsplit(":", 1)[0])
-    if "/examples/cortex-m4/" in path:
-        return "firmware " + path.split("/examples/cortex-m4/", 1)[1]
+    if path.startswith(os.path.join(ROOT, "src") + os.sep):
+        return "microprop " + os.path.relpath(path, ROOT)
+    if path.startswith(os.path.join(ROOT, "examples", "cortex-m4") + os.sep):
+        return "firmware " + os.path.relpath(path, os.path.join(ROOT, "examples", "cortex-m4"))
     m = re.search(r"/registry/src/[^/]+/([A-Za-z0-9_-]+?)-\d[^/]*/", path)
     if m:
         return m.group(1)
     m = re.search(r"/library/([a-z_-]+)/", path)
-    if m:
+    if m and glue(path):
         return m.group(1)
-    if "/src/" in path:
-        return "microprop src/" + path.rsplit("/src/", 1)[1]
-    return "(no line information)"
+    return "(no line information)" if path.startswith("??") else path
 
 
 def functions(elf, addrs):
@@ -82,7 +84,10 @@ def functions(elf, addrs):
         lines = block.strip().split("\n")
         funcs = [re.sub(r"::h[0-9a-f]{16}$", "", f) for f in lines[0::2]]
         files = lines[1::2]
-        pick = next((i for i, f in enumerate(funcs) if f != "??" and not GLUE.match(f)), None)
+        pick = next(
+            (i for i, f in enumerate(funcs) if f != "??" and i < len(files) and not glue(files[i])),
+            None,
+        )
         if pick is None:
             pick = len(funcs) - 1
         name = strip_generics(funcs[pick]) if funcs else "?"
@@ -105,7 +110,10 @@ def main():
     mark = marks[0]
 
     # Blocks: the start address of each translated block and its instructions' addresses.
-    blocks = {}
+    # A block translated again at the same address must hold the same instructions (it
+    # would be miscounted otherwise): `retranslated` collects those that do not.
+    blocks, retranslated = {}, set()
+    objd = False
     counts = [collections.Counter() for _ in phases]  # block start -> executions, per phase
     phase = -1
     current = None
@@ -114,13 +122,16 @@ def main():
             if line.startswith("IN:"):
                 current = []
                 continue
+            if line.startswith("OBJD-"):
+                objd = True
             if current is not None:
                 m = re.match(r"0x([0-9a-f]+):", line)
                 if m:
                     current.append(int(m.group(1), 16))
                     continue
                 if current:
-                    blocks.setdefault(current[0], current)
+                    if blocks.setdefault(current[0], current) != current:
+                        retranslated.add(current[0])
                 current = None
             m = re.match(r"Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/", line)
             if m:
@@ -130,10 +141,15 @@ def main():
                     continue
                 if 0 <= phase < len(phases):
                     counts[phase][pc] += 1
-    if current:
-        blocks.setdefault(current[0], current)
-    if phase < len(phases):
-        sys.exit(f"step-profile.py: the trace has {phase} of the {len(phases) + 1} marks")
+    if current and blocks.setdefault(current[0], current) != current:
+        retranslated.add(current[0])
+    if objd or not blocks:
+        sys.exit("step-profile.py: the trace holds no disassembled blocks (a QEMU without a disassembler prints OBJD-T lines)")
+    if phase != len(phases):
+        sys.exit(f"step-profile.py: the trace has {phase + 1} marks, the firmware printed {len(phases)} phases (so {len(phases) + 1} marks)")
+    bad = retranslated & {pc for c in counts for pc in c}
+    if bad:
+        sys.exit(f"step-profile.py: {len(bad)} executed blocks were translated again with other instructions (e.g. 0x{min(bad):x})")
 
     addrs = sorted({a for c in counts for pc in c for a in blocks.get(pc, [])})
     names = functions(elf, addrs)

@@ -181,6 +181,11 @@ fn training_plans_train_without_allocating() {
             let mut grads = vec![0.0; net.grad_len()];
             let mut ws = vec![0.0; net.workspace_len(b)];
             let mut adam_state = vec![0.0; Adam::state_len(net.trainable_len())];
+            // Buffers sized for the network without its plan (every layer trains).
+            let mut whole_grads = vec![0.0; base.grad_len()];
+            let mut whole_state = vec![0.0; Adam::state_len(base.trainable_len())];
+            assert_ne!(whole_grads.len(), grads.len(), "{name}");
+            assert_ne!(whole_state.len(), adam_state.len(), "{name}");
             let x = fill(&mut r, b * d0);
             let labels: Vec<u32> = (0..b as u32).map(|i| i % d as u32).collect();
             let (t, loss) = (Target::Classes(&labels), Loss::SoftmaxCrossEntropy);
@@ -198,7 +203,7 @@ fn training_plans_train_without_allocating() {
                             &frozen, tail, &x, t, loss, &mut adam, &mut grads, &mut ws,
                         )
                         .unwrap();
-                        // An error: buffers sized for another plan.
+                        // Errors: a gradient buffer or Adam's state sized for another plan.
                         assert!(
                             net.train_step(
                                 &mut params,
@@ -206,11 +211,37 @@ fn training_plans_train_without_allocating() {
                                 t,
                                 loss,
                                 &mut adam,
-                                &mut grads[1..],
+                                &mut whole_grads,
                                 &mut ws
                             )
                             .is_err()
                         );
+                        let mut whole =
+                            Adam::new(AdamConfig::adam(1e-3), &mut whole_state).unwrap();
+                        assert!(
+                            net.train_step(
+                                &mut params,
+                                &x,
+                                t,
+                                loss,
+                                &mut whole,
+                                &mut grads,
+                                &mut ws
+                            )
+                            .is_err()
+                        );
+                        // A Trainer with Adam over the frozen parameters apart.
+                        let mut tr = Trainer::new_frozen(
+                            net,
+                            &frozen,
+                            &mut params[f..],
+                            &mut grads,
+                            adam,
+                            &mut ws,
+                            loss,
+                        )
+                        .unwrap();
+                        tr.step(&x, t).unwrap();
                     }
                     let sgd = Sgd::new(SgdConfig::new(0.01), &mut []).unwrap();
                     let mut tr = Trainer::new_frozen(

@@ -1,9 +1,11 @@
 //! The profile of a training step (issue 18, item 5): the race's networks trained by the
-//! hand-written loops (`src/plain.rs`), by `Mlp::train_step` (the tiny path on
-//! XOR, the general one on 16-32-16-1), and XOR by a `Net` of the same layers, which takes
-//! the general step every network took before the tiny path (the layer walk, the workspace
-//! layout, a GEMM per product). Each phase sits between two calls of [`mark`], so that
-//! `.ci/step-profile.py` can cut QEMU's trace of the executed blocks (`-d exec,in_asm`)
+//! hand-written loops (`src/plain.rs`), by `Mlp::train_step` (the tiny path on XOR, the
+//! general one on 16-32-16-1), and XOR by `Mlp::train_step_with` with plain SGD, which
+//! takes the general step `Mlp::train_step` took before the tiny path (the layer walk, the
+//! workspace layout, a GEMM per product), and by a `Net` of the same layers (the general
+//! step of a network of any layer kinds). Each phase sits between two calls of [`mark`],
+//! so that `.ci/step-profile.py` can cut QEMU's trace of every executed block
+//! (`-d exec,nochain,in_asm`: `nochain` so that no execution goes unlogged)
 //! into phases and count each phase's instructions by the function they came from,
 //! inlining included. Prints the phases, runs them, exits. `bash .ci/step-profile.sh`
 //! (from the repository) builds it at opt-level "s" and 3, runs it and prints the profiles;
@@ -65,21 +67,24 @@ const WORK: usize = max(
     Mlp::workspace_len(&WIDE_SIZES, WIDE_N),
 );
 
-/// Steps per phase: enough that a phase's per-step count is exact to the instruction on
-/// XOR (every step runs the same instructions), few on 16-32-16-1 (the hand-written
-/// loops take 1.4 million instructions a step).
+/// Steps per phase: every XOR step runs the same instructions; few on 16-32-16-1 (the
+/// hand-written loops take 1.4 million instructions a step).
 const XOR_STEPS: u32 = 20;
 const WIDE_STEPS: u32 = 2;
 
 /// The phases, in order: (name, steps). `.ci/step-profile.py` reads them from the output.
-const PHASES: [(&str, u32); 5] = [
+const PHASES: [(&str, u32); 6] = [
     ("XOR 2-3-1 batch 4, hand-written loops", XOR_STEPS),
     (
         "XOR 2-3-1 batch 4, Mlp::train_step (the tiny path)",
         XOR_STEPS,
     ),
     (
-        "XOR 2-3-1 batch 4, Net::train_step (the general step, as before the tiny path)",
+        "XOR 2-3-1 batch 4, Mlp::train_step_with plain SGD (the general step, as before the tiny path)",
+        XOR_STEPS,
+    ),
+    (
+        "XOR 2-3-1 batch 4, Net::train_step plain SGD (the general step of a network of any layers)",
         XOR_STEPS,
     ),
     ("16-32-16-1 batch 32, hand-written loops", WIDE_STEPS),
@@ -89,15 +94,25 @@ const PHASES: [(&str, u32); 5] = [
     ),
 ];
 
-/// The boundary between two phases: a call the trace shows (never inlined).
+/// The boundary between two phases: a call the trace shows (never inlined). Only the
+/// phase's steps run between two marks: every buffer is filled before the first.
 #[inline(never)]
 fn mark(phase: u32) {
     black_box(phase);
 }
 
+/// One parameter buffer a phase.
+struct Params {
+    xor: [[f32; XOR_PARAMS]; 4],
+    wide: [[f32; WIDE_PARAMS]; 2],
+}
+
 #[entry]
 fn main() -> ! {
-    static mut PARAMS: [f32; WIDE_PARAMS] = [0.0; WIDE_PARAMS];
+    static mut P: Params = Params {
+        xor: [[0.0; XOR_PARAMS]; 4],
+        wide: [[0.0; WIDE_PARAMS]; 2],
+    };
     static mut WS: [f32; WORK] = [0.0; WORK];
     static mut SCRATCH: plain::Scratch = plain::Scratch::ZERO;
     static mut WX: [f32; WIDE_N * 16] = [0.0; WIDE_N * 16];
@@ -114,9 +129,12 @@ fn main() -> ! {
         s ^= s << 5;
         (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
     };
-    let mut init = [0.0f32; WIDE_PARAMS];
-    for p in init.iter_mut() {
+    for p in P.wide[0].iter_mut() {
         *p = uniform();
+    }
+    P.wide[1] = P.wide[0];
+    for xor in P.xor.iter_mut() {
+        xor.copy_from_slice(&P.wide[0][..XOR_PARAMS]);
     }
     for (x, y) in WX.chunks_exact_mut(16).zip(WY.iter_mut()) {
         for v in x.iter_mut() {
@@ -129,15 +147,16 @@ fn main() -> ! {
         Err(e) => fail(e),
     };
     let mut grads = [0.0f32; XOR_PARAMS];
-    let mut losses = [0.0f32; 5];
+    let mut losses = [0.0f32; PHASES.len()];
+    let target = Target::Values(&XOR_Y);
+    let [p0, p1, p2, p3] = &mut P.xor;
+    let [w0, w1] = &mut P.wide;
 
-    let xor = &mut PARAMS[..XOR_PARAMS];
-    xor.copy_from_slice(&init[..XOR_PARAMS]);
     mark(0);
     for _ in 0..XOR_STEPS {
         losses[0] = plain::train_step(
             &XOR_SIZES,
-            black_box(&mut *xor),
+            black_box(&mut p0[..]),
             &XOR_X,
             &XOR_Y,
             XOR_N,
@@ -145,38 +164,36 @@ fn main() -> ! {
             SCRATCH,
         );
     }
-    xor.copy_from_slice(&init[..XOR_PARAMS]);
     mark(1);
     for _ in 0..XOR_STEPS {
-        match XOR_MLP.train_step(black_box(&mut *xor), &XOR_X, &XOR_Y, XOR_LR, WS) {
+        match XOR_MLP.train_step(black_box(&mut p1[..]), &XOR_X, &XOR_Y, XOR_LR, WS) {
             Ok(loss) => losses[1] = loss,
             Err(e) => fail(e),
         }
     }
-    xor.copy_from_slice(&init[..XOR_PARAMS]);
     mark(2);
     for _ in 0..XOR_STEPS {
-        let target = Target::Values(&XOR_Y);
-        match XOR_NET.train_step(
-            black_box(&mut *xor),
-            &XOR_X,
-            target,
-            Loss::SumSquared,
-            &mut sgd,
-            &mut grads,
-            WS,
-        ) {
+        let p = black_box(&mut p2[..]);
+        let loss = Loss::SumSquared;
+        match XOR_MLP.train_step_with(p, &XOR_X, target, loss, &mut sgd, &mut grads, WS) {
             Ok(loss) => losses[2] = loss,
             Err(e) => fail(e),
         }
     }
-    let wide = &mut PARAMS[..];
-    wide.copy_from_slice(&init);
     mark(3);
+    for _ in 0..XOR_STEPS {
+        let p = black_box(&mut p3[..]);
+        let loss = Loss::SumSquared;
+        match XOR_NET.train_step(p, &XOR_X, target, loss, &mut sgd, &mut grads, WS) {
+            Ok(loss) => losses[3] = loss,
+            Err(e) => fail(e),
+        }
+    }
+    mark(4);
     for _ in 0..WIDE_STEPS {
-        losses[3] = plain::train_step(
+        losses[4] = plain::train_step(
             &WIDE_SIZES,
-            black_box(&mut *wide),
+            black_box(&mut w0[..]),
             WX,
             WY,
             WIDE_N,
@@ -184,15 +201,14 @@ fn main() -> ! {
             SCRATCH,
         );
     }
-    wide.copy_from_slice(&init);
-    mark(4);
+    mark(5);
     for _ in 0..WIDE_STEPS {
-        match WIDE_MLP.train_step(black_box(&mut *wide), WX, WY, WIDE_LR, WS) {
-            Ok(loss) => losses[4] = loss,
+        match WIDE_MLP.train_step(black_box(&mut w1[..]), WX, WY, WIDE_LR, WS) {
+            Ok(loss) => losses[5] = loss,
             Err(e) => fail(e),
         }
     }
-    mark(5);
+    mark(6);
     hprintln!("profile: last losses {:?}", losses);
     debug::exit(debug::EXIT_SUCCESS);
     #[allow(clippy::empty_loop)]
