@@ -263,6 +263,7 @@ fn run(u: &mut Unstructured) {
     let plan: Vec<Train> = (0..depth)
         .map(|_| [Train::All, Train::BiasOnly, Train::Frozen][byte(u) as usize % 3])
         .collect();
+    let mut per_layer = false;
     let net = if planned {
         let k = byte(u) as usize % (depth + 2);
         let net = if byte(u) % 2 == 0 {
@@ -272,7 +273,10 @@ fn run(u: &mut Unstructured) {
         };
         // A frozen range past the network is refused.
         match net.freeze(k) {
-            Ok(net) => net.per_layer(byte(u) % 2 == 0),
+            Ok(net) => {
+                per_layer = byte(u) % 2 == 0;
+                net.per_layer(per_layer)
+            }
             Err(e) => {
                 assert!(
                     k > depth && matches!(e, Error::InvalidArgument { .. }),
@@ -453,14 +457,24 @@ fn run(u: &mut Unstructured) {
                 let mut g = vec![f32::NAN; pt];
                 let mut ws2 = vec![0.0f32; ws_len];
                 let l2 = net.loss_and_grad(&start, &x, target, loss, &mut g, &mut ws2);
-                assert_eq!(
-                    l2.map(f32::to_bits),
-                    Ok(l.to_bits()),
-                    "loss_and_grad vs train_step"
-                );
+                // A whole-network update from the gradient checks the hidden activations
+                // and deltas through it (documented: `Scan::ByGrads`), so one that reaches
+                // no trainable parameter's gradient does not stop the step; loss_and_grad
+                // scans them all.
+                let by_grads = !fused && !per_layer;
+                let unreached = by_grads
+                    && matches!(l2, Err(Error::NonFinite { what })
+                        if what.contains("hidden") || what.contains("delta"));
+                if !unreached {
+                    assert_eq!(
+                        l2.map(f32::to_bits),
+                        Ok(l.to_bits()),
+                        "loss_and_grad vs train_step"
+                    );
+                }
                 // (A weight gradient may overflow to ±∞ from finite activations and
                 // deltas, as documented; not from moderate data.)
-                if moderate {
+                if moderate && !unreached {
                     assert!(
                         g.iter().all(|v| v.is_finite()),
                         "non-finite grads on moderate data"
