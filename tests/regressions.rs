@@ -546,6 +546,46 @@ fn a_one_wide_kernel_takes_any_dilation() {
     }
 }
 
+/// `fuzz/net`: a 2-D convolution whose kernel rows take the sliding tiles (stride 1 and
+/// three taps along a row, 16 lanes: AVX-512) computed the step to the next output row,
+/// `stride_h · w · c`, before knowing there is one: a vertical stride past the image
+/// (one output row) overflowed, a panic in a build with overflow checks. Now the step
+/// wraps unused, as the plain tiles' did; the output equals the same network's with
+/// stride 1 vertically, where the image has one output row as well.
+#[test]
+fn a_vertical_stride_past_the_image_is_one_output_row() {
+    use microprop::layer::{Conv2d, Layer, Shape};
+    use microprop::nn::Net;
+    use microprop::simd::{Isa, with_isa};
+    let input = Shape::image(2, 40, 3);
+    let conv = Conv2d::new(3, 8, (2, 3));
+    let huge = [Layer::Conv2d(conv.stride((usize::MAX / 3, 1)))];
+    let unit = [Layer::Conv2d(conv)];
+    let (a, b) = (
+        Net::new(input, &huge).unwrap(),
+        Net::new(input, &unit).unwrap(),
+    );
+    assert_eq!(a.output(), b.output());
+    let p: Vec<f32> = (0..a.param_len())
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let x: Vec<f32> = (0..2 * input.len())
+        .map(|i| (i as f32 * 0.21).cos())
+        .collect();
+    for &isa in Isa::ALL {
+        let _ = with_isa(isa, || {
+            let mut ws = vec![0.0; a.forward_workspace_len(2).max(b.forward_workspace_len(2))];
+            let (mut oa, mut ob) = (
+                vec![0.0; 2 * a.output().len()],
+                vec![1.0; 2 * b.output().len()],
+            );
+            a.forward(&p, &x, &mut oa, &mut ws).unwrap();
+            b.forward(&p, &x, &mut ob, &mut ws).unwrap();
+            assert_eq!(oa, ob, "{isa:?}");
+        });
+    }
+}
+
 /// A one-output classifier whose last layer has no activation of its own (a global
 /// average of sigmoid outputs) is a probability: `predict` and `evaluate` decide it at ½,
 /// not at 0 as they did by reading the pooling layer's (identity) activation. Found by an

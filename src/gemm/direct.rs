@@ -710,7 +710,9 @@ unsafe fn slide<S: Simd, const R: usize, const WT: usize, const NV: usize>(s: S,
     let d = &f.d;
     let (oh, ow) = (d.oh(), d.ow());
     let img_len = d.h * d.w * d.c;
-    let in_row = d.sh * d.w * d.c;
+    // The step to the next output row's window: used only when there is one (then it
+    // lies in the image); a stride past the image, with one output row, wraps unused.
+    let in_row = d.sh.wrapping_mul(d.w).wrapping_mul(d.c);
     let mut img_at = d.c0;
     let mut p_img = 0;
     for _ in 0..d.n {
