@@ -129,3 +129,18 @@ pub fn len_around(u: &mut Unstructured, needed: Option<usize>, cap: usize) -> us
         _ => (sel as usize) % 65,
     }
 }
+
+/// Whether every element of an `r × c` view with strides `rs`, `cs` has an offset of its
+/// own (no two alias). An empty view may have billions of rows: no loop over them.
+pub fn distinct_offsets(r: usize, c: usize, rs: usize, cs: usize) -> bool {
+    if r == 0 || c == 0 {
+        return true;
+    }
+    let mut idx: Vec<usize> = (0..r)
+        .flat_map(|i| (0..c).map(move |j| i * rs + j * cs))
+        .collect();
+    let n = idx.len();
+    idx.sort_unstable();
+    idx.dedup();
+    idx.len() == n
+}
